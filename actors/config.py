@@ -1,0 +1,84 @@
+"""CSMS configuration: one TOML file plus CSMS_* environment overrides; defaults need neither."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+
+class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Every tunable of the CSMS. Field names are the TOML keys; `CSMS_<NAME>` overrides them."""
+
+    # Where the write-ahead log, snapshots and the Parquet lake live. On a cluster this
+    # must be a filesystem shared by every node (hosts are rebuilt elsewhere from it).
+    data_root: str = "./data"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Number of StationHost actors; 0 means one per CPU of the local node. The station ->
+    # host mapping depends on the host *names*, so this is fixed for a given data root.
+    station_hosts: int = 0
+    gateway_replicas: int = 1
+    api_replicas: int = 1
+    # Each websocket is one ongoing request of its replica for its whole life.
+    max_stations_per_gateway: int = 50_000
+
+    heartbeat_interval_s: int = 300
+    # BootNotification answer for a station that is registered but not yet approved.
+    pending_retry_interval_s: int = 60
+    max_frame_bytes: int = 65_536
+    # Completed transactions kept per station in live state; older ones are in the lake.
+    completed_transactions_kept: int = 200
+
+    # Group commit: a batch of appends shares one fsync.
+    wal_segment_max_bytes: int = 16 * 1024 * 1024
+    wal_segment_max_age_s: float = 60.0
+    # Gateway -> host batching: frames wait at most this long for company.
+    host_batch_window_s: float = 0.002
+    host_batch_max: int = 512
+    # How long the gateway keeps retrying a host that is restarting before it gives up
+    # on the frames and closes the station's socket (the station then resends).
+    host_retry_deadline_s: float = 30.0
+    host_call_timeout_s: float = 10.0
+
+    # Operator API bearer tokens. Empty means the API refuses every request except health,
+    # so a fresh install is not open by accident; `csms serve` prints how to set one.
+    api_tokens: list[str] = []
+
+    def resolved_station_hosts(self) -> int:
+        return self.station_hosts or max(1, os.cpu_count() or 1)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_root).resolve()
+
+
+_ENV_PREFIX = "CSMS_"
+
+
+def _coerce_env(field_type: Any, raw: str) -> Any:
+    # Environment values are strings; decode them as JSON where the field is not a string,
+    # so CSMS_PORT=9000 and CSMS_API_TOKENS='["a","b"]' both work.
+    if field_type is str:
+        return raw
+    return msgspec.json.decode(raw)
+
+
+def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Config:
+    """Read the TOML file at `path` (or $CSMS_CONFIG) and apply CSMS_* overrides."""
+    env = dict(os.environ if env is None else env)
+    values: dict[str, Any] = {}
+    path = path or env.get("CSMS_CONFIG")
+    if path:
+        values.update(msgspec.toml.decode(Path(path).read_bytes()))
+    fields = {f.name: f.type for f in msgspec.structs.fields(Config)}
+    for name, ftype in fields.items():
+        raw = env.get(_ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = _coerce_env(ftype, raw)
+    try:
+        return msgspec.convert(values, Config, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"invalid CSMS configuration: {exc}") from None

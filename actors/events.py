@@ -1,0 +1,64 @@
+"""The event: one record per OCPP frame in either direction or per session lifecycle change.
+
+Events are the single source of truth. The write-ahead log stores them, the Parquet lake
+(bronze) receives them, and a station's live state is a fold over its events
+(`StationSession.apply`), so a host rebuilds every station from snapshot + log after a crash.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+import msgspec
+
+# Direction as seen from the CSMS: "in" = station -> CSMS, "out" = CSMS -> station,
+# "system" = produced by the CSMS itself (connect, disconnect, registration).
+Direction = Literal["in", "out", "system"]
+
+# OCPP-J message type names (OCPP-J 1.6 section 4.1.3) plus SESSION for lifecycle events.
+MessageType = Literal["CALL", "CALLRESULT", "CALLERROR", "SESSION"]
+
+# Actions of SESSION events.
+CONNECTED = "Connected"
+DISCONNECTED = "Disconnected"
+STATION_REGISTERED = "StationRegistered"
+STATION_DELETED = "StationDeleted"
+# An inbound frame that could not be parsed as OCPP-J; payload holds the raw text.
+MALFORMED = "Malformed"
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+    """One durable event. Times are integer microseconds since the Unix epoch, UTC."""
+
+    station_id: str
+    received_at_us: int
+    direction: Direction
+    message_type: MessageType
+    message_id: str
+    action: str
+    # The payload as JSON text (for CALLERROR: [code, description, details]).
+    payload: str
+    # The station's own timestamp from the payload, where it has one. Offline-queued
+    # messages arrive late: analytics order by this, not by received_at_us.
+    station_ts_us: int | None = None
+    ocpp_version: str = "1.6"
+    # Fields that must survive in the log (to rebuild state) but never reach the lake,
+    # e.g. the salted password hash of a registration. Empty for almost every event.
+    private: str = ""
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Event)
+
+
+def encode_event(event: Event) -> bytes:
+    return _encoder.encode(event)
+
+
+def decode_event(data: bytes) -> Event:
+    return _decoder.decode(data)
