@@ -1,0 +1,79 @@
+"""The id-tag table (OCPP 1.6 authorization): a small detached Ray actor that owns it durably
+and pushes every change to the StationHosts, which answer Authorize from their local copy."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import msgspec
+
+from actors import directory
+from actors.durable_file import write_atomically
+from actors.station_state import IdTagRecord
+
+log = logging.getLogger(__name__)
+
+
+class IdTagTable(msgspec.Struct):
+    version: int = 0
+    tags: dict[str, IdTagRecord] = {}
+
+
+def normalise(id_tag: str) -> str:
+    # idTag is a CiString20: case-insensitive, so one key per tag whatever the case.
+    return id_tag.upper()
+
+
+class IdTagRegistry:
+    """Owner of the id-tag table. Each change is written (atomically) before it is acknowledged."""
+
+    def __init__(self, data_root: str, host_names: list[str]) -> None:
+        self._path = Path(data_root) / "registry" / "id_tags.msgpack"
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._hosts = host_names
+        self._table = IdTagTable()
+        if self._path.exists():
+            self._table = msgspec.msgpack.decode(self._path.read_bytes(), type=IdTagTable)
+        self._lock = asyncio.Lock()
+
+    async def table(self) -> IdTagTable:
+        return self._table
+
+    async def get(self, id_tag: str) -> IdTagRecord | None:
+        return self._table.tags.get(normalise(id_tag))
+
+    async def list(self) -> dict[str, IdTagRecord]:
+        return self._table.tags
+
+    async def put(self, id_tag: str, record: IdTagRecord) -> bool:
+        """Create or replace; returns True when the tag is new."""
+        key = normalise(id_tag)
+        async with self._lock:
+            created = key not in self._table.tags
+            self._table.tags[key] = record
+            await self._commit({key: record})
+        return created
+
+    async def delete(self, id_tag: str) -> bool:
+        key = normalise(id_tag)
+        async with self._lock:
+            if key not in self._table.tags:
+                return False
+            del self._table.tags[key]
+            await self._commit({key: None})
+        return True
+
+    async def _commit(self, changes: dict[str, IdTagRecord | None]) -> None:
+        self._table.version += 1
+        data = msgspec.msgpack.encode(self._table)
+        await asyncio.to_thread(write_atomically, self._path, data)
+        version = self._table.version
+        # Best effort: a host that misses a push (restarting) pulls the whole table on start,
+        # and one that sees a gap in versions pulls it too.
+        for name in self._hosts:
+            try:
+                directory.get_actor(name).update_id_tags.remote(version, changes)
+            except ValueError:
+                log.debug("host %s not up; it will pull the id-tag table on start", name)

@@ -1,0 +1,317 @@
+"""OCPP 1.6 station-initiated actions: how the CSMS answers each one, and how the answer changes state.
+
+Each action has two pure functions. `answer_*` decides the CALLRESULT payload from the state
+(read-only) and the request. `apply_*` folds the logged CALL + CALLRESULT pair into the
+state; it runs live right after answering and again on replay after a crash, so state is
+always exactly what the durable log says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import msgspec
+
+from actors.ocpp16 import messages as m
+from actors.station_state import (
+    BootInfo,
+    ConnectorState,
+    IdTagRecord,
+    StationState,
+    Transaction,
+)
+
+
+class Policy(msgspec.Struct, frozen=True, kw_only=True):
+    """What the CSMS tells stations; from the configuration."""
+
+    heartbeat_interval_s: int = 300
+    pending_retry_interval_s: int = 60
+    completed_transactions_kept: int = 200
+
+
+class Context(msgspec.Struct, frozen=True, kw_only=True):
+    policy: Policy
+    id_tags: Mapping[str, IdTagRecord]
+    now_us: int
+
+
+def to_us(ts: datetime) -> int:
+    # Stations that send local time without an offset are taken as UTC (the 1.6 spec asks
+    # for UTC); anything else would shift every event of the station.
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=timezone.utc)
+    return int(ts.timestamp() * 1_000_000)
+
+
+def iso(us: int) -> str:
+    return datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def station_timestamp_us(request: m.Payload) -> int | None:
+    """The station's own time of the event a request reports, where the payload carries one."""
+    ts = getattr(request, "timestamp", None)
+    if isinstance(ts, datetime):
+        return to_us(ts)
+    values = getattr(request, "meterValue", None)
+    if values:
+        return to_us(values[0].timestamp)
+    return None
+
+
+# --- authorization ---------------------------------------------------------------------
+
+
+def id_tag_info(id_tag: str, ctx: Context, state: StationState | None = None) -> dict[str, Any]:
+    """OCPP 1.6 IdTagInfo for `id_tag`: unknown is Invalid, past expiry is Expired."""
+    # idTags are CiString (case-insensitive) in 1.6; the table is keyed upper-case.
+    record = ctx.id_tags.get(id_tag.upper())
+    if record is None:
+        return {"status": "Invalid"}
+    status: str = record.status
+    if status == "Accepted" and record.expiry_us is not None and record.expiry_us <= ctx.now_us:
+        status = "Expired"
+    if status == "Accepted" and state is not None and _in_active_transaction(state, id_tag):
+        status = "ConcurrentTx"
+    info: dict[str, Any] = {"status": status}
+    if record.expiry_us is not None:
+        info["expiryDate"] = iso(record.expiry_us)
+    if record.parent_id_tag:
+        info["parentIdTag"] = record.parent_id_tag
+    return info
+
+
+def _in_active_transaction(state: StationState, id_tag: str) -> bool:
+    tag = id_tag.upper()
+    return any(t.active and (t.id_tag or "").upper() == tag for t in state.transactions.values())
+
+
+# --- BootNotification (1.6 section 4.2) -----------------------------------------------------
+
+
+def answer_boot(state: StationState, req: m.BootNotificationRequest, ctx: Context) -> dict[str, Any]:
+    status = state.registration.boot_status if state.registration else "Rejected"
+    interval = ctx.policy.heartbeat_interval_s if status == "Accepted" else ctx.policy.pending_retry_interval_s
+    return {"status": status, "currentTime": iso(ctx.now_us), "interval": interval}
+
+
+def apply_boot(state: StationState, req: m.BootNotificationRequest, res: dict[str, Any], at_us: int) -> None:
+    state.boot_status = res["status"]
+    state.boot = BootInfo(
+        vendor=req.chargePointVendor,
+        model=req.chargePointModel,
+        serial_number=req.chargePointSerialNumber or req.chargeBoxSerialNumber,
+        firmware_version=req.firmwareVersion,
+        iccid=req.iccid,
+        imsi=req.imsi,
+        meter_type=req.meterType,
+        meter_serial_number=req.meterSerialNumber,
+        booted_at_us=at_us,
+    )
+
+
+# --- Heartbeat (4.6) -----------------------------------------------------------------------
+
+
+def answer_heartbeat(state: StationState, req: m.HeartbeatRequest, ctx: Context) -> dict[str, Any]:
+    return {"currentTime": iso(ctx.now_us)}
+
+
+def apply_heartbeat(state: StationState, req: m.HeartbeatRequest, res: dict[str, Any], at_us: int) -> None:
+    state.last_heartbeat_us = at_us
+
+
+# --- StatusNotification (4.9) --------------------------------------------------------------
+
+
+def answer_status(state: StationState, req: m.StatusNotificationRequest, ctx: Context) -> dict[str, Any]:
+    return {}
+
+
+def apply_status(state: StationState, req: m.StatusNotificationRequest, res: dict[str, Any], at_us: int) -> None:
+    status_at = to_us(req.timestamp) if req.timestamp else at_us
+    current = state.connectors.get(req.connectorId)
+    # Offline-queued notifications arrive late and in order; the newest station timestamp
+    # wins, so a late older one is logged but does not overwrite (DESIGN.md, OCPP rules).
+    if current is not None and current.status_at_us > status_at:
+        return
+    state.connectors[req.connectorId] = ConnectorState(
+        connector_id=req.connectorId,
+        status=req.status,
+        error_code=req.errorCode,
+        info=req.info,
+        vendor_id=req.vendorId,
+        vendor_error_code=req.vendorErrorCode,
+        status_at_us=status_at,
+        received_at_us=at_us,
+    )
+
+
+# --- Authorize (4.1) -----------------------------------------------------------------------
+
+
+def answer_authorize(state: StationState, req: m.AuthorizeRequest, ctx: Context) -> dict[str, Any]:
+    return {"idTagInfo": id_tag_info(req.idTag, ctx)}
+
+
+def apply_nothing(state: StationState, req: Any, res: dict[str, Any], at_us: int) -> None:
+    return None
+
+
+# --- StartTransaction (4.8) ----------------------------------------------------------------
+
+
+def find_duplicate_start(state: StationState, req: m.StartTransactionRequest) -> Transaction | None:
+    """A StartTransaction the station already sent (it retries until answered, 1.6 section 4.8)."""
+    started = to_us(req.timestamp)
+    for tx in state.transactions.values():
+        if (
+            tx.connector_id == req.connectorId
+            and tx.started_at_us == started
+            and tx.meter_start_wh == req.meterStart
+            and tx.id_tag == req.idTag
+        ):
+            return tx
+    return None
+
+
+def answer_start(state: StationState, req: m.StartTransactionRequest, ctx: Context) -> dict[str, Any]:
+    duplicate = find_duplicate_start(state, req)
+    if duplicate is not None:
+        info = id_tag_info(req.idTag, ctx)
+        if info["status"] == "ConcurrentTx":
+            info["status"] = "Accepted"
+        return {"transactionId": duplicate.transaction_id, "idTagInfo": info}
+    # A transaction id is always returned, even for a rejected tag: the station needs it to
+    # send StopTransaction for the transaction it may already have started.
+    return {"transactionId": state.next_transaction_id, "idTagInfo": id_tag_info(req.idTag, ctx, state)}
+
+
+def apply_start(state: StationState, req: m.StartTransactionRequest, res: dict[str, Any], at_us: int) -> None:
+    tx_id = int(res["transactionId"])
+    if tx_id in state.transactions:
+        return  # the duplicate was answered with the id it already has
+    state.transactions[tx_id] = Transaction(
+        transaction_id=tx_id,
+        connector_id=req.connectorId,
+        id_tag=req.idTag,
+        id_tag_status=res["idTagInfo"]["status"],
+        meter_start_wh=req.meterStart,
+        started_at_us=to_us(req.timestamp),
+        reservation_id=req.reservationId,
+    )
+    state.next_transaction_id = max(state.next_transaction_id, tx_id + 1)
+
+
+# --- MeterValues (4.7) ---------------------------------------------------------------------
+
+_ENERGY_REGISTER = "Energy.Active.Import.Register"
+
+
+def energy_register_wh(values: list[m.MeterValue]) -> float | None:
+    """The last Energy.Active.Import.Register reading in Wh (the default measurand if none is given)."""
+    reading = None
+    for value in values:
+        for sample in value.sampledValue:
+            if (sample.measurand or _ENERGY_REGISTER) != _ENERGY_REGISTER or sample.format == "SignedData":
+                continue
+            if sample.phase is not None:
+                continue
+            try:
+                number = float(sample.value)
+            except ValueError:
+                continue
+            reading = number * 1000.0 if sample.unit == "kWh" else number
+    return reading
+
+
+def answer_meter_values(state: StationState, req: m.MeterValuesRequest, ctx: Context) -> dict[str, Any]:
+    return {}
+
+
+def apply_meter_values(state: StationState, req: m.MeterValuesRequest, res: dict[str, Any], at_us: int) -> None:
+    if req.transactionId is None:
+        return
+    tx = state.transactions.get(req.transactionId)
+    if tx is None or not tx.active:
+        return  # every sample is in the log and the lake; live state tracks open sessions only
+    tx.meter_value_count += sum(len(v.sampledValue) for v in req.meterValue)
+    reading = energy_register_wh(req.meterValue)
+    if reading is not None:
+        tx.last_meter_wh = reading
+
+
+# --- StopTransaction (4.10) ----------------------------------------------------------------
+
+
+def answer_stop(state: StationState, req: m.StopTransactionRequest, ctx: Context) -> dict[str, Any]:
+    if req.idTag is None:
+        return {}
+    return {"idTagInfo": id_tag_info(req.idTag, ctx)}
+
+
+def apply_stop(state: StationState, req: m.StopTransactionRequest, res: dict[str, Any], at_us: int) -> None:
+    tx = state.transactions.get(req.transactionId)
+    if tx is not None and not tx.active:
+        return  # a repeated stop: already closed, nothing changes
+    if tx is None:
+        # Unknown id (-1 included): answered as if valid and parked for reconciliation.
+        tx = Transaction(transaction_id=req.transactionId, connector_id=0, id_tag=None, orphan=True)
+        state.transactions[req.transactionId] = tx
+    tx.meter_stop_wh = req.meterStop
+    tx.stopped_at_us = to_us(req.timestamp)
+    tx.stop_reason = req.reason or "Local"
+    tx.stop_id_tag = req.idTag
+    if req.transactionData:
+        tx.meter_value_count += sum(len(v.sampledValue) for v in req.transactionData)
+
+
+def forget_old_transactions(state: StationState, keep: int) -> None:
+    """Bound live memory per station: older completed transactions live on in the lake."""
+    completed = [t for t in state.transactions.values() if not t.active]
+    if len(completed) <= keep:
+        return
+    completed.sort(key=lambda t: t.stopped_at_us or 0)
+    for tx in completed[: len(completed) - keep]:
+        del state.transactions[tx.transaction_id]
+
+
+# --- DataTransfer (4.3), Diagnostics (4.4) and Firmware (4.5) status ------------------------
+
+
+def answer_data_transfer(state: StationState, req: m.DataTransferRequest, ctx: Context) -> dict[str, Any]:
+    # No vendor extensions are registered yet: 1.6 section 4.3 says answer UnknownVendorId.
+    return {"status": "UnknownVendorId"}
+
+
+def answer_empty(state: StationState, req: Any, ctx: Context) -> dict[str, Any]:
+    return {}
+
+
+def apply_diagnostics_status(state: StationState, req: m.DiagnosticsStatusNotificationRequest, res: dict[str, Any], at_us: int) -> None:
+    state.diagnostics_status = req.status
+
+
+def apply_firmware_status(state: StationState, req: m.FirmwareStatusNotificationRequest, res: dict[str, Any], at_us: int) -> None:
+    state.firmware_status = req.status
+
+
+Answer = Callable[[StationState, Any, Context], dict[str, Any]]
+Apply = Callable[[StationState, Any, dict[str, Any], int], None]
+
+# action -> (answer, apply, needs_durability). A CALLRESULT for the durable ones is sent
+# only after the events are fsync'd (DESIGN.md, Durability).
+ACTIONS: dict[str, tuple[Answer, Apply, bool]] = {
+    "BootNotification": (answer_boot, apply_boot, True),
+    "Heartbeat": (answer_heartbeat, apply_heartbeat, False),
+    "StatusNotification": (answer_status, apply_status, True),
+    "Authorize": (answer_authorize, apply_nothing, False),
+    "StartTransaction": (answer_start, apply_start, True),
+    "MeterValues": (answer_meter_values, apply_meter_values, True),
+    "StopTransaction": (answer_stop, apply_stop, True),
+    "DataTransfer": (answer_data_transfer, apply_nothing, False),
+    "DiagnosticsStatusNotification": (answer_empty, apply_diagnostics_status, False),
+    "FirmwareStatusNotification": (answer_empty, apply_firmware_status, False),
+}

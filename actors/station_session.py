@@ -1,0 +1,229 @@
+"""The station actor: one station's state and the serial processing of its frames, free of I/O.
+
+A `StationSession` takes a frame and the receive time and returns the replies to send and
+the events to log (`Outcome`). State changes only through `apply(event)`, which the host
+also uses to rebuild the session from its snapshot and write-ahead log after a restart.
+The caller (StationHost) guarantees one frame at a time per session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import msgspec
+
+from actors import events as ev
+from actors import ocppj
+from actors.events import Event
+from actors.ocpp16 import messages as m
+from actors.ocpp16 import station_side as s16
+from actors.station_state import IdTagRecord, Registration, StationState
+
+# Close codes (RFC 6455 section 7.4): 1008 policy violation for a station that is no
+# longer registered; 4000 (private range) for a connection replaced by a newer one.
+CLOSE_UNREGISTERED = 1008
+CLOSE_REPLACED = 4000
+
+_json_decode = msgspec.json.decode
+_json_encode = msgspec.json.encode
+
+
+class Outcome(msgspec.Struct, kw_only=True):
+    replies: list[str] = []
+    events: list[Event] = []
+    # Whether the replies may leave only after the events are fsync'd.
+    durable: bool = False
+    close_code: int | None = None
+
+
+class StationSession:
+    def __init__(self, station_id: str, policy: s16.Policy, state: StationState | None = None) -> None:
+        self.station_id = station_id
+        self.policy = policy
+        self.state = state or StationState(station_id=station_id)
+
+    # --- connections -------------------------------------------------------------------
+
+    def admits(self, connection_id: str, connected_at_us: int) -> bool:
+        """Whether frames of this connection still belong to the station (the newest one wins)."""
+        st = self.state
+        if st.registration is None:
+            return False
+        if st.connection_id == connection_id:
+            return True
+        return st.connected_at_us is None or connected_at_us >= st.connected_at_us
+
+    def connect(self, connection_id: str, connected_at_us: int, now_us: int) -> Event:
+        event = Event(
+            station_id=self.station_id,
+            received_at_us=now_us,
+            direction="system",
+            message_type="SESSION",
+            message_id=connection_id,
+            action=ev.CONNECTED,
+            payload=_json_encode({"connection_id": connection_id, "connected_at_us": connected_at_us}).decode(),
+        )
+        self.apply(event)
+        return event
+
+    def disconnect(self, connection_id: str, now_us: int, close_code: int | None) -> Event | None:
+        if self.state.connection_id != connection_id or not self.state.connected:
+            return None  # an older connection closing after its replacement arrived
+        event = Event(
+            station_id=self.station_id,
+            received_at_us=now_us,
+            direction="system",
+            message_type="SESSION",
+            message_id=connection_id,
+            action=ev.DISCONNECTED,
+            payload=_json_encode({"connection_id": connection_id, "close_code": close_code}).decode(),
+        )
+        self.apply(event)
+        return event
+
+    # --- registry ----------------------------------------------------------------------
+
+    def register(self, registration: Registration, now_us: int) -> Event:
+        public = msgspec.structs.replace(registration, password_hash="")
+        event = Event(
+            station_id=self.station_id,
+            received_at_us=now_us,
+            direction="system",
+            message_type="SESSION",
+            message_id="",
+            action=ev.STATION_REGISTERED,
+            payload=_json_encode(public).decode(),
+            # The hash must survive in the log to rebuild the registry, never in the lake.
+            private=registration.password_hash,
+        )
+        self.apply(event)
+        return event
+
+    def deregister(self, now_us: int) -> Event:
+        event = Event(
+            station_id=self.station_id,
+            received_at_us=now_us,
+            direction="system",
+            message_type="SESSION",
+            message_id="",
+            action=ev.STATION_DELETED,
+            payload="{}",
+        )
+        self.apply(event)
+        return event
+
+    # --- frames from the station -------------------------------------------------------
+
+    def handle(self, text: str, received_at_us: int, id_tags: Mapping[str, IdTagRecord]) -> Outcome:
+        frame = ocppj.parse_frame(text)
+        if isinstance(frame, ocppj.FrameError):
+            inbound = self._event("in", "CALL", frame.message_id, ev.MALFORMED, text, received_at_us)
+            return self._error(inbound, frame.message_id, frame.code, frame.description)
+        if isinstance(frame, ocppj.CallResult | ocppj.CallError):
+            # Answers to CSMS-initiated CALLs: logged; command matching lives in the mailbox.
+            kind = "CALLRESULT" if isinstance(frame, ocppj.CallResult) else "CALLERROR"
+            payload = bytes(frame.payload).decode() if isinstance(frame, ocppj.CallResult) else (
+                _json_encode([frame.code, frame.description, frame.details]).decode()
+            )
+            inbound = self._event("in", kind, frame.message_id, "", payload, received_at_us)
+            self.apply(inbound)
+            return Outcome(events=[inbound])
+        return self._handle_call(frame, received_at_us, id_tags)
+
+    def _handle_call(self, call: ocppj.Call, received_at_us: int, id_tags: Mapping[str, IdTagRecord]) -> Outcome:
+        payload_text = bytes(call.payload).decode()
+        entry = s16.ACTIONS.get(call.action)
+        if entry is None:
+            inbound = self._event("in", "CALL", call.message_id, call.action, payload_text, received_at_us)
+            return self._error(inbound, call.message_id, ocppj.NOT_IMPLEMENTED, f"action {call.action!r} is not supported")
+        answer, _apply, durable = entry
+        try:
+            request = m.decode_request(call.action, call.payload)
+        except msgspec.ValidationError as exc:
+            inbound = self._event("in", "CALL", call.message_id, call.action, payload_text, received_at_us)
+            return self._error(inbound, call.message_id, ocppj.constraint_error_code(exc), str(exc))
+        inbound = self._event(
+            "in", "CALL", call.message_id, call.action, payload_text, received_at_us,
+            station_ts_us=s16.station_timestamp_us(request),
+        )
+        if self.state.registration is None:
+            outcome = self._error(inbound, call.message_id, ocppj.SECURITY_ERROR, "station is not registered")
+            outcome.close_code = CLOSE_UNREGISTERED
+            return outcome
+        # OCPP 1.6 section 4.2.1: until its BootNotification is Accepted a station may send
+        # nothing else (a Pending station only what the CSMS triggers).
+        if call.action != "BootNotification" and self.state.boot_status != "Accepted":
+            return self._error(inbound, call.message_id, ocppj.SECURITY_ERROR, "BootNotification not accepted yet")
+        ctx = s16.Context(policy=self.policy, id_tags=id_tags, now_us=received_at_us)
+        result = _json_encode(answer(self.state, request, ctx)).decode()
+        reply = ocppj.call_result_json(call.message_id, result)
+        outbound = self._event("out", "CALLRESULT", call.message_id, call.action, result, received_at_us)
+        self.apply(inbound)
+        self.apply(outbound)
+        return Outcome(replies=[reply], events=[inbound, outbound], durable=durable)
+
+    def _error(self, inbound: Event, message_id: str, code: str, description: str) -> Outcome:
+        reply = ocppj.call_error(message_id, code, description)
+        outbound = self._event("out", "CALLERROR", message_id, inbound.action, _json_encode([code, description, {}]).decode(), inbound.received_at_us)
+        self.apply(inbound)
+        self.apply(outbound)
+        return Outcome(replies=[reply], events=[inbound, outbound])
+
+    def _event(
+        self, direction: ev.Direction, kind: ev.MessageType, message_id: str, action: str,
+        payload: str, received_at_us: int, station_ts_us: int | None = None,
+    ) -> Event:
+        return Event(
+            station_id=self.station_id,
+            received_at_us=received_at_us,
+            direction=direction,
+            message_type=kind,
+            message_id=message_id,
+            action=action,
+            payload=payload,
+            station_ts_us=station_ts_us,
+        )
+
+    # --- the fold ----------------------------------------------------------------------
+
+    def apply(self, event: Event) -> None:
+        """Fold one logged event into the state. Live and replay take this same path."""
+        st = self.state
+        if event.message_type == "SESSION":
+            self._apply_session(event)
+            return
+        if event.direction == "in":
+            st.last_seen_us = event.received_at_us
+            if event.message_type == "CALL":
+                st.pending_call = (event.message_id, event.action, event.payload)
+            return
+        pending = st.pending_call
+        if pending is None or pending[0] != event.message_id:
+            return
+        st.pending_call = None
+        if event.message_type != "CALLRESULT":
+            return
+        _answer, apply_action, _durable = s16.ACTIONS[pending[1]]
+        request = m.decode_request(pending[1], pending[2].encode())
+        apply_action(st, request, _json_decode(event.payload), event.received_at_us)
+        if pending[1] == "StopTransaction":
+            s16.forget_old_transactions(st, self.policy.completed_transactions_kept)
+
+    def _apply_session(self, event: Event) -> None:
+        st = self.state
+        if event.action == ev.CONNECTED:
+            info = _json_decode(event.payload)
+            st.connected = True
+            st.connection_id = event.message_id
+            st.connected_at_us = info.get("connected_at_us", event.received_at_us)
+            st.last_seen_us = event.received_at_us
+        elif event.action == ev.DISCONNECTED:
+            if st.connection_id == event.message_id:
+                st.connected = False
+        elif event.action == ev.STATION_REGISTERED:
+            registration = msgspec.json.decode(event.payload, type=Registration)
+            registration.password_hash = event.private
+            st.registration = registration
+        elif event.action == ev.STATION_DELETED:
+            st.registration = None
+            st.boot_status = None

@@ -1,0 +1,82 @@
+"""The `csms` command: serve the CSMS, simulate stations."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+from pathlib import Path
+
+
+def _operator_token(config) -> tuple[object, Path | None]:
+    """With no token configured, make one for this data root (file mode 0600) instead of
+    running an open API; the token is never printed, only where it is."""
+    import msgspec
+
+    if config.api_tokens:
+        return config, None
+    path = config.data_path / "operator-token"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    return msgspec.structs.replace(config, api_tokens=[path.read_text().strip()]), path
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from actors.config import load_config
+    from serve_app import app
+
+    app.prepare_environment()
+    import ray
+
+    config = app.resolve(load_config(args.config))
+    config, token_path = _operator_token(config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    ray.init(address=args.address, namespace="csms", include_dashboard=False, logging_level=logging.WARNING)
+    app.start_backend(config)
+    app.deploy(config)
+    base = f"{config.host}:{config.port}"
+    print(f"CSMS ready. Stations: ws://{base}/ocpp/<station_id> (ocpp1.6, Basic auth). "
+          f"Operator API: http://{base}/api (docs: http://{base}/docs). Data: {config.data_path}", flush=True)
+    if token_path:
+        print(f"Operator bearer token is in {token_path} (set CSMS_API_TOKENS to use your own).", flush=True)
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    print("Stopping: draining stations and flushing the event log...", flush=True)
+    app.stop(config)
+    ray.shutdown()
+    return 0
+
+
+def cmd_simulate(argv: list[str]) -> int:
+    from scripts import simulator
+
+    return simulator.main(argv) or 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "simulate":
+        return cmd_simulate(argv[1:])
+    parser = argparse.ArgumentParser(prog="csms", description="OCPP Charge Station Management System on Ray")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve_p = sub.add_parser("serve", help="run the CSMS (embedded local Ray unless --address)")
+    serve_p.add_argument("--config", help="TOML config file (default: $CSMS_CONFIG or built-in defaults)")
+    serve_p.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
+    sub.add_parser("simulate", help="run simulated stations against a CSMS (see csms simulate --help)")
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return cmd_serve(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

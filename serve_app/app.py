@@ -1,0 +1,93 @@
+"""Bring the CSMS up on a running Ray: the id-tag registry, the StationHosts, and the Serve apps."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import msgspec
+import ray
+from ray import serve
+
+from actors import directory
+from actors.config import Config
+from actors.id_tags import IdTagRegistry
+from actors.station_host import StationHost
+from serve_app.gateway import OcppGateway
+from serve_app.operator_api import OperatorApi
+
+log = logging.getLogger("csms")
+
+# Read by Ray's processes when they start: set before ray.init / `ray start` (DESIGN.md).
+RAY_ENVIRONMENT = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    # Ray starts workers at nice 15; next to anything else they starve (measured).
+    "RAY_worker_niceness": "0",
+}
+
+
+def prepare_environment() -> None:
+    for key, value in RAY_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = 65536 if hard == resource.RLIM_INFINITY else min(65536, hard)
+        if soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    except (ImportError, ValueError, OSError):
+        log.warning("could not raise the open-file limit; large station counts need ulimit -n 65536")
+
+
+def resolve(config: Config) -> Config:
+    """Fix what depends on the machine (host count) once, so every replica agrees."""
+    return msgspec.structs.replace(config, station_hosts=config.resolved_station_hosts())
+
+
+def start_backend(config: Config) -> None:
+    names = directory.host_names(config.station_hosts)
+    ray.remote(IdTagRegistry).options(
+        name=directory.ID_TAG_REGISTRY, namespace=directory.NAMESPACE, lifetime="detached",
+        max_restarts=-1, num_cpus=0, get_if_exists=True,
+    ).remote(str(config.data_path), names)
+    hosts = [
+        ray.remote(StationHost).options(
+            name=name, namespace=directory.NAMESPACE, lifetime="detached",
+            # Ray recreates a dead host; __init__ rebuilds its stations from snapshot + log.
+            max_restarts=-1, num_cpus=0, max_concurrency=10_000, get_if_exists=True,
+        ).remote(name, config)
+        for name in names
+    ]
+    ray.get([h.ping.remote() for h in hosts], timeout=120)
+
+
+def deploy(config: Config) -> None:
+    serve.start(http_options={"host": config.host, "port": config.port})
+    gateway = OcppGateway.options(
+        num_replicas=config.gateway_replicas,
+        # Every websocket holds one ongoing request for its whole life (default is 5).
+        max_ongoing_requests=config.max_stations_per_gateway,
+        ray_actor_options={"num_cpus": 0},
+    ).bind(config)
+    api = OperatorApi.options(
+        num_replicas=config.api_replicas, max_ongoing_requests=1000, ray_actor_options={"num_cpus": 0}
+    ).bind(config)
+    serve.run(gateway, name="ocpp", route_prefix="/ocpp")
+    serve.run(api, name="api", route_prefix="/")
+
+
+def stop(config: Config) -> None:
+    """Graceful: stop taking traffic, then make every host fsync and land its log."""
+    serve.shutdown()
+    for name in directory.host_names(config.station_hosts):
+        try:
+            host = directory.get_actor(name)
+            ray.get(host.shutdown.remote(), timeout=60)
+            ray.kill(host)
+        except Exception:
+            log.exception("host %s did not shut down cleanly; its log is replayed on next start", name)
+    try:
+        ray.kill(directory.get_actor(directory.ID_TAG_REGISTRY))
+    except ValueError:
+        pass

@@ -1,0 +1,143 @@
+"""OcppGateway: the Ray Serve websocket ingress at /ocpp/{station_id}; it only moves frames.
+
+The handshake is checked before the socket is accepted (unknown station 404, bad credentials
+401, no common subprotocol 400), with one batched round trip to the station's host. After
+that each frame goes to the host and its replies come back; the gateway awaits the reply
+before reading the station's next frame, which keeps a station's messages in order.
+"""
+
+
+# No `from __future__ import annotations`: FastAPI reads these route signatures at runtime
+# through Serve's ingress wrapper, which cannot resolve string annotations.
+import asyncio
+import itertools
+import logging
+import uuid
+
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from ray import serve
+from starlette.responses import JSONResponse
+
+from actors import directory
+from actors.config import Config
+from actors.events import now_us
+from actors.host_protocol import Connect, Disconnect, Frame
+from serve_app.handshake import basic_auth_password, pick_subprotocol, valid_station_id
+from serve_app.host_link import HostUnavailable, links_for
+
+log = logging.getLogger("csms.gateway")
+
+# RFC 6455 section 7.4.1 close codes.
+CLOSE_GOING_AWAY = 1001
+CLOSE_TOO_BIG = 1009
+CLOSE_INTERNAL_ERROR = 1011
+
+gateway_app = FastAPI(title="CSMS OCPP gateway", docs_url=None, redoc_url=None, openapi_url=None)
+
+
+def _deny(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": message}, status_code=status, headers=headers)
+
+
+@serve.deployment(name="OcppGateway")
+@serve.ingress(gateway_app)
+class OcppGateway:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.hosts = directory.host_names(config.resolved_station_hosts())
+        self.links = links_for(config)
+        self._replica = uuid.uuid4().hex[:8]
+        self._ids = itertools.count(1)
+        # station id -> (connection id, socket) of the sockets this replica holds.
+        self.sockets: dict[str, tuple[str, WebSocket]] = {}
+
+    @gateway_app.websocket("/{station_id}")
+    async def station_socket(self, websocket: WebSocket, station_id: str) -> None:
+        if not valid_station_id(station_id):
+            await websocket.send_denial_response(_deny(400, "invalid station id"))
+            return
+        subprotocol = pick_subprotocol(websocket.scope.get("subprotocols") or [])
+        if subprotocol is None:
+            await websocket.send_denial_response(_deny(400, "no supported OCPP subprotocol offered (ocpp1.6)"))
+            return
+        password = basic_auth_password(websocket.headers.get("authorization"), station_id)
+        if password is None:
+            await websocket.send_denial_response(
+                _deny(401, "Basic authentication with the station id as user is required",
+                      {"WWW-Authenticate": 'Basic realm="ocpp"'})
+            )
+            return
+        link = self.links[directory.host_for(station_id, self.hosts)]
+        connection_id = f"{self._replica}-{next(self._ids)}"
+        connected_at = now_us()
+        try:
+            answer = await link.call(Connect(station_id, connection_id, connected_at, password))
+        except HostUnavailable:
+            await websocket.send_denial_response(_deny(503, "station host unavailable, retry later"))
+            return
+        if answer.connect_status == "unknown_station":
+            await websocket.send_denial_response(_deny(404, "unknown station"))
+            return
+        if answer.connect_status != "accepted":
+            await websocket.send_denial_response(
+                _deny(401, "bad credentials", {"WWW-Authenticate": 'Basic realm="ocpp"'})
+            )
+            return
+        await websocket.accept(subprotocol=subprotocol)
+        previous = self.sockets.get(station_id)
+        self.sockets[station_id] = (connection_id, websocket)
+        if previous is not None:
+            # The newest connection of a station replaces an older one (DESIGN.md, handshake).
+            asyncio.get_running_loop().create_task(_close_quietly(previous[1], 4000))
+        log.info("station connected", extra={"station_id": station_id, "connection_id": connection_id})
+        close_code = await self._serve_frames(websocket, station_id, connection_id, connected_at, link)
+        if self.sockets.get(station_id, (None,))[0] == connection_id:
+            del self.sockets[station_id]
+        try:
+            await link.call(Disconnect(station_id, connection_id, close_code))
+        except HostUnavailable:
+            log.warning("disconnect not recorded: host unavailable", extra={"station_id": station_id})
+        log.info("station disconnected", extra={"station_id": station_id, "connection_id": connection_id, "code": close_code})
+
+    async def _serve_frames(self, websocket: WebSocket, station_id: str, connection_id: str,
+                            connected_at: int, link) -> int | None:
+        limit = self.config.max_frame_bytes
+        while True:
+            try:
+                message = await websocket.receive()
+            except WebSocketDisconnect as exc:
+                return exc.code
+            if message["type"] == "websocket.disconnect":
+                return message.get("code")
+            text = message.get("text")
+            if text is None:
+                data = message.get("bytes") or b""
+                # OCPP-J is text only; a binary frame is decoded if it is UTF-8 and then
+                # answered like any other frame (malformed ones get a CALLERROR).
+                text = data.decode("utf-8", errors="replace")
+            if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
+                await _close_quietly(websocket, CLOSE_TOO_BIG)
+                return CLOSE_TOO_BIG
+            try:
+                reply = await link.call(Frame(station_id, connection_id, connected_at, text, now_us()))
+            except HostUnavailable:
+                # Unanswered: the station resends its transaction messages after reconnecting.
+                await _close_quietly(websocket, CLOSE_INTERNAL_ERROR)
+                return CLOSE_INTERNAL_ERROR
+            for out in reply.replies:
+                await websocket.send_text(out)
+            if reply.close_code is not None:
+                await _close_quietly(websocket, reply.close_code)
+                return reply.close_code
+
+    async def __del__(self) -> None:
+        # Rollout or scale-in: tell stations to reconnect elsewhere now rather than time out.
+        for _, socket in list(self.sockets.values()):
+            await _close_quietly(socket, CLOSE_GOING_AWAY)
+
+
+async def _close_quietly(websocket: WebSocket, code: int) -> None:
+    try:
+        await websocket.close(code=code)
+    except Exception:  # already closed by the peer: nothing left to tell it
+        pass

@@ -1,0 +1,94 @@
+"""HostLink: one gateway replica's batched channel to one StationHost.
+
+A Ray actor call costs about 1 to 2 ms of CPU, so one call per frame caps a replica near
+1,500 frames/s (DESIGN.md, measured pitfalls). Requests queue here and leave as one call per
+batch; while a batch is in flight the next one fills, so batches grow with load by themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+
+from ray.exceptions import RayActorError
+
+from actors import directory
+from actors.config import Config
+from actors.host_protocol import HostReply, HostRequest, decode_replies, encode_requests
+
+log = logging.getLogger("csms.host_link")
+
+
+class HostUnavailable(Exception):
+    """The host did not answer within the retry deadline (restarting too long, or stuck)."""
+
+
+class HostLink:
+    def __init__(self, host_name: str, config: Config) -> None:
+        self.host_name = host_name
+        self._config = config
+        self._queue: list[tuple[HostRequest, asyncio.Future[HostReply]]] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._handle = None
+        self.batches_sent = 0
+        self.requests_sent = 0
+
+    async def call(self, request: HostRequest) -> HostReply:
+        future: asyncio.Future[HostReply] = asyncio.get_running_loop().create_future()
+        self._queue.append((request, future))
+        self._wakeup.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue:
+                batch = self._queue[: self._config.host_batch_max]
+                del self._queue[: len(batch)]
+                try:
+                    replies = await self._send([request for request, _ in batch])
+                except Exception as exc:  # every waiter must learn the outcome
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), reply in zip(batch, replies):
+                    if not future.done():
+                        future.set_result(reply)
+
+    async def _send(self, batch: list[HostRequest]) -> list[HostReply]:
+        payload = encode_requests(batch)
+        deadline = time.monotonic() + self._config.host_retry_deadline_s
+        delay = 0.05
+        while True:
+            try:
+                if self._handle is None:
+                    self._handle = directory.get_actor(self.host_name)
+                ref = self._handle.process.remote(payload)
+                data = await asyncio.wait_for(ref, self._config.host_call_timeout_s)
+                self.batches_sent += 1
+                self.requests_sent += len(batch)
+                return decode_replies(data)
+            except (RayActorError, ValueError) as exc:
+                # The host died or is restarting (Ray recreates it; it rebuilds from its log).
+                # Resending is safe: every station message is answered idempotently.
+                self._handle = None
+                if time.monotonic() + delay > deadline:
+                    raise HostUnavailable(f"{self.host_name} unavailable: {exc}") from exc
+                log.warning("host unavailable, retrying", extra={"host": self.host_name, "retry_in_s": delay})
+                await asyncio.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 2.0)
+            except asyncio.TimeoutError as exc:
+                # Not resent: a slow host may still process the batch.
+                raise HostUnavailable(f"{self.host_name} did not answer in {self._config.host_call_timeout_s}s") from exc
+
+
+def links_for(config: Config) -> dict[str, HostLink]:
+    return {name: HostLink(name, config) for name in directory.host_names(config.resolved_station_hosts())}
+

@@ -1,0 +1,261 @@
+"""OperatorApi: the operators' HTTP JSON API under /api (bearer token; OpenAPI at /docs).
+
+Reads and writes go to the station's StationHost (or to every host for lists) and to the
+id-tag registry; the API keeps no state of its own, so any replica answers any request.
+"""
+
+
+# No `from __future__ import annotations`: FastAPI reads these route signatures at runtime
+# through Serve's ingress wrapper, which cannot resolve string annotations.
+import asyncio
+import hmac
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
+
+import msgspec
+from fastapi import Depends, FastAPI, HTTPException, Query, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+from ray import serve
+from ray.exceptions import RayActorError
+
+from actors import directory
+from actors.config import Config
+from actors.id_tags import normalise
+from actors.passwords import hash_password
+from actors.station_state import IdTagRecord, Registration
+from actors.views import TransactionFilter
+from serve_app.handshake import valid_station_id
+
+api_app = FastAPI(
+    title="CSMS operator API",
+    description="Live status, transactions and id tags of an OCPP charge station network.",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+_bearer = HTTPBearer(auto_error=False)
+
+
+class StationRegistrationBody(BaseModel):
+    # OCPP security profiles ask for 16 to 40 character AuthorizationKeys.
+    password: str = Field(min_length=16, max_length=40, description="Basic-auth password; stored only as a salted hash")
+    site: str | None = Field(default=None, max_length=100)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    boot_status: Literal["Accepted", "Pending", "Rejected"] = Field(
+        default="Accepted", description="What BootNotification answers this station")
+
+
+class IdTagBody(BaseModel):
+    status: Literal["Accepted", "Blocked", "Expired", "Invalid"] = "Accepted"
+    expiry_date: datetime | None = None
+    parent_id_tag: str | None = Field(default=None, max_length=20)
+
+
+def _builtins(value: Any) -> Any:
+    return msgspec.to_builtins(value)
+
+
+def _us(value: datetime) -> int:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return int(value.timestamp() * 1_000_000)
+
+
+def _id_tag_json(id_tag: str, record: IdTagRecord) -> dict[str, Any]:
+    expiry = None
+    if record.expiry_us is not None:
+        expiry = datetime.fromtimestamp(record.expiry_us / 1_000_000, tz=timezone.utc).isoformat()
+    return {"id_tag": id_tag, "status": record.status, "expiry_date": expiry, "parent_id_tag": record.parent_id_tag}
+
+
+@serve.deployment(name="OperatorApi")
+@serve.ingress(api_app)
+class OperatorApi:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.hosts = directory.host_names(config.resolved_station_hosts())
+        self._tokens = [t.encode() for t in config.api_tokens if t]
+
+    # --- plumbing ----------------------------------------------------------------------
+
+    def _authorize(self, credentials: HTTPAuthorizationCredentials | None) -> None:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+        presented = credentials.credentials.encode()
+        # Compare against every token in constant time so timing reveals nothing.
+        matched = False
+        for token in self._tokens:
+            matched |= hmac.compare_digest(presented, token)
+        if not matched:
+            raise HTTPException(401, "invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+    async def _call(self, ref) -> Any:
+        try:
+            return await asyncio.wait_for(ref, self.config.host_call_timeout_s)
+        except (RayActorError, asyncio.TimeoutError) as exc:
+            raise HTTPException(503, f"backend unavailable, retry later ({type(exc).__name__})") from None
+
+    def _host(self, station_id: str):
+        try:
+            return directory.get_actor(directory.host_for(station_id, self.hosts))
+        except ValueError:
+            raise HTTPException(503, "station host not running") from None
+
+    def _registry(self):
+        try:
+            return directory.get_actor(directory.ID_TAG_REGISTRY)
+        except ValueError:
+            raise HTTPException(503, "id-tag registry not running") from None
+
+    # --- health ------------------------------------------------------------------------
+
+    @api_app.get("/api/health")
+    async def health(self) -> dict[str, Any]:
+        async def ping(name: str) -> bool:
+            try:
+                await asyncio.wait_for(directory.get_actor(name).ping.remote(), 5)
+                return True
+            except Exception:
+                return False
+
+        results = await asyncio.gather(*(ping(n) for n in self.hosts))
+        healthy = all(results)
+        return {"status": "ok" if healthy else "degraded", "station_hosts": dict(zip(self.hosts, results))}
+
+    # --- stations ----------------------------------------------------------------------
+
+    @api_app.get("/api/stations")
+    async def list_stations(
+        self,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        connected: bool | None = None,
+        site: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        self._authorize(credentials)
+        parts = await asyncio.gather(*(self._call(directory.get_actor(n).stations.remote()) for n in self.hosts))
+        stations = sorted((s for part in parts for s in part), key=lambda s: s.station_id)
+        if connected is not None:
+            stations = [s for s in stations if s.connected == connected]
+        if site is not None:
+            stations = [s for s in stations if s.site == site]
+        return {"total": len(stations), "stations": _builtins(stations[offset : offset + limit])}
+
+    @api_app.get("/api/stations/{station_id}")
+    async def get_station(
+        self, station_id: str, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    ) -> dict[str, Any]:
+        self._authorize(credentials)
+        view = await self._call(self._host(station_id).station.remote(station_id))
+        if view is None:
+            raise HTTPException(404, f"unknown station {station_id!r}")
+        return _builtins(view)
+
+    @api_app.put("/api/stations/{station_id}")
+    async def register_station(
+        self,
+        station_id: str,
+        body: StationRegistrationBody,
+        response: Response,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> dict[str, Any]:
+        self._authorize(credentials)
+        if not valid_station_id(station_id):
+            raise HTTPException(422, "station id must be 1-48 characters of A-Z a-z 0-9 . _ - : * + | @")
+        registration = Registration(
+            password_hash=hash_password(body.password),
+            site=body.site,
+            metadata=body.metadata,
+            boot_status=body.boot_status,
+        )
+        created = await self._call(self._host(station_id).register.remote(station_id, registration))
+        response.status_code = 201 if created else 200
+        return {"station_id": station_id, "created": created}
+
+    @api_app.delete("/api/stations/{station_id}", status_code=204)
+    async def delete_station(
+        self, station_id: str, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    ) -> Response:
+        self._authorize(credentials)
+        if not await self._call(self._host(station_id).deregister.remote(station_id)):
+            raise HTTPException(404, f"unknown station {station_id!r}")
+        return Response(status_code=204)
+
+    # --- transactions ------------------------------------------------------------------
+
+    @api_app.get("/api/transactions")
+    async def list_transactions(
+        self,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        station_id: str | None = None,
+        active: bool | None = None,
+        since: datetime | None = Query(default=None, description="started at or after (ISO 8601)"),
+        until: datetime | None = Query(default=None, description="started before (ISO 8601)"),
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        self._authorize(credentials)
+        query = TransactionFilter(
+            station_id=station_id,
+            active=active,
+            since_us=_us(since) if since else None,
+            until_us=_us(until) if until else None,
+        )
+        hosts = [directory.host_for(station_id, self.hosts)] if station_id else self.hosts
+        parts = await asyncio.gather(*(self._call(directory.get_actor(n).transactions.remote(query)) for n in hosts))
+        rows = sorted((t for part in parts for t in part), key=lambda t: (t.station_id, t.transaction_id))
+        return {
+            "total": len(rows),
+            "energy_wh": sum(t.energy_wh or 0 for t in rows),
+            "transactions": _builtins(rows[offset : offset + limit]),
+        }
+
+    # --- id tags -----------------------------------------------------------------------
+
+    @api_app.get("/api/id-tags")
+    async def list_id_tags(
+        self, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    ) -> dict[str, Any]:
+        self._authorize(credentials)
+        tags = await self._call(self._registry().list.remote())
+        return {"id_tags": [_id_tag_json(k, v) for k, v in sorted(tags.items())]}
+
+    @api_app.get("/api/id-tags/{id_tag}")
+    async def get_id_tag(
+        self, id_tag: str, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    ) -> dict[str, Any]:
+        self._authorize(credentials)
+        record = await self._call(self._registry().get.remote(id_tag))
+        if record is None:
+            raise HTTPException(404, f"unknown id tag {id_tag!r}")
+        return _id_tag_json(normalise(id_tag), record)
+
+    @api_app.put("/api/id-tags/{id_tag}")
+    async def put_id_tag(
+        self,
+        id_tag: str,
+        body: IdTagBody,
+        response: Response,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> dict[str, Any]:
+        self._authorize(credentials)
+        if not 1 <= len(id_tag) <= 20:
+            raise HTTPException(422, "id tag must be 1-20 characters (OCPP 1.6 IdToken)")
+        record = IdTagRecord(
+            status=body.status,
+            expiry_us=_us(body.expiry_date) if body.expiry_date else None,
+            parent_id_tag=body.parent_id_tag,
+        )
+        created = await self._call(self._registry().put.remote(id_tag, record))
+        response.status_code = 201 if created else 200
+        return _id_tag_json(normalise(id_tag), record)
+
+    @api_app.delete("/api/id-tags/{id_tag}", status_code=204)
+    async def delete_id_tag(
+        self, id_tag: str, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    ) -> Response:
+        self._authorize(credentials)
+        if not await self._call(self._registry().delete.remote(id_tag)):
+            raise HTTPException(404, f"unknown id tag {id_tag!r}")
+        return Response(status_code=204)
