@@ -74,8 +74,11 @@ def parse_frame(text: str | bytes) -> Frame | FrameError:
     """Split an OCPP-J message into its parts without decoding the payload."""
     try:
         elements = _decode_elements(text)
+    except msgspec.ValidationError:
+        # Well-formed JSON that is not an array is no RPC frame at all (section 4.1.3).
+        return FrameError(UNREADABLE_MESSAGE_ID, PROTOCOL_ERROR, "frame is not a JSON array")
     except msgspec.DecodeError:
-        return FrameError(UNREADABLE_MESSAGE_ID, FORMATION_VIOLATION, "frame is not a JSON array")
+        return FrameError(UNREADABLE_MESSAGE_ID, FORMATION_VIOLATION, "frame is not valid JSON")
     message_id = _read_message_id(elements)
     if len(elements) < 3:
         return FrameError(message_id or UNREADABLE_MESSAGE_ID, PROTOCOL_ERROR, "frame has too few elements")
