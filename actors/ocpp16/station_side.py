@@ -186,7 +186,16 @@ def answer_start(state: StationState, req: m.StartTransactionRequest, ctx: Conte
         return {"transactionId": duplicate.transaction_id, "idTagInfo": info}
     # A transaction id is always returned, even for a rejected tag: the station needs it to
     # send StopTransaction for the transaction it may already have started.
-    return {"transactionId": state.next_transaction_id, "idTagInfo": id_tag_info(req.idTag, ctx, state)}
+    return {"transactionId": next_free_transaction_id(state), "idTagInfo": id_tag_info(req.idTag, ctx, state)}
+
+
+def next_free_transaction_id(state: StationState) -> int:
+    # An orphan StopTransaction (an id we never issued) parks its id in `transactions`;
+    # issuing that id again would make apply_start take the new start for a duplicate.
+    tx_id = state.next_transaction_id
+    while tx_id in state.transactions:
+        tx_id += 1
+    return tx_id
 
 
 def apply_start(state: StationState, req: m.StartTransactionRequest, res: dict[str, Any], at_us: int) -> None:
