@@ -114,6 +114,15 @@ class MeterValuesRequest(Payload):
     transactionId: Int32 | None = None
 
 
+class TransactionDataValue(Payload):
+    """A MeterValue inside StopTransaction.transactionData, where the 1.6 StopTransaction.json
+    schema sets no minItems on sampledValue: a station sending an empty one must still get its
+    StopTransaction answered, or it retries it forever (1.6 section 4.10)."""
+
+    timestamp: datetime
+    sampledValue: list[SampledValue]
+
+
 class StopTransactionRequest(Payload):
     meterStop: Int32
     timestamp: datetime
@@ -123,7 +132,7 @@ class StopTransactionRequest(Payload):
         "EmergencyStop", "EVDisconnected", "HardReset", "Local", "Other", "PowerLoss",
         "Reboot", "Remote", "SoftReset", "UnlockCommand", "DeAuthorized",
     ] | None = None
-    transactionData: list[MeterValue] | None = None
+    transactionData: list[TransactionDataValue] | None = None
 
 
 class DataTransferRequest(Payload):
