@@ -84,9 +84,11 @@ Measurand = Literal[
     "Power.Reactive.Import", "Power.Factor", "Current.Import", "Current.Export",
     "Current.Offered", "Voltage", "Frequency", "Temperature", "SoC", "RPM",
 ]
+# "Hertz": the 1.6 errata sheet (v4.0, 2019-10-23) names it as the unit of the Frequency
+# measurand, stations send it, and the ocpp library's MeterValues schema accepts it.
 UnitOfMeasure = Literal[
     "Wh", "kWh", "varh", "kvarh", "W", "kW", "VA", "kVA", "var", "kvar", "A", "V", "K",
-    "Celcius", "Celsius", "Fahrenheit", "Percent",
+    "Celcius", "Celsius", "Fahrenheit", "Percent", "Hertz",
 ]
 
 
