@@ -147,6 +147,9 @@ def constraint_error_code(error: msgspec.ValidationError) -> str:
     text = str(error)
     if text.startswith("Object missing required field"):
         return OCCURENCE_CONSTRAINT_VIOLATION
+    if text.startswith("Expected `array` of length"):
+        # A 1..* list sent empty breaks the field's cardinality, as a missing field does.
+        return OCCURENCE_CONSTRAINT_VIOLATION
     if text.startswith("Object contains unknown field"):
         return FORMATION_VIOLATION
     if text.startswith("Expected `") and "`, got `" in text:
