@@ -39,6 +39,15 @@ def _deny(status: int, message: str, headers: dict[str, str] | None = None) -> J
     return JSONResponse({"detail": message}, status_code=status, headers=headers)
 
 
+async def _close_quietly(websocket: WebSocket, code: int) -> None:
+    try:
+        await websocket.close(code=code)
+    except Exception:  # already closed by the peer: nothing left to tell it
+        pass
+
+
+# Module-level helpers must be defined above the class: Serve pickles the ingress class with
+# the globals that exist when it is decorated.
 @serve.deployment(name="OcppGateway")
 @serve.ingress(gateway_app)
 class OcppGateway:
@@ -134,10 +143,3 @@ class OcppGateway:
         # Rollout or scale-in: tell stations to reconnect elsewhere now rather than time out.
         for _, socket in list(self.sockets.values()):
             await _close_quietly(socket, CLOSE_GOING_AWAY)
-
-
-async def _close_quietly(websocket: WebSocket, code: int) -> None:
-    try:
-        await websocket.close(code=code)
-    except Exception:  # already closed by the peer: nothing left to tell it
-        pass

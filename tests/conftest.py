@@ -1,0 +1,80 @@
+"""Test harness: one real local Ray with the whole CSMS deployed, started once per test session."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+TOKEN = "test-operator-token-0123456789"
+PASSWORD = "station-password-0123"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Csms:
+    config: object
+    http_url: str
+    ws_url: str
+    token: str
+
+    @property
+    def data_root(self) -> Path:
+        return self.config.data_path
+
+    def api(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.http_url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30
+        )
+
+
+@pytest.fixture(scope="session")
+def csms(tmp_path_factory: pytest.TempPathFactory):
+    from actors.config import Config
+    from serve_app import app
+
+    app.prepare_environment()
+    import ray
+
+    port = free_port()
+    config = app.resolve(Config(
+        data_root=str(tmp_path_factory.mktemp("csms-data")),
+        port=port,
+        station_hosts=2,
+        api_tokens=[TOKEN],
+        heartbeat_interval_s=300,
+        wal_segment_max_age_s=3600,
+        host_retry_deadline_s=60,
+    ))
+    ray.init(namespace="csms", include_dashboard=False, num_cpus=4, logging_level="WARNING")
+    app.start_backend(config)
+    app.deploy(config)
+    yield Csms(config, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ocpp", TOKEN)
+    app.stop(config)
+    ray.shutdown()
+
+
+@pytest.fixture
+def station_id() -> str:
+    return f"CP-{uuid.uuid4().hex[:10]}"
+
+
+async def register_station(csms: Csms, station_id: str, **body) -> None:
+    async with csms.api() as api:
+        response = await api.put(f"/api/stations/{station_id}", json={"password": PASSWORD, **body})
+        assert response.status_code in (200, 201), response.text
+
+
+async def put_id_tag(csms: Csms, id_tag: str, **body) -> None:
+    async with csms.api() as api:
+        response = await api.put(f"/api/id-tags/{id_tag}", json=body or {"status": "Accepted"})
+        assert response.status_code in (200, 201), response.text

@@ -1,0 +1,219 @@
+"""Kill parts of the CSMS mid-stream: no acknowledged event or transaction may be lost."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import httpx
+import pytest
+import ray
+
+from actors import directory, lake
+from tests.conftest import PASSWORD, TOKEN, free_port, put_id_tag, register_station
+from tests.stations import raw_socket
+
+pytestmark = pytest.mark.ray
+
+
+class AckedStream:
+    """A station that runs charging sessions frame by frame and remembers what was answered."""
+
+    def __init__(self, ws_url: str, station_id: str) -> None:
+        self.ws_url = ws_url
+        self.station_id = station_id
+        self.acked: dict[str, list] = {}  # message id -> reply
+        self.transactions: list[tuple[int, int, int]] = []  # (id, meter start, meter stop)
+        self._n = 0
+
+    async def call(self, ws, action: str, payload: dict) -> list:
+        self._n += 1
+        message_id = f"{self.station_id}-{self._n}"
+        await ws.send(json.dumps([2, message_id, action, payload]))
+        reply = json.loads(await asyncio.wait_for(ws.recv(), 60))
+        assert reply[0] == 3 and reply[1] == message_id, reply
+        self.acked[message_id] = reply
+        return reply
+
+    async def run_sessions(self, sessions: int, meter_values: int) -> None:
+        async with raw_socket(self.ws_url, self.station_id) as ws:
+            await self.call(ws, "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
+            for s in range(sessions):
+                start_ts = f"2026-11-24T0{s}:00:00Z"
+                meter = 10_000 * s
+                reply = await self.call(ws, "StartTransaction", {
+                    "connectorId": 1, "idTag": "CRASH", "meterStart": meter, "timestamp": start_ts})
+                tx = reply[2]["transactionId"]
+                for k in range(meter_values):
+                    await self.call(ws, "MeterValues", {"connectorId": 1, "transactionId": tx, "meterValue": [
+                        {"timestamp": f"2026-11-24T0{s}:{k + 1:02d}:00Z",
+                         "sampledValue": [{"value": str(meter + 100 * (k + 1))}]}]})
+                stop = meter + 100 * meter_values + 7
+                await self.call(ws, "StopTransaction", {"transactionId": tx, "meterStop": stop,
+                                                       "timestamp": f"2026-11-24T0{s}:59:00Z"})
+                self.transactions.append((tx, meter, stop))
+
+
+def bronze_message_ids(data_root: Path, station_ids: list[str]) -> set[str]:
+    ids = ",".join(f"'{s}'" for s in station_ids)
+    rows = duckdb.sql(
+        f"select distinct message_id from read_parquet('{lake.bronze_glob(data_root)}', hive_partitioning=true) "
+        f"where station_id in ({ids}) and direction = 'in' and message_type = 'CALL'"
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+async def wait_until(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+async def test_killing_a_station_host_mid_stream_loses_no_acknowledged_event(csms):
+    station_ids = [f"CP-crash-{i}" for i in range(8)]
+    for sid in station_ids:
+        await register_station(csms, sid)
+    await put_id_tag(csms, "CRASH")
+    streams = [AckedStream(csms.ws_url, sid) for sid in station_ids]
+    victim = directory.host_names(csms.config.station_hosts)[0]
+    on_victim = [s for s in station_ids if directory.host_for(s, directory.host_names(csms.config.station_hosts)) == victim]
+    assert on_victim, "the test needs stations on the killed host"
+
+    running = asyncio.gather(*(s.run_sessions(sessions=3, meter_values=15) for s in streams))
+    await wait_until(lambda: _acked_at_least(streams, 40), 60, "traffic before the kill")
+    ray.kill(directory.get_actor(victim), no_restart=False)  # SIGKILL; Ray restarts it
+    await asyncio.wait_for(running, 180)  # every station finished every session: no lost answers
+
+    for name in directory.host_names(csms.config.station_hosts):
+        ray.get(directory.get_actor(name).flush.remote(), timeout=60)
+    acked_calls = {mid for s in streams for mid in s.acked}
+    assert acked_calls <= bronze_message_ids(csms.data_root, station_ids)
+
+    async with csms.api() as api:
+        for stream in streams:
+            rows = (await api.get("/api/transactions", params={"station_id": stream.station_id})).json()["transactions"]
+            by_id = {t["transaction_id"]: t for t in rows}
+            assert len(stream.transactions) == 3
+            for tx, meter_start, meter_stop in stream.transactions:
+                assert by_id[tx]["active"] is False and by_id[tx]["energy_wh"] == meter_stop - meter_start
+            # Id allocation survived: the three transactions got distinct ids.
+            assert len({tx for tx, _, _ in stream.transactions}) == 3
+
+
+async def _acked_at_least(streams, n: int) -> bool:
+    return sum(len(s.acked) for s in streams) >= n
+
+
+# --- the whole CSMS process ---------------------------------------------------------------
+
+
+def _start_csms(data_root: Path, port: int, log_path: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
+    env.update(CSMS_DATA_ROOT=str(data_root), CSMS_PORT=str(port), CSMS_STATION_HOSTS="2",
+               CSMS_API_TOKENS=json.dumps([TOKEN]))
+    return subprocess.Popen(
+        [sys.executable, "-m", "scripts.cli", "serve"], env=env, stdout=log_path.open("ab"),
+        stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+async def _wait_ready(base: str, proc: subprocess.Popen, log_path: Path) -> None:
+    async def ready() -> bool:
+        assert proc.poll() is None, log_path.read_text()[-3000:]
+        try:
+            async with httpx.AsyncClient(timeout=5) as client:
+                return (await client.get(f"{base}/api/health")).json().get("status") == "ok"
+        except (httpx.HTTPError, ValueError):
+            return False
+
+    await wait_until(ready, 180, "the CSMS to come up")
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _kill_process_tree(proc: subprocess.Popen) -> None:
+    """SIGKILL the CSMS and every process of its Ray (actors run in sessions of their own)."""
+    victims = _descendants(proc.pid) | {proc.pid}
+    for pid in victims:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait(30)
+
+
+async def test_killing_the_whole_csms_process_loses_nothing_acknowledged(tmp_path):
+    data_root, port = tmp_path / "data", free_port()
+    log_path = tmp_path / "csms.log"
+    base, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ocpp"
+    station_ids = [f"CP-kill9-{i}" for i in range(4)]
+    proc = _start_csms(data_root, port, log_path)
+    try:
+        await _wait_ready(base, proc, log_path)
+        async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as api:
+            for sid in station_ids:
+                assert (await api.put(f"/api/stations/{sid}", json={"password": PASSWORD})).status_code == 201
+            await api.put("/api/id-tags/CRASH", json={"status": "Accepted"})
+        streams = [AckedStream(ws_url, sid) for sid in station_ids]
+        running = asyncio.gather(*(s.run_sessions(sessions=2, meter_values=200) for s in streams),
+                                 return_exceptions=True)
+        await wait_until(lambda: _acked_at_least(streams, 150), 120, "traffic before the kill")
+        _kill_process_tree(proc)  # like pulling the plug on the process: no graceful anything
+        await asyncio.wait_for(running, 60)  # the stations see their sockets die
+        acked = {mid for s in streams for mid in s.acked}
+        completed = {s.station_id: list(s.transactions) for s in streams}
+
+        proc = _start_csms(data_root, port, log_path)
+        await _wait_ready(base, proc, log_path)
+        async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as api:
+            for stream in streams:
+                view = (await api.get(f"/api/stations/{stream.station_id}")).json()
+                assert view["boot_status"] == "Accepted"
+                rows = (await api.get("/api/transactions", params={"station_id": stream.station_id})).json()
+                by_id = {t["transaction_id"]: t for t in rows["transactions"]}
+                for tx, meter_start, meter_stop in completed[stream.station_id]:
+                    assert by_id[tx]["energy_wh"] == meter_stop - meter_start
+                started = [mid for mid, r in stream.acked.items() if "transactionId" in (r[2] or {})]
+                for mid in started:  # every acknowledged start survived, open or closed
+                    assert stream.acked[mid][2]["transactionId"] in by_id
+            # A new session gets a fresh id: allocation was rebuilt, not reset.
+            async with raw_socket(ws_url, station_ids[0]) as ws:
+                await ws.send(json.dumps([2, "after", "StartTransaction", {
+                    "connectorId": 2, "idTag": "CRASH", "meterStart": 1, "timestamp": "2026-11-25T00:00:00Z"}]))
+                new_id = json.loads(await ws.recv())[2]["transactionId"]
+            assert new_id not in {int(t) for t in by_id} | {tx for tx, _, _ in completed[station_ids[0]]}
+        # Graceful stop lands everything in the lake; then every acknowledged CALL is there.
+        proc.send_signal(signal.SIGTERM)  # the CSMS process only: it stops Ray itself
+        proc.wait(120)
+        assert acked <= bronze_message_ids(data_root, station_ids)
+    finally:
+        if proc.poll() is None:
+            _kill_process_tree(proc)
