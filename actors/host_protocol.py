@@ -28,7 +28,15 @@ class Disconnect(msgspec.Struct, frozen=True, tag="disconnect"):
     close_code: int | None
 
 
-HostRequest = Connect | Frame | Disconnect
+class Reattach(msgspec.Struct, frozen=True, tag="reattach"):
+    """A socket that stayed open while its host restarted: it is still the station's."""
+
+    station_id: str
+    connection_id: str
+    connected_at_us: int
+
+
+HostRequest = Connect | Frame | Disconnect | Reattach
 
 ConnectStatus = Literal["accepted", "unknown_station", "bad_credentials"]
 
@@ -40,9 +48,15 @@ class HostReply(msgspec.Struct, frozen=True):
     connect_status: ConnectStatus | None = None
 
 
+class BatchReply(msgspec.Struct, frozen=True):
+    # Changes whenever Ray recreates the host: the gateway then re-attaches its open sockets.
+    incarnation: str
+    replies: list[HostReply]
+
+
 _encoder = msgspec.msgpack.Encoder()
 _request_decoder = msgspec.msgpack.Decoder(list[HostRequest])
-_reply_decoder = msgspec.msgpack.Decoder(list[HostReply])
+_reply_decoder = msgspec.msgpack.Decoder(BatchReply)
 
 
 # Batches cross Ray as msgpack bytes: one buffer instead of pickling thousands of objects.
@@ -54,9 +68,9 @@ def decode_requests(data: bytes) -> list[HostRequest]:
     return _request_decoder.decode(data)
 
 
-def encode_replies(replies: list[HostReply]) -> bytes:
-    return _encoder.encode(replies)
+def encode_replies(reply: BatchReply) -> bytes:
+    return _encoder.encode(reply)
 
 
-def decode_replies(data: bytes) -> list[HostReply]:
+def decode_replies(data: bytes) -> BatchReply:
     return _reply_decoder.decode(data)

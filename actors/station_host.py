@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from pathlib import Path
+import uuid
 
 import msgspec
 
@@ -24,10 +24,12 @@ from actors.durable_file import write_atomically
 from actors.event_log import EventLog
 from actors.events import Event, now_us
 from actors.host_protocol import (
+    BatchReply,
     Connect,
     Disconnect,
     Frame,
     HostReply,
+    Reattach,
     decode_requests,
     encode_replies,
 )
@@ -59,6 +61,7 @@ class StationHost:
     def __init__(self, name: str, config: Config) -> None:
         self.name = name
         self.config = config
+        self.incarnation = uuid.uuid4().hex
         self.policy = Policy(
             heartbeat_interval_s=config.heartbeat_interval_s,
             pending_retry_interval_s=config.pending_retry_interval_s,
@@ -131,6 +134,8 @@ class StationHost:
                 durable = durable or durable_frame
             elif isinstance(request, Connect):
                 reply = await self._on_connect(request, events)
+            elif isinstance(request, Reattach):
+                reply = self._on_reattach(request, events)
             else:
                 reply = self._on_disconnect(request, events)
             replies.append(reply)
@@ -138,7 +143,7 @@ class StationHost:
             self.log.append(events)
             if durable:
                 await self.log.commit()
-        return encode_replies(replies)
+        return encode_replies(BatchReply(self.incarnation, replies))
 
     def _on_frame(self, request: Frame, events: list[Event]) -> tuple[HostReply, bool]:
         session = self.sessions.get(request.station_id)
@@ -159,6 +164,14 @@ class StationHost:
         # This host restarted (or missed the connect) while the socket stayed open: re-attach.
         events.append(session.connect(connection_id, connected_at_us, now_us()))
         return True
+
+    def _on_reattach(self, request: Reattach, events: list[Event]) -> HostReply:
+        session = self.sessions.get(request.station_id)
+        if session is None or session.state.registration is None:
+            return HostReply(close_code=CLOSE_UNREGISTERED)
+        if not self._admit(session, request.connection_id, request.connected_at_us, events):
+            return HostReply(close_code=CLOSE_REPLACED)
+        return HostReply()
 
     async def _on_connect(self, request: Connect, events: list[Event]) -> HostReply:
         session = self.sessions.get(request.station_id)

@@ -13,6 +13,18 @@ def _ts(us: int | None) -> datetime | None:
     return None if us is None else datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc)
 
 
+class BootView(msgspec.Struct, kw_only=True):
+    vendor: str
+    model: str
+    serial_number: str | None
+    firmware_version: str | None
+    iccid: str | None
+    imsi: str | None
+    meter_type: str | None
+    meter_serial_number: str | None
+    booted_at: datetime | None
+
+
 class ConnectorView(msgspec.Struct, kw_only=True):
     connector_id: int
     status: str
@@ -55,7 +67,7 @@ class StationView(msgspec.Struct, kw_only=True):
     metadata: dict[str, str]
     registration_boot_status: str | None
     boot_status: str | None
-    boot: BootInfo | None
+    boot: BootView | None
     connected: bool
     connected_at: datetime | None
     last_seen: datetime | None
@@ -64,6 +76,20 @@ class StationView(msgspec.Struct, kw_only=True):
     active_transactions: list[TransactionView]
     firmware_status: str | None
     diagnostics_status: str | None
+
+
+def boot_view(b: BootInfo) -> BootView:
+    return BootView(
+        vendor=b.vendor,
+        model=b.model,
+        serial_number=b.serial_number,
+        firmware_version=b.firmware_version,
+        iccid=b.iccid,
+        imsi=b.imsi,
+        meter_type=b.meter_type,
+        meter_serial_number=b.meter_serial_number,
+        booted_at=_ts(b.booted_at_us),
+    )
 
 
 def connector_view(c: ConnectorState) -> ConnectorView:
@@ -116,7 +142,7 @@ def station_view(st: StationState) -> StationView:
         metadata=dict(reg.metadata) if reg else {},
         registration_boot_status=reg.boot_status if reg else None,
         boot_status=st.boot_status,
-        boot=st.boot,
+        boot=boot_view(st.boot) if st.boot else None,
         connected=st.connected,
         connected_at=_ts(st.connected_at_us),
         last_seen=_ts(st.last_seen_us),

@@ -38,7 +38,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = app.resolve(load_config(args.config))
     config, token_path = _operator_token(config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    ray.init(address=args.address, namespace="csms", include_dashboard=False, logging_level=logging.WARNING)
+    # "local" forces a Ray of our own: with no address, ray.init would join any Ray already
+    # running on this machine and take over its actors.
+    ray.init(address=args.address or "local", namespace="csms", include_dashboard=False,
+             logging_level=logging.WARNING)
     app.start_backend(config)
     app.deploy(config)
     base = f"{config.host}:{config.port}"

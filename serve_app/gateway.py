@@ -13,6 +13,7 @@ import asyncio
 import itertools
 import logging
 import uuid
+from dataclasses import dataclass
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from ray import serve
@@ -21,9 +22,9 @@ from starlette.responses import JSONResponse
 from actors import directory
 from actors.config import Config
 from actors.events import now_us
-from actors.host_protocol import Connect, Disconnect, Frame
+from actors.host_protocol import Connect, Disconnect, Frame, Reattach
 from serve_app.handshake import basic_auth_password, pick_subprotocol, valid_station_id
-from serve_app.host_link import HostUnavailable, links_for
+from serve_app.host_link import HostLink, HostUnavailable, links_for
 
 log = logging.getLogger("csms.gateway")
 
@@ -37,6 +38,13 @@ gateway_app = FastAPI(title="CSMS OCPP gateway", docs_url=None, redoc_url=None, 
 
 def _deny(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"detail": message}, status_code=status, headers=headers)
+
+
+@dataclass
+class OpenSocket:
+    connection_id: str
+    connected_at_us: int
+    websocket: WebSocket
 
 
 async def _close_quietly(websocket: WebSocket, code: int) -> None:
@@ -55,10 +63,12 @@ class OcppGateway:
         self.config = config
         self.hosts = directory.host_names(config.resolved_station_hosts())
         self.links = links_for(config)
+        for link in self.links.values():
+            link.on_host_restart = self._reattach_sockets
         self._replica = uuid.uuid4().hex[:8]
         self._ids = itertools.count(1)
-        # station id -> (connection id, socket) of the sockets this replica holds.
-        self.sockets: dict[str, tuple[str, WebSocket]] = {}
+        # The sockets this replica holds, by station id.
+        self.sockets: dict[str, OpenSocket] = {}
 
     @gateway_app.websocket("/{station_id}")
     async def station_socket(self, websocket: WebSocket, station_id: str) -> None:
@@ -94,13 +104,14 @@ class OcppGateway:
             return
         await websocket.accept(subprotocol=subprotocol)
         previous = self.sockets.get(station_id)
-        self.sockets[station_id] = (connection_id, websocket)
+        self.sockets[station_id] = OpenSocket(connection_id, connected_at, websocket)
         if previous is not None:
             # The newest connection of a station replaces an older one (DESIGN.md, handshake).
-            asyncio.get_running_loop().create_task(_close_quietly(previous[1], 4000))
+            asyncio.get_running_loop().create_task(_close_quietly(previous.websocket, 4000))
         log.info("station connected", extra={"station_id": station_id, "connection_id": connection_id})
         close_code = await self._serve_frames(websocket, station_id, connection_id, connected_at, link)
-        if self.sockets.get(station_id, (None,))[0] == connection_id:
+        current = self.sockets.get(station_id)
+        if current is not None and current.connection_id == connection_id:
             del self.sockets[station_id]
         try:
             await link.call(Disconnect(station_id, connection_id, close_code))
@@ -139,7 +150,26 @@ class OcppGateway:
                 await _close_quietly(websocket, reply.close_code)
                 return reply.close_code
 
+    def _reattach_sockets(self, link: HostLink) -> None:
+        """The host restarted while our sockets stayed open: tell it they are still here."""
+        mine = [
+            Reattach(station_id, open_socket.connection_id, open_socket.connected_at_us)
+            for station_id, open_socket in self.sockets.items()
+            if directory.host_for(station_id, self.hosts) == link.host_name
+        ]
+        log.info("host restarted; re-attaching sockets", extra={"host": link.host_name, "sockets": len(mine)})
+
+        async def reattach(request: Reattach) -> None:
+            try:
+                await link.call(request)
+            except HostUnavailable:
+                pass  # the socket's next frame re-attaches it
+
+        loop = asyncio.get_running_loop()
+        for request in mine:
+            loop.create_task(reattach(request))
+
     async def __del__(self) -> None:
         # Rollout or scale-in: tell stations to reconnect elsewhere now rather than time out.
-        for _, socket in list(self.sockets.values()):
-            await _close_quietly(socket, CLOSE_GOING_AWAY)
+        for open_socket in list(self.sockets.values()):
+            await _close_quietly(open_socket.websocket, CLOSE_GOING_AWAY)

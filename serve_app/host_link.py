@@ -11,6 +11,7 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable
 
 from ray.exceptions import RayActorError
 
@@ -35,6 +36,9 @@ class HostLink:
         self._handle = None
         self.batches_sent = 0
         self.requests_sent = 0
+        self._incarnation: str | None = None
+        # Called when the host turns out to be a new incarnation (Ray recreated it).
+        self.on_host_restart: Callable[[HostLink], None] | None = None
 
     async def call(self, request: HostRequest) -> HostReply:
         future: asyncio.Future[HostReply] = asyncio.get_running_loop().create_future()
@@ -74,7 +78,13 @@ class HostLink:
                 data = await asyncio.wait_for(ref, self._config.host_call_timeout_s)
                 self.batches_sent += 1
                 self.requests_sent += len(batch)
-                return decode_replies(data)
+                answer = decode_replies(data)
+                if answer.incarnation != self._incarnation:
+                    restarted = self._incarnation is not None
+                    self._incarnation = answer.incarnation
+                    if restarted and self.on_host_restart is not None:
+                        self.on_host_restart(self)
+                return answer.replies
             except (RayActorError, ValueError) as exc:
                 # The host died or is restarting (Ray recreates it; it rebuilds from its log).
                 # Resending is safe: every station message is answered idempotently.

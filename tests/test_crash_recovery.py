@@ -217,3 +217,26 @@ async def test_killing_the_whole_csms_process_loses_nothing_acknowledged(tmp_pat
     finally:
         if proc.poll() is None:
             _kill_process_tree(proc)
+
+
+async def test_open_sockets_are_reattached_after_their_host_restarts(csms):
+    hosts = directory.host_names(csms.config.station_hosts)
+    victim = hosts[1]
+    idle, busy = [s for s in (f"CP-reattach-{i}" for i in range(40)) if directory.host_for(s, hosts) == victim][:2]
+    for sid in (idle, busy):
+        await register_station(csms, sid)
+    async with raw_socket(csms.ws_url, idle) as idle_ws, raw_socket(csms.ws_url, busy) as busy_ws:
+        for ws in (idle_ws, busy_ws):
+            await ws.send(json.dumps([2, "b", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]))
+            await ws.recv()
+        ray.kill(directory.get_actor(victim), no_restart=False)
+        # Any traffic to the new incarnation makes the gateway re-attach every socket it holds there.
+        await busy_ws.send(json.dumps([2, "h", "Heartbeat", {}]))
+        assert json.loads(await asyncio.wait_for(busy_ws.recv(), 60))[0] == 3
+
+        async def idle_station_connected() -> bool:
+            async with csms.api() as api:
+                response = await api.get(f"/api/stations/{idle}")
+            return response.status_code == 200 and response.json()["connected"]
+
+        await wait_until(idle_station_connected, 30, "the idle station to be re-attached")
