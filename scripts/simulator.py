@@ -95,6 +95,14 @@ class SimulationConfig(msgspec.Struct, kw_only=True):
     session_max: float = 2400.0
     idle_min: float = 300.0
     idle_max: float = 1800.0
+    # Begin in steady state: at the start, each connector is already charging with the
+    # steady-state probability mean_session / (mean_session + mean_idle): it starts its
+    # transaction within the first meter interval and charges uniform(0, session_max);
+    # otherwise it first idles uniform(0, idle_max).
+    steady_start: bool = True
+    # The "steady" figures (latency percentiles, CALLs/s) count from this many seconds
+    # after the last station became ready (connected, accepted, statuses sent).
+    warmup: float = 0.0
     id_tag: str = "SIMTAG"
     # Throughput mode: "heartbeat" = Heartbeats only; "mixed" = 50% Heartbeat,
     # 30% MeterValues (connector-level, no transaction), 20% StatusNotification.
@@ -171,6 +179,7 @@ class Stats:
 
     def __init__(self) -> None:
         self.latency: dict[str, array] = {}
+        self.steady_latency = array("d")  # every action, after the ramp and the warmup
         self.sent: Counter[str] = Counter()
         self.results: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
@@ -210,6 +219,7 @@ class Stats:
     def merge(self, other: Stats) -> None:
         for action, samples in other.latency.items():
             self.latency.setdefault(action, array("d")).extend(samples)
+        self.steady_latency.extend(other.steady_latency)
         for name in ("sent", "results", "errors", "timeouts", "lost", "aborted", "resends",
                      "errors_by_code", "incoming", "connect_failures"):
             getattr(self, name).update(getattr(other, name))
@@ -266,9 +276,16 @@ class SimulationReport(msgspec.Struct, kw_only=True):
     malformed: int
     errors_by_code: dict[str, int]
     calls_per_s: float
-    # CALLs answered per second after every station was ready (None if some never were).
+    # Seconds from the start until every station was ready (connected, accepted, statuses
+    # sent); None if some never was.
+    all_ready_s: float | None
+    # CALLs answered per second, and latency, from `warmup` s after every station was
+    # ready to the end (None if some station never was).
     steady_calls_per_s: float | None
     steady_window_s: float | None
+    steady_p50_ms: float | None
+    steady_p95_ms: float | None
+    steady_p99_ms: float | None
     p50_ms: float | None
     p95_ms: float | None
     p99_ms: float | None
@@ -322,12 +339,13 @@ def build_report(cfg: SimulationConfig, stats: Stats, workers: int) -> Simulatio
     duration = stats.ended_at
     steady = window = None
     if stats.all_ready_at is not None:
-        first = math.ceil(stats.all_ready_at / _BUCKET_S)
+        first = math.ceil((stats.all_ready_at + cfg.warmup) / _BUCKET_S)
         last = int(duration / _BUCKET_S)  # the last, partial bucket is left out
         if last - first >= 1:
             window = (last - first) * _BUCKET_S
             steady = round(sum(stats.buckets[first:last]) / window, 1)
             window = round(window, 3)
+    sp50, sp95, sp99, _ = _percentiles(stats.steady_latency) if window else (None,) * 4
     storm_time = None
     if cfg.mode == "storm" and stats.storm_done_at is not None:
         storm_time = round(stats.storm_done_at, 3)
@@ -352,7 +370,9 @@ def build_report(cfg: SimulationConfig, stats: Stats, workers: int) -> Simulatio
         malformed=stats.malformed,
         errors_by_code=dict(stats.errors_by_code),
         calls_per_s=round(answered / duration, 1) if duration > 0 else 0.0,
+        all_ready_s=None if stats.all_ready_at is None else round(stats.all_ready_at, 3),
         steady_calls_per_s=steady, steady_window_s=window,
+        steady_p50_ms=sp50, steady_p95_ms=sp95, steady_p99_ms=sp99,
         p50_ms=p50, p95_ms=p95, p99_ms=p99, max_ms=mx,
         by_action=by_action,
         transactions_started=stats.transactions_started,
@@ -433,6 +453,7 @@ class SimulatedStation:
         self.lock = asyncio.Lock()  # one outstanding CALL per connection
         self.pending: tuple[str, asyncio.Future] | None = None
         self.next_id = 0
+        self._closing: asyncio.Future | None = None
         self.connectors = {c: _Connector(c) for c in range(1, cfg.connectors + 1)}
         self.url = f"{cfg.url.rstrip('/')}{cfg.path_prefix}{self.station_id}"
         token = base64.b64encode(f"{self.station_id}:{cfg.password}".encode()).decode()
@@ -682,6 +703,8 @@ class SimulatedStation:
                 if samples is None:
                     samples = stats.latency[action] = array("d")
                 samples.append(now - start)
+                if self.sim.steady:
+                    stats.steady_latency.append(now - start)
                 return True, msg[2] if isinstance(msg[2], dict) else {}
             stats.errors[action] += 1
             code = str(msg[2]) if len(msg) > 2 else "?"
@@ -690,7 +713,7 @@ class SimulatedStation:
                 # The CSMS no longer considers us accepted: boot again on a new connection.
                 self.accepted = False
                 self.statuses_sent = False
-                asyncio.get_running_loop().create_task(ws.close())
+                self._closing = asyncio.ensure_future(ws.close())  # keep a reference
             return False, _Outcome.ERROR
 
     def _connection_gone(self, ws: ClientConnection) -> None:
@@ -747,8 +770,19 @@ class SimulatedStation:
         await self.ready.wait()
         first = True
         while True:
-            idle = rng.uniform(0, cfg.idle_max) if first else rng.uniform(cfg.idle_min, cfg.idle_max)
-            first = False
+            session_s = rng.uniform(cfg.session_min, cfg.session_max)
+            if first:
+                first = False
+                mean_session = (cfg.session_min + cfg.session_max) / 2
+                mean_idle = (cfg.idle_min + cfg.idle_max) / 2
+                charging = mean_session / (mean_session + mean_idle) if mean_session + mean_idle > 0 else 0
+                if cfg.steady_start and rng.random() < charging:
+                    idle = rng.uniform(0, min(cfg.meter_interval, cfg.idle_max))
+                    session_s = rng.uniform(0, cfg.session_max)
+                else:
+                    idle = rng.uniform(0, cfg.idle_max)
+            else:
+                idle = rng.uniform(cfg.idle_min, cfg.idle_max)
             if c.remote_start is None:
                 await self._wait_wake(c, idle)
             id_tag, c.remote_start = (c.remote_start or cfg.id_tag), None
@@ -772,7 +806,7 @@ class SimulatedStation:
             else:
                 await self._status(c, "Charging")
                 power_w = rng.uniform(3_700.0, 22_000.0)
-                ends = time.perf_counter() + rng.uniform(cfg.session_min, cfg.session_max)
+                ends = time.perf_counter() + session_s
                 while True:
                     left = ends - time.perf_counter()
                     if left <= 0:
@@ -858,6 +892,7 @@ class _Simulation:
         self._ready = 0
         self._storm_done = 0
         self.storm_finished = asyncio.Event()
+        self.steady = False
         self._sem = asyncio.Semaphore(cfg.connect_concurrency) if cfg.connect_concurrency > 0 else None
 
     def connect_slot(self):
@@ -873,6 +908,10 @@ class _Simulation:
         self._ready += 1
         if self._ready == len(self.indices):
             self.stats.all_ready_at = time.perf_counter() - self.t0
+            asyncio.get_running_loop().call_later(self.cfg.warmup, self._set_steady)
+
+    def _set_steady(self) -> None:
+        self.steady = True
 
     def storm_station_done(self, ok: bool) -> None:
         if ok:
@@ -1088,8 +1127,11 @@ def format_report(r: SimulationReport) -> str:
         f"CALLs sent {r.calls_sent}  CALLRESULT {r.callresults}  CALLERROR {r.callerrors} "
         f"{r.errors_by_code or ''}  timeouts {r.timeouts}  lost {r.lost}  aborted at stop {r.aborted}  "
         f"resends {r.resends}",
-        f"CALLs/s {r.calls_per_s:.1f}  steady {('-' if r.steady_calls_per_s is None else f'{r.steady_calls_per_s:.1f}')}"
-        f"  latency ms p50 {ms(r.p50_ms)} p95 {ms(r.p95_ms)} p99 {ms(r.p99_ms)} max {ms(r.max_ms)}",
+        f"CALLs/s {r.calls_per_s:.1f}  latency ms p50 {ms(r.p50_ms)} p95 {ms(r.p95_ms)} "
+        f"p99 {ms(r.p99_ms)} max {ms(r.max_ms)}",
+        f"all stations ready after {ms(r.all_ready_s)} s; steady state: "
+        f"CALLs/s {ms(r.steady_calls_per_s)}  latency ms p50 {ms(r.steady_p50_ms)} "
+        f"p95 {ms(r.steady_p95_ms)} p99 {ms(r.steady_p99_ms)}",
     ]
     if r.mode == "realistic":
         lines.append(f"transactions started {r.transactions_started}  stopped {r.transactions_stopped}  "
@@ -1135,6 +1177,10 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--first-index", type=int, default=d.first_index)
     p.add_argument("--password", default=d.password)
     p.add_argument("--id-tag", default=d.id_tag)
+    p.add_argument("--warmup", type=float, default=d.warmup,
+                   help="steady-state figures count from this long after every station is ready")
+    p.add_argument("--no-steady-start", dest="steady_start", action="store_false",
+                   help="realistic mode: every connector starts idle instead of in steady state")
     p.add_argument("--backoff", type=float, nargs=2, metavar=("INITIAL", "MAX"),
                    default=(d.backoff_initial, d.backoff_max))
     p.add_argument("--workers", type=int, default=d.workers,
@@ -1153,7 +1199,7 @@ def config_from_args(a: argparse.Namespace, **overrides: Any) -> SimulationConfi
         session_min=a.session[0], session_max=a.session[1], idle_min=a.idle[0], idle_max=a.idle[1],
         message_timeout=a.message_timeout, retry_interval=a.retry_interval, mix=a.mix,
         storm_hold=a.storm_hold, station_prefix=a.prefix, first_index=a.first_index,
-        password=a.password, id_tag=a.id_tag, backoff_initial=a.backoff[0], backoff_max=a.backoff[1],
+        password=a.password, id_tag=a.id_tag, steady_start=a.steady_start, warmup=a.warmup, backoff_initial=a.backoff[0], backoff_max=a.backoff[1],
         workers=a.workers, seed=a.seed,
     )
     fields.update(overrides)
@@ -1194,7 +1240,7 @@ def main(argv: list[str] | None = None) -> int:
         print(msgspec.json.encode(report).decode())
     else:
         print(format_report(report))
-    if cfg.register and report.register_failures:
+    if (cfg.register and report.register_failures) or report.stations_connected == 0:
         return 1
     return 0
 

@@ -118,6 +118,8 @@ async def test_throughput_mode(baseline):
     assert set(r.by_action) == {"BootNotification", "StatusNotification", "Heartbeat", "MeterValues"}
     assert r.steady_calls_per_s is not None and r.steady_calls_per_s > 100
     assert r.steady_window_s > 1.0
+    assert r.all_ready_s is not None and r.all_ready_s < 1.0
+    assert r.steady_p50_ms <= r.steady_p99_ms <= r.max_ms
     assert r.calls_per_s > 100
     # The server answered every CALL we counted, and at most the cut ones more.
     assert r.callresults <= state.calls <= r.callresults + r.aborted
@@ -203,7 +205,7 @@ async def test_reconnect_resends_unanswered_transaction_messages():
 async def test_csms_initiated_calls_are_answered(baseline):
     url, state = baseline
     cfg = fast(url, stations=2, connectors=2, duration=30.0, idle_min=100.0, idle_max=100.0,
-               session_min=100.0, session_max=100.0, heartbeat_interval=100.0)
+               session_min=100.0, session_max=100.0, heartbeat_interval=100.0, steady_start=False)
     stop = asyncio.Event()
     sim = asyncio.create_task(run_simulation(cfg, stop=stop))
     sid = cfg.station_id(0)
@@ -318,3 +320,30 @@ def test_bounds_are_enforced():
         SimulationConfig(duration=10 * 3600).validate()
     with pytest.raises(ValueError):
         SimulationConfig(mode="chaos").validate()
+
+
+async def test_bench_prints_markdown_for_both_targets(baseline, capsys):
+    """scripts.bench_stations end to end, with a second baseline standing in for the CSMS."""
+    import os
+
+    from scripts.bench_stations import main as bench_main
+
+    url, _ = baseline
+    argv = ["--url", url, "--csms-pids", str(os.getpid()), "--mode", "throughput",
+            "--stations", "5", "--duration", "1", "--baseline-port", str(_free_port()),
+            "--pause", "0"]
+    rc = await asyncio.to_thread(bench_main, argv)
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "| baseline | 1 |" in out and "| csms | 1 |" in out
+    ratio = next(line for line in out.splitlines() if line.startswith("| **csms / baseline**"))
+    assert ratio.count("x |") >= 5
+    assert "python -m scripts.bench_stations --url" in out
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
