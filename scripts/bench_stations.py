@@ -325,7 +325,10 @@ async def start_csms(api_url: str, timeout: float = 240.0) -> subprocess.Popen:
 
 def _median(values: list[float | None]) -> float | None:
     vals = [v for v in values if v is not None]
-    return round(statistics.median(vals), 1) if vals else None
+    if not vals:
+        return None
+    m = statistics.median(vals)
+    return int(m) if all(isinstance(v, int) for v in vals) and m == int(m) else round(m, 1)
 
 
 def _fmt(v: object) -> str:
@@ -417,10 +420,8 @@ async def amain(a: argparse.Namespace, argv: list[str]) -> int:
                 csms_proc = await start_csms(api_url)
             if a.register:
                 reg = msgspec.structs.replace(csms_cfg, register=True, api_url=api_url, token=a.token)
-                ok, failed = await register_stations(reg)
-                print(f"registered {ok} (stations + id tag), {failed} failed", flush=True)
-                if failed:
-                    return 1
+                ok, _ = await register_stations(reg)  # raises if any failed
+                print(f"registered {ok} (stations + id tag)", flush=True)
             roots = [int(x) for x in a.csms_pids.split(",") if x.strip()]
             if csms_proc is not None and not roots:
                 roots = [csms_proc.pid]

@@ -73,7 +73,8 @@ class SimulationConfig(msgspec.Struct, kw_only=True):
     stations: int = 10
     # Station ids are {station_prefix}{index:06d} for index in [first_index, first_index+stations).
     first_index: int = 0
-    password: str = "sim-password"
+    # OCPP 1.6 security profile 1/2 passwords are 16 to 40 characters.
+    password: str = "simulated-station-pw"
     connectors: int = 2
     mode: str = "realistic"
     # Run length, from the first connection attempt; the run then stops by itself.
@@ -1029,8 +1030,13 @@ def _worker_main(cfg_json: bytes, indices: list[int], start_wall: float) -> Stat
     return asyncio.run(go())
 
 
+class RegistrationError(RuntimeError):
+    pass
+
+
 async def register_stations(cfg: SimulationConfig) -> tuple[int, int]:
-    """PUT every station and the id tag through the operator API. Returns (ok, failed)."""
+    """PUT every station and the id tag through the operator API. Returns (ok, failed);
+    raises RegistrationError, with the first failure's answer, if any failed."""
     import httpx
 
     assert cfg.api_url
@@ -1040,32 +1046,39 @@ async def register_stations(cfg: SimulationConfig) -> tuple[int, int]:
                           max_keepalive_connections=cfg.register_concurrency)
     sem = asyncio.Semaphore(cfg.register_concurrency)
     ok = failed = 0
+    first_error: str | None = None
     async with httpx.AsyncClient(base_url=cfg.api_url.rstrip("/"), headers=headers, limits=limits,
                                  timeout=cfg.register_timeout, trust_env=False) as client:
 
         async def put(path: str, body: dict) -> None:
-            nonlocal ok, failed
+            nonlocal ok, failed, first_error
             async with sem:
+                error = "?"
                 for attempt in range(3):
                     try:
                         r = await client.put(path, json=body)
-                    except httpx.TransportError:
+                    except httpx.TransportError as exc:
+                        error = repr(exc)
                         await asyncio.sleep(0.5 * (attempt + 1))
                         continue
                     if 200 <= r.status_code < 300:
                         ok += 1
                         return
+                    error = f"HTTP {r.status_code} {r.text[:500]}"
                     if r.status_code < 500:
                         break
                     await asyncio.sleep(0.5 * (attempt + 1))
                 failed += 1
+                first_error = first_error or f"PUT {path}: {error}"
 
         await put(f"/api/id-tags/{cfg.id_tag}",
                   {"status": "Accepted", "expiry_date": None, "parent_id_tag": None})
         idx = range(cfg.first_index, cfg.first_index + cfg.stations)
         await asyncio.gather(*(put(f"/api/stations/{cfg.station_id(i)}", {
-            "password": cfg.password, "site": cfg.site, "metadata": {"simulator": True},
+            "password": cfg.password, "site": cfg.site, "metadata": {"simulator": "true"},
         }) for i in idx))
+    if failed:
+        raise RegistrationError(f"{failed} of {ok + failed} registrations failed; first: {first_error}")
     return ok, failed
 
 
@@ -1235,7 +1248,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, msgspec.ValidationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    report = asyncio.run(run_simulation(cfg))
+    try:
+        report = asyncio.run(run_simulation(cfg))
+    except RegistrationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if a.json:
         print(msgspec.json.encode(report).decode())
     else:

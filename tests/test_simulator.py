@@ -20,7 +20,9 @@ from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
 from scripts.baseline_central_system import BaselineState, server_port, start_baseline
-from scripts.simulator import SimulationConfig, SimulationReport, main, run_simulation
+from scripts.simulator import (
+    RegistrationError, SimulationConfig, SimulationReport, main, run_simulation,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -292,6 +294,34 @@ async def test_register_puts_stations_and_id_tag(baseline):
     tag = next(b for _, p, _, b in requests if p.startswith("/api/id-tags/"))
     assert tag == {"status": "Accepted", "expiry_date": None, "parent_id_tag": None}
     assert r.stations_connected == 3
+
+
+async def test_registration_failure_stops_the_run_with_the_answer(baseline):
+    url, state = baseline
+
+    class Api(BaseHTTPRequestHandler):
+        def do_PUT(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b'{"detail": "password too short"}'
+            self.send_response(422)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        cfg = fast(url, stations=2, duration=1.0, register=True, token="T0K",
+                   api_url=f"http://127.0.0.1:{httpd.server_address[1]}")
+        with pytest.raises(RegistrationError, match="HTTP 422.*password too short"):
+            await run_simulation(cfg)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert not state.boots  # no station was started
 
 
 async def test_worker_processes_share_the_stations(baseline):
