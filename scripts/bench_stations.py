@@ -302,7 +302,12 @@ async def start_csms(api_url: str, timeout: float = 240.0) -> subprocess.Popen:
     exe = REPO / ".venv" / "bin" / "csms"
     if not exe.exists():
         raise RuntimeError(f"{exe} does not exist: install the project (scripts/bootstrap.sh)")
-    proc = subprocess.Popen([str(exe), "serve"], cwd=REPO, start_new_session=True)
+    log_path = REPO / "bench-results" / "csms-serve.log"
+    log_path.parent.mkdir(exist_ok=True)
+    print(f"csms serve output goes to {log_path}", flush=True)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([str(exe), "serve"], cwd=REPO, start_new_session=True,
+                                stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(timeout=5, trust_env=False) as client:
         while True:
