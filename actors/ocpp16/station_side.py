@@ -8,6 +8,7 @@ always exactly what the durable log says.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -232,6 +233,8 @@ def energy_register_wh(values: list[m.MeterValue]) -> float | None:
                 number = float(sample.value)
             except ValueError:
                 continue
+            if not math.isfinite(number):
+                continue  # float() takes "NaN" and "inf"; a meter register is a decimal number
             reading = number * 1000.0 if sample.unit == "kWh" else number
     return reading
 
