@@ -75,6 +75,10 @@ def parse_frame(text: str | bytes) -> Frame | FrameError:
     try:
         elements = _decode_elements(text)
     except msgspec.ValidationError:
+        # msgspec rejects a leading "{" before reading further, so this is only "not an
+        # array" if the whole text is JSON; broken JSON is syntactically incorrect (4.2.3).
+        if not _is_json(text):
+            return FrameError(UNREADABLE_MESSAGE_ID, FORMATION_VIOLATION, "frame is not valid JSON")
         # Well-formed JSON that is not an array is no RPC frame at all (section 4.1.3).
         return FrameError(UNREADABLE_MESSAGE_ID, PROTOCOL_ERROR, "frame is not a JSON array")
     except msgspec.DecodeError:
@@ -111,6 +115,14 @@ def parse_frame(text: str | bytes) -> Frame | FrameError:
             return FrameError(message_id, PROTOCOL_ERROR, "CALLERROR code and description must be strings")
         return CallError(message_id, code, description, elements[4])
     return FrameError(message_id, PROTOCOL_ERROR, f"unknown message type {message_type}")
+
+
+def _is_json(text: str | bytes) -> bool:
+    try:
+        msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return False
+    return True
 
 
 def _read_message_id(elements: list[msgspec.Raw]) -> str | None:

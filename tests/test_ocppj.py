@@ -256,3 +256,10 @@ def test_unknown_field_is_a_formation_violation():
 def test_payload_that_is_not_an_object_is_a_formation_violation():
     code = ocppj.constraint_error_code(validation_error("Heartbeat", []))
     assert code == ocppj.FORMATION_VIOLATION
+
+
+@pytest.mark.parametrize("text", ["{not json", '{"a": 1', "[2, 'single-quoted']", '{"x": [1, 2}'])
+def test_broken_json_is_a_formation_violation_even_when_it_starts_like_an_object(text):
+    error = ocppj.parse_frame(text)
+    assert isinstance(error, ocppj.FrameError)
+    assert (error.message_id, error.code) == ("-1", ocppj.FORMATION_VIOLATION)
