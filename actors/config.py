@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -16,7 +16,15 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # must be a filesystem shared by every node (hosts are rebuilt elsewhere from it).
     data_root: str = "./data"
     host: str = "127.0.0.1"
+    # The one port stations and operators use (ws://host:port/ocpp/<id>, http://host:port/api).
     port: int = 8000
+    # "direct": Serve direct ingress (each replica on its own port, from
+    # RAY_SERVE_DIRECT_INGRESS_MIN/MAX_HTTP_PORT) behind our StationBalancer on `port`;
+    # about 20x less CPU per frame than "proxy", Serve's Python proxy on `port` (DESIGN.md).
+    ingress: Literal["direct", "proxy"] = "direct"
+    # Balancer processes sharing `port` (SO_REUSEPORT; the kernel spreads connections).
+    # Each holds two sockets per station, so one process caps at half its open-file limit.
+    balancers: int = 1
     # Number of StationHost actors; 0 means one per CPU of the local node. The station ->
     # host mapping depends on the host *names*, so this is fixed for a given data root.
     station_hosts: int = 0

@@ -276,6 +276,7 @@ class StationHost:
     async def stats(self) -> dict:
         return {
             "host": self.name,
+            "incarnation": self.incarnation,
             "stations": len(self.sessions),
             "connected": sum(1 for s in self.sessions.values() if s.state.connected),
             "log": self.log.stats(),

@@ -32,10 +32,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from actors.config import load_config
     from serve_app import app
 
-    app.prepare_environment()
+    config = app.resolve(load_config(args.config))
+    app.prepare_environment(config)
     import ray
 
-    config = app.resolve(load_config(args.config))
     config, token_path = _operator_token(config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # "local" forces a Ray of our own: with no address, ray.init would join any Ray already

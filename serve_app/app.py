@@ -13,10 +13,16 @@ from actors import directory
 from actors.config import Config
 from actors.id_tags import IdTagRegistry
 from actors.station_host import StationHost
+from serve_app.balancer import StationBalancer
 from serve_app.gateway import OcppGateway
 from serve_app.operator_api import OperatorApi
 
 log = logging.getLogger("csms")
+
+
+
+def balancer_names(config: Config) -> list[str]:
+    return [f"station-balancer-{k}" for k in range(config.balancers)] if config.ingress == "direct" else []
 
 # Read by Ray's processes when they start: set before ray.init / `ray start` (DESIGN.md).
 RAY_ENVIRONMENT = {
@@ -26,8 +32,20 @@ RAY_ENVIRONMENT = {
 }
 
 
-def prepare_environment() -> None:
-    for key, value in RAY_ENVIRONMENT.items():
+# Direct ingress with the throughput flag: must be in the environment of the processes Ray
+# starts; in a Serve config or runtime_env it gives a half-enabled state (DESIGN.md).
+DIRECT_INGRESS_ENVIRONMENT = {
+    "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+    "RAY_SERVE_ENABLE_DIRECT_INGRESS": "1",
+}
+
+
+def prepare_environment(config: Config) -> None:
+    """Call before ray.init: Ray's processes read these flags when they start."""
+    wanted = dict(RAY_ENVIRONMENT)
+    if config.ingress == "direct":
+        wanted.update(DIRECT_INGRESS_ENVIRONMENT)
+    for key, value in wanted.items():
         os.environ.setdefault(key, value)
     try:
         import resource
@@ -63,7 +81,13 @@ def start_backend(config: Config) -> None:
 
 
 def deploy(config: Config) -> None:
-    serve.start(http_options={"host": config.host, "port": config.port})
+    if config.ingress == "direct":
+        # Replicas listen on their own ports and the balancer owns the public port. Serve
+        # still starts its Python proxy (proxy_location="Disabled" does not stop it in
+        # throughput mode), so it gets the next port; nothing is routed through it.
+        serve.start(http_options={"host": config.host, "port": config.port + 1})
+    else:
+        serve.start(http_options={"host": config.host, "port": config.port})
     gateway = OcppGateway.options(
         num_replicas=config.gateway_replicas,
         # Every websocket holds one ongoing request for its whole life (default is 5).
@@ -75,10 +99,24 @@ def deploy(config: Config) -> None:
     ).bind(config)
     serve.run(gateway, name="ocpp", route_prefix="/ocpp")
     serve.run(api, name="api", route_prefix="/")
+    if config.ingress == "direct":
+        balancers = [
+            ray.remote(StationBalancer).options(
+                name=name, namespace=directory.NAMESPACE, lifetime="detached",
+                max_restarts=-1, num_cpus=0, get_if_exists=True,
+            ).remote(config)
+            for name in balancer_names(config)
+        ]
+        ray.get([b.start.remote() for b in balancers], timeout=60)
 
 
 def stop(config: Config) -> None:
     """Graceful: stop taking traffic, then make every host fsync and land its log."""
+    for name in balancer_names(config):
+        try:
+            ray.kill(directory.get_actor(name))
+        except ValueError:
+            pass
     serve.shutdown()
     for name in directory.host_names(config.station_hosts):
         try:

@@ -42,9 +42,6 @@ def csms(tmp_path_factory: pytest.TempPathFactory):
     from actors.config import Config
     from serve_app import app
 
-    app.prepare_environment()
-    import ray
-
     port = free_port()
     config = app.resolve(Config(
         data_root=str(tmp_path_factory.mktemp("csms-data")),
@@ -55,6 +52,9 @@ def csms(tmp_path_factory: pytest.TempPathFactory):
         wal_segment_max_age_s=3600,
         host_retry_deadline_s=60,
     ))
+    app.prepare_environment(config)
+    import ray
+
     ray.init(namespace="csms", include_dashboard=False, num_cpus=4, logging_level="WARNING")
     app.start_backend(config)
     app.deploy(config)

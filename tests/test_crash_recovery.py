@@ -229,7 +229,17 @@ async def test_open_sockets_are_reattached_after_their_host_restarts(csms):
         for ws in (idle_ws, busy_ws):
             await ws.send(json.dumps([2, "b", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]))
             await ws.recv()
-        ray.kill(directory.get_actor(victim), no_restart=False)
+        host = directory.get_actor(victim)
+        before = ray.get(host.stats.remote())["incarnation"]
+        ray.kill(host, no_restart=False)
+
+        async def restarted() -> bool:
+            try:
+                return ray.get(host.stats.remote(), timeout=5)["incarnation"] != before
+            except ray.exceptions.RayError:
+                return False
+
+        await wait_until(restarted, 60, "Ray to restart the host")
         # Any traffic to the new incarnation makes the gateway re-attach every socket it holds there.
         await busy_ws.send(json.dumps([2, "h", "Heartbeat", {}]))
         assert json.loads(await asyncio.wait_for(busy_ws.recv(), 60))[0] == 3

@@ -1,0 +1,168 @@
+"""StationBalancer: one stable address in front of Serve's direct-ingress replicas.
+
+With direct ingress each Serve replica listens on a port of its own, taken from a range and
+changed on restart, and Serve does not balance across them (DESIGN.md, measured pitfalls).
+This balancer listens on the public port, reads the request line of each new connection,
+picks a replica of the application whose route prefix matches the path (the controller's
+target groups, refreshed every second), and then only splices bytes both ways. After the
+handshake it costs two socket copies per frame instead of Serve's Python proxy hop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+
+from actors.config import Config
+
+log = logging.getLogger("csms.balancer")
+
+# A request line longer than this is not HTTP we serve.
+_MAX_REQUEST_LINE = 8192
+# Per-direction buffer above which the reading side is paused (bounds memory per socket).
+_HIGH_WATER = 256 * 1024
+
+
+class _Pipe(asyncio.Protocol):
+    """One side of a spliced connection; writes what it receives to its peer."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.peer: _Pipe | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.transport.set_write_buffer_limits(high=_HIGH_WATER)
+
+    def data_received(self, data: bytes) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.write(data)
+
+    # Flow control: when our peer cannot keep up, stop reading from this side.
+    def pause_writing(self) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.close()
+
+
+class _ClientSide(_Pipe):
+    def __init__(self, balancer: StationBalancer) -> None:
+        super().__init__()
+        self.balancer = balancer
+        self.head = bytearray()
+        self.routing = False
+
+    def data_received(self, data: bytes) -> None:
+        if self.peer is not None:
+            super().data_received(data)
+            return
+        self.head += data
+        if self.routing:
+            return
+        end = self.head.find(b"\r\n")
+        if end < 0:
+            if len(self.head) > _MAX_REQUEST_LINE:
+                self._refuse(b"414 URI Too Long")
+            return
+        parts = bytes(self.head[:end]).split(b" ")
+        path = parts[1].decode("latin-1") if len(parts) == 3 else ""
+        target = self.balancer.pick(path)
+        if target is None:
+            self._refuse(b"503 Service Unavailable")
+            return
+        self.routing = True
+        asyncio.get_running_loop().create_task(self._connect(target))
+
+    async def _connect(self, target: tuple[str, int]) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            _, upstream = await asyncio.wait_for(loop.create_connection(_Pipe, *target), 10)
+        except (OSError, asyncio.TimeoutError):
+            self.balancer.forget(target)
+            self._refuse(b"503 Service Unavailable")
+            return
+        if self.transport is None or self.transport.is_closing():
+            upstream.transport.close()
+            return
+        upstream.peer, self.peer = self, upstream
+        upstream.transport.write(bytes(self.head))
+        self.head.clear()
+
+    def _refuse(self, status: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            self.transport.close()
+
+
+class StationBalancer:
+    """Ray actor: run with `start()`; `targets()` shows what it routes to."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        # route prefix -> replica addresses, longest prefix first when matching
+        self._groups: list[tuple[str, list[tuple[str, int]]]] = []
+        self._cycles: dict[str, itertools.cycle] = {}
+        self._server: asyncio.AbstractServer | None = None
+        self._refresher: asyncio.Task | None = None
+
+    async def start(self) -> int:
+        if self._server is None:
+            await self._refresh()
+            loop = asyncio.get_running_loop()
+            self._server = await loop.create_server(
+                lambda: _ClientSide(self), self.config.host, self.config.port, backlog=4096,
+                reuse_address=True, reuse_port=True,
+            )
+            self._refresher = loop.create_task(self._refresh_forever())
+        return self.config.port
+
+    async def targets(self) -> dict[str, list[tuple[str, int]]]:
+        return {prefix: list(addresses) for prefix, addresses in self._groups}
+
+    def pick(self, path: str) -> tuple[str, int] | None:
+        for prefix, addresses in self._groups:
+            if addresses and (path == prefix or path.startswith(prefix.rstrip("/") + "/") or prefix == "/"):
+                return next(self._cycles[prefix])
+        return None
+
+    def forget(self, target: tuple[str, int]) -> None:
+        """A replica refused a connection: stop using it until the controller lists it again."""
+        self._set_groups([(p, [a for a in addrs if a != target]) for p, addrs in self._groups])
+
+    def _set_groups(self, groups: list[tuple[str, list[tuple[str, int]]]]) -> None:
+        groups.sort(key=lambda g: len(g[0]), reverse=True)
+        if groups != self._groups:
+            self._groups = groups
+            self._cycles = {prefix: itertools.cycle(addrs) for prefix, addrs in groups if addrs}
+
+    async def _refresh(self) -> None:
+        import ray
+        from ray.serve._private.common import RequestProtocol
+        from ray.serve._private.constants import SERVE_CONTROLLER_NAME, SERVE_NAMESPACE
+
+        controller = ray.get_actor(SERVE_CONTROLLER_NAME, namespace=SERVE_NAMESPACE)
+        groups = await asyncio.wait_for(controller.get_target_groups.remote(), 10)
+        # Targets carry the node's IP, but replicas bind Serve's HTTP host (loopback unless
+        # RAY_SERVE_DEFAULT_HTTP_HOST says otherwise): reach this node's own over loopback.
+        node_ip = ray.util.get_node_ip_address()
+        self._set_groups([
+            (group.route_prefix, [("127.0.0.1" if t.ip == node_ip else t.ip, t.port) for t in group.targets])
+            for group in groups
+            if group.protocol == RequestProtocol.HTTP
+        ])
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await self._refresh()
+            except Exception:  # keep routing to the last known replicas meanwhile
+                log.warning("could not refresh Serve target groups", exc_info=True)
