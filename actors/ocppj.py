@@ -141,6 +141,11 @@ def call(message_id: str, action: str, payload: Any) -> str:
     return _encode([CALL, message_id, action, payload]).decode()
 
 
+def call_json(message_id: str, action: str, payload_json: str) -> str:
+    """A CALL around a payload already encoded (it is logged as that same text)."""
+    return f"[{CALL},{_encode(message_id).decode()},{_encode(action).decode()},{payload_json}]"
+
+
 def call_result(message_id: str, payload: Any) -> str:
     return _encode([CALLRESULT, message_id, payload]).decode()
 

@@ -28,12 +28,25 @@ _json_decode = msgspec.json.decode
 _json_encode = msgspec.json.encode
 
 
+class CommandAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    """The station's answer to a CSMS-initiated CALL (its CALLRESULT or CALLERROR)."""
+
+    message_id: str
+    ok: bool
+    # CALLRESULT payload as JSON text (ok), else the CALLERROR's code and description.
+    payload: str = "{}"
+    error_code: str | None = None
+    error_description: str | None = None
+
+
 class Outcome(msgspec.Struct, kw_only=True):
     replies: list[str] = []
     events: list[Event] = []
     # Whether the replies may leave only after the events are fsync'd.
     durable: bool = False
     close_code: int | None = None
+    # Set when the frame answered one of our CALLs: the mailbox resolves the command with it.
+    answer: CommandAnswer | None = None
 
 
 class StationSession:
@@ -127,7 +140,12 @@ class StationSession:
             )
             inbound = self._event("in", kind, frame.message_id, "", payload, received_at_us)
             self.apply(inbound)
-            return Outcome(events=[inbound])
+            if isinstance(frame, ocppj.CallResult):
+                answer = CommandAnswer(message_id=frame.message_id, ok=True, payload=payload)
+            else:
+                answer = CommandAnswer(message_id=frame.message_id, ok=False, error_code=frame.code,
+                                       error_description=frame.description)
+            return Outcome(events=[inbound], answer=answer)
         return self._handle_call(frame, received_at_us, id_tags)
 
     def _handle_call(self, call: ocppj.Call, received_at_us: int, id_tags: Mapping[str, IdTagRecord]) -> Outcome:
@@ -183,6 +201,17 @@ class StationSession:
             payload=payload,
             station_ts_us=station_ts_us,
         )
+
+    # --- commands to the station ------------------------------------------------------
+
+    def send_command(self, message_id: str, action: str, payload_json: str, now_us: int) -> tuple[str, Event]:
+        """The CALL frame for a CSMS-initiated action and its event (already applied).
+
+        The caller (the station's mailbox) guarantees one CALL in flight per connection.
+        """
+        event = self._event("out", "CALL", message_id, action, payload_json, now_us)
+        self.apply(event)
+        return ocppj.call_json(message_id, action, payload_json), event
 
     # --- the fold ----------------------------------------------------------------------
 
