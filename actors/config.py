@@ -9,6 +9,17 @@ from typing import Any, Literal
 import msgspec
 
 
+Role = Literal["viewer", "operator", "admin"]
+# viewer reads; operator also sends commands to stations; admin also registers stations
+# and manages id tags.
+ROLE_RANK: dict[str, int] = {"viewer": 0, "operator": 1, "admin": 2}
+
+
+class ApiToken(msgspec.Struct, forbid_unknown_fields=True):
+    token: str
+    role: Role = "admin"
+
+
 class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Every tunable of the CSMS. Field names are the TOML keys; `CSMS_<NAME>` overrides them."""
 
@@ -50,10 +61,19 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # on the frames and closes the station's socket (the station then resends).
     host_retry_deadline_s: float = 30.0
     host_call_timeout_s: float = 10.0
+    # Operator commands: how long the API waits for the station's answer (504 after), and
+    # how many may queue per station behind the one in flight (429 beyond).
+    command_timeout_s: float = 30.0
+    command_queue_bound: int = 16
 
-    # Operator API bearer tokens. Empty means the API refuses every request except health,
-    # so a fresh install is not open by accident; `csms serve` prints how to set one.
-    api_tokens: list[str] = []
+    # Operator API bearer tokens with their roles; a bare string is an admin token. Empty
+    # means the API refuses every request except health, so a fresh install is not open by
+    # accident (`csms serve` then makes one in <data_root>/operator-token). From the
+    # environment, never the repo: CSMS_API_TOKENS='[{"token": "...", "role": "viewer"}]'.
+    api_tokens: list[str | ApiToken] = []
+
+    def token_roles(self) -> list[tuple[str, Role]]:
+        return [(t, "admin") if isinstance(t, str) else (t.token, t.role) for t in self.api_tokens]
 
     def resolved_station_hosts(self) -> int:
         return self.station_hosts or max(1, os.cpu_count() or 1)

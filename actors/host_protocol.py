@@ -54,7 +54,21 @@ class BatchReply(msgspec.Struct, frozen=True):
     replies: list[HostReply]
 
 
+class OutboundFrame(msgspec.Struct, frozen=True, array_like=True):
+    """A CALL for the gateway replica holding the station's socket to send."""
+
+    station_id: str
+    connection_id: str
+    text: str
+
+
+def replica_of(connection_id: str) -> str:
+    """Connection ids are `<gateway replica>-<n>`: the replica that holds the socket."""
+    return connection_id.rsplit("-", 1)[0]
+
+
 _encoder = msgspec.msgpack.Encoder()
+_outbound_decoder = msgspec.msgpack.Decoder(list[OutboundFrame])
 _request_decoder = msgspec.msgpack.Decoder(list[HostRequest])
 _reply_decoder = msgspec.msgpack.Decoder(BatchReply)
 
@@ -74,3 +88,11 @@ def encode_replies(reply: BatchReply) -> bytes:
 
 def decode_replies(data: bytes) -> BatchReply:
     return _reply_decoder.decode(data)
+
+
+def encode_outbound(frames: list[OutboundFrame]) -> bytes:
+    return _encoder.encode(frames)
+
+
+def decode_outbound(data: bytes) -> list[OutboundFrame]:
+    return _outbound_decoder.decode(data)

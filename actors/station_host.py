@@ -18,7 +18,7 @@ import uuid
 
 import msgspec
 
-from actors import directory, lake
+from actors import directory, lake, ocppj
 from actors.config import Config
 from actors.durable_file import write_atomically
 from actors.event_log import EventLog
@@ -29,13 +29,17 @@ from actors.host_protocol import (
     Disconnect,
     Frame,
     HostReply,
+    OutboundFrame,
     Reattach,
     decode_requests,
+    encode_outbound,
     encode_replies,
+    replica_of,
 )
+from actors.mailbox import CommandOutcome, Mailbox, PendingCommand
 from actors.ocpp16.station_side import Policy
 from actors.passwords import verify_password
-from actors.station_session import CLOSE_REPLACED, CLOSE_UNREGISTERED, StationSession
+from actors.station_session import CLOSE_REPLACED, CLOSE_UNREGISTERED, CommandAnswer, StationSession
 from actors.station_state import IdTagRecord, Registration, StationState
 from actors.views import (
     StationSummary,
@@ -76,6 +80,11 @@ class StationHost:
         # station id -> sha256 of the password last verified against the stored hash, so a
         # reconnect storm pays the PBKDF2 cost once per station per host lifetime.
         self._verified: dict[str, bytes] = {}
+        # Operator commands (not durable: a restarted host has none in flight; their callers
+        # see the failure). Outbound CALLs wait per gateway replica for its poll.
+        self.mailboxes: dict[str, Mailbox] = {}
+        self._outbound: dict[str, list[OutboundFrame]] = {}
+        self._outbound_ready: dict[str, asyncio.Event] = {}
         started = time.perf_counter()
         self.log = EventLog(self._dir / "wal", config.wal_segment_max_bytes, config.wal_segment_max_age_s)
         replayed = self._restore()
@@ -127,10 +136,11 @@ class StationHost:
         requests = decode_requests(batch)
         replies: list[HostReply] = []
         events: list[Event] = []
+        answers: list[tuple[str, CommandAnswer]] = []
         durable = False
         for request in requests:
             if isinstance(request, Frame):
-                reply, durable_frame = self._on_frame(request, events)
+                reply, durable_frame = self._on_frame(request, events, answers)
                 durable = durable or durable_frame
             elif isinstance(request, Connect):
                 reply = await self._on_connect(request, events)
@@ -141,11 +151,15 @@ class StationHost:
             replies.append(reply)
         if events:
             self.log.append(events)
-            if durable:
+            if durable or answers:
                 await self.log.commit()
+        # An operator learns the station's answer only once it is on disk, like the station.
+        for station_id, answer in answers:
+            self._resolve_command(station_id, answer)
         return encode_replies(BatchReply(self.incarnation, replies))
 
-    def _on_frame(self, request: Frame, events: list[Event]) -> tuple[HostReply, bool]:
+    def _on_frame(self, request: Frame, events: list[Event],
+                  answers: list[tuple[str, CommandAnswer]]) -> tuple[HostReply, bool]:
         session = self.sessions.get(request.station_id)
         if session is None or session.state.registration is None:
             return HostReply(close_code=CLOSE_UNREGISTERED), False
@@ -153,6 +167,8 @@ class StationHost:
             return HostReply(close_code=CLOSE_REPLACED), False
         outcome = session.handle(request.text, request.received_at_us, self.id_tags)
         events.extend(outcome.events)
+        if outcome.answer is not None:
+            answers.append((request.station_id, outcome.answer))
         return HostReply(replies=outcome.replies, close_code=outcome.close_code), outcome.durable
 
     def _admit(self, session: StationSession, connection_id: str, connected_at_us: int, events: list[Event]) -> bool:
@@ -200,7 +216,87 @@ class StationHost:
             event = session.disconnect(request.connection_id, now_us(), request.close_code)
             if event is not None:
                 events.append(event)
+                mailbox = self.mailboxes.pop(request.station_id, None)
+                if mailbox is not None:
+                    mailbox.fail_all(CommandOutcome(status="disconnected"))
         return HostReply()
+
+    # --- operator commands (OCPP-J 4.1.1: one CALL in flight per connection) ---------------
+
+    async def command(self, station_id: str, action: str, payload_json: str, logged_payload_json: str,
+                      timeout_s: float) -> CommandOutcome:
+        """Send a CSMS-initiated CALL through the station's mailbox; the station's answer.
+
+        `logged_payload_json` is what the event log keeps (secrets such as a new
+        AuthorizationKey replaced); the station receives `payload_json`.
+        """
+        await self._ensure_started()
+        session = self.sessions.get(station_id)
+        if session is None or session.state.registration is None:
+            return CommandOutcome(status="unknown_station")
+        if not session.state.connected:
+            return CommandOutcome(status="not_connected")
+        mailbox = self.mailboxes.setdefault(station_id, Mailbox(self.config.command_queue_bound))
+        command = PendingCommand(uuid.uuid4().hex[:32], action, payload_json, logged_payload_json)
+        if not mailbox.submit(command):
+            return CommandOutcome(status="busy")
+        self._pump(station_id)
+        try:
+            return await asyncio.wait_for(asyncio.shield(command.future), timeout_s)
+        except asyncio.TimeoutError:
+            mailbox.abandon(command)
+            self._pump(station_id)
+            return CommandOutcome(status="timeout", message_id=command.message_id)
+
+    def _pump(self, station_id: str) -> None:
+        """Send the next queued command if the station's line is free."""
+        mailbox = self.mailboxes.get(station_id)
+        session = self.sessions.get(station_id)
+        if mailbox is None or session is None:
+            return
+        command = mailbox.next_to_send()
+        if command is None:
+            return
+        state = session.state
+        if not state.connected or state.connection_id is None:
+            mailbox.fail_all(CommandOutcome(status="disconnected"))
+            return
+        frame, event = session.send_command(command.message_id, command.action, command.logged_payload_json, now_us())
+        if command.logged_payload_json != command.payload_json:
+            frame = ocppj.call_json(command.message_id, command.action, command.payload_json)
+        self.log.append([event])
+        replica = replica_of(state.connection_id)
+        self._outbound.setdefault(replica, []).append(OutboundFrame(station_id, state.connection_id, frame))
+        self._outbound_ready.setdefault(replica, asyncio.Event()).set()
+
+    def _resolve_command(self, station_id: str, answer: CommandAnswer) -> None:
+        mailbox = self.mailboxes.get(station_id)
+        if mailbox is None:
+            return
+        if answer.ok:
+            outcome = CommandOutcome(status="answered", message_id=answer.message_id, response=answer.payload)
+        else:
+            outcome = CommandOutcome(status="call_error", message_id=answer.message_id,
+                                     error_code=answer.error_code, error_description=answer.error_description)
+        if mailbox.resolve(answer.message_id, outcome):
+            self._pump(station_id)
+
+    async def pending_commands(self, station_id: str) -> int:
+        """Commands queued or in flight for a station (support and tests)."""
+        mailbox = self.mailboxes.get(station_id)
+        return 0 if mailbox is None else len(mailbox)
+
+    async def outbound(self, replica: str, wait_s: float) -> bytes:
+        """A gateway replica's long poll: the CALLs to send over the sockets it holds."""
+        await self._ensure_started()
+        ready = self._outbound_ready.setdefault(replica, asyncio.Event())
+        if not self._outbound.get(replica):
+            try:
+                await asyncio.wait_for(ready.wait(), wait_s)
+            except asyncio.TimeoutError:
+                pass
+        ready.clear()
+        return encode_outbound(self._outbound.pop(replica, []))
 
     # --- registry --------------------------------------------------------------------------
 

@@ -12,8 +12,11 @@ before reading the station's next frame, which keeps a station's messages in ord
 import asyncio
 import itertools
 import logging
+import random
 import uuid
 from dataclasses import dataclass
+
+from ray.exceptions import RayActorError
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from ray import serve
@@ -22,7 +25,7 @@ from starlette.responses import JSONResponse
 from actors import directory
 from actors.config import Config
 from actors.events import now_us
-from actors.host_protocol import Connect, Disconnect, Frame, Reattach
+from actors.host_protocol import Connect, Disconnect, Frame, Reattach, decode_outbound
 from serve_app.handshake import basic_auth_password, pick_subprotocol, valid_station_id
 from serve_app.host_link import HostLink, HostUnavailable, links_for
 
@@ -47,6 +50,13 @@ class OpenSocket:
     websocket: WebSocket
 
 
+async def _send_quietly(websocket: WebSocket, text: str) -> None:
+    try:
+        await websocket.send_text(text)
+    except Exception:  # closed meanwhile: the host learns it from the disconnect
+        pass
+
+
 async def _close_quietly(websocket: WebSocket, code: int) -> None:
     try:
         await websocket.close(code=code)
@@ -69,9 +79,13 @@ class OcppGateway:
         self._ids = itertools.count(1)
         # The sockets this replica holds, by station id.
         self.sockets: dict[str, OpenSocket] = {}
+        self._pollers: list[asyncio.Task] = []
 
     @gateway_app.websocket("/{station_id}")
     async def station_socket(self, websocket: WebSocket, station_id: str) -> None:
+        if not self._pollers:
+            loop = asyncio.get_running_loop()
+            self._pollers = [loop.create_task(self._poll_outbound(name)) for name in self.hosts]
         if not valid_station_id(station_id):
             await websocket.send_denial_response(_deny(400, "invalid station id"))
             return
@@ -150,6 +164,29 @@ class OcppGateway:
                 await _close_quietly(websocket, reply.close_code)
                 return reply.close_code
 
+    async def _poll_outbound(self, host_name: str) -> None:
+        """Long-poll one host for CALLs to our sockets: one parked Ray call per (replica, host)."""
+        wait_s = 20.0
+        delay = 0.1
+        while True:
+            try:
+                host = directory.get_actor(host_name)
+                data = await asyncio.wait_for(host.outbound.remote(self._replica, wait_s),
+                                              wait_s + self.config.host_call_timeout_s)
+                delay = 0.1
+            except (RayActorError, ValueError, asyncio.TimeoutError):
+                await asyncio.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 5.0)
+                continue
+            for frame in decode_outbound(data):
+                open_socket = self.sockets.get(frame.station_id)
+                if open_socket is None or open_socket.connection_id != frame.connection_id:
+                    # The socket went away: the command times out or fails on the disconnect.
+                    log.info("outbound CALL for a closed socket dropped", extra={"station_id": frame.station_id})
+                    continue
+                # A task per frame: one slow station must not hold up the others' CALLs.
+                asyncio.get_running_loop().create_task(_send_quietly(open_socket.websocket, frame.text))
+
     def _reattach_sockets(self, link: HostLink) -> None:
         """The host restarted while our sockets stayed open: tell it they are still here."""
         mine = [
@@ -170,6 +207,8 @@ class OcppGateway:
             loop.create_task(reattach(request))
 
     async def __del__(self) -> None:
+        for poller in self._pollers:
+            poller.cancel()
         # Rollout or scale-in: tell stations to reconnect elsewhere now rather than time out.
         for open_socket in list(self.sockets.values()):
             await _close_quietly(open_socket.websocket, CLOSE_GOING_AWAY)
