@@ -1,4 +1,4 @@
-"""A station's live state as the CSMS knows it: registration, boot, connectors, transactions.
+"""A station's live state as the CSMS knows it: registration, boot, connectors, transactions, commands' effects.
 
 Plain msgspec Structs, so a host snapshots thousands of them with one msgpack encode and the
 operator API returns them as typed JSON. Only `StationSession.apply` mutates them.
@@ -81,6 +81,106 @@ class Transaction(msgspec.Struct, kw_only=True):
         return None if end is None else end - self.meter_start_wh
 
 
+class ConnectorAvailability(msgspec.Struct, kw_only=True):
+    """What ChangeAvailability last asked of a connector (0: the whole station) and the station agreed to."""
+
+    connector_id: int
+    type: Literal["Inoperative", "Operative"]
+    # Scheduled: the change waits for the connector's transaction to end (1.6 section 5.2).
+    status: Literal["Accepted", "Scheduled"]
+    requested_at_us: int
+
+
+class ConfigurationValue(msgspec.Struct, kw_only=True):
+    """A configuration key as the station last reported it, or as we last changed it."""
+
+    key: str
+    # None: the key is known but has no value. A secret (AuthorizationKey) is never kept in clear.
+    value: str | None = None
+    # None: not reported (we changed a key we never read).
+    readonly: bool | None = None
+    # The station answered RebootRequired: the value applies from its next boot.
+    reboot_required: bool = False
+    updated_at_us: int = 0
+
+
+class LocalAuthorization(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One entry of a station's local authorization list (OCPP 1.6 section 3.5), as we sent it."""
+
+    id_tag: str
+    status: str
+    expiry_us: int | None = None
+    parent_id_tag: str | None = None
+
+
+class Reservation(msgspec.Struct, kw_only=True):
+    """A reservation the station accepted (OCPP 1.6 section 5.13); connector 0 is any connector."""
+
+    reservation_id: int
+    connector_id: int
+    id_tag: str
+    expiry_us: int
+    parent_id_tag: str | None = None
+    reserved_at_us: int = 0
+
+    def active_at(self, now_us: int) -> bool:
+        # Stations end a reservation at its expiry by themselves; there is no timer here.
+        return now_us < self.expiry_us
+
+
+class ChargingSchedulePeriodRecord(msgspec.Struct, kw_only=True):
+    start_period_s: int
+    limit: float
+    number_phases: int | None = None
+
+
+class ChargingScheduleRecord(msgspec.Struct, kw_only=True):
+    charging_rate_unit: str
+    periods: list[ChargingSchedulePeriodRecord]
+    duration_s: int | None = None
+    start_schedule_us: int | None = None
+    min_charging_rate: float | None = None
+
+
+class ChargingProfileRecord(msgspec.Struct, kw_only=True):
+    """A charging profile the station accepted through SetChargingProfile (OCPP 1.6 section 5.16)."""
+
+    charging_profile_id: int
+    connector_id: int
+    stack_level: int
+    purpose: str
+    kind: str
+    schedule: ChargingScheduleRecord
+    transaction_id: int | None = None
+    recurrency_kind: str | None = None
+    valid_from_us: int | None = None
+    valid_to_us: int | None = None
+    set_at_us: int = 0
+
+
+class FirmwareUpdate(msgspec.Struct, kw_only=True):
+    """The last UpdateFirmware the station took (1.6 section 5.19); progress is firmware_status."""
+
+    location: str
+    retrieve_at_us: int
+    retries: int | None = None
+    retry_interval_s: int | None = None
+    requested_at_us: int = 0
+
+
+class DiagnosticsUpload(msgspec.Struct, kw_only=True):
+    """The last GetDiagnostics the station took (1.6 section 5.9); progress is diagnostics_status."""
+
+    location: str
+    # The file the station said it will upload; None when it has no diagnostics.
+    file_name: str | None = None
+    start_us: int | None = None
+    stop_us: int | None = None
+    retries: int | None = None
+    retry_interval_s: int | None = None
+    requested_at_us: int = 0
+
+
 class StationState(msgspec.Struct, kw_only=True):
     station_id: str
     registration: Registration | None = None
@@ -101,6 +201,28 @@ class StationState(msgspec.Struct, kw_only=True):
     # The inbound CALL whose CALLRESULT has not been applied yet (CALL and CALLRESULT are
     # separate events; apply() pairs them).
     pending_call: tuple[str, str, str] | None = None
+    # Our CALL (message id, action, payload) whose answer has not come yet; the station's
+    # CALLRESULT with that id folds through actors.ocpp16.csms_side.COMMAND_RESULTS.
+    pending_command: tuple[str, str, str] | None = None
+
+    # What operators' commands changed (OCPP 1.6 section 5). New fields keep defaults so
+    # snapshots written before them still decode.
+    availability: dict[int, ConnectorAvailability] = {}
+    # Keyed by the key in lower case (keys are CiString, case-insensitive).
+    configuration: dict[str, ConfigurationValue] = {}
+    configuration_read_at_us: int | None = None
+    unknown_configuration_keys: list[str] = []
+    # Keyed by the id tag in upper case (IdToken is a CiString), as for the id tag table.
+    local_list: dict[str, LocalAuthorization] = {}
+    # The listVersion of the last SendLocalList the station accepted ...
+    local_list_version: int | None = None
+    # ... and the one it last reported through GetLocalListVersion (-1: no local list support).
+    station_local_list_version: int | None = None
+    station_local_list_version_at_us: int | None = None
+    reservations: dict[int, Reservation] = {}
+    charging_profiles: dict[int, ChargingProfileRecord] = {}
+    firmware_update: FirmwareUpdate | None = None
+    diagnostics_upload: DiagnosticsUpload | None = None
 
 
 class IdTagRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
