@@ -6,7 +6,17 @@ from datetime import datetime, timezone
 
 import msgspec
 
-from actors.station_state import BootInfo, ConnectorState, StationState, Transaction
+from actors.events import now_us as current_us
+from actors.station_state import (
+    BootInfo,
+    ChargingProfileRecord,
+    ConnectorState,
+    DiagnosticsUpload,
+    FirmwareUpdate,
+    Reservation,
+    StationState,
+    Transaction,
+)
 
 
 def _ts(us: int | None) -> datetime | None:
@@ -53,6 +63,88 @@ class TransactionView(msgspec.Struct, kw_only=True):
     meter_value_count: int
 
 
+class ReservationView(msgspec.Struct, kw_only=True):
+    reservation_id: int
+    connector_id: int
+    id_tag: str
+    parent_id_tag: str | None
+    expires_at: datetime
+    reserved_at: datetime
+
+
+class LocalListView(msgspec.Struct, kw_only=True):
+    # The listVersion of the last SendLocalList the station accepted, and its entry count.
+    version: int | None
+    entries: int
+    # What the station last said through GetLocalListVersion (-1: not supported), and when.
+    station_reported_version: int | None
+    station_reported_at: datetime | None
+
+
+class ConfigurationKeyView(msgspec.Struct, kw_only=True):
+    key: str
+    value: str | None
+    readonly: bool | None
+    reboot_required: bool
+    updated_at: datetime | None
+
+
+class ConfigurationView(msgspec.Struct, kw_only=True):
+    # When GetConfiguration was last answered; keys changed since show their own updated_at.
+    read_at: datetime | None
+    keys: list[ConfigurationKeyView]
+    unknown_keys: list[str]
+
+
+class ChargingSchedulePeriodView(msgspec.Struct, kw_only=True):
+    start_period_s: int
+    limit: float
+    number_phases: int | None
+
+
+class ChargingProfileView(msgspec.Struct, kw_only=True):
+    charging_profile_id: int
+    connector_id: int
+    stack_level: int
+    purpose: str
+    kind: str
+    transaction_id: int | None
+    recurrency_kind: str | None
+    valid_from: datetime | None
+    valid_to: datetime | None
+    charging_rate_unit: str
+    duration_s: int | None
+    start_schedule: datetime | None
+    min_charging_rate: float | None
+    periods: list[ChargingSchedulePeriodView]
+    set_at: datetime | None
+
+
+class AvailabilityView(msgspec.Struct, kw_only=True):
+    connector_id: int
+    type: str
+    status: str
+    requested_at: datetime | None
+
+
+class FirmwareUpdateView(msgspec.Struct, kw_only=True):
+    location: str
+    retrieve_at: datetime | None
+    retries: int | None
+    retry_interval_s: int | None
+    requested_at: datetime | None
+
+
+class DiagnosticsUploadView(msgspec.Struct, kw_only=True):
+    location: str
+    file_name: str | None
+    start_time: datetime | None
+    stop_time: datetime | None
+    retries: int | None
+    retry_interval_s: int | None
+    requested_at: datetime | None
+
+
 class StationSummary(msgspec.Struct, kw_only=True):
     station_id: str
     site: str | None
@@ -75,7 +167,17 @@ class StationView(msgspec.Struct, kw_only=True):
     connectors: list[ConnectorView]
     active_transactions: list[TransactionView]
     firmware_status: str | None
+    firmware_update: FirmwareUpdateView | None
     diagnostics_status: str | None
+    diagnostics_upload: DiagnosticsUploadView | None
+    # Unexpired reservations only: stations end expired ones by themselves.
+    reservations: list[ReservationView]
+    local_list: LocalListView
+    configuration: ConfigurationView
+    charging_profiles: list[ChargingProfileView]
+    # What ChangeAvailability last asked per connector (0: the whole station); the actual
+    # state arrives as StatusNotification (connectors).
+    availability: list[AvailabilityView]
 
 
 def boot_view(b: BootInfo) -> BootView:
@@ -124,6 +226,62 @@ def transaction_view(station_id: str, t: Transaction) -> TransactionView:
     )
 
 
+def reservation_view(r: Reservation) -> ReservationView:
+    return ReservationView(
+        reservation_id=r.reservation_id,
+        connector_id=r.connector_id,
+        id_tag=r.id_tag,
+        parent_id_tag=r.parent_id_tag,
+        expires_at=_ts(r.expiry_us),
+        reserved_at=_ts(r.reserved_at_us),
+    )
+
+
+def charging_profile_view(p: ChargingProfileRecord) -> ChargingProfileView:
+    return ChargingProfileView(
+        charging_profile_id=p.charging_profile_id,
+        connector_id=p.connector_id,
+        stack_level=p.stack_level,
+        purpose=p.purpose,
+        kind=p.kind,
+        transaction_id=p.transaction_id,
+        recurrency_kind=p.recurrency_kind,
+        valid_from=_ts(p.valid_from_us),
+        valid_to=_ts(p.valid_to_us),
+        charging_rate_unit=p.schedule.charging_rate_unit,
+        duration_s=p.schedule.duration_s,
+        start_schedule=_ts(p.schedule.start_schedule_us),
+        min_charging_rate=p.schedule.min_charging_rate,
+        periods=[
+            ChargingSchedulePeriodView(start_period_s=q.start_period_s, limit=q.limit, number_phases=q.number_phases)
+            for q in p.schedule.periods
+        ],
+        set_at=_ts(p.set_at_us),
+    )
+
+
+def firmware_update_view(f: FirmwareUpdate) -> FirmwareUpdateView:
+    return FirmwareUpdateView(
+        location=f.location,
+        retrieve_at=_ts(f.retrieve_at_us),
+        retries=f.retries,
+        retry_interval_s=f.retry_interval_s,
+        requested_at=_ts(f.requested_at_us),
+    )
+
+
+def diagnostics_upload_view(d: DiagnosticsUpload) -> DiagnosticsUploadView:
+    return DiagnosticsUploadView(
+        location=d.location,
+        file_name=d.file_name,
+        start_time=_ts(d.start_us),
+        stop_time=_ts(d.stop_us),
+        retries=d.retries,
+        retry_interval_s=d.retry_interval_s,
+        requested_at=_ts(d.requested_at_us),
+    )
+
+
 def station_summary(st: StationState) -> StationSummary:
     return StationSummary(
         station_id=st.station_id,
@@ -134,7 +292,9 @@ def station_summary(st: StationState) -> StationSummary:
     )
 
 
-def station_view(st: StationState) -> StationView:
+def station_view(st: StationState, now_us: int | None = None) -> StationView:
+    """The station as operators see it at `now_us` (default: now), which decides the reservations shown."""
+    now = current_us() if now_us is None else now_us
     reg = st.registration
     return StationView(
         station_id=st.station_id,
@@ -150,7 +310,33 @@ def station_view(st: StationState) -> StationView:
         connectors=[connector_view(c) for _, c in sorted(st.connectors.items())],
         active_transactions=[transaction_view(st.station_id, t) for t in st.transactions.values() if t.active],
         firmware_status=st.firmware_status,
+        firmware_update=firmware_update_view(st.firmware_update) if st.firmware_update else None,
         diagnostics_status=st.diagnostics_status,
+        diagnostics_upload=diagnostics_upload_view(st.diagnostics_upload) if st.diagnostics_upload else None,
+        reservations=[reservation_view(r) for _, r in sorted(st.reservations.items()) if r.active_at(now)],
+        local_list=LocalListView(
+            version=st.local_list_version,
+            entries=len(st.local_list),
+            station_reported_version=st.station_local_list_version,
+            station_reported_at=_ts(st.station_local_list_version_at_us),
+        ),
+        configuration=ConfigurationView(
+            read_at=_ts(st.configuration_read_at_us),
+            keys=[
+                ConfigurationKeyView(key=c.key, value=c.value, readonly=c.readonly,
+                                     reboot_required=c.reboot_required, updated_at=_ts(c.updated_at_us or None))
+                for _, c in sorted(st.configuration.items())
+            ],
+            unknown_keys=list(st.unknown_configuration_keys),
+        ),
+        charging_profiles=[
+            charging_profile_view(p)
+            for p in sorted(st.charging_profiles.values(), key=lambda p: (p.connector_id, p.purpose, p.stack_level))
+        ],
+        availability=[
+            AvailabilityView(connector_id=a.connector_id, type=a.type, status=a.status, requested_at=_ts(a.requested_at_us))
+            for _, a in sorted(st.availability.items())
+        ],
     )
 
 
