@@ -111,6 +111,9 @@ def apply_boot(state: StationState, req: m.BootNotificationRequest, res: dict[st
         meter_serial_number=req.meterSerialNumber,
         booted_at_us=at_us,
     )
+    # A value the station answered RebootRequired for applies from this boot on (1.6 section 5.3).
+    for value in state.configuration.values():
+        value.reboot_required = False
 
 
 # --- Heartbeat (4.6) -----------------------------------------------------------------------
@@ -138,6 +141,8 @@ def apply_status(state: StationState, req: m.StatusNotificationRequest, res: dic
     # wins, so a late older one is logged but does not overwrite (DESIGN.md, OCPP rules).
     if current is not None and current.status_at_us > status_at:
         return
+    if req.status in ("Faulted", "Unavailable"):
+        end_reservations_of_unusable_connector(state, req.connectorId, status_at)
     state.connectors[req.connectorId] = ConnectorState(
         connector_id=req.connectorId,
         status=req.status,
@@ -148,6 +153,17 @@ def apply_status(state: StationState, req: m.StatusNotificationRequest, res: dic
         status_at_us=status_at,
         received_at_us=at_us,
     )
+
+
+def end_reservations_of_unusable_connector(state: StationState, connector_id: int, since_us: int) -> None:
+    """A reservation ends "when the Charge Point or connector are set to Faulted or Unavailable" (1.6 section 5.13).
+
+    Connector 0 is the whole Charge Point. Only reservations made before the status count:
+    an offline-queued notification older than a reservation did not end it.
+    """
+    for rid, reservation in list(state.reservations.items()):
+        if (connector_id == 0 or reservation.connector_id == connector_id) and reservation.reserved_at_us <= since_us:
+            del state.reservations[rid]
 
 
 # --- Authorize (4.1) -----------------------------------------------------------------------
@@ -213,6 +229,10 @@ def apply_start(state: StationState, req: m.StartTransactionRequest, res: dict[s
         reservation_id=req.reservationId,
     )
     state.next_transaction_id = max(state.next_transaction_id, tx_id + 1)
+    if req.reservationId is not None:
+        # "reservationId: This contains the id of the reservation that terminates as a result
+        # of this transaction" (1.6 section 6.45).
+        state.reservations.pop(req.reservationId, None)
 
 
 # --- MeterValues (4.7) ---------------------------------------------------------------------
@@ -278,6 +298,13 @@ def apply_stop(state: StationState, req: m.StopTransactionRequest, res: dict[str
     tx.stop_id_tag = req.idTag
     if req.transactionData:
         tx.meter_value_count += sum(len(v.sampledValue) for v in req.transactionData)
+    # A TxProfile holds "for the duration of the current transaction only" (1.6 section 3.13.1).
+    for pid, profile in list(state.charging_profiles.items()):
+        if profile.purpose == "TxProfile" and (
+            profile.transaction_id == tx.transaction_id
+            or (profile.transaction_id is None and not tx.orphan and profile.connector_id == tx.connector_id)
+        ):
+            del state.charging_profiles[pid]
 
 
 def forget_old_transactions(state: StationState, keep: int) -> None:
