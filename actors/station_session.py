@@ -15,6 +15,7 @@ import msgspec
 from actors import events as ev
 from actors import ocppj
 from actors.events import Event
+from actors.ocpp16 import csms_side as c16
 from actors.ocpp16 import messages as m
 from actors.ocpp16 import station_side as s16
 from actors.station_state import IdTagRecord, Registration, StationState
@@ -133,12 +134,15 @@ class StationSession:
             inbound = self._event("in", "CALL", frame.message_id, ev.MALFORMED, text, received_at_us)
             return self._error(inbound, frame.message_id, frame.code, frame.description)
         if isinstance(frame, ocppj.CallResult | ocppj.CallError):
-            # Answers to CSMS-initiated CALLs: logged; command matching lives in the mailbox.
+            # Answers to CSMS-initiated CALLs: logged (under the command's action when it is
+            # the one we wait for) and folded by apply(); the mailbox resolves the operator's request.
             kind = "CALLRESULT" if isinstance(frame, ocppj.CallResult) else "CALLERROR"
-            payload = bytes(frame.payload).decode() if isinstance(frame, ocppj.CallResult) else (
+            command = self.state.pending_command
+            action = command[1] if command is not None and command[0] == frame.message_id else ""
+            payload = c16.loggable_result(action, bytes(frame.payload).decode()) if isinstance(frame, ocppj.CallResult) else (
                 _json_encode([frame.code, frame.description, frame.details]).decode()
             )
-            inbound = self._event("in", kind, frame.message_id, "", payload, received_at_us)
+            inbound = self._event("in", kind, frame.message_id, action, payload, received_at_us)
             self.apply(inbound)
             if isinstance(frame, ocppj.CallResult):
                 answer = CommandAnswer(message_id=frame.message_id, ok=True, payload=payload)
@@ -225,6 +229,13 @@ class StationSession:
             st.last_seen_us = event.received_at_us
             if event.message_type == "CALL":
                 st.pending_call = (event.message_id, event.action, event.payload)
+            else:
+                self._apply_command_answer(event)
+            return
+        if event.message_type == "CALL":
+            # Our command: one in flight per connection (OCPP-J 1.6 section 4.1.1), so a new
+            # one replaces a command whose answer never came.
+            st.pending_command = (event.message_id, event.action, event.payload)
             return
         pending = st.pending_call
         if pending is None or pending[0] != event.message_id:
@@ -237,6 +248,16 @@ class StationSession:
         apply_action(st, request, _json_decode(event.payload), event.received_at_us)
         if pending[1] == "StopTransaction":
             s16.forget_old_transactions(st, self.policy.completed_transactions_kept)
+
+    def _apply_command_answer(self, event: Event) -> None:
+        st = self.state
+        command = st.pending_command
+        if command is None or command[0] != event.message_id:
+            return  # an answer to a command we stopped waiting for, or to none of ours
+        st.pending_command = None
+        if event.message_type == "CALLRESULT":
+            # Never raises: an answer that does not decode for its action changes nothing.
+            c16.apply_command_result(st, command[1], command[2], event.payload, event.received_at_us)
 
     def _apply_session(self, event: Event) -> None:
         st = self.state
