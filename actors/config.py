@@ -33,6 +33,9 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # RAY_SERVE_DIRECT_INGRESS_MIN/MAX_HTTP_PORT) behind our StationBalancer on `port`;
     # about 20x less CPU per frame than "proxy", Serve's Python proxy on `port` (DESIGN.md).
     ingress: Literal["direct", "proxy"] = "direct"
+    # Where Serve's own Python proxy listens in "direct" mode (it carries no traffic there but
+    # Serve starts it regardless); 0 means port + 1.
+    serve_proxy_port: int = 0
     # Balancer processes sharing `port` (SO_REUSEPORT; the kernel spreads connections).
     # Each holds two sockets per station, so one process caps at half its open-file limit.
     balancers: int = 1
@@ -50,6 +53,9 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_frame_bytes: int = 65_536
     # Completed transactions kept per station in live state; older ones are in the lake.
     completed_transactions_kept: int = 200
+    # Recent events per station kept in memory for GET /api/stations/{id}/events (about
+    # 300 bytes each: 50 x 100,000 stations is 1.5 GB across the hosts); the rest is in the lake.
+    recent_events_kept: int = 50
 
     # Group commit: a batch of appends shares one fsync.
     wal_segment_max_bytes: int = 16 * 1024 * 1024

@@ -15,6 +15,7 @@ import hashlib
 import logging
 import time
 import uuid
+from collections import deque
 
 import msgspec
 
@@ -83,6 +84,8 @@ class StationHost:
         # Operator commands (not durable: a restarted host has none in flight; their callers
         # see the failure). Outbound CALLs wait per gateway replica for its poll.
         self.mailboxes: dict[str, Mailbox] = {}
+        # The last events of each station, newest last, for support agents (older: the lake).
+        self.recent: dict[str, deque[Event]] = {}
         self._outbound: dict[str, list[OutboundFrame]] = {}
         self._outbound_ready: dict[str, asyncio.Event] = {}
         started = time.perf_counter()
@@ -108,6 +111,7 @@ class StationHost:
         replayed = 0
         for _seq, event in self.log.replay(after_seq=snapshot_seq):
             self._session(event.station_id).apply(event)
+            self._remember(event)
             replayed += 1
         # Sockets do not survive this process: a station counts as connected again once its
         # gateway sends the next frame over the still-open socket (see _admit).
@@ -115,6 +119,18 @@ class StationHost:
             session.state.connected = False
             session.state.pending_call = None
         return replayed
+
+    def _append(self, events: list[Event]) -> None:
+        """Every event goes through here: into the log, and into its station's recent history."""
+        self.log.append(events)
+        for event in events:
+            self._remember(event)
+
+    def _remember(self, event: Event) -> None:
+        recent = self.recent.get(event.station_id)
+        if recent is None:
+            recent = self.recent[event.station_id] = deque(maxlen=self.config.recent_events_kept)
+        recent.append(msgspec.structs.replace(event, private="") if event.private else event)
 
     def _session(self, station_id: str) -> StationSession:
         session = self.sessions.get(station_id)
@@ -150,7 +166,7 @@ class StationHost:
                 reply = self._on_disconnect(request, events)
             replies.append(reply)
         if events:
-            self.log.append(events)
+            self._append(events)
             if durable or answers:
                 await self.log.commit()
         # An operator learns the station's answer only once it is on disk, like the station.
@@ -264,7 +280,7 @@ class StationHost:
         frame, event = session.send_command(command.message_id, command.action, command.logged_payload_json, now_us())
         if command.logged_payload_json != command.payload_json:
             frame = ocppj.call_json(command.message_id, command.action, command.payload_json)
-        self.log.append([event])
+        self._append([event])
         replica = replica_of(state.connection_id)
         self._outbound.setdefault(replica, []).append(OutboundFrame(station_id, state.connection_id, frame))
         self._outbound_ready.setdefault(replica, asyncio.Event()).set()
@@ -306,7 +322,7 @@ class StationHost:
         session = self._session(station_id)
         created = session.state.registration is None
         registration.registered_at_us = now_us()
-        self.log.append([session.register(registration, registration.registered_at_us)])
+        self._append([session.register(registration, registration.registered_at_us)])
         self._verified.pop(station_id, None)
         await self.log.commit()
         return created
@@ -316,7 +332,7 @@ class StationHost:
         session = self.sessions.get(station_id)
         if session is None or session.state.registration is None:
             return False
-        self.log.append([session.deregister(now_us())])
+        self._append([session.deregister(now_us())])
         self._verified.pop(station_id, None)
         await self.log.commit()
         return True
@@ -352,6 +368,14 @@ class StationHost:
         if session is None or session.state.registration is None:
             return None
         return station_view(session.state)
+
+    async def recent_events(self, station_id: str, offset: int, limit: int) -> tuple[int, list[Event]] | None:
+        """The station's recent events, newest first: (how many are kept, the requested page)."""
+        session = self.sessions.get(station_id)
+        if session is None or session.state.registration is None:
+            return None
+        newest_first = list(reversed(self.recent.get(station_id, ())))
+        return len(newest_first), newest_first[offset : offset + limit]
 
     async def stations(self) -> list[StationSummary]:
         return [station_summary(s.state) for s in self.sessions.values() if s.state.registration is not None]

@@ -161,6 +161,8 @@ class StationView(msgspec.Struct, kw_only=True):
     boot_status: str | None
     boot: BootView | None
     connected: bool
+    # `<gateway replica>-<n>`: which replica holds the socket, for support and tests.
+    connection_id: str | None
     connected_at: datetime | None
     last_seen: datetime | None
     last_heartbeat: datetime | None
@@ -304,6 +306,7 @@ def station_view(st: StationState, now_us: int | None = None) -> StationView:
         boot_status=st.boot_status,
         boot=boot_view(st.boot) if st.boot else None,
         connected=st.connected,
+        connection_id=st.connection_id,
         connected_at=_ts(st.connected_at_us),
         last_seen=_ts(st.last_seen_us),
         last_heartbeat=_ts(st.last_heartbeat_us),

@@ -85,7 +85,7 @@ def deploy(config: Config) -> None:
         # Replicas listen on their own ports and the balancer owns the public port. Serve
         # still starts its Python proxy (proxy_location="Disabled" does not stop it in
         # throughput mode), so it gets the next port; nothing is routed through it.
-        serve.start(http_options={"host": config.host, "port": config.port + 1})
+        serve.start(http_options={"host": config.host, "port": config.serve_proxy_port or config.port + 1})
     else:
         serve.start(http_options={"host": config.host, "port": config.port})
     gateway = OcppGateway.options(

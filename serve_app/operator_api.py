@@ -13,15 +13,18 @@ from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 import msgspec
-from fastapi import Depends, FastAPI, HTTPException, Query, Response
+from fastapi import Body, Depends, FastAPI, HTTPException, Query, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from ray import serve
 from ray.exceptions import RayActorError
 
 from actors import directory
-from actors.config import Config
+from actors.config import ROLE_RANK, Config, Role
+from actors.events import Event
 from actors.id_tags import normalise
+from actors.ocpp16.csms_side import COMMANDS, decode_command
+from actors.ocpp16.secrets import loggable_command
 from actors.passwords import hash_password
 from actors.station_state import IdTagRecord, Registration
 from actors.views import TransactionFilter
@@ -51,6 +54,36 @@ class IdTagBody(BaseModel):
     parent_id_tag: str | None = Field(default=None, max_length=20)
 
 
+# Command outcomes other than an answer: HTTP status and what to tell the operator.
+_COMMAND_FAILURES: dict[str, tuple[int, str]] = {
+    "unknown_station": (404, "unknown station"),
+    "not_connected": (409, "station not connected"),
+    "disconnected": (409, "station disconnected before answering"),
+    "busy": (429, "too many commands queued for this station; retry later"),
+    "timeout": (504, "no answer from the station in time"),
+}
+
+
+def _event_json(event: Event) -> dict[str, Any]:
+    try:
+        payload: Any = msgspec.json.decode(event.payload)
+    except msgspec.DecodeError:
+        payload = event.payload  # a malformed frame, shown as the station sent it
+    return {
+        "received_at": _datetime(event.received_at_us),
+        "station_timestamp": _datetime(event.station_ts_us) if event.station_ts_us is not None else None,
+        "direction": event.direction,
+        "message_type": event.message_type,
+        "message_id": event.message_id,
+        "action": event.action,
+        "payload": payload,
+    }
+
+
+def _datetime(us: int) -> str:
+    return datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc).isoformat()
+
+
 def _builtins(value: Any) -> Any:
     return msgspec.to_builtins(value)
 
@@ -74,20 +107,23 @@ class OperatorApi:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.hosts = directory.host_names(config.resolved_station_hosts())
-        self._tokens = [t.encode() for t in config.api_tokens if t]
+        self._tokens = [(token.encode(), role) for token, role in config.token_roles() if token]
 
     # --- plumbing ----------------------------------------------------------------------
 
-    def _authorize(self, credentials: HTTPAuthorizationCredentials | None) -> None:
+    def _authorize(self, credentials: HTTPAuthorizationCredentials | None, need: Role = "viewer") -> None:
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
         presented = credentials.credentials.encode()
         # Compare against every token in constant time so timing reveals nothing.
-        matched = False
-        for token in self._tokens:
-            matched |= hmac.compare_digest(presented, token)
-        if not matched:
+        role = None
+        for token, token_role in self._tokens:
+            if hmac.compare_digest(presented, token):
+                role = token_role
+        if role is None:
             raise HTTPException(401, "invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
+        if ROLE_RANK[role] < ROLE_RANK[need]:
+            raise HTTPException(403, f"this needs the {need} role; the token has {role}")
 
     async def _call(self, ref) -> Any:
         try:
@@ -160,7 +196,7 @@ class OperatorApi:
         response: Response,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> dict[str, Any]:
-        self._authorize(credentials)
+        self._authorize(credentials, "admin")
         if not valid_station_id(station_id):
             raise HTTPException(422, "station id must be 1-48 characters of A-Z a-z 0-9 . _ - : * + | @")
         registration = Registration(
@@ -177,10 +213,70 @@ class OperatorApi:
     async def delete_station(
         self, station_id: str, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> Response:
-        self._authorize(credentials)
+        self._authorize(credentials, "admin")
         if not await self._call(self._host(station_id).deregister.remote(station_id)):
             raise HTTPException(404, f"unknown station {station_id!r}")
         return Response(status_code=204)
+
+    @api_app.get("/api/stations/{station_id}/events")
+    async def station_events(
+        self,
+        station_id: str,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        """The station's recent events in both directions, newest first (older ones: the lake)."""
+        self._authorize(credentials)
+        page = await self._call(self._host(station_id).recent_events.remote(station_id, offset, limit))
+        if page is None:
+            raise HTTPException(404, f"unknown station {station_id!r}")
+        kept, events = page
+        return {"station_id": station_id, "total_kept": kept, "offset": offset,
+                "events": [_event_json(e) for e in events]}
+
+    # --- commands ----------------------------------------------------------------------
+
+    @api_app.post("/api/stations/{station_id}/commands/{action}")
+    async def send_command(
+        self,
+        station_id: str,
+        action: str,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        payload: Annotated[dict[str, Any], Body(description="the OCPP 1.6 request payload, as on the wire")] = {},
+    ) -> dict[str, Any]:
+        """Send a CSMS-initiated OCPP 1.6 CALL and return the station's answer.
+
+        404 unknown station or action, 409 not connected, 422 payload invalid for the action,
+        429 too many commands queued for the station, 502 the station answered with a
+        CALLERROR, 504 no answer within the command timeout.
+        """
+        self._authorize(credentials, "operator")
+        if action not in COMMANDS:
+            raise HTTPException(404, f"{action!r} is not a CSMS-initiated OCPP 1.6 action; one of: {', '.join(sorted(COMMANDS))}")
+        try:
+            request = decode_command(action, msgspec.json.encode(payload))
+        except msgspec.ValidationError as exc:
+            raise HTTPException(422, f"invalid {action} payload: {exc}") from None
+        payload_json = msgspec.json.encode(request).decode()
+        logged_json = msgspec.json.encode(loggable_command(action, request)).decode()
+        timeout = self.config.command_timeout_s
+        try:
+            outcome = await asyncio.wait_for(
+                self._host(station_id).command.remote(station_id, action, payload_json, logged_json, timeout),
+                timeout + self.config.host_call_timeout_s,
+            )
+        except (RayActorError, asyncio.TimeoutError) as exc:
+            raise HTTPException(503, f"station host unavailable, retry later ({type(exc).__name__})") from None
+        body = {"station_id": station_id, "action": action, "message_id": outcome.message_id}
+        if outcome.status == "answered":
+            return {**body, "response": msgspec.json.decode(outcome.response or "{}")}
+        if outcome.status == "call_error":
+            raise HTTPException(502, {**body, "error_code": outcome.error_code,
+                                      "error_description": outcome.error_description,
+                                      "message": "the station answered with a CALLERROR"})
+        status, message = _COMMAND_FAILURES[outcome.status]
+        raise HTTPException(status, {**body, "message": message})
 
     # --- transactions ------------------------------------------------------------------
 
@@ -239,7 +335,7 @@ class OperatorApi:
         response: Response,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> dict[str, Any]:
-        self._authorize(credentials)
+        self._authorize(credentials, "admin")
         if not 1 <= len(id_tag) <= 20:
             raise HTTPException(422, "id tag must be 1-20 characters (OCPP 1.6 IdToken)")
         record = IdTagRecord(
@@ -255,7 +351,7 @@ class OperatorApi:
     async def delete_id_tag(
         self, id_tag: str, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> Response:
-        self._authorize(credentials)
+        self._authorize(credentials, "admin")
         if not await self._call(self._registry().delete.remote(id_tag)):
             raise HTTPException(404, f"unknown id tag {id_tag!r}")
         return Response(status_code=204)

@@ -10,7 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-TOKEN = "test-operator-token-0123456789"
+TOKEN = "test-admin-token-0123456789"
+OPERATOR_TOKEN = "test-operator-token-0123456789"
+VIEWER_TOKEN = "test-viewer-token-0123456789"
 PASSWORD = "station-password-0123"
 
 
@@ -39,15 +41,19 @@ class Csms:
 
 @pytest.fixture(scope="session")
 def csms(tmp_path_factory: pytest.TempPathFactory):
-    from actors.config import Config
+    from actors.config import ApiToken, Config
     from serve_app import app
 
     port = free_port()
     config = app.resolve(Config(
         data_root=str(tmp_path_factory.mktemp("csms-data")),
         port=port,
+        serve_proxy_port=free_port(),
         station_hosts=2,
-        api_tokens=[TOKEN],
+        api_tokens=[TOKEN, ApiToken(token=OPERATOR_TOKEN, role="operator"),
+                    ApiToken(token=VIEWER_TOKEN, role="viewer")],
+        gateway_replicas=2,
+        command_timeout_s=4,
         heartbeat_interval_s=300,
         wal_segment_max_age_s=3600,
         host_retry_deadline_s=60,

@@ -26,12 +26,13 @@ class TestStation(ChargePoint):
 
 @contextlib.asynccontextmanager
 async def connected_station(ws_url: str, station_id: str, password: str = PASSWORD,
-                            response_timeout: float = 15) -> AsyncIterator[TestStation]:
+                            response_timeout: float = 15,
+                            station_class: type[TestStation] = TestStation) -> AsyncIterator[TestStation]:
     async with websockets.connect(
         f"{ws_url}/{station_id}", subprotocols=["ocpp1.6"], additional_headers=basic_auth(station_id, password),
         open_timeout=30,
     ) as ws:
-        station = TestStation(station_id, ws, response_timeout=response_timeout)
+        station = station_class(station_id, ws, response_timeout=response_timeout)
         task = asyncio.create_task(_run(station))
         try:
             yield station

@@ -117,3 +117,31 @@ async def test_openapi_document_lists_the_api(csms):
         docs = await client.get("/docs")
     assert "/api/stations/{station_id}" in spec["paths"] and "/api/transactions" in spec["paths"]
     assert docs.status_code == 200
+
+
+async def test_station_events_page_through_both_directions_newest_first(csms, station_id):
+    import json
+
+    from tests.stations import raw_socket
+
+    await register_station(csms, station_id)
+    async with raw_socket(csms.ws_url, station_id) as ws:
+        await ws.send(json.dumps([2, "boot-1", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]))
+        await ws.recv()
+        await ws.send("this is not OCPP")
+        await ws.recv()
+    async with csms.api() as api:
+        first = (await api.get(f"/api/stations/{station_id}/events", params={"limit": 2})).json()
+        rest = (await api.get(f"/api/stations/{station_id}/events", params={"limit": 50, "offset": 2})).json()
+        missing = await api.get("/api/stations/nobody/events")
+    events = first["events"] + rest["events"]
+    assert len(events) == first["total_kept"]
+    kinds = [(e["direction"], e["message_type"], e["action"]) for e in events]
+    assert kinds[0] == ("system", "SESSION", "Disconnected")  # newest first
+    assert ("in", "CALL", "Malformed") in kinds and ("out", "CALLERROR", "Malformed") in kinds
+    boot_result = next(e for e in events if e["message_type"] == "CALLRESULT")
+    assert boot_result["message_id"] == "boot-1" and boot_result["payload"]["status"] == "Accepted"
+    assert next(e for e in events if e["action"] == "Malformed" and e["direction"] == "in")["payload"] == "this is not OCPP"
+    assert kinds[-1] == ("system", "SESSION", "StationRegistered")
+    assert "pbkdf2" not in json.dumps(events)
+    assert missing.status_code == 404

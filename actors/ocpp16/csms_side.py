@@ -21,6 +21,7 @@ import msgspec
 
 from actors.ocpp16 import messages as m
 from actors.ocpp16.messages import CiString20, CiString50, CiString500, ConnectorId, Int32, Payload
+from actors.ocpp16.secrets import MASK, SECRET_CONFIGURATION_KEYS
 from actors.ocpp16.station_side import to_us
 from actors.station_state import (
     ChargingProfileRecord,
@@ -35,11 +36,6 @@ from actors.station_state import (
     StationState,
 )
 
-# The same two as actors/ocpp16/secrets.py, which masks the ChangeConfiguration CALL in the
-# log. TODO: import them from there once that module is committed (kept here meanwhile so
-# this module, which the session imports, never depends on an uncommitted file).
-MASK = "***"
-SECRET_CONFIGURATION_KEYS = frozenset({"authorizationkey"})
 
 # RemoteStartTransaction and UnlockConnector name a real connector: "connectorId > 0" (1.6
 # sections 6.33 and 6.53); elsewhere 0 means the whole Charge Point.
