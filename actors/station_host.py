@@ -39,7 +39,8 @@ from actors.host_protocol import (
 )
 from actors.mailbox import CommandOutcome, Mailbox, PendingCommand
 from actors.ocpp16.station_side import Policy
-from actors.passwords import verify_password
+from actors.ocpp16.secrets import SECRET_CONFIGURATION_KEYS
+from actors.passwords import hash_password, verify_password
 from actors.station_session import CLOSE_REPLACED, CLOSE_UNREGISTERED, CommandAnswer, StationSession
 from actors.station_state import IdTagRecord, Registration, StationState
 from actors.views import (
@@ -185,6 +186,9 @@ class StationHost:
         events.extend(outcome.events)
         if outcome.answer is not None:
             answers.append((request.station_id, outcome.answer))
+            password_change = self._password_change(session, outcome.answer)
+            if password_change is not None:
+                events.append(password_change)
         return HostReply(replies=outcome.replies, close_code=outcome.close_code), outcome.durable
 
     def _admit(self, session: StationSession, connection_id: str, connected_at_us: int, events: list[Event]) -> bool:
@@ -284,6 +288,28 @@ class StationHost:
         replica = replica_of(state.connection_id)
         self._outbound.setdefault(replica, []).append(OutboundFrame(station_id, state.connection_id, frame))
         self._outbound_ready.setdefault(replica, asyncio.Event()).set()
+
+    def _password_change(self, session: StationSession, answer: CommandAnswer) -> Event | None:
+        """A station that accepted ChangeConfiguration AuthorizationKey authenticates with the
+        new key from its next connection on (security profile 1-2): store its hash, in the
+        same batch as the answer so both are durable together."""
+        mailbox = self.mailboxes.get(session.station_id)
+        command = mailbox.in_flight if mailbox else None
+        if (command is None or command.message_id != answer.message_id or not answer.ok
+                or command.action != "ChangeConfiguration"):
+            return None
+        request = msgspec.json.decode(command.payload_json)
+        if str(request.get("key", "")).lower() not in SECRET_CONFIGURATION_KEYS:
+            return None
+        if msgspec.json.decode(answer.payload).get("status") not in ("Accepted", "RebootRequired"):
+            return None
+        registration = session.state.registration
+        if registration is None:
+            return None
+        self._verified.pop(session.station_id, None)
+        updated = msgspec.structs.replace(registration, password_hash=hash_password(str(request.get("value", ""))))
+        log.info("station password changed by ChangeConfiguration", extra={"station_id": session.station_id})
+        return session.register(updated, now_us())
 
     def _resolve_command(self, station_id: str, answer: CommandAnswer) -> None:
         mailbox = self.mailboxes.get(station_id)

@@ -228,3 +228,34 @@ async def _until(predicate, timeout: float = 30) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
+
+
+class KeyChangingStation(TestStation):
+    @on(Action.change_configuration)
+    async def on_change_configuration(self, key, value):
+        return call_result.ChangeConfiguration(status="Accepted")
+
+
+async def test_accepted_authorization_key_becomes_the_station_password(csms, station_id):
+    import websockets
+
+    from tests.conftest import PASSWORD
+    from tests.stations import basic_auth
+
+    new_key = "rotated-secret-key-0123456789"
+    await register_station(csms, station_id)
+    async with connected_station(csms.ws_url, station_id, station_class=KeyChangingStation) as station:
+        await station.call(call.BootNotification(charge_point_model="M", charge_point_vendor="V"))
+        async with csms.api() as api:
+            response = await api.post(f"/api/stations/{station_id}/commands/ChangeConfiguration",
+                                      json={"key": "AuthorizationKey", "value": new_key})
+            events = (await api.get(f"/api/stations/{station_id}/events", params={"limit": 500})).json()
+        assert response.status_code == 200 and response.json()["response"] == {"status": "Accepted"}
+    assert new_key not in str(events)
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with websockets.connect(f"{csms.ws_url}/{station_id}", subprotocols=["ocpp1.6"],
+                                      additional_headers=basic_auth(station_id, PASSWORD), open_timeout=30):
+            pass
+    assert refused.value.response.status_code == 401
+    async with connected_station(csms.ws_url, station_id, password=new_key) as station:
+        await station.call(call.Heartbeat())
