@@ -107,7 +107,7 @@ def deploy(config: Config) -> None:
             ).remote(config)
             for name in balancer_names(config)
         ]
-        ray.get([b.start.remote() for b in balancers], timeout=60)
+        ray.get([b.ready.remote() for b in balancers], timeout=60)
 
 
 def stop(config: Config) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import threading
 
 from actors.config import Config
 
@@ -103,28 +104,48 @@ class _ClientSide(_Pipe):
 
 
 class StationBalancer:
-    """Ray actor: run with `start()`; `targets()` shows what it routes to."""
+    """Ray actor. It serves from construction on, on an event loop of its own, so that when
+    Ray restarts it after a crash the public port comes back without anyone calling it."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
         # route prefix -> replica addresses, longest prefix first when matching
         self._groups: list[tuple[str, list[tuple[str, int]]]] = []
         self._cycles: dict[str, itertools.cycle] = {}
+        self._loop = asyncio.new_event_loop()
         self._server: asyncio.AbstractServer | None = None
-        self._refresher: asyncio.Task | None = None
+        self._failed: BaseException | None = None
+        self._ready = threading.Event()
+        threading.Thread(target=self._serve, name="station-balancer", daemon=True).start()
 
-    async def start(self) -> int:
-        if self._server is None:
-            await self._refresh()
-            loop = asyncio.get_running_loop()
-            self._server = await loop.create_server(
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            # Know the replicas before taking the first connection.
+            self._loop.run_until_complete(self._refresh())
+        except Exception:
+            log.warning("no Serve target groups yet; retrying every second", exc_info=True)
+        try:
+            self._server = self._loop.run_until_complete(self._loop.create_server(
                 lambda: _ClientSide(self), self.config.host, self.config.port, backlog=4096,
                 reuse_address=True, reuse_port=True,
-            )
-            self._refresher = loop.create_task(self._refresh_forever())
+            ))
+            self._loop.create_task(self._refresh_forever())
+        except BaseException as exc:  # reported by ready()
+            self._failed = exc
+            return
+        finally:
+            self._ready.set()
+        self._loop.run_forever()
+
+    def ready(self, timeout_s: float = 30.0) -> int:
+        """The port, once bound; raises what stopped it from binding."""
+        self._ready.wait(timeout_s)
+        if self._failed is not None:
+            raise RuntimeError(f"balancer could not listen on {self.config.host}:{self.config.port}") from self._failed
         return self.config.port
 
-    async def targets(self) -> dict[str, list[tuple[str, int]]]:
+    def targets(self) -> dict[str, list[tuple[str, int]]]:
         return {prefix: list(addresses) for prefix, addresses in self._groups}
 
     def pick(self, path: str) -> tuple[str, int] | None:
@@ -149,7 +170,8 @@ class StationBalancer:
         from ray.serve._private.constants import SERVE_CONTROLLER_NAME, SERVE_NAMESPACE
 
         controller = ray.get_actor(SERVE_CONTROLLER_NAME, namespace=SERVE_NAMESPACE)
-        groups = await asyncio.wait_for(controller.get_target_groups.remote(), 10)
+        # A Ray ObjectRef is awaited on the loop that awaits it: this one, not the actor's.
+        groups = await asyncio.wait_for(asyncio.wrap_future(controller.get_target_groups.remote().future()), 10)
         # Targets carry the node's IP, but replicas bind Serve's HTTP host (loopback unless
         # RAY_SERVE_DEFAULT_HTTP_HOST says otherwise): reach this node's own over loopback.
         node_ip = ray.util.get_node_ip_address()
@@ -161,8 +183,8 @@ class StationBalancer:
 
     async def _refresh_forever(self) -> None:
         while True:
-            await asyncio.sleep(1.0)
             try:
                 await self._refresh()
             except Exception:  # keep routing to the last known replicas meanwhile
                 log.warning("could not refresh Serve target groups", exc_info=True)
+            await asyncio.sleep(1.0)

@@ -250,3 +250,25 @@ async def test_open_sockets_are_reattached_after_their_host_restarts(csms):
             return response.status_code == 200 and response.json()["connected"]
 
         await wait_until(idle_station_connected, 30, "the idle station to be re-attached")
+
+
+async def test_a_killed_balancer_comes_back_on_the_same_port(csms, station_id):
+    import websockets
+
+    from serve_app.app import balancer_names
+    from tests.stations import basic_auth
+
+    await register_station(csms, station_id)
+    for name in balancer_names(csms.config):
+        ray.kill(directory.get_actor(name), no_restart=False)
+
+    async def station_can_connect() -> bool:
+        try:
+            async with websockets.connect(f"{csms.ws_url}/{station_id}", subprotocols=["ocpp1.6"],
+                                          additional_headers=basic_auth(station_id), open_timeout=5) as ws:
+                await ws.send(json.dumps([2, "b", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]))
+                return json.loads(await asyncio.wait_for(ws.recv(), 10))[2]["status"] == "Accepted"
+        except (OSError, websockets.WebSocketException, asyncio.TimeoutError):
+            return False
+
+    await wait_until(station_can_connect, 90, "stations to reach the CSMS through the restarted balancer")
