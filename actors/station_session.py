@@ -68,60 +68,36 @@ class StationSession:
         return st.connected_at_us is None or connected_at_us >= st.connected_at_us
 
     def connect(self, connection_id: str, connected_at_us: int, now_us: int) -> Event:
-        event = Event(
-            station_id=self.station_id,
-            received_at_us=now_us,
-            direction="system",
-            message_type="SESSION",
-            message_id=connection_id,
-            action=ev.CONNECTED,
-            payload=_json_encode({"connection_id": connection_id, "connected_at_us": connected_at_us}).decode(),
-        )
-        self.apply(event)
-        return event
+        payload = {"connection_id": connection_id, "connected_at_us": connected_at_us}
+        return self._system_event(ev.CONNECTED, connection_id, payload, now_us)
 
     def disconnect(self, connection_id: str, now_us: int, close_code: int | None) -> Event | None:
         if self.state.connection_id != connection_id or not self.state.connected:
             return None  # an older connection closing after its replacement arrived
-        event = Event(
-            station_id=self.station_id,
-            received_at_us=now_us,
-            direction="system",
-            message_type="SESSION",
-            message_id=connection_id,
-            action=ev.DISCONNECTED,
-            payload=_json_encode({"connection_id": connection_id, "close_code": close_code}).decode(),
-        )
-        self.apply(event)
-        return event
+        payload = {"connection_id": connection_id, "close_code": close_code}
+        return self._system_event(ev.DISCONNECTED, connection_id, payload, now_us)
 
     # --- registry ----------------------------------------------------------------------
 
     def register(self, registration: Registration, now_us: int) -> Event:
         public = msgspec.structs.replace(registration, password_hash="")
-        event = Event(
-            station_id=self.station_id,
-            received_at_us=now_us,
-            direction="system",
-            message_type="SESSION",
-            message_id="",
-            action=ev.STATION_REGISTERED,
-            payload=_json_encode(public).decode(),
-            # The hash must survive in the log to rebuild the registry, never in the lake.
-            private=registration.password_hash,
-        )
-        self.apply(event)
-        return event
+        # The hash must survive in the log to rebuild the registry, never in the lake.
+        return self._system_event(ev.STATION_REGISTERED, "", public, now_us, private=registration.password_hash)
 
     def deregister(self, now_us: int) -> Event:
+        return self._system_event(ev.STATION_DELETED, "", {}, now_us)
+
+    def _system_event(self, action: str, message_id: str, payload: object, now_us: int, private: str = "") -> Event:
+        """A lifecycle event the CSMS itself produces, applied before it is returned for logging."""
         event = Event(
             station_id=self.station_id,
             received_at_us=now_us,
             direction="system",
             message_type="SESSION",
-            message_id="",
-            action=ev.STATION_DELETED,
-            payload="{}",
+            message_id=message_id,
+            action=action,
+            payload=_json_encode(payload).decode(),
+            private=private,
         )
         self.apply(event)
         return event
