@@ -31,12 +31,10 @@ from actors.ocpp16.csms_side import (
 from actors.station_session import Outcome
 from actors.station_state import StationState
 from actors.views import station_view
+from tests.ocpp_schema_cases import Mutation, SchemaCases, compare_with_library
 from tests.test_station_session import (
     DAY,
     MINUTE_US,
-    SOME_TIMESTAMPS,
-    SOME_VALUES,
-    Mutation,
     Station,
     builtins,
     start,
@@ -350,9 +348,10 @@ def test_unknown_action_has_no_command():
 
 # --- agreement with the ocpp library's 1.6 request schemas -------------------------------------
 #
-# As in tests/test_station_session.py: payloads derived mechanically from the library's schemas
-# (ocpp/v16/schemas/<Action>.json), a full and a minimal one, then one change at a time at every
-# node. Our decoder must accept exactly what the schema accepts, except for these differences:
+# As in tests/test_station_session.py: payloads derived mechanically, by tests/ocpp_schema_cases.py,
+# from the library's schemas (ocpp/v16/schemas/<Action>.json), a full and a minimal one, then one
+# change at a time at every node. Our decoder must accept exactly what the schema accepts, except
+# for these differences:
 
 KNOWN_DIFFERENCES = {
     "null for an optional field": (
@@ -382,83 +381,7 @@ KNOWN_DIFFERENCES = {
 # Where the first enum value or a plain string would make a payload invalid for the 1.6 text,
 # the base payload uses one that the text allows.
 SAMPLE_OVERRIDES = {"chargingProfilePurpose": "TxProfile", "updateType": "Full", "location": "ftp://example.com/x"}
-NUMBER_PROBES = [0.3, 6.3, 0.05, 16.25, 32]
-
-
-def library_schema(message_type: int, action: str) -> dict:
-    return get_validator(message_type, action, "1.6").schema
-
-
-def sample(node: dict, full: bool, name: str = "") -> Any:
-    if name in SAMPLE_OVERRIDES:
-        return SAMPLE_OVERRIDES[name]
-    if "enum" in node:
-        return node["enum"][0]
-    kind = node.get("type")
-    if kind == "object":
-        required = node.get("required", [])
-        return {k: sample(v, full, k) for k, v in node.get("properties", {}).items() if full or k in required}
-    if kind == "array":
-        return [sample(node["items"], full)]
-    if kind == "string":
-        return "2024-03-01T10:00:00Z" if node.get("format") == "date-time" else "abc"
-    if kind == "integer":
-        return 1
-    if kind == "number":
-        return 1.5
-    if kind == "boolean":
-        return True
-    raise AssertionError(node)
-
-
-def mutations(node: dict, value: Any, path: tuple = (), required: bool = True):
-    """(mutation, the node's new value) for every single change at or below this node."""
-
-    def change(what: str, new: Any) -> tuple[Mutation, Any]:
-        return Mutation(path, what, new, node, required), new
-
-    for other in SOME_VALUES:
-        yield change(f"= {other!r:.20}", other)
-    kind = node.get("type")
-    if "enum" in node:
-        for option in node["enum"]:
-            yield change(f"= {option}", option)
-        yield change("enum value in lower case", node["enum"][0].lower())
-        yield change("Bogus (not in the enum)", "Bogus")
-    elif kind == "string" and "maxLength" in node:
-        n = node["maxLength"]
-        yield change("at maxLength", "a" * n)
-        yield change("past maxLength", "a" * (n + 1))
-        yield change("past maxLength in emoji", "😀" * (n + 1))
-    elif kind == "string" and node.get("format") == "date-time":
-        for text in SOME_TIMESTAMPS:
-            yield change(f"timestamp {text}", text)
-    elif kind == "number":
-        for number in NUMBER_PROBES:
-            yield change(f"= {number}", number)
-    elif kind == "object":
-        for key, child in node.get("properties", {}).items():
-            child_required = key in node.get("required", [])
-            if key in value:
-                dropped = {k: v for k, v in value.items() if k != key}
-                yield Mutation((*path, key), "dropped", None, child, child_required), dropped
-            child_value = value[key] if key in value else sample(child, True, key)
-            for mutation, new in mutations(child, child_value, (*path, key), child_required):
-                yield mutation, {**value, key: new}
-        yield Mutation((*path, "unknownField"), "unknown field", 1, {}, False), {**value, "unknownField": 1}
-    elif kind == "array":
-        yield change("empty array", [])
-        yield change("two items", [value[0], value[0]])
-        for mutation, new in mutations(node["items"], value[0], (*path, 0), True):
-            yield mutation, [new, *value[1:]]
-
-
-def mutated_payloads(message_type: int, action: str):
-    schema = library_schema(message_type, action)
-    for full in (True, False):
-        base = sample(schema, full)
-        yield Mutation((), "full" if full else "minimal", base, schema, True), base
-        yield from mutations(schema, base)
+CASES = SchemaCases(sample_overrides=SAMPLE_OVERRIDES)
 
 
 def why_we_differ(action: str, mutation: Mutation, payload: Any, we: bool) -> str | None:
@@ -497,26 +420,9 @@ def why_we_differ(action: str, mutation: Mutation, payload: Any, we: bool) -> st
     return None
 
 
-def compare_requests_with_library(action: str) -> tuple[list[str], set[str], int]:
-    """(unexplained disagreements, explained difference kinds seen, payloads compared)."""
-    validator = get_validator(ocppj.CALL, action, "1.6")
-    unexplained, explained, count = [], set(), 0
-    for mutation, payload in mutated_payloads(ocppj.CALL, action):
-        count += 1
-        we, they = accepts(action, payload), validator.is_valid(payload)
-        if we == they:
-            continue
-        reason = why_we_differ(action, mutation, payload, we)
-        if reason is None:
-            unexplained.append(f"{action} {'/'.join(map(str, mutation.path))} {mutation.what}: we {'accept' if we else 'reject'}")
-        else:
-            explained.add(reason)
-    return unexplained, explained, count
-
-
 @pytest.mark.parametrize("action", sorted(COMMANDS))
 def test_command_decoder_accepts_exactly_what_the_ocpp_library_schema_accepts(action):
-    unexplained, _explained, count = compare_requests_with_library(action)
+    unexplained, _explained, count = compare_with_library(CASES, action, accepts, why_we_differ)
     assert count > 25
     assert unexplained == []
 
@@ -524,7 +430,7 @@ def test_command_decoder_accepts_exactly_what_the_ocpp_library_schema_accepts(ac
 def test_every_known_difference_from_the_library_request_schemas_still_exists():
     seen: set[str] = set()
     for action in COMMANDS:
-        seen |= compare_requests_with_library(action)[1]
+        seen |= compare_with_library(CASES, action, accepts, why_we_differ)[1]
     assert seen == set(KNOWN_DIFFERENCES)
 
 
@@ -534,7 +440,7 @@ def test_every_answer_the_library_schema_accepts_decodes(action):
     # we cannot read. (We also take more: unknown fields, longer strings.)
     validator = get_validator(ocppj.CALLRESULT, action, "1.6")
     refused = []
-    for mutation, payload in mutated_payloads(ocppj.CALLRESULT, action):
+    for mutation, payload in CASES.mutated_payloads(ocppj.CALLRESULT, action):
         if not validator.is_valid(payload) or mutation.node.get("format") == "date-time":
             continue
         try:

@@ -25,6 +25,7 @@ from actors.ocpp16 import messages as m
 from actors.ocpp16.station_side import Policy, iso, to_us
 from actors.station_session import CLOSE_UNREGISTERED, Outcome, StationSession
 from actors.station_state import IdTagRecord, Registration, StationState
+from tests.ocpp_schema_cases import Mutation, SchemaCases, compare_with_library
 
 STATION_ID = "CP-001"
 POLICY = Policy(heartbeat_interval_s=300, pending_retry_interval_s=60, completed_transactions_kept=200)
@@ -1032,12 +1033,13 @@ def test_any_sequence_of_frames_replays_to_the_live_state_and_never_raises(boote
 
 # --- agreement with the ocpp library's 1.6 JSON schemas --------------------------------------
 #
-# Every request payload below is derived mechanically from the library's schema (ocpp/v16/
-# schemas/<Action>.json, the one `ocpp.messages._validate_payload` uses through get_validator):
-# a full and a minimal valid payload, then one change at a time at every node (drop a field,
-# add an unknown one, every JSON type, lengths at and past maxLength, every enum value and a
-# wrong one, empty and longer arrays, timestamps). Our decoder must accept exactly what the
-# schema accepts, except for the differences listed in KNOWN_DIFFERENCES, each on purpose.
+# Every request payload below is derived mechanically, by tests/ocpp_schema_cases.py, from the
+# library's schema (ocpp/v16/schemas/<Action>.json, the one `ocpp.messages._validate_payload`
+# uses through get_validator): a full and a minimal valid payload, then one change at a time at
+# every node (drop a field, add an unknown one, every JSON type, lengths at and past maxLength,
+# every enum value and wrong ones, empty and longer arrays, timestamps). Our decoder must accept
+# exactly what the schema accepts, except for the differences listed in KNOWN_DIFFERENCES, each
+# on purpose.
 
 KNOWN_DIFFERENCES = {
     "null for an optional field": (
@@ -1060,89 +1062,8 @@ KNOWN_DIFFERENCES = {
     ),
 }
 
-SOME_VALUES = [None, True, False, 0, 1, -1, 2**31 - 1, 2**31, -(2**31), -(2**31) - 1, 2**53, 1.0, 1.5, -0.5,
-               "", "x", "1", "a" * 300, [], [1], ["x"], {}, {"a": 1}]
-SOME_TIMESTAMPS = ["2024-03-01T10:00:00Z", "2024-03-01T10:00:00.123Z", "2024-03-01T10:00:00+01:00",
-                   "2024-03-01T10:00:00", "2024-03-01", "10:00:00", "2024-13-01T10:00:00Z", "yesterday",
-                   "2024-03-01T25:00:00Z", "1709287200"]
-
-
-class Mutation(msgspec.Struct, frozen=True):
-    path: tuple
-    what: str
-    value: Any
-    node: dict  # the schema of the node changed
-    required: bool  # whether the node is a required property (or not a property at all)
-
-
-def library_schema(action: str) -> dict:
-    return get_validator(ocppj.CALL, action, "1.6").schema
-
-
-def sample(node: dict, full: bool) -> Any:
-    if "enum" in node:
-        return node["enum"][0]
-    kind = node.get("type")
-    if kind == "object":
-        required = node.get("required", [])
-        return {k: sample(v, full) for k, v in node.get("properties", {}).items() if full or k in required}
-    if kind == "array":
-        return [sample(node["items"], full)]
-    if kind == "string":
-        return "2024-03-01T10:00:00Z" if node.get("format") == "date-time" else "abc"
-    if kind == "integer":
-        return 1
-    raise AssertionError(node)
-
-
-def mutations(node: dict, value: Any, path: tuple = (), required: bool = True):
-    """(mutation, the node's new value) for every single change at or below this node."""
-
-    def change(what: str, new: Any) -> tuple[Mutation, Any]:
-        return Mutation(path, what, new, node, required), new
-
-    for other in SOME_VALUES:
-        yield change(f"= {other!r:.20}", other)
-    kind = node.get("type")
-    if "enum" in node:
-        for option in node["enum"]:
-            yield change(f"= {option}", option)
-        yield change("enum value in lower case", node["enum"][0].lower())
-        for probe in ("Bogus", "Hertz", "Hz"):  # Hertz: see KNOWN_DIFFERENCES; Hz: seen in the field, not 1.6
-            if probe not in node["enum"]:
-                yield change(f"{probe} (not in the enum)", probe)
-    elif kind == "string" and "maxLength" in node:
-        n = node["maxLength"]
-        yield change("at maxLength", "a" * n)
-        yield change("past maxLength", "a" * (n + 1))
-        yield change("at maxLength in non-ASCII", "é" * n)
-        yield change("past maxLength in emoji", "😀" * (n + 1))
-    elif kind == "string" and node.get("format") == "date-time":
-        for text in SOME_TIMESTAMPS:
-            yield change(f"timestamp {text}", text)
-    elif kind == "object":
-        for key, child in node.get("properties", {}).items():
-            child_required = key in node.get("required", [])
-            if key in value:
-                dropped = {k: v for k, v in value.items() if k != key}
-                yield Mutation((*path, key), "dropped", None, child, child_required), dropped
-            child_value = value[key] if key in value else sample(child, True)
-            for mutation, new in mutations(child, child_value, (*path, key), child_required):
-                yield mutation, {**value, key: new}
-        yield Mutation((*path, "unknownField"), "unknown field", 1, {}, False), {**value, "unknownField": 1}
-    elif kind == "array":
-        yield change("empty array", [])
-        yield change("two items", [value[0], value[0]])
-        for mutation, new in mutations(node["items"], value[0], (*path, 0), True):
-            yield mutation, [new, *value[1:]]
-
-
-def mutated_payloads(action: str):
-    schema = library_schema(action)
-    for full in (True, False):
-        base = sample(schema, full)
-        yield Mutation((), "full" if full else "minimal", base, schema, True), base
-        yield from mutations(schema, base)
+# Hertz: see KNOWN_DIFFERENCES; Hz: seen in the field, not 1.6.
+CASES = SchemaCases(enum_probes=("Bogus", "Hertz", "Hz"), non_ascii_at_max_length=True)
 
 
 def we_accept(action: str, payload: Any) -> bool:
@@ -1153,7 +1074,7 @@ def we_accept(action: str, payload: Any) -> bool:
     return True
 
 
-def why_we_differ(action: str, mutation: Mutation, we: bool) -> str | None:
+def why_we_differ(action: str, mutation: Mutation, payload: Any, we: bool) -> str | None:
     value, node = mutation.value, mutation.node
     if we and value is None and not mutation.required and mutation.what != "dropped":
         return "null for an optional field"
@@ -1168,26 +1089,9 @@ def why_we_differ(action: str, mutation: Mutation, we: bool) -> str | None:
     return None
 
 
-def compare_with_library(action: str) -> tuple[list[str], set[str], int]:
-    """(unexplained disagreements, explained difference kinds seen, payloads compared)."""
-    validator = get_validator(ocppj.CALL, action, "1.6")
-    unexplained, explained, count = [], set(), 0
-    for mutation, payload in mutated_payloads(action):
-        count += 1
-        we, they = we_accept(action, payload), validator.is_valid(payload)
-        if we == they:
-            continue
-        reason = why_we_differ(action, mutation, we)
-        if reason is None:
-            unexplained.append(f"{action} {'/'.join(map(str, mutation.path))} {mutation.what}: we {'accept' if we else 'reject'}")
-        else:
-            explained.add(reason)
-    return unexplained, explained, count
-
-
 @pytest.mark.parametrize("action", sorted(m.STATION_REQUESTS))
 def test_decoder_accepts_exactly_what_the_ocpp_library_schema_accepts(action):
-    unexplained, _explained, count = compare_with_library(action)
+    unexplained, _explained, count = compare_with_library(CASES, action, we_accept, why_we_differ)
     assert count > 30
     assert unexplained == []
 
@@ -1195,7 +1099,7 @@ def test_decoder_accepts_exactly_what_the_ocpp_library_schema_accepts(action):
 def test_every_known_difference_from_the_library_schemas_still_exists():
     seen: set[str] = set()
     for action in m.STATION_REQUESTS:
-        seen |= compare_with_library(action)[1]
+        seen |= compare_with_library(CASES, action, we_accept, why_we_differ)[1]
     assert seen == set(KNOWN_DIFFERENCES)
 
 
@@ -1217,7 +1121,7 @@ CODE_FOR_RULE = {
 def test_error_code_matches_the_kind_of_schema_rule_broken(action):
     validator = get_validator(ocppj.CALL, action, "1.6")
     checked = 0
-    for mutation, payload in mutated_payloads(action):
+    for mutation, payload in CASES.mutated_payloads(ocppj.CALL, action):
         errors = list(validator.iter_errors(payload))
         if len(errors) != 1 or we_accept(action, payload):
             continue
