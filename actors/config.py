@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import msgspec
 
@@ -92,12 +92,22 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 _ENV_PREFIX = "CSMS_"
 
 
-def _coerce_env(field_type: Any, raw: str) -> Any:
-    # Environment values are strings; decode them as JSON where the field is not a string,
-    # so CSMS_PORT=9000 and CSMS_API_TOKENS='["a","b"]' both work.
+def _is_text(field_type: Any) -> bool:
+    """str, or a Literal of strings such as ingress = "direct" | "proxy"."""
     if field_type is str:
+        return True
+    return get_origin(field_type) is Literal and all(isinstance(v, str) for v in get_args(field_type))
+
+
+def _coerce_env(field_type: Any, raw: str) -> Any:
+    # Environment values are strings; decode them as JSON where the field is not text,
+    # so CSMS_PORT=9000, CSMS_INGRESS=proxy and CSMS_API_TOKENS='["a","b"]' all work.
+    if _is_text(field_type):
         return raw
-    return msgspec.json.decode(raw)
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        raise ValueError(f"invalid CSMS configuration: {raw!r} is not valid JSON for a non-text field") from None
 
 
 def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Config:
