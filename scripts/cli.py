@@ -32,10 +32,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from actors.config import load_config
     from serve_app import app
 
-    # Installed first: a stop asked for while Ray starts is honoured once it is up.
+    # Installed first, so a stop asked for while Ray starts is honoured once it is up, and
+    # again after start-up in case Ray's initialisation installed handlers of its own.
     done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
+
+    def on_stop_signals() -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: done.set())
+
+    on_stop_signals()
     config = app.resolve(load_config(args.config))
     app.prepare_environment(config)
     import ray
@@ -53,6 +58,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
           f"Operator API: http://{base}/api (docs: http://{base}/docs). Data: {config.data_path}", flush=True)
     if token_path:
         print(f"Operator bearer token is in {token_path} (set CSMS_API_TOKENS to use your own).", flush=True)
+    on_stop_signals()
     done.wait()
     print("Stopping: draining stations and flushing the event log...", flush=True)
     app.stop(config)
