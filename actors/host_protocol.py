@@ -11,7 +11,7 @@ class Connect(msgspec.Struct, frozen=True, tag="connect"):
     station_id: str
     connection_id: str
     connected_at_us: int
-    password: str
+    password: bytes
 
 
 class Frame(msgspec.Struct, frozen=True, tag="frame"):

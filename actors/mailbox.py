@@ -13,7 +13,9 @@ from typing import Literal
 
 import msgspec
 
-CommandStatus = Literal["answered", "call_error", "timeout", "not_connected", "busy", "unknown_station", "disconnected"]
+CommandStatus = Literal[
+    "answered", "call_error", "timeout", "not_connected", "not_accepted", "busy", "unknown_station", "disconnected",
+]
 
 
 class CommandOutcome(msgspec.Struct, frozen=True, kw_only=True):

@@ -13,18 +13,24 @@ _ALGORITHM = "pbkdf2_sha256"
 _ITERATIONS = 2_000
 
 
-def hash_password(password: str, *, iterations: int = _ITERATIONS) -> str:
+def _raw(password: str | bytes) -> bytes:
+    # Basic-auth credentials are bytes on the wire: a password set through AuthorizationKey
+    # may be any 16-20 bytes, not necessarily text. Text passwords are UTF-8.
+    return password.encode() if isinstance(password, str) else password
+
+
+def hash_password(password: str | bytes, *, iterations: int = _ITERATIONS) -> str:
     salt = os.urandom(16)
-    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    digest = hashlib.pbkdf2_hmac("sha256", _raw(password), salt, iterations)
     return f"{_ALGORITHM}${iterations}${salt.hex()}${digest.hex()}"
 
 
-def verify_password(password: str, stored: str) -> bool:
+def verify_password(password: str | bytes, stored: str) -> bool:
     try:
         algorithm, iterations, salt, digest = stored.split("$")
     except ValueError:
         return False
     if algorithm != _ALGORITHM:
         return False
-    candidate = hashlib.pbkdf2_hmac("sha256", password.encode(), bytes.fromhex(salt), int(iterations))
+    candidate = hashlib.pbkdf2_hmac("sha256", _raw(password), bytes.fromhex(salt), int(iterations))
     return hmac.compare_digest(candidate.hex(), digest)

@@ -39,7 +39,7 @@ from actors.host_protocol import (
 )
 from actors.mailbox import CommandOutcome, Mailbox, PendingCommand
 from actors.ocpp16.station_side import Policy
-from actors.ocpp16.secrets import SECRET_CONFIGURATION_KEYS
+from actors.ocpp16.secrets import SECRET_CONFIGURATION_KEYS, authorization_key_password
 from actors.passwords import hash_password, verify_password
 from actors.station_session import CLOSE_REPLACED, CLOSE_UNREGISTERED, CommandAnswer, StationSession
 from actors.station_state import IdTagRecord, Registration, StationState
@@ -54,6 +54,11 @@ from actors.views import (
 )
 
 log = logging.getLogger("csms.station_host")
+
+
+# OCPP 1.6 section 4.2: while a station is Pending these may not be sent to it (the CSMS may
+# configure it, trigger messages, etc., but not start or stop charging).
+NOT_WHILE_PENDING = frozenset({"RemoteStartTransaction", "RemoteStopTransaction"})
 
 
 class Snapshot(msgspec.Struct):
@@ -220,8 +225,8 @@ class StationHost:
         events.append(session.connect(request.connection_id, request.connected_at_us, now_us()))
         return HostReply(connect_status="accepted")
 
-    async def _password_ok(self, registration: Registration, station_id: str, password: str) -> bool:
-        fingerprint = hashlib.sha256(registration.password_hash.encode() + b"\x00" + password.encode()).digest()
+    async def _password_ok(self, registration: Registration, station_id: str, password: bytes) -> bool:
+        fingerprint = hashlib.sha256(registration.password_hash.encode() + b"\x00" + password).digest()
         if self._verified.get(station_id) == fingerprint:
             return True
         # PBKDF2 releases the GIL: verify in a thread so the event loop keeps serving frames.
@@ -256,6 +261,8 @@ class StationHost:
             return CommandOutcome(status="unknown_station")
         if not session.state.connected:
             return CommandOutcome(status="not_connected")
+        if action in NOT_WHILE_PENDING and session.state.boot_status != "Accepted":
+            return CommandOutcome(status="not_accepted")
         mailbox = self.mailboxes.setdefault(station_id, Mailbox(self.config.command_queue_bound))
         command = PendingCommand(uuid.uuid4().hex[:32], action, payload_json, logged_payload_json)
         if not mailbox.submit(command):
@@ -306,8 +313,12 @@ class StationHost:
         registration = session.state.registration
         if registration is None:
             return None
+        try:
+            password = authorization_key_password(str(request.get("value", "")))
+        except ValueError:
+            return None  # refused by the API before sending; nothing else sends it
         self._verified.pop(session.station_id, None)
-        updated = msgspec.structs.replace(registration, password_hash=hash_password(str(request.get("value", ""))))
+        updated = msgspec.structs.replace(registration, password_hash=hash_password(password))
         log.info("station password changed by ChangeConfiguration", extra={"station_id": session.station_id})
         return session.register(updated, now_us())
 

@@ -26,15 +26,19 @@ def pick_subprotocol(offered: list[str]) -> str | None:
     return None
 
 
-def basic_auth_password(header: str | None, station_id: str) -> str | None:
-    """The password of an `Authorization: Basic` header whose user is the station id, else None."""
+def basic_auth_password(header: str | None, station_id: str) -> bytes | None:
+    """The password of an `Authorization: Basic` header whose user is the station id, else None.
+
+    Bytes, not text: a password set with ChangeConfiguration AuthorizationKey is whatever
+    16-20 bytes its hex value stands for (OCPP-J 1.6 section 6.2.2).
+    """
     if not header or not header[:6].lower() == "basic ":
         return None
     try:
-        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+        decoded = base64.b64decode(header[6:].strip(), validate=True)
+    except binascii.Error:
         return None
-    user, sep, password = decoded.partition(":")
-    if not sep or user != station_id:
+    user, sep, password = decoded.partition(b":")
+    if not sep or user != station_id.encode():
         return None
     return password

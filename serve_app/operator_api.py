@@ -24,7 +24,7 @@ from actors.config import ROLE_RANK, Config, Role
 from actors.events import Event
 from actors.id_tags import normalise
 from actors.ocpp16.csms_side import COMMANDS, decode_command
-from actors.ocpp16.secrets import loggable_command
+from actors.ocpp16.secrets import check_secret_command, loggable_command
 from actors.passwords import hash_password
 from actors.station_state import IdTagRecord, Registration
 from actors.views import TransactionFilter
@@ -58,6 +58,8 @@ class IdTagBody(BaseModel):
 _COMMAND_FAILURES: dict[str, tuple[int, str]] = {
     "unknown_station": (404, "unknown station"),
     "not_connected": (409, "station not connected"),
+    "not_accepted": (409, "the station's BootNotification is not Accepted (OCPP 1.6 section 4.2 forbids "
+                          "RemoteStartTransaction and RemoteStopTransaction while Pending)"),
     "disconnected": (409, "station disconnected before answering"),
     "busy": (429, "too many commands queued for this station; retry later"),
     "timeout": (504, "no answer from the station in time"),
@@ -256,7 +258,8 @@ class OperatorApi:
             raise HTTPException(404, f"{action!r} is not a CSMS-initiated OCPP 1.6 action; one of: {', '.join(sorted(COMMANDS))}")
         try:
             request = decode_command(action, msgspec.json.encode(payload))
-        except msgspec.ValidationError as exc:
+            check_secret_command(action, request)
+        except (msgspec.ValidationError, ValueError) as exc:
             raise HTTPException(422, f"invalid {action} payload: {exc}") from None
         payload_json = msgspec.json.encode(request).decode()
         logged_json = msgspec.json.encode(loggable_command(action, request)).decode()

@@ -242,7 +242,8 @@ async def test_accepted_authorization_key_becomes_the_station_password(csms, sta
     from tests.conftest import PASSWORD
     from tests.stations import basic_auth
 
-    new_key = "rotated-secret-key-0123456789"
+    new_password = "rotated-key-01234567"  # 20 bytes
+    new_key = new_password.encode().hex()  # AuthorizationKey is its hex form (OCPP-J 1.6 6.2.2)
     await register_station(csms, station_id)
     async with connected_station(csms.ws_url, station_id, station_class=KeyChangingStation) as station:
         await station.call(call.BootNotification(charge_point_model="M", charge_point_vendor="V"))
@@ -251,11 +252,11 @@ async def test_accepted_authorization_key_becomes_the_station_password(csms, sta
                                       json={"key": "AuthorizationKey", "value": new_key})
             events = (await api.get(f"/api/stations/{station_id}/events", params={"limit": 500})).json()
         assert response.status_code == 200 and response.json()["response"] == {"status": "Accepted"}
-    assert new_key not in str(events)
+    assert new_key not in str(events) and new_password not in str(events)
     with pytest.raises(websockets.InvalidStatus) as refused:
         async with websockets.connect(f"{csms.ws_url}/{station_id}", subprotocols=["ocpp1.6"],
                                       additional_headers=basic_auth(station_id, PASSWORD), open_timeout=30):
             pass
     assert refused.value.response.status_code == 401
-    async with connected_station(csms.ws_url, station_id, password=new_key) as station:
+    async with connected_station(csms.ws_url, station_id, password=new_password) as station:
         await station.call(call.Heartbeat())

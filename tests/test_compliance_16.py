@@ -290,10 +290,6 @@ async def test_pending_station_gets_retry_interval_and_is_accepted_after_a_trigg
     assert (await view(csms, station_id))["boot_status"] == "Accepted"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "CSMS bug: POST /commands/RemoteStart|StopTransaction to a station whose BootNotification was answered "
-    "Pending is sent to the station (HTTP 200); 1.6 section 4.2 forbids both while Pending "
-    "(the host's command() checks only that the station is connected)"))
 @pytest.mark.parametrize("action", ["RemoteStartTransaction", "RemoteStopTransaction"])
 async def test_pending_station_is_never_sent_remote_start_or_stop(csms, station_id, action):
     await register_station(csms, station_id, boot_status="Pending")
@@ -1437,11 +1433,6 @@ async def test_authorization_key_accepted_old_password_is_refused_and_the_key_is
     assert "ChangeConfiguration" in shown  # the command itself is in the support log, its value masked
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "CSMS bug: after an Accepted ChangeConfiguration AuthorizationKey the CSMS stores the hex *string* as the "
-    "password (station_host._password_change hashes request['value']); a compliant station authenticates "
-    "with the bytes the hex represents (OCPP-J 1.6 section 6.2.2 and its AL1000 example, whitepaper "
-    "A00.FR.205, OCTT TC_073) and is refused with 401, while the hex string itself is accepted"))
 async def test_authorization_key_accepted_station_reconnects_with_the_password_it_was_sent(csms, station_id):
     await register_station(csms, station_id)
     password, key_hex = new_authorization_key()
@@ -1480,11 +1471,6 @@ async def test_authorization_key_reported_by_a_station_in_get_configuration_is_m
 
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "CSMS bug: ChangeConfiguration AuthorizationKey with a value that is not the hex representation of a "
-    "16-20 byte password is sent to the station (HTTP 200) and, once Accepted, becomes the station's "
-    "Basic-auth password (e.g. 'short', which PUT /api/stations would refuse); OCPP-J 1.6 section 6.2.2, "
-    "whitepaper A00.FR.205 and OCTT TC_073_CSMS require hex digits for 16 to 20 bytes (at most 40 characters)"))
 @pytest.mark.parametrize("value", [
     "rotated-secret-key-0123456789",   # not hexadecimal
     "short",                           # not hexadecimal, and far too short

@@ -11,8 +11,36 @@ MASK = "***"
 SECRET_CONFIGURATION_KEYS = frozenset({"authorizationkey"})
 
 
+def _sets_secret(action: str, request: Any) -> bool:
+    return action == "ChangeConfiguration" and str(getattr(request, "key", "")).lower() in SECRET_CONFIGURATION_KEYS
+
+
+def check_secret_command(action: str, request: Any) -> None:
+    """Refuse (ValueError) a command that would set a station password the station could not use."""
+    if _sets_secret(action, request):
+        authorization_key_password(str(request.value))
+
+
 def loggable_command(action: str, request: Any) -> Any:
     """The request as the event log may keep it: a new AuthorizationKey is masked."""
-    if action == "ChangeConfiguration" and str(getattr(request, "key", "")).lower() in SECRET_CONFIGURATION_KEYS:
+    if _sets_secret(action, request):
         return msgspec.structs.replace(request, value=MASK)
     return request
+
+
+def authorization_key_password(value: str) -> bytes:
+    """The Basic-auth password an AuthorizationKey value stands for.
+
+    OCPP-J 1.6 section 6.2.2 (security whitepaper A00.FR.205): the configuration value is the
+    hexadecimal representation of the password, 16 to 20 bytes; the station then
+    authenticates with the bytes themselves. Raises ValueError for anything else.
+    """
+    if len(value) % 2:
+        raise ValueError("AuthorizationKey must be an even number of hex digits")
+    try:
+        password = bytes.fromhex(value)
+    except ValueError:
+        raise ValueError("AuthorizationKey must be hexadecimal (the hex form of the password)") from None
+    if not 16 <= len(password) <= 20:
+        raise ValueError(f"AuthorizationKey must stand for 16 to 20 bytes, not {len(password)}")
+    return password
