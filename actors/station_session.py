@@ -149,8 +149,12 @@ class StationSession:
             outcome.close_code = CLOSE_UNREGISTERED
             return outcome
         # OCPP 1.6 section 4.2.1: until its BootNotification is Accepted a station may send
-        # nothing else (a Pending station only what the CSMS triggers).
-        if call.action != "BootNotification" and self.state.boot_status != "Accepted":
+        # nothing else, but what the CSMS asked for with an Accepted TriggerMessage (4.2).
+        if (
+            call.action != "BootNotification"
+            and self.state.boot_status != "Accepted"
+            and call.action not in self.state.triggered_messages
+        ):
             return self._error(inbound, call.message_id, ocppj.SECURITY_ERROR, "BootNotification not accepted yet")
         ctx = s16.Context(policy=self.policy, id_tags=id_tags, now_us=received_at_us)
         result = _json_encode(answer(self.state, request, ctx)).decode()
@@ -205,6 +209,9 @@ class StationSession:
             st.last_seen_us = event.received_at_us
             if event.message_type == "CALL":
                 st.pending_call = (event.message_id, event.action, event.payload)
+                # The request a TriggerMessage asked for has come: one trigger, one request.
+                if event.action in st.triggered_messages:
+                    st.triggered_messages.remove(event.action)
             else:
                 self._apply_command_answer(event)
             return

@@ -223,6 +223,10 @@ class StationState(msgspec.Struct, kw_only=True):
     charging_profiles: dict[int, ChargingProfileRecord] = {}
     firmware_update: FirmwareUpdate | None = None
     diagnostics_upload: DiagnosticsUpload | None = None
+    # requestedMessage of each TriggerMessage the station Accepted, until the station sends
+    # that request (its action name): a station not yet Accepted may send it once per
+    # trigger (1.6 section 4.2). Bounded by csms_side.TRIGGERED_MESSAGES_KEPT.
+    triggered_messages: list[str] = []
 
 
 class IdTagRecord(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -305,10 +305,6 @@ async def test_pending_station_is_never_sent_remote_start_or_stop(csms, station_
     assert response.status_code in (409, 422), response.text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "CSMS bug: a Pending station's StatusNotification sent because the CSMS asked for it with TriggerMessage "
-    "gets CALLERROR SecurityError 'BootNotification not accepted yet'; 1.6 section 4.2 lets a Pending station "
-    "send requests the Central System triggered (StationSession refuses every action but BootNotification)"))
 async def test_pending_station_message_sent_on_trigger_is_answered(csms, station_id):
     await register_station(csms, station_id, boot_status="Pending")
     async with online(csms, station_id, boot=False) as st:

@@ -24,6 +24,7 @@ from actors.ocpp16.csms_side import (
     COMMAND_RESULTS,
     COMMANDS,
     MASK,
+    TRIGGERED_MESSAGES_KEPT,
     apply_command_result,
     decode_command,
     decode_command_result,
@@ -566,7 +567,6 @@ NO_STATE_ANSWERS = {
     "RemoteStartTransaction": {"status": "Accepted"},
     "RemoteStopTransaction": {"status": "Rejected"},
     "Reset": {"status": "Accepted"},
-    "TriggerMessage": {"status": "NotImplemented"},
     "UnlockConnector": {"status": "Unlocked"},
 }
 assert set(NO_STATE_ANSWERS) == set(NO_STATE_ACTIONS)
@@ -910,6 +910,33 @@ def test_cancel_reservation_removes_it(status_value):
     assert [r[0] for r in shown_reservations(station)] == [2]
 
 
+# --- TriggerMessage (5.17) ------------------------------------------------------------------------
+
+
+def test_accepted_trigger_message_is_remembered_until_the_station_sends_that_request():
+    station = Station()
+    command(station, "TriggerMessage", {"requestedMessage": "StatusNotification", "connectorId": 1}, {"status": "Accepted"})
+    command(station, "TriggerMessage", {"requestedMessage": "MeterValues"}, {"status": "Accepted"})
+    assert station.state.triggered_messages == ["StatusNotification", "MeterValues"]
+    status(station, 1, "Available", minute=1)
+    assert station.state.triggered_messages == ["MeterValues"]
+    assert builtins(station.replayed().state) == builtins(station.state)
+
+
+@pytest.mark.parametrize("status_value", ["Rejected", "NotImplemented"])
+def test_trigger_message_not_accepted_is_not_remembered(status_value):
+    station = Station()
+    command(station, "TriggerMessage", {"requestedMessage": "Heartbeat"}, {"status": status_value})
+    assert station.state.triggered_messages == []
+
+
+def test_triggers_never_answered_by_the_station_are_bounded():
+    station = Station()
+    for _ in range(TRIGGERED_MESSAGES_KEPT + 5):
+        command(station, "TriggerMessage", {"requestedMessage": "Heartbeat"}, {"status": "Accepted"})
+    assert station.state.triggered_messages == ["Heartbeat"] * TRIGGERED_MESSAGES_KEPT
+
+
 # --- SetChargingProfile (5.16) and ClearChargingProfile (5.5) -----------------------------------------
 
 
@@ -1106,6 +1133,7 @@ def operator_day(station: Station) -> None:
     command(station, "GetDiagnostics", VALID["GetDiagnostics"], {"fileName": "d.zip"})
     for action in NO_STATE_ACTIONS:
         command(station, action, VALID[action], NO_STATE_ANSWERS[action])
+    command(station, "TriggerMessage", VALID["TriggerMessage"], {"status": "Accepted"})
     stop(station, 1)
     station.answer("BootNotification", {"chargePointVendor": "VendorX", "chargePointModel": "ModelY"})
     status(station, 2, "Faulted", minute=None)

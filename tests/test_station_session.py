@@ -267,6 +267,58 @@ def test_security_error_is_not_durable_and_changes_no_transaction():
     assert station.state.next_transaction_id == 1
 
 
+def trigger(station: Station, requested: str, answer: str = "Accepted", message_id: str = "csms-t") -> None:
+    """The CSMS sends TriggerMessage (1.6 section 5.17) and the station answers it with `answer`."""
+    station.clock_us += 1_000_000
+    _frame, event = station.session.send_command(message_id, "TriggerMessage", json.dumps({"requestedMessage": requested}),
+                                                 station.clock_us)
+    station.log.append(event)
+    outcome = station.send(json.dumps([ocppj.CALLRESULT, message_id, {"status": answer}]))
+    assert outcome.answer is not None and outcome.answer.ok
+
+
+def test_pending_station_may_send_once_what_an_accepted_trigger_message_asked_for():
+    # 1.6 section 4.2: while Pending the station sends only requests the Central System triggered.
+    station = Station("Pending")
+    trigger(station, "StatusNotification")
+    assert station.answer("StatusNotification", VALID["StatusNotification"]) == {}
+    assert station.state.connectors[1].status == "Available"
+    # One trigger, one request: the next one, and any other action, is refused again.
+    assert station.refuse("StatusNotification", VALID["StatusNotification"]) == ocppj.SECURITY_ERROR
+    assert station.refuse("Heartbeat", {}) == ocppj.SECURITY_ERROR
+    assert station.state.triggered_messages == []
+    assert builtins(station.replayed().state) == builtins(station.state)
+
+
+@pytest.mark.parametrize("answer", ["Rejected", "NotImplemented"])
+def test_pending_station_trigger_message_not_accepted_lets_nothing_through(answer):
+    station = Station("Pending")
+    trigger(station, "Heartbeat", answer)
+    assert station.state.triggered_messages == []
+    assert station.refuse("Heartbeat", {}) == ocppj.SECURITY_ERROR
+
+
+def test_pending_station_may_send_as_many_as_it_was_triggered_for_in_any_order():
+    station = Station("Pending")
+    trigger(station, "Heartbeat", message_id="csms-1")
+    trigger(station, "StatusNotification", message_id="csms-2")
+    trigger(station, "Heartbeat", message_id="csms-3")
+    assert station.refuse("MeterValues", VALID["MeterValues"]) == ocppj.SECURITY_ERROR
+    assert "currentTime" in station.answer("Heartbeat", {})
+    assert station.answer("StatusNotification", VALID["StatusNotification"]) == {}
+    assert "currentTime" in station.answer("Heartbeat", {})
+    assert station.refuse("Heartbeat", {}) == ocppj.SECURITY_ERROR
+    assert builtins(station.replayed().state) == builtins(station.state)
+
+
+def test_triggered_request_of_an_accepted_station_consumes_its_trigger():
+    station = Station()
+    trigger(station, "Heartbeat")
+    assert station.state.triggered_messages == ["Heartbeat"]
+    station.answer("Heartbeat", {})
+    assert station.state.triggered_messages == []
+
+
 # --- Heartbeat (4.6) ---------------------------------------------------------------------------
 
 

@@ -670,10 +670,28 @@ def apply_get_diagnostics_result(
     )
 
 
+# TriggerMessage (5.17)
+
+# A station that never sends what it was asked for must not grow its state without bound.
+TRIGGERED_MESSAGES_KEPT = 16
+
+
+def apply_trigger_message_result(
+    state: StationState, request: TriggerMessageRequest, response: TriggerMessageResponse, at_us: int,
+) -> None:
+    # 1.6 section 4.2: while Pending the station may send what the Central System asked for
+    # with TriggerMessage; the requestedMessage values are the actions' names. Each Accepted
+    # trigger lets one such request through (StationSession.apply consumes it).
+    if response.status != "Accepted":
+        return
+    state.triggered_messages.append(request.requestedMessage)
+    del state.triggered_messages[:-TRIGGERED_MESSAGES_KEPT]
+
+
 ApplyResult = Callable[[StationState, Any, Any, int], None]
 
 # The actions whose answer changes what the CSMS knows of the station; the others
-# (RemoteStart/Stop, Reset, UnlockConnector, ClearCache, TriggerMessage, DataTransfer,
+# (RemoteStopTransaction, Reset, UnlockConnector, ClearCache, DataTransfer,
 # GetCompositeSchedule) live on in the event log only.
 COMMAND_RESULTS: dict[str, ApplyResult] = {
     "CancelReservation": apply_cancel_reservation_result,
@@ -686,6 +704,7 @@ COMMAND_RESULTS: dict[str, ApplyResult] = {
     "ReserveNow": apply_reserve_now_result,
     "SendLocalList": apply_send_local_list_result,
     "SetChargingProfile": apply_set_charging_profile_result,
+    "TriggerMessage": apply_trigger_message_result,
     "UpdateFirmware": apply_update_firmware_result,
 }
 
