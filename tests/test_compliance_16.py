@@ -526,10 +526,6 @@ async def test_remote_start_with_a_profile_that_is_not_a_tx_profile_is_refused_b
     assert response.status_code == 422, response.text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "CSMS bug: the TxProfile of an Accepted RemoteStartTransaction (1.6 section 5.11: the station SHALL use it "
-    "for the transaction) never appears in GET /api/stations/{id} charging_profiles; csms_side.COMMAND_RESULTS "
-    "has no RemoteStartTransaction, so issue 3's 'charging profiles set per connector' misses it"))
 async def test_remote_start_tx_profile_is_shown_for_the_transaction_it_started_and_ends_with_it(csms, station_id):
     await register_station(csms, station_id)
     tag = tag_for(station_id)

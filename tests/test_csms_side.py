@@ -564,7 +564,6 @@ NO_STATE_ANSWERS = {
     "DataTransfer": {"status": "Accepted", "data": {"vendor": "puts objects here"}},
     "GetCompositeSchedule": {"status": "Accepted", "connectorId": 1, "scheduleStart": ts(0), "chargingSchedule": {
         "chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 7.36}]}},
-    "RemoteStartTransaction": {"status": "Accepted"},
     "RemoteStopTransaction": {"status": "Rejected"},
     "Reset": {"status": "Accepted"},
     "UnlockConnector": {"status": "Unlocked"},
@@ -1014,6 +1013,81 @@ def test_tx_profile_ends_with_its_transaction():
     assert profiles(station) == {(3, 1, "TxDefaultProfile", 0), (4, 2, "TxProfile", 0)}
 
 
+# --- RemoteStartTransaction with a TxProfile (5.11) ----------------------------------------------
+
+
+def remote_start(station: Station, body: dict | None, connector: int | None = 1, status_value: str = "Accepted") -> None:
+    payload: dict[str, Any] = {"idTag": "TAG1"}
+    if connector is not None:
+        payload["connectorId"] = connector
+    if body is not None:
+        payload["chargingProfile"] = body
+    command(station, "RemoteStartTransaction", payload, {"status": status_value})
+
+
+def bound(station: Station) -> set[tuple]:
+    return {(p.charging_profile_id, p.connector_id, p.transaction_id) for p in station.state.charging_profiles.values()}
+
+
+def test_remote_start_tx_profile_is_shown_on_its_connector_bound_to_the_transaction_and_ends_with_it():
+    station = Station()
+    remote_start(station, profile(9, purpose="TxProfile", limit=10.0), connector=2)
+    assert profiles(station) == {(9, 2, "TxProfile", 0)} and bound(station) == {(9, 2, None)}
+    other = start(station, connector=1)["transactionId"]
+    assert bound(station) == {(9, 2, None)}  # a transaction on another connector is not the one
+    tx = start(station, connector=2, tag="TAG2")["transactionId"]
+    assert bound(station) == {(9, 2, tx)}
+    stop(station, other)
+    assert bound(station) == {(9, 2, tx)}
+    stop(station, tx)
+    assert station.state.charging_profiles == {}
+    assert builtins(station.replayed().state) == builtins(station.state)
+
+
+def test_remote_start_tx_profile_without_a_connector_goes_to_the_connector_the_station_chose():
+    station = Station()
+    remote_start(station, profile(9, purpose="TxProfile"), connector=None)
+    assert bound(station) == {(9, 0, None)}
+    tx = start(station, connector=2)["transactionId"]
+    assert bound(station) == {(9, 2, tx)}
+    stop(station, tx)
+    assert station.state.charging_profiles == {}
+
+
+def test_unbound_tx_profile_on_a_busy_connector_stays_with_the_running_transaction():
+    station = Station()
+    running = start(station, connector=1)["transactionId"]
+    set_profile(station, 1, profile(4, purpose="TxProfile"))  # for the running transaction
+    start(station, connector=1, tag="TAG2", minute=5)
+    assert bound(station) == {(4, 1, None)}
+    stop(station, running)
+    assert station.state.charging_profiles == {}
+
+
+def test_remote_start_rejected_stores_no_profile():
+    station = Station()
+    remote_start(station, profile(9, purpose="TxProfile"), status_value="Rejected")
+    assert station.state.charging_profiles == {}
+
+
+def test_remote_start_without_a_profile_changes_nothing():
+    station = Station()
+    before = builtins(station.state)
+    remote_start(station, None)
+    after = builtins(station.state)
+    for changing in ("last_seen_us", "pending_command"):
+        before.pop(changing), after.pop(changing)
+    assert after == before
+
+
+def test_remote_start_tx_profile_replaces_one_with_the_same_id_or_stack_level_on_its_connector():
+    station = Station()
+    set_profile(station, 1, profile(1, purpose="TxDefaultProfile", stack=0))
+    set_profile(station, 2, profile(9, purpose="TxDefaultProfile", stack=0))
+    remote_start(station, profile(9, purpose="TxProfile", stack=0), connector=1)
+    assert profiles(station) == {(1, 1, "TxDefaultProfile", 0), (9, 1, "TxProfile", 0)}
+
+
 def cleared(request: dict, status_value: str = "Accepted") -> set[int]:
     """The profile ids left after ClearChargingProfile on a station holding a varied set."""
     station = Station()
@@ -1134,7 +1208,9 @@ def operator_day(station: Station) -> None:
     for action in NO_STATE_ACTIONS:
         command(station, action, VALID[action], NO_STATE_ANSWERS[action])
     command(station, "TriggerMessage", VALID["TriggerMessage"], {"status": "Accepted"})
+    command(station, "RemoteStartTransaction", VALID["RemoteStartTransaction"] | {"connectorId": 2}, {"status": "Accepted"})
     stop(station, 1)
+    start(station, connector=2, tag="TAG2", minute=70)
     station.answer("BootNotification", {"chargePointVendor": "VendorX", "chargePointModel": "ModelY"})
     status(station, 2, "Faulted", minute=None)
     station.log.append(station.session.disconnect("conn-1", station.clock_us, 1006))
@@ -1147,7 +1223,8 @@ def test_replaying_the_log_of_an_operator_day_rebuilds_the_live_state():
     operator_day(station)
     state = station.state
     assert state.local_list_version == 2 and state.station_local_list_version == 3
-    assert set(state.reservations) == {3} and set(state.charging_profiles) == {4}
+    assert set(state.reservations) == {3} and set(state.charging_profiles) == {4, 8}
+    assert state.charging_profiles[8].transaction_id == 2
     assert state.configuration["authorizationkey"].value == MASK
     assert builtins(station.replayed().state) == builtins(state)
 

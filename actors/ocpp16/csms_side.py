@@ -599,24 +599,42 @@ def charging_profile_record(connector_id: int, profile: ChargingProfile, at_us: 
     )
 
 
-def apply_set_charging_profile_result(
-    state: StationState, request: SetChargingProfileRequest, response: SetChargingProfileResponse, at_us: int,
-) -> None:
-    if response.status != "Accepted":
-        return
-    profile = request.csChargingProfiles
+def store_charging_profile(state: StationState, connector_id: int, profile: ChargingProfile, at_us: int) -> None:
     # 5.16, setting a charging profile: "If a charging profile with the same chargingProfileId,
     # or the same combination of stackLevel / ChargingProfilePurpose, exists on the Charge
     # Point, the new charging profile SHALL replace the existing charging profile". Profiles
     # stack per connector (3.13.2), so the stackLevel / purpose match is on the same connector.
     for pid, existing in list(state.charging_profiles.items()):
         if pid == profile.chargingProfileId or (
-            existing.connector_id == request.connectorId
+            existing.connector_id == connector_id
             and existing.purpose == profile.chargingProfilePurpose
             and existing.stack_level == profile.stackLevel
         ):
             del state.charging_profiles[pid]
-    state.charging_profiles[profile.chargingProfileId] = charging_profile_record(request.connectorId, profile, at_us)
+    state.charging_profiles[profile.chargingProfileId] = charging_profile_record(connector_id, profile, at_us)
+
+
+def apply_set_charging_profile_result(
+    state: StationState, request: SetChargingProfileRequest, response: SetChargingProfileResponse, at_us: int,
+) -> None:
+    if response.status != "Accepted":
+        return
+    store_charging_profile(state, request.connectorId, request.csChargingProfiles, at_us)
+
+
+# RemoteStartTransaction (5.11)
+
+
+def apply_remote_start_result(
+    state: StationState, request: RemoteStartTransactionRequest, response: RemoteStartTransactionResponse, at_us: int,
+) -> None:
+    # 5.11: "The Charge Point SHALL use this charging profile for the transaction" it starts.
+    # Recorded unbound (no transactionId) on the request's connector (0 when the station picks
+    # it); station_side.apply_start binds it to the transaction the StartTransaction opens
+    # there, and apply_stop ends it with that transaction (3.13.1).
+    if response.status != "Accepted" or request.chargingProfile is None:
+        return
+    store_charging_profile(state, request.connectorId or 0, request.chargingProfile, at_us)
 
 
 def clears(request: ClearChargingProfileRequest, profile: ChargingProfileRecord) -> bool:
@@ -692,7 +710,8 @@ ApplyResult = Callable[[StationState, Any, Any, int], None]
 
 # The actions whose answer changes what the CSMS knows of the station; the others
 # (RemoteStopTransaction, Reset, UnlockConnector, ClearCache, DataTransfer,
-# GetCompositeSchedule) live on in the event log only.
+# GetCompositeSchedule) live on in the event log only; RemoteStartTransaction changes
+# state only through the TxProfile it may carry.
 COMMAND_RESULTS: dict[str, ApplyResult] = {
     "CancelReservation": apply_cancel_reservation_result,
     "ChangeAvailability": apply_change_availability_result,
@@ -701,6 +720,7 @@ COMMAND_RESULTS: dict[str, ApplyResult] = {
     "GetConfiguration": apply_get_configuration_result,
     "GetDiagnostics": apply_get_diagnostics_result,
     "GetLocalListVersion": apply_get_local_list_version_result,
+    "RemoteStartTransaction": apply_remote_start_result,
     "ReserveNow": apply_reserve_now_result,
     "SendLocalList": apply_send_local_list_result,
     "SetChargingProfile": apply_set_charging_profile_result,

@@ -229,10 +229,31 @@ def apply_start(state: StationState, req: m.StartTransactionRequest, res: dict[s
         reservation_id=req.reservationId,
     )
     state.next_transaction_id = max(state.next_transaction_id, tx_id + 1)
+    bind_tx_profiles(state, state.transactions[tx_id])
     if req.reservationId is not None:
         # "reservationId: This contains the id of the reservation that terminates as a result
         # of this transaction" (1.6 section 6.45).
         state.reservations.pop(req.reservationId, None)
+
+
+def bind_tx_profiles(state: StationState, tx: Transaction) -> None:
+    """Give the TxProfile of an Accepted RemoteStartTransaction (1.6 section 5.11) the transaction it started.
+
+    Such a profile waits without a transactionId on the connector the request named (0: any
+    connector, the station chose). A connector that already had an active transaction keeps
+    its unbound TxProfiles for that one (they end with it, apply_stop).
+    """
+    busy = any(
+        t.active and t.connector_id == tx.connector_id and t.transaction_id != tx.transaction_id
+        for t in state.transactions.values()
+    )
+    if busy:
+        return
+    for profile in state.charging_profiles.values():
+        if profile.purpose == "TxProfile" and profile.transaction_id is None \
+                and profile.connector_id in (tx.connector_id, 0):
+            profile.transaction_id = tx.transaction_id
+            profile.connector_id = tx.connector_id
 
 
 # --- MeterValues (4.7) ---------------------------------------------------------------------
