@@ -16,7 +16,6 @@ import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ocpp.messages import get_validator
 
 from actors import events as ev
 from actors import ocppj
@@ -25,7 +24,7 @@ from actors.ocpp16 import messages as m
 from actors.ocpp16.station_side import Policy, iso, to_us
 from actors.station_session import CLOSE_UNREGISTERED, Outcome, StationSession
 from actors.station_state import IdTagRecord, Registration, StationState
-from tests.ocpp_schema_cases import Mutation, SchemaCases, compare_with_library
+from tests.ocpp_schema_cases import Mutation, SchemaCases, compare_with_library, library_validator
 
 STATION_ID = "CP-001"
 POLICY = Policy(heartbeat_interval_s=300, pending_retry_interval_s=60, completed_transactions_kept=200)
@@ -718,7 +717,7 @@ def every_kind_of_answer() -> list[tuple[str, dict]]:
 
 def test_every_answer_is_valid_against_the_ocpp_library_response_schema():
     for action, payload in every_kind_of_answer():
-        errors = [e.message for e in get_validator(ocppj.CALLRESULT, action, "1.6").iter_errors(payload)]
+        errors = [e.message for e in library_validator(ocppj.CALLRESULT, action).iter_errors(payload)]
         assert errors == [], (action, payload)
 
 
@@ -1171,7 +1170,7 @@ CODE_FOR_RULE = {
 
 @pytest.mark.parametrize("action", sorted(m.STATION_REQUESTS))
 def test_error_code_matches_the_kind_of_schema_rule_broken(action):
-    validator = get_validator(ocppj.CALL, action, "1.6")
+    validator = library_validator(ocppj.CALL, action)
     checked = 0
     for mutation, payload in CASES.mutated_payloads(ocppj.CALL, action):
         errors = list(validator.iter_errors(payload))
