@@ -55,11 +55,20 @@ class BatchReply(msgspec.Struct, frozen=True):
 
 
 class OutboundFrame(msgspec.Struct, frozen=True, array_like=True):
-    """A CALL for the gateway replica holding the station's socket to send."""
+    """A CALL for the gateway replica holding the station's socket to send, or (with
+    `close_code`) an order to close that socket, e.g. when a newer connection replaced it."""
 
     station_id: str
     connection_id: str
     text: str
+    close_code: int | None = None
+
+
+class OutboundBatch(msgspec.Struct, frozen=True, array_like=True):
+    # The host's incarnation: a replica that sees it change re-attaches its sockets there,
+    # even if none of its stations sent anything since the restart.
+    incarnation: str
+    frames: list[OutboundFrame]
 
 
 def replica_of(connection_id: str) -> str:
@@ -68,7 +77,7 @@ def replica_of(connection_id: str) -> str:
 
 
 _encoder = msgspec.msgpack.Encoder()
-_outbound_decoder = msgspec.msgpack.Decoder(list[OutboundFrame])
+_outbound_decoder = msgspec.msgpack.Decoder(OutboundBatch)
 _request_decoder = msgspec.msgpack.Decoder(list[HostRequest])
 _reply_decoder = msgspec.msgpack.Decoder(BatchReply)
 
@@ -90,9 +99,9 @@ def decode_replies(data: bytes) -> BatchReply:
     return _reply_decoder.decode(data)
 
 
-def encode_outbound(frames: list[OutboundFrame]) -> bytes:
-    return _encoder.encode(frames)
+def encode_outbound(batch: OutboundBatch) -> bytes:
+    return _encoder.encode(batch)
 
 
-def decode_outbound(data: bytes) -> list[OutboundFrame]:
+def decode_outbound(data: bytes) -> OutboundBatch:
     return _outbound_decoder.decode(data)

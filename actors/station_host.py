@@ -30,6 +30,7 @@ from actors.host_protocol import (
     Disconnect,
     Frame,
     HostReply,
+    OutboundBatch,
     OutboundFrame,
     Reattach,
     decode_requests,
@@ -222,7 +223,11 @@ class StationHost:
             return HostReply(connect_status="bad_credentials")
         if not session.admits(request.connection_id, request.connected_at_us):
             return HostReply(connect_status="accepted", close_code=CLOSE_REPLACED)
+        previous = session.state.connection_id if session.state.connected else None
         events.append(session.connect(request.connection_id, request.connected_at_us, now_us()))
+        if previous is not None and previous != request.connection_id:
+            # The newest connection of a station replaces an older one, wherever it is held.
+            self._send_outbound(OutboundFrame(request.station_id, previous, "", close_code=CLOSE_REPLACED))
         return HostReply(connect_status="accepted")
 
     async def _password_ok(self, registration: Registration, station_id: str, password: bytes) -> bool:
@@ -292,8 +297,12 @@ class StationHost:
         if command.logged_payload_json != command.payload_json:
             frame = ocppj.call_json(command.message_id, command.action, command.payload_json)
         self._append([event])
-        replica = replica_of(state.connection_id)
-        self._outbound.setdefault(replica, []).append(OutboundFrame(station_id, state.connection_id, frame))
+        self._send_outbound(OutboundFrame(station_id, state.connection_id, frame))
+
+    def _send_outbound(self, frame: OutboundFrame) -> None:
+        """Queue a frame for the gateway replica that holds the socket; its poll picks it up."""
+        replica = replica_of(frame.connection_id)
+        self._outbound.setdefault(replica, []).append(frame)
         self._outbound_ready.setdefault(replica, asyncio.Event()).set()
 
     def _password_change(self, session: StationSession, answer: CommandAnswer) -> Event | None:
@@ -349,7 +358,7 @@ class StationHost:
             except asyncio.TimeoutError:
                 pass
         ready.clear()
-        return encode_outbound(self._outbound.pop(replica, []))
+        return encode_outbound(OutboundBatch(self.incarnation, self._outbound.pop(replica, [])))
 
     # --- registry --------------------------------------------------------------------------
 

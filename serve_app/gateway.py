@@ -178,14 +178,19 @@ class OcppGateway:
                 await asyncio.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 5.0)
                 continue
-            for frame in decode_outbound(data):
+            batch = decode_outbound(data)
+            self.links[host_name].observe_incarnation(batch.incarnation)
+            for frame in batch.frames:
                 open_socket = self.sockets.get(frame.station_id)
                 if open_socket is None or open_socket.connection_id != frame.connection_id:
                     # The socket went away: the command times out or fails on the disconnect.
-                    log.info("outbound CALL for a closed socket dropped", extra={"station_id": frame.station_id})
+                    log.info("outbound frame for a closed socket dropped", extra={"station_id": frame.station_id})
                     continue
                 # A task per frame: one slow station must not hold up the others' CALLs.
-                asyncio.get_running_loop().create_task(_send_quietly(open_socket.websocket, frame.text))
+                if frame.close_code is not None:
+                    asyncio.get_running_loop().create_task(_close_quietly(open_socket.websocket, frame.close_code))
+                else:
+                    asyncio.get_running_loop().create_task(_send_quietly(open_socket.websocket, frame.text))
 
     def _reattach_sockets(self, link: HostLink) -> None:
         """The host restarted while our sockets stayed open: tell it they are still here."""

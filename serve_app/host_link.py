@@ -40,6 +40,14 @@ class HostLink:
         # Called when the host turns out to be a new incarnation (Ray recreated it).
         self.on_host_restart: Callable[[HostLink], None] | None = None
 
+    def observe_incarnation(self, incarnation: str) -> None:
+        """Every answer from the host names its incarnation; a new one means Ray recreated it."""
+        if incarnation != self._incarnation:
+            restarted = self._incarnation is not None
+            self._incarnation = incarnation
+            if restarted and self.on_host_restart is not None:
+                self.on_host_restart(self)
+
     async def call(self, request: HostRequest) -> HostReply:
         future: asyncio.Future[HostReply] = asyncio.get_running_loop().create_future()
         self._queue.append((request, future))
@@ -79,11 +87,7 @@ class HostLink:
                 self.batches_sent += 1
                 self.requests_sent += len(batch)
                 answer = decode_replies(data)
-                if answer.incarnation != self._incarnation:
-                    restarted = self._incarnation is not None
-                    self._incarnation = answer.incarnation
-                    if restarted and self.on_host_restart is not None:
-                        self.on_host_restart(self)
+                self.observe_incarnation(answer.incarnation)
                 return answer.replies
             except (RayActorError, ValueError) as exc:
                 # The host died or is restarting (Ray recreates it; it rebuilds from its log).
