@@ -26,6 +26,7 @@ from actors import directory
 from actors.config import Config
 from actors.events import now_us
 from actors.host_protocol import Connect, Disconnect, Frame, Reattach, decode_outbound
+from actors.station_session import CLOSE_REPLACED
 from serve_app.handshake import basic_auth_password, pick_subprotocol, valid_station_id
 from serve_app.host_link import HostLink, HostUnavailable, links_for
 
@@ -121,17 +122,22 @@ class OcppGateway:
         self.sockets[station_id] = OpenSocket(connection_id, connected_at, websocket)
         if previous is not None:
             # The newest connection of a station replaces an older one (DESIGN.md, handshake).
-            asyncio.get_running_loop().create_task(_close_quietly(previous.websocket, 4000))
+            asyncio.get_running_loop().create_task(_close_quietly(previous.websocket, CLOSE_REPLACED))
         log.info("station connected", extra={"station_id": station_id, "connection_id": connection_id})
-        close_code = await self._serve_frames(websocket, station_id, connection_id, connected_at, link)
-        current = self.sockets.get(station_id)
-        if current is not None and current.connection_id == connection_id:
-            del self.sockets[station_id]
+        close_code: int | None = CLOSE_INTERNAL_ERROR
         try:
-            await link.call(Disconnect(station_id, connection_id, close_code))
-        except HostUnavailable:
-            log.warning("disconnect not recorded: host unavailable", extra={"station_id": station_id})
-        log.info("station disconnected", extra={"station_id": station_id, "connection_id": connection_id, "code": close_code})
+            close_code = await self._serve_frames(websocket, station_id, connection_id, connected_at, link)
+        finally:
+            # Whatever ended the socket, the host must learn the station is gone.
+            current = self.sockets.get(station_id)
+            if current is not None and current.connection_id == connection_id:
+                del self.sockets[station_id]
+            try:
+                await link.call(Disconnect(station_id, connection_id, close_code))
+            except HostUnavailable:
+                log.warning("disconnect not recorded: host unavailable", extra={"station_id": station_id})
+            log.info("station disconnected",
+                     extra={"station_id": station_id, "connection_id": connection_id, "code": close_code})
 
     async def _serve_frames(self, websocket: WebSocket, station_id: str, connection_id: str,
                             connected_at: int, link) -> int | None:
