@@ -99,7 +99,7 @@ def _is_text(field_type: Any) -> bool:
     return get_origin(field_type) is Literal and all(isinstance(v, str) for v in get_args(field_type))
 
 
-def _coerce_env(field_type: Any, raw: str) -> Any:
+def _coerce_env(name: str, field_type: Any, raw: str) -> Any:
     # Environment values are strings; decode them as JSON where the field is not text,
     # so CSMS_PORT=9000, CSMS_INGRESS=proxy and CSMS_API_TOKENS='["a","b"]' all work.
     if _is_text(field_type):
@@ -107,7 +107,8 @@ def _coerce_env(field_type: Any, raw: str) -> Any:
     try:
         return msgspec.json.decode(raw)
     except msgspec.DecodeError:
-        raise ValueError(f"invalid CSMS configuration: {raw!r} is not valid JSON for a non-text field") from None
+        # Name the variable, never its value: it may hold tokens.
+        raise ValueError(f"invalid CSMS configuration: {_ENV_PREFIX}{name.upper()} is not valid JSON") from None
 
 
 def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Config:
@@ -121,7 +122,7 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
     for name, ftype in fields.items():
         raw = env.get(_ENV_PREFIX + name.upper())
         if raw is not None:
-            values[name] = _coerce_env(ftype, raw)
+            values[name] = _coerce_env(name, ftype, raw)
     try:
         return msgspec.convert(values, Config, strict=False)
     except msgspec.ValidationError as exc:

@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import time
 import uuid
 from collections import deque
+from typing import NoReturn
 
 import msgspec
 
@@ -99,6 +101,7 @@ class StationHost:
         self.log = EventLog(self._dir / "wal", config.wal_segment_max_bytes, config.wal_segment_max_age_s)
         replayed = self._restore()
         self._background: asyncio.Task | None = None
+        self._started: asyncio.Future | None = None
         self._flush_lock: asyncio.Lock | None = None
         log.info(
             "station host ready",
@@ -146,10 +149,14 @@ class StationHost:
         return session
 
     async def _ensure_started(self) -> None:
+        """Every call waits for the id-tag table: answering Authorize from an empty table after
+        a restart would refuse valid drivers (and log it durably)."""
         if self._background is None:
             self._flush_lock = asyncio.Lock()
             self._background = asyncio.get_running_loop().create_task(self._maintain())
-            await self._pull_id_tags()
+        if self._started is None or (self._started.done() and self._started.exception() is not None):
+            self._started = asyncio.ensure_future(self._pull_id_tags())  # (again, if it failed)
+        await asyncio.shield(self._started)
 
     # --- the hot path ----------------------------------------------------------------------
 
@@ -172,10 +179,12 @@ class StationHost:
             else:
                 reply = self._on_disconnect(request, events)
             replies.append(reply)
-        if events:
+            # Into the log before the next await (a Connect's password check): a snapshot
+            # taken meanwhile must never hold state whose events the log lacks.
             self._append(events)
-            if durable or answers:
-                await self.log.commit()
+            events.clear()
+        if durable or answers:
+            await self._commit()
         # An operator learns the station's answer only once it is on disk, like the station.
         for station_id, answer in answers:
             self._resolve_command(station_id, answer)
@@ -221,6 +230,8 @@ class StationHost:
             return HostReply(connect_status="unknown_station")
         if not await self._password_ok(session.state.registration, request.station_id, request.password):
             return HostReply(connect_status="bad_credentials")
+        if session.state.registration is None:  # deregistered while the password was checked
+            return HostReply(connect_status="unknown_station")
         if not session.admits(request.connection_id, request.connected_at_us):
             return HostReply(connect_status="accepted", close_code=CLOSE_REPLACED)
         previous = session.state.connection_id if session.state.connected else None
@@ -360,6 +371,27 @@ class StationHost:
         ready.clear()
         return encode_outbound(OutboundBatch(self.incarnation, self._outbound.pop(replica, [])))
 
+    async def _commit(self) -> None:
+        """fsync what was appended. If that fails the pages may be lost while later fsyncs
+        succeed, so nothing more may be acknowledged: exit, and Ray restarts this host, which
+        rebuilds from what is really on disk."""
+        try:
+            await self.log.commit()
+        except Exception:
+            self._die("event log fsync failed")
+
+    def _rotate(self, force: bool = False) -> bool:
+        """Seal the active segment (if due, or `force`); sealing fsyncs, so a failure is fatal too."""
+        try:
+            return self.log.rotate() is not None if force else self.log.maybe_rotate()
+        except OSError:
+            self._die("sealing a log segment failed")
+
+    def _die(self, what: str) -> NoReturn:
+        log.critical("%s; exiting so Ray rebuilds this host from what is on disk", what,
+                     extra={"host": self.name}, exc_info=True)
+        os._exit(1)
+
     # --- registry --------------------------------------------------------------------------
 
     async def register(self, station_id: str, registration: Registration) -> bool:
@@ -370,7 +402,7 @@ class StationHost:
         registration.registered_at_us = now_us()
         self._append([session.register(registration, registration.registered_at_us)])
         self._verified.pop(station_id, None)
-        await self.log.commit()
+        await self._commit()
         return created
 
     async def deregister(self, station_id: str) -> bool:
@@ -380,7 +412,7 @@ class StationHost:
             return False
         self._append([session.deregister(now_us())])
         self._verified.pop(station_id, None)
-        await self.log.commit()
+        await self._commit()
         return True
 
     async def update_id_tags(self, version: int, changes: dict[str, IdTagRecord | None]) -> None:
@@ -460,8 +492,8 @@ class StationHost:
         await self._ensure_started()
         assert self._flush_lock is not None
         async with self._flush_lock:
-            await self.log.commit()
-            self.log.rotate()
+            await self._commit()
+            self._rotate(force=True)
             return await self._land_sealed_segments()
 
     async def _maintain(self) -> None:
@@ -471,7 +503,7 @@ class StationHost:
             try:
                 assert self._flush_lock is not None
                 async with self._flush_lock:
-                    if self.log.maybe_rotate():
+                    if self._rotate():
                         await self._land_sealed_segments()
             except Exception:
                 log.exception("lake flush failed; segments stay in the log and are retried", extra={"host": self.name})
@@ -494,7 +526,7 @@ class StationHost:
         # it is consistent), make every event it reflects durable, then write it.
         snapshot_seq = self.log.last_seq
         data = msgspec.msgpack.encode(Snapshot(snapshot_seq, [s.state for s in self.sessions.values()]))
-        await self.log.commit()
+        await self._commit()
         await asyncio.to_thread(write_atomically, self._snapshot_path, data)
         for segment in segments:
             if segment.last_seq <= snapshot_seq:

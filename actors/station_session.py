@@ -115,7 +115,10 @@ class StationSession:
             kind = "CALLRESULT" if isinstance(frame, ocppj.CallResult) else "CALLERROR"
             command = self.state.pending_command
             action = command[1] if command is not None and command[0] == frame.message_id else ""
-            payload = c16.loggable_result(action, bytes(frame.payload).decode()) if isinstance(frame, ocppj.CallResult) else (
+            # An answer we no longer wait for (late, after a timeout) may still carry secrets:
+            # mask it as the one kind of answer that can (GetConfiguration).
+            masked_as = action or "GetConfiguration"
+            payload = c16.loggable_result(masked_as, bytes(frame.payload).decode()) if isinstance(frame, ocppj.CallResult) else (
                 _json_encode([frame.code, frame.description, frame.details]).decode()
             )
             inbound = self._event("in", kind, frame.message_id, action, payload, received_at_us)

@@ -117,15 +117,15 @@ class OcppGateway:
                 _deny(401, "bad credentials", {"WWW-Authenticate": 'Basic realm="ocpp"'})
             )
             return
-        await websocket.accept(subprotocol=subprotocol)
-        previous = self.sockets.get(station_id)
-        self.sockets[station_id] = OpenSocket(connection_id, connected_at, websocket)
-        if previous is not None:
-            # The newest connection of a station replaces an older one (DESIGN.md, handshake).
-            asyncio.get_running_loop().create_task(_close_quietly(previous.websocket, CLOSE_REPLACED))
-        log.info("station connected", extra={"station_id": station_id, "connection_id": connection_id})
         close_code: int | None = CLOSE_INTERNAL_ERROR
         try:
+            await websocket.accept(subprotocol=subprotocol)
+            previous = self.sockets.get(station_id)
+            self.sockets[station_id] = OpenSocket(connection_id, connected_at, websocket)
+            if previous is not None:
+                # The newest connection of a station replaces an older one (DESIGN.md, handshake).
+                asyncio.get_running_loop().create_task(_close_quietly(previous.websocket, CLOSE_REPLACED))
+            log.info("station connected", extra={"station_id": station_id, "connection_id": connection_id})
             close_code = await self._serve_frames(websocket, station_id, connection_id, connected_at, link)
         finally:
             # Whatever ended the socket, the host must learn the station is gone.

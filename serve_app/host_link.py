@@ -81,7 +81,10 @@ class HostLink:
         while True:
             try:
                 if self._handle is None:
-                    self._handle = directory.get_actor(self.host_name)
+                    try:
+                        self._handle = directory.get_actor(self.host_name)
+                    except ValueError as exc:  # not registered (yet, or again)
+                        raise RayActorError() from exc
                 ref = self._handle.process.remote(payload)
                 data = await asyncio.wait_for(ref, self._config.host_call_timeout_s)
                 self.batches_sent += 1
@@ -89,7 +92,7 @@ class HostLink:
                 answer = decode_replies(data)
                 self.observe_incarnation(answer.incarnation)
                 return answer.replies
-            except (RayActorError, ValueError) as exc:
+            except RayActorError as exc:
                 # The host died or is restarting (Ray recreates it; it rebuilds from its log).
                 # Resending is safe: every station message is answered idempotently.
                 self._handle = None
