@@ -53,6 +53,7 @@ def csms(tmp_path_factory: pytest.TempPathFactory):
         api_tokens=[TOKEN, ApiToken(token=OPERATOR_TOKEN, role="operator"),
                     ApiToken(token=VIEWER_TOKEN, role="viewer")],
         gateway_replicas=2,
+        api_replicas=2,
         command_timeout_s=4,
         heartbeat_interval_s=300,
         wal_segment_max_age_s=3600,
