@@ -121,7 +121,9 @@ async def _acked_at_least(streams, n: int) -> bool:
 
 def _start_csms(data_root: Path, port: int, log_path: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
-    env.update(CSMS_DATA_ROOT=str(data_root), CSMS_PORT=str(port), CSMS_STATION_HOSTS="2",
+    # Serve's idle proxy gets a free port of its own (port + 1 may be taken on a busy machine).
+    env.update(CSMS_DATA_ROOT=str(data_root), CSMS_PORT=str(port), CSMS_SERVE_PROXY_PORT=str(free_port()),
+               CSMS_STATION_HOSTS="2",
                CSMS_API_TOKENS=json.dumps([TOKEN]))
     return subprocess.Popen(
         [sys.executable, "-m", "scripts.cli", "serve"], env=env, stdout=log_path.open("ab"),
