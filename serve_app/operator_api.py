@@ -25,6 +25,7 @@ from actors.events import Event
 from actors.id_tags import normalise
 from actors.ocpp16.csms_side import COMMANDS, decode_command
 from actors.ocpp16.secrets import check_secret_command, loggable_command
+from actors.ocpp16.station_side import to_us
 from actors.passwords import hash_password
 from actors.station_state import IdTagRecord, Registration
 from actors.views import TransactionFilter
@@ -90,16 +91,8 @@ def _builtins(value: Any) -> Any:
     return msgspec.to_builtins(value)
 
 
-def _us(value: datetime) -> int:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return int(value.timestamp() * 1_000_000)
-
-
 def _id_tag_json(id_tag: str, record: IdTagRecord) -> dict[str, Any]:
-    expiry = None
-    if record.expiry_us is not None:
-        expiry = datetime.fromtimestamp(record.expiry_us / 1_000_000, tz=timezone.utc).isoformat()
+    expiry = _datetime(record.expiry_us) if record.expiry_us is not None else None
     return {"id_tag": id_tag, "status": record.status, "expiry_date": expiry, "parent_id_tag": record.parent_id_tag}
 
 
@@ -134,10 +127,13 @@ class OperatorApi:
             raise HTTPException(503, f"backend unavailable, retry later ({type(exc).__name__})") from None
 
     def _host(self, station_id: str):
+        return self._host_named(directory.host_for(station_id, self.hosts))
+
+    def _host_named(self, name: str):
         try:
-            return directory.get_actor(directory.host_for(station_id, self.hosts))
+            return directory.get_actor(name)
         except ValueError:
-            raise HTTPException(503, "station host not running") from None
+            raise HTTPException(503, f"station host {name} not running") from None
 
     def _registry(self):
         try:
@@ -172,7 +168,7 @@ class OperatorApi:
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
         self._authorize(credentials)
-        parts = await asyncio.gather(*(self._call(directory.get_actor(n).stations.remote()) for n in self.hosts))
+        parts = await asyncio.gather(*(self._call(self._host_named(n).stations.remote()) for n in self.hosts))
         stations = sorted((s for part in parts for s in part), key=lambda s: s.station_id)
         if connected is not None:
             stations = [s for s in stations if s.connected == connected]
@@ -298,11 +294,11 @@ class OperatorApi:
         query = TransactionFilter(
             station_id=station_id,
             active=active,
-            since_us=_us(since) if since else None,
-            until_us=_us(until) if until else None,
+            since_us=to_us(since) if since else None,
+            until_us=to_us(until) if until else None,
         )
         hosts = [directory.host_for(station_id, self.hosts)] if station_id else self.hosts
-        parts = await asyncio.gather(*(self._call(directory.get_actor(n).transactions.remote(query)) for n in hosts))
+        parts = await asyncio.gather(*(self._call(self._host_named(n).transactions.remote(query)) for n in hosts))
         rows = sorted((t for part in parts for t in part), key=lambda t: (t.station_id, t.transaction_id))
         return {
             "total": len(rows),
@@ -343,7 +339,7 @@ class OperatorApi:
             raise HTTPException(422, "id tag must be 1-20 characters (OCPP 1.6 IdToken)")
         record = IdTagRecord(
             status=body.status,
-            expiry_us=_us(body.expiry_date) if body.expiry_date else None,
+            expiry_us=to_us(body.expiry_date) if body.expiry_date else None,
             parent_id_tag=body.parent_id_tag,
         )
         created = await self._call(self._registry().put.remote(id_tag, record))
