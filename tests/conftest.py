@@ -62,7 +62,8 @@ def csms(tmp_path_factory: pytest.TempPathFactory):
     app.prepare_environment(config)
     import ray
 
-    ray.init(namespace="csms", include_dashboard=False, num_cpus=4, logging_level="WARNING")
+    # "local": a Ray of the test's own, never one a `ray start` left running on this machine.
+    ray.init(address="local", namespace="csms", include_dashboard=False, num_cpus=4, logging_level="WARNING")
     app.start_backend(config)
     app.deploy(config)
     yield Csms(config, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ocpp", TOKEN)

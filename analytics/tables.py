@@ -1,0 +1,284 @@
+"""The lake's curated tables: where each lives and the columns it has (the contract).
+
+Bronze (`actors.lake.BRONZE_SCHEMA`) is written by the live system. Everything here is
+written by the analytics jobs and read by the reports, the anomaly models, the catalog
+and the operator API. A job that writes a table writes exactly these columns in this
+order (`conform` checks it), so a reader never guesses.
+
+Day-partitioned tables live at `<root>/<layer>/<table>/year=YYYY/month=MM/day=DD/part-0.parquet`:
+one file per partition, replaced atomically, so re-running a day replaces it whole.
+The day of a row is the UTC day its event *happened* (the station's clock where it has one),
+not the day it was received: late, offline-queued events land in their own day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from actors.durable_file import atomic_replace, fsync_dir
+
+UTC_TS = pl.Datetime("us", "UTC")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: pl.DataType
+    description: str
+    unit: str | None = None
+    nullable: bool = True
+
+
+@dataclass(frozen=True)
+class Table:
+    layer: str  # bronze | silver | gold
+    name: str
+    grain: str  # what one row is
+    columns: tuple[Column, ...]
+    partitioning: str  # "day" (year=/month=/day=), "month" (month=YYYY-MM) or "none"
+    owner: str = "csms analytics"
+    description: str = ""
+    time_column: str | None = None  # the column whose UTC day picks the partition
+    extra_files: tuple[str, ...] = field(default=())  # other formats written beside the Parquet
+
+    @property
+    def schema(self) -> pl.Schema:
+        return pl.Schema({c.name: c.dtype for c in self.columns})
+
+    def path(self, data_root: Path) -> Path:
+        return Path(data_root) / self.layer / self.name
+
+
+def _c(name: str, dtype: pl.DataType, description: str, unit: str | None = None, nullable: bool = True) -> Column:
+    return Column(name, dtype, description, unit, nullable)
+
+
+# --- silver ------------------------------------------------------------------------------
+
+STATUS_CHANGES = Table(
+    "silver", "status_changes",
+    grain="one StatusNotification per station, connector and station timestamp (duplicates removed)",
+    partitioning="day", time_column="event_ts",
+    columns=(
+        _c("station_id", pl.String, "station identity", nullable=False),
+        _c("connector_id", pl.Int32, "0 = the whole station", nullable=False),
+        _c("event_ts", UTC_TS, "when it happened: station timestamp, else receive time", nullable=False),
+        _c("station_ts", UTC_TS, "the station's timestamp as sent (null if it sent none)"),
+        _c("received_at", UTC_TS, "when the CSMS received it", nullable=False),
+        _c("lateness_s", pl.Float64, "received_at - station_ts (0 when no station timestamp)", "s"),
+        _c("status", pl.String, "ChargePointStatus (Available, Charging, Faulted, ...)", nullable=False),
+        _c("error_code", pl.String, "ChargePointErrorCode (NoError, GroundFailure, ...)", nullable=False),
+        _c("info", pl.String, "free-text info"),
+        _c("vendor_id", pl.String, "vendor namespace of vendor_error_code"),
+        _c("vendor_error_code", pl.String, "vendor-specific error code"),
+        _c("source", pl.String, "StationHost log of the first copy", nullable=False),
+        _c("seq", pl.Int64, "sequence number in that log", nullable=False),
+    ),
+)
+
+TRANSACTIONS = Table(
+    "silver", "transactions",
+    grain="one completed transaction (StopTransaction seen), per station and transaction id",
+    partitioning="day", time_column="stop_ts",
+    columns=(
+        _c("station_id", pl.String, "station identity", nullable=False),
+        _c("transaction_id", pl.Int64, "id the CSMS assigned (the station's for orphans)", nullable=False),
+        _c("connector_id", pl.Int32, "connector (null for an orphan stop)"),
+        _c("id_tag_hash", pl.String, "SHA-256 (hex, first 16 bytes) of the id tag that started it"),
+        _c("start_ts", UTC_TS, "StartTransaction timestamp (null for an orphan)"),
+        _c("stop_ts", UTC_TS, "StopTransaction timestamp", nullable=False),
+        _c("duration_s", pl.Float64, "stop_ts - start_ts", "s"),
+        _c("meter_start_wh", pl.Int64, "meter at start", "Wh"),
+        _c("meter_stop_wh", pl.Int64, "meter at stop", "Wh", nullable=False),
+        _c("energy_wh", pl.Float64, "meter_stop_wh - meter_start_wh", "Wh"),
+        _c("stop_reason", pl.String, "Reason of StopTransaction (Local when absent, per OCPP 1.6)"),
+        _c("is_orphan", pl.Boolean, "stop without a known start (e.g. transactionId -1)", nullable=False),
+        _c("is_duplicate", pl.Boolean, "the station sent the StartTransaction more than once", nullable=False),
+    ),
+)
+
+METER_VALUES = Table(
+    "silver", "meter_values",
+    grain="one sampled value (station, connector, sample time, measurand, phase, location)",
+    partitioning="day", time_column="sampled_at",
+    columns=(
+        _c("station_id", pl.String, "station identity", nullable=False),
+        _c("connector_id", pl.Int32, "connector", nullable=False),
+        _c("transaction_id", pl.Int64, "transaction it belongs to, if any"),
+        _c("sampled_at", UTC_TS, "MeterValue timestamp", nullable=False),
+        _c("received_at", UTC_TS, "when the CSMS received it", nullable=False),
+        _c("context", pl.String, "ReadingContext (Sample.Periodic, Transaction.Begin, ...)"),
+        _c("measurand", pl.String, "Measurand (default Energy.Active.Import.Register)", nullable=False),
+        _c("phase", pl.String, "Phase (L1, L2-N, ...) or null"),
+        _c("location", pl.String, "Location (Outlet, Inlet, EV, ...; default Outlet)"),
+        _c("unit", pl.String, "unit as sent (default Wh for energy)"),
+        _c("raw_value", pl.String, "value as sent", nullable=False),
+        _c("value", pl.Float64, "value in SI base unit (see si_unit)"),
+        _c("si_unit", pl.String, "Wh, varh, W, var, A, V, Celsius, Percent, Hz, ..."),
+    ),
+)
+
+CONNECTIVITY = Table(
+    "silver", "connectivity",
+    grain="one connectivity fact per station: connect, disconnect, boot, or heartbeat gap",
+    partitioning="day", time_column="event_ts",
+    columns=(
+        _c("station_id", pl.String, "station identity", nullable=False),
+        _c("event_ts", UTC_TS, "when it happened (gap: when the gap ended)", nullable=False),
+        _c("kind", pl.String, "connect | disconnect | boot | heartbeat_gap", nullable=False),
+        _c("gap_s", pl.Float64, "heartbeat_gap: seconds without any inbound CALL", "s"),
+        _c("close_code", pl.Int32, "disconnect: websocket close code, if known"),
+        _c("detail", pl.String, "boot: reason/firmware; connect: connection id"),
+    ),
+)
+
+QUARANTINE = Table(
+    "silver", "quarantine",
+    grain="one bronze event the curation could not interpret, with the reason",
+    partitioning="day", time_column="received_at",
+    columns=(
+        _c("source", pl.String, "StationHost log", nullable=False),
+        _c("seq", pl.Int64, "sequence number in that log", nullable=False),
+        _c("station_id", pl.String, "station identity", nullable=False),
+        _c("received_at", UTC_TS, "when the CSMS received it", nullable=False),
+        _c("action", pl.String, "OCPP action", nullable=False),
+        _c("payload", pl.String, "payload as stored in bronze", nullable=False),
+        _c("reason", pl.String, "why it was quarantined", nullable=False),
+    ),
+)
+
+STATIONS = Table(
+    "silver", "stations",
+    grain="one station: its latest registration and boot information",
+    partitioning="none",
+    columns=(
+        _c("station_id", pl.String, "station identity", nullable=False),
+        _c("site", pl.String, "site the operator registered it at"),
+        _c("region", pl.String, "region (registration metadata 'region')"),
+        _c("vendor", pl.String, "chargePointVendor of the latest boot"),
+        _c("model", pl.String, "chargePointModel of the latest boot"),
+        _c("firmware_version", pl.String, "firmware of the latest boot"),
+        _c("registered_at", UTC_TS, "latest registration"),
+        _c("deleted", pl.Boolean, "deregistered since", nullable=False),
+    ),
+)
+
+# --- gold --------------------------------------------------------------------------------
+
+FAULT_REPORT = Table(
+    "gold", "fault_report",
+    grain="one station with >= 5 Faulted statuses in a single UTC day of the month",
+    partitioning="month", extra_files=("report.csv",),
+    columns=(
+        _c("month", pl.String, "YYYY-MM", nullable=False),
+        _c("rank", pl.Int32, "1 = most Faulted statuses in the month", nullable=False),
+        _c("station_id", pl.String, "station identity", nullable=False),
+        _c("site", pl.String, "site"),
+        _c("faults_in_month", pl.Int64, "Faulted statuses in the month", nullable=False),
+        _c("worst_day", pl.Date, "UTC day with the most faults", nullable=False),
+        _c("worst_day_faults", pl.Int64, "faults on worst_day", nullable=False),
+        _c("days_at_or_over_threshold", pl.Int32, "days with >= 5 faults", nullable=False),
+        _c("daily_counts", pl.String, "JSON object day -> faults, days with faults only", nullable=False),
+        _c("error_codes", pl.String, "JSON object error code -> count", nullable=False),
+    ),
+)
+
+MASS_OUTAGES = Table(
+    "gold", "mass_outages",
+    grain="one incident: many stations of one site or region offline/faulted together",
+    partitioning="day", time_column="window_start",
+    columns=(
+        _c("incident_id", pl.String, "stable id: scope, key and window start", nullable=False),
+        _c("scope", pl.String, "site | region", nullable=False),
+        _c("scope_key", pl.String, "the site or region", nullable=False),
+        _c("window_start", UTC_TS, "start of the window", nullable=False),
+        _c("window_end", UTC_TS, "end of the window", nullable=False),
+        _c("stations_affected", pl.Int32, "stations that went offline or Faulted/Unavailable", nullable=False),
+        _c("stations_in_scope", pl.Int32, "stations of the site/region", nullable=False),
+        _c("expected", pl.Float64, "normal number of such stations per window"),
+        _c("score", pl.Float64, "how far above normal (robust z)"),
+        _c("station_ids", pl.String, "JSON list of affected stations", nullable=False),
+    ),
+)
+
+MAINTENANCE_SCORES = Table(
+    "gold", "maintenance_scores",
+    grain="one station and day: features and failure-risk score",
+    partitioning="day", time_column="day_ts",
+    columns=(
+        _c("station_id", pl.String, "station identity", nullable=False),
+        _c("day_ts", UTC_TS, "midnight UTC of the scored day", nullable=False),
+        _c("rank", pl.Int32, "1 = most at risk that day", nullable=False),
+        _c("score", pl.Float64, "risk score, higher is worse", nullable=False),
+        _c("faults", pl.Int32, "Faulted statuses"),
+        _c("reboots", pl.Int32, "BootNotifications"),
+        _c("disconnects", pl.Int32, "websocket disconnects"),
+        _c("failed_starts", pl.Int32, "StartTransaction / RemoteStart refused or Authorize rejected"),
+        _c("meter_cadence_cv", pl.Float64, "coefficient of variation of MeterValues intervals"),
+        _c("energy_per_session_wh", pl.Float64, "mean energy per completed session", "Wh"),
+        _c("top_features", pl.String, "JSON list of the features that drove the score", nullable=False),
+    ),
+)
+
+SILVER_TABLES = (STATUS_CHANGES, TRANSACTIONS, METER_VALUES, CONNECTIVITY, QUARANTINE, STATIONS)
+GOLD_TABLES = (FAULT_REPORT, MASS_OUTAGES, MAINTENANCE_SCORES)
+
+
+# --- reading and writing partitions ------------------------------------------------------
+
+PART_FILE = "part-0.parquet"
+
+
+def day_dir(table: Table, data_root: Path, day: dt.date) -> Path:
+    return table.path(data_root) / f"year={day.year:04d}" / f"month={day.month:02d}" / f"day={day.day:02d}"
+
+
+def month_dir(table: Table, data_root: Path, month: str) -> Path:
+    return table.path(data_root) / f"month={month}"
+
+
+def conform(table: Table, frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame with exactly the table's columns in order, cast to their types; raises if
+    a column is missing (a bug in the job, never bad input)."""
+    missing = [c.name for c in table.columns if c.name not in frame.columns]
+    if missing:
+        raise ValueError(f"{table.layer}.{table.name}: missing columns {missing}")
+    return frame.select([pl.col(c.name).cast(c.dtype) for c in table.columns])
+
+
+def write_partition(table: Table, directory: Path, frame: pl.DataFrame) -> Path:
+    """Replace the partition in `directory` with `frame`, atomically and durably.
+
+    An empty frame still writes a file (with the schema) so that "this day was curated and
+    had nothing" differs from "this day was never curated".
+    """
+    frame = conform(table, frame)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / PART_FILE
+    with atomic_replace(path) as tmp:
+        frame.write_parquet(tmp, compression="zstd", statistics=True)
+    fsync_dir(directory.parent)
+    return path
+
+
+def table_glob(table: Table, data_root: Path) -> str:
+    if table.partitioning == "day":
+        return str(table.path(data_root) / "year=*" / "month=*" / "day=*" / "*.parquet")
+    if table.partitioning == "month":
+        return str(table.path(data_root) / "month=*" / "*.parquet")
+    return str(table.path(data_root) / "*.parquet")
+
+
+def read_sql(table: Table, data_root: Path) -> str:
+    """A DuckDB table expression over every file of the table (partition columns as integers)."""
+    glob = table_glob(table, data_root).replace("'", "''")
+    if table.partitioning == "day":
+        return (f"read_parquet('{glob}', hive_partitioning=true, union_by_name=true, "
+                "hive_types={'year': INTEGER, 'month': INTEGER, 'day': INTEGER})")
+    if table.partitioning == "month":
+        return f"read_parquet('{glob}', hive_partitioning=true, union_by_name=true, hive_types={{'month': VARCHAR}})"
+    return f"read_parquet('{glob}', union_by_name=true)"
