@@ -89,6 +89,9 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # repos): it is read at send time from the environment variable named here.
     smtp_username: str = ""
     smtp_password_env: str = "CSMS_SMTP_PASSWORD"
+    # A CA bundle (PEM) to trust for the SMTP server's certificate besides the system's, for
+    # a relay with a certificate from an internal CA; empty means the system store only.
+    smtp_ca_file: str = ""
     smtp_sender: str = ""
     report_recipients: list[str] = []
     # Per SMTP operation (connect, each command); a send is retried with backoff this many
