@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import glob
 from pathlib import Path
 
@@ -42,3 +43,33 @@ def frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None,
 
 def from_epoch_us(column: str) -> pl.Expr:
     return pl.from_epoch(pl.col(column), "us").dt.replace_time_zone("UTC").alias(column)
+
+
+US = 1_000_000
+DAY_US = 86_400 * US
+
+
+def day_start_us(day: dt.date) -> int:
+    """Midnight UTC of `day` in epoch microseconds."""
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp()) * US
+
+
+def time_range_filter(start_us: int, end_us: int, column: str) -> str:
+    """SQL for `column` in [start_us, end_us) over a day-partitioned table.
+
+    The partition columns only prune files (a late event lives in the day it happened, so
+    the two agree); the timestamp comparison is the definition.
+    """
+    first = dt.datetime.fromtimestamp(start_us / US, dt.timezone.utc)
+    last = dt.datetime.fromtimestamp((end_us - 1) / US, dt.timezone.utc)
+    return (f"(year * 10000 + month * 100 + day) BETWEEN {first:%Y%m%d} AND {last:%Y%m%d} "
+            f"AND epoch_us({column}) >= {int(start_us)} AND epoch_us({column}) < {int(end_us)}")
+
+
+def day_range(first: str | None, through: str | None) -> list[dt.date]:
+    """The UTC days from `first` (default: yesterday) through `through` (default: first)."""
+    start = dt.date.fromisoformat(first) if first else dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    end = dt.date.fromisoformat(through) if through else start
+    if end < start:
+        raise ValueError("--through is before --day")
+    return [start + dt.timedelta(days=k) for k in range((end - start).days + 1)]
