@@ -264,6 +264,8 @@ def compute_features(data_root: str | Path, days: list[dt.date], history_days: i
                      shards: int = distributed.DEFAULT_SHARDS, use_ray: bool | None = None) -> pl.DataFrame:
     days = sorted(set(days))
     first = days[0] - dt.timedelta(days=history_days)
+    if not any(has_files(t, data_root) for t in (STATUS_CHANGES, CONNECTIVITY, TRANSACTIONS, METER_VALUES, STATIONS)):
+        shards, use_ray = 1, False  # nothing curated yet: no tasks to start, the result is empty
     parts = distributed.map_shards("maintenance", station_features, shards,
                                    (str(data_root), first.isoformat(), days[-1].isoformat()), use_ray=use_ray)
     return pl.concat(parts)

@@ -61,6 +61,9 @@ class OutageParams(msgspec.Struct, kw_only=True, frozen=True):
         return self.window_s * US // 2
 
 
+_NO_MOMENTS = pl.DataFrame(schema={"station_id": pl.String, "t_us": pl.Int64, "cause": pl.String})
+
+
 def down_moments(data_root: str, start_us: int, end_us: int, grace_s: int, shard: int, shards: int) -> pl.DataFrame:
     """station_id, t_us, cause: when each station of the shard went down in [start, end)."""
     con = connect()
@@ -87,9 +90,7 @@ def down_moments(data_root: str, start_us: int, end_us: int, grace_s: int, shard
             FROM {read_sql(STATUS_CHANGES, Path(data_root))}
             WHERE status IN ('Faulted', 'Unavailable') AND {in_shard} AND {time_range_filter(start_us, end_us, 'event_ts')}""",
                            schema={"station_id": pl.String, "t_us": pl.Int64, "cause": pl.String}))
-    if not parts:
-        return pl.DataFrame(schema={"station_id": pl.String, "t_us": pl.Int64, "cause": pl.String})
-    return pl.concat(parts)
+    return pl.concat(parts) if parts else _NO_MOMENTS
 
 
 def _scopes(data_root: Path) -> pl.DataFrame:
@@ -175,8 +176,11 @@ def detect(data_root: str | Path, days: list[dt.date], params: OutageParams = Ou
     days = sorted(set(days))
     start_us = day_start_us(days[0]) - params.baseline_days * DAY_US
     end_us = day_start_us(days[-1]) + DAY_US
-    parts = distributed.map_shards("mass_outage", down_moments, shards,
-                                   (str(data_root), start_us, end_us, params.reconnect_grace_s), use_ray=use_ray)
+    if not (has_files(CONNECTIVITY, data_root) or has_files(STATUS_CHANGES, data_root)):
+        parts = [_NO_MOMENTS]  # nothing curated yet: no tasks to start
+    else:
+        parts = distributed.map_shards("mass_outage", down_moments, shards,
+                                       (str(data_root), start_us, end_us, params.reconnect_grace_s), use_ray=use_ray)
     return score_windows(pl.concat(parts), _scopes(data_root), start_us, end_us, days, params)
 
 

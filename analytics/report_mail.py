@@ -43,6 +43,12 @@ BAR_COLOUR = "#c0392b"
 class ReportMailError(Exception):
     """The report could not be e-mailed; the message says why and whether it may have gone."""
 
+    def __init__(self, message: str, may_have_been_sent: bool = False) -> None:
+        super().__init__(message)
+        # True when the connection was lost after the message data went out: resending
+        # could deliver it twice.
+        self.may_have_been_sent = may_have_been_sent
+
 
 class SmtpSettings(msgspec.Struct, kw_only=True):
     host: str
@@ -286,7 +292,8 @@ def send(settings: SmtpSettings, message: EmailMessage, backoff_s: float = 1.0,
             why = _describe(exc)
             if attempt.data_sent and not isinstance(exc, smtplib.SMTPResponseException):
                 raise ReportMailError(f"SMTP {where}: the connection was lost after the report was sent ({why}); "
-                                      "it may or may not have been delivered, so it was not resent") from None
+                                      "it may or may not have been delivered, so it was not resent",
+                                      may_have_been_sent=True) from None
             retry = _transient(exc, attempt) and number < settings.attempts
             log.warning("report e-mail attempt failed", extra={
                 "smtp_host": settings.host, "smtp_port": settings.port, "attempt": number,
