@@ -29,7 +29,7 @@ from actors.ocpp16.station_side import to_us
 from actors.passwords import hash_password
 from actors.station_state import IdTagRecord, Registration
 from actors.views import TransactionFilter
-from analytics import gold_views
+from analytics import gold_views, scheduler
 from serve_app.handshake import valid_station_id
 
 api_app = FastAPI(
@@ -403,8 +403,6 @@ class OperatorApi:
     ) -> dict[str, Any]:
         """Run an analytics job now, through the scheduler (analytics/scheduler.py); waits for it."""
         self._authorize(credentials, "admin")
-        from analytics import scheduler
-
         try:
             request = scheduler.JobRequest.parse(job, period, email)
         except ValueError as exc:
