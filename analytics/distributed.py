@@ -31,13 +31,18 @@ TASK_TIMEOUT_S = 3600.0
 
 
 def want_ray(flag: bool = False) -> bool:
-    """Connect to Ray if asked, or if we were started as a Ray job; True when Ray is usable."""
+    """Use Ray when started as a Ray job (RAY_ADDRESS is set) or when asked; True when it is usable.
+
+    `--ray` without RAY_ADDRESS starts a Ray of this process's own rather than joining
+    whatever cluster "auto" would find: on a shared machine that could be someone else's.
+    """
     import ray
 
     if ray.is_initialized():
         return True
-    if flag or os.environ.get("RAY_ADDRESS"):
-        ray.init(address=os.environ.get("RAY_ADDRESS") or "auto", log_to_driver=True, logging_level="WARNING")
+    address = os.environ.get("RAY_ADDRESS")
+    if address or flag:
+        ray.init(address=address or "local", include_dashboard=False, logging_level="WARNING")
         return True
     return False
 
