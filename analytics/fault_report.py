@@ -182,7 +182,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     data_root = Path(args.data_root) if args.data_root else config.data_path
     print(f"building the fault report for {month} from {data_root} ...", flush=True)
-    report = run(data_root, month, email=args.email, config=config)
+    try:
+        report = run(data_root, month, email=args.email, config=config)
+    except Exception as exc:
+        from analytics.report_mail import ReportMailError
+
+        if not isinstance(exc, ReportMailError):
+            raise
+        print(f"the report was written to {report_dir(data_root, month)} but not e-mailed: {exc}", file=sys.stderr)
+        return 2
     print(f"{report.height} station(s) with >= {FAULTS_PER_DAY_THRESHOLD} faults in a day; "
           f"written to {report_dir(data_root, month)}", flush=True)
     if report.height:

@@ -43,6 +43,7 @@ import msgspec
 
 from actors.durable_file import write_atomically
 from analytics.fault_report import parse_month, previous_month
+from analytics.report_mail import ReportMailError
 
 log = logging.getLogger("csms.analytics.scheduler")
 
@@ -288,8 +289,6 @@ class Scheduler:
         try:
             self.runners[request.job](self.data_root, request.period, request.email)
         except Exception as exc:  # a job's failure must not stop the scheduler
-            from analytics.report_mail import ReportMailError
-
             seconds = round(time.monotonic() - started, 3)
             if isinstance(exc, ReportMailError) and exc.may_have_been_sent:
                 # Retrying could mail it twice; the report itself is written.

@@ -103,13 +103,33 @@ def generate(root: Path, stations: int, first: dt.date, days: int, meter_interva
     return rows
 
 
+def _high_water_mib(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def timed(argv: list[str]) -> tuple[float, float, float, int]:
-    """Run a child process; wall s, CPU s (user+sys), peak RSS MiB, exit code."""
+    """Run a child process; wall s, CPU s (user+sys), peak RSS MiB, exit code.
+
+    Peak RSS is the child's VmHWM, polled: wait4's ru_maxrss would report this (large)
+    parent's, since a forked child inherits the high-water mark across exec.
+    """
     started = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
+    peak = 0.0
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        peak = max(peak, _high_water_mib(proc.pid) or 0.0)
+        time.sleep(0.02)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return time.monotonic() - started, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode
+    return time.monotonic() - started, usage.ru_utime + usage.ru_stime, peak, proc.returncode
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -306,3 +306,18 @@ def test_missing_settings_are_named(tmp_path):
         report_mail.settings_from_config(Config())
     with pytest.raises(ReportMailError, match="CSMS_SMTP_PASSWORD"):
         report_mail.settings_from_config(config(25, smtp_username="reports"), env={})
+
+
+def test_command_line_email_failure_is_reported_after_the_report_is_written(tmp_path, monkeypatch, capsys):
+    from tests.test_fault_report import october_fixture
+
+    october_fixture(tmp_path)
+    monkeypatch.setenv("CSMS_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("CSMS_SMTP_PORT", str(free_port()))
+    monkeypatch.setenv("CSMS_SMTP_TLS", "none")
+    monkeypatch.setenv("CSMS_SMTP_SENDER", "csms@example.org")
+    monkeypatch.setenv("CSMS_REPORT_RECIPIENTS", '["maint@example.org"]')
+    monkeypatch.setenv("CSMS_SMTP_ATTEMPTS", "1")
+    assert fault_report.main(["--month", "2026-10", "--email", "--data-root", str(tmp_path)]) == 2
+    assert "but not e-mailed" in capsys.readouterr().err
+    assert fault_report.read_report(tmp_path, "2026-10").height == len(EXPECTED)
