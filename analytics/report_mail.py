@@ -120,6 +120,11 @@ def _codes(error_codes: str) -> str:
     return ", ".join(f"{code} {n}" for code, n in json.loads(error_codes).items())
 
 
+def _per_day(daily_counts: str) -> str:
+    """{"2026-10-03": 5, "2026-10-10": 1} as "03: 5, 10: 1" (day of the month: count)."""
+    return ", ".join(f"{day[-2:]}: {n}" for day, n in json.loads(daily_counts).items())
+
+
 def plain_text(month: str, report: pl.DataFrame, threshold: int = FAULTS_PER_DAY_THRESHOLD) -> str:
     lines = [f"CSMS fault report {month}", "", _headline(month, report, threshold), ""]
     if not report.is_empty():
@@ -128,7 +133,8 @@ def plain_text(month: str, report: pl.DataFrame, threshold: int = FAULTS_PER_DAY
         for r in report.iter_rows(named=True):
             lines.append(f"{r['rank']:>4}  {r['station_id']:<24} {(r['site'] or '-'):<16} {r['faults_in_month']:>6}  "
                          f"{r['worst_day'].isoformat():<10} {r['worst_day_faults']:>8}  {_codes(r['error_codes'])}")
-        lines += ["", "Per-day counts are in the attached CSV (daily_counts)."]
+            lines.append(f"{'':>6}faults per day of the month: {_per_day(r['daily_counts'])}")
+        lines += ["", "The attached CSV has every column (daily_counts as JSON)."]
     return "\n".join(lines) + "\n"
 
 
@@ -143,17 +149,17 @@ def html_body(month: str, report: pl.DataFrame, threshold: int = FAULTS_PER_DAY_
     if not report.is_empty():
         parts.append(_chart(report))
         heads = ["Rank", "Station", "Site", "Faults in month", "Worst day", "Faults that day",
-                 f"Days with &ge; {threshold}", "Error codes"]
+                 f"Days with &ge; {threshold}", "Error codes", "Faults per day of the month"]
         parts.append('<table id="fault-report" cellspacing="0" cellpadding="0" style="border-collapse:collapse">')
         parts.append("<tr>" + "".join(f'<th {cell.format(align="left")}>{h}</th>' for h in heads) + "</tr>")
         for r in report.iter_rows(named=True):
             values = [(r["rank"], "right"), (e(r["station_id"]), "left"), (e(r["site"] or "-"), "left"),
                       (r["faults_in_month"], "right"), (r["worst_day"].isoformat(), "left"),
                       (r["worst_day_faults"], "right"), (r["days_at_or_over_threshold"], "right"),
-                      (e(_codes(r["error_codes"])), "left")]
+                      (e(_codes(r["error_codes"])), "left"), (e(_per_day(r["daily_counts"])), "left")]
             parts.append("<tr>" + "".join(f"<td {cell.format(align=a)}>{v}</td>" for v, a in values) + "</tr>")
         parts.append("</table>")
-        parts.append("<p style=\"color:#666\">Per-day counts are in the attached CSV (daily_counts).</p>")
+        parts.append("<p style=\"color:#666\">The attached CSV has every column.</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
 

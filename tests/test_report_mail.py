@@ -136,11 +136,11 @@ def test_report_mail_is_received_with_table_chart_text_and_csv(built_october, sm
         [str(rank), sid, site or "-", str(n), worst, str(worst_n), str(days)]
         for rank, sid, site, n, worst, worst_n, days, _, _ in EXPECTED
     ]
-    assert rows[2][7] == "OtherError 5, GroundFailure 2"
+    assert rows[2][7] == "OtherError 5, GroundFailure 2" and rows[2][8] == "12: 5, 13: 2"
     # The chart: one bar per station, the worst at full width, the others in proportion.
     assert [r[0] for r in tables.tables["fault-chart"]] == [e[1] for e in EXPECTED]
     assert tables.bar_widths == ["100%", "70%", "60%", "60%", "60%"]
-    assert "CP-K" in text and "HighTemperature 10" in text
+    assert "CP-K" in text and "HighTemperature 10" in text and "faults per day of the month: 15: 5, 16: 5" in text
     (attachment,) = attachments
     assert attachment.get_filename() == "fault-report-2026-10.csv"
     assert attachment.get_content_type() == "text/csv"
