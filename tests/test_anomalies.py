@@ -128,3 +128,11 @@ def test_jobs_give_the_same_answer_as_ray_tasks(fleet):
     finally:
         if started_here:
             ray.shutdown()
+
+
+def test_command_lines_score_and_print(fleet, capsys):
+    assert mass_outage.main(["--day", "2026-10-16", "--data-root", str(fleet)]) == 0
+    assert "site:site-1:2026-10-16T10:00:00Z: 10/12 stations" in capsys.readouterr().out
+    assert maintenance.main(["--day", "2026-10-16", "--top", "2", "--data-root", str(fleet)]) == 0
+    out = capsys.readouterr().out
+    assert "2026-10-16: top 2 of 96" in out and "CP-0-05" in out.splitlines()[1]
