@@ -161,3 +161,11 @@ def test_command_line_builds_the_month(october, capsys):
     assert fault_report.main(["--month", "2026-10", "--data-root", str(october)]) == 0
     assert "5 station(s)" in capsys.readouterr().out
     assert fault_report.read_report(october, "2026-10").height == 5
+
+
+def test_a_late_notification_counts_on_the_day_it_happened(tmp_path):
+    rows = faults("CP-L", "2026-10-03T08:00:00", 5)
+    rows[-1] = {**rows[-1], "received_at": ts("2026-10-06T09:00:00"), "lateness_s": 3 * 86_400.0}
+    write_status_changes(tmp_path, rows)  # the curated contract: partition of event_ts, 3 October
+    (row,) = fault_report.build_report(tmp_path, "2026-10").iter_rows(named=True)
+    assert row["station_id"] == "CP-L" and row["worst_day"] == dt.date(2026, 10, 3) and row["worst_day_faults"] == 5
