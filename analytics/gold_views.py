@@ -42,10 +42,12 @@ def fault_report(data_root: str | Path, month: str) -> dict[str, Any] | None:
 
 
 def anomalies(data_root: str | Path, day: dt.date | None = None, limit: int = 50) -> dict[str, Any]:
-    """Mass-outage incidents and the top maintenance scores of `day` (default: the latest scored day)."""
+    """Mass-outage incidents of `day` (default: the most recent ones) and the top maintenance
+    scores of `day` (default: the latest scored day), at most `limit` of each."""
     root = Path(data_root)
     con = connect()
-    result: dict[str, Any] = {"day": day.isoformat() if day else None, "mass_outages": [], "maintenance": []}
+    result: dict[str, Any] = {"day": day.isoformat() if day else None, "maintenance_day": None,
+                              "mass_outages": [], "maintenance": []}
     if has_files(MAINTENANCE_SCORES, root):
         scored_day = day or _latest_day(con, MAINTENANCE_SCORES, root)
         result["maintenance_day"] = scored_day.isoformat() if scored_day else None

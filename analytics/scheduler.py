@@ -29,13 +29,15 @@ detached Ray actor (started by serve_app/app.py) that ticks every `scheduler_pol
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import fcntl
 import importlib
 import logging
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -49,6 +51,7 @@ log = logging.getLogger("csms.analytics.scheduler")
 
 SCHEDULER_NAME = "analytics-scheduler"
 STATE_FILE = Path("analytics") / "scheduler-state.json"
+LOCK_FILE = Path("analytics") / "scheduler.lock"
 DAILY_JOBS = ("curation", "mass_outage", "maintenance")
 MONTHLY_JOBS = ("fault_report",)
 JOBS = DAILY_JOBS + MONTHLY_JOBS
@@ -214,6 +217,24 @@ def default_runners(config) -> dict[str, Runner]:
 # --- the scheduler ----------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _exclusive(data_root: Path) -> Iterator[bool]:
+    """An advisory lock on the state, so `python -m analytics.scheduler catch-up` and the
+    actor never tick at once (each would run the same due period)."""
+    path = data_root / LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class Scheduler:
     """Runs due jobs in order and records them; thread-safe (one job at a time)."""
 
@@ -239,7 +260,10 @@ class Scheduler:
 
     def tick(self) -> list[JobOutcome]:
         """Run everything due now (skipping recent failures and what waits on them)."""
-        with self._lock:
+        with self._lock, _exclusive(self.data_root) as mine:
+            if not mine:
+                log.info("another scheduler process is ticking on this data root; skipping this tick")
+                return []
             state = self.state()
             now = self.clock()
             outcomes = []

@@ -227,3 +227,13 @@ def test_the_real_jobs_run_on_schedule_over_curated_silver(tmp_path):
     assert (day_dir(MAINTENANCE_SCORES, tmp_path, dt.date(2026, 10, 31)) / PART_FILE).exists()
     report = fault_report.read_report(tmp_path, "2026-10")
     assert report is not None and report.height > 0  # the degrading chargers faulted >= 5 times a day
+
+
+def test_two_schedulers_on_one_data_root_never_tick_at_once(setup):
+    clock, jobs, make, root = setup
+    first, second = make(), make()
+    with scheduler._exclusive(root) as mine:
+        assert mine
+        assert second.tick() == [] and jobs.take() == []  # the other holds the lock
+    first.tick()
+    assert jobs.take() == daily("2026-10-29")
