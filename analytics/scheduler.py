@@ -19,7 +19,9 @@ RETRY_AFTER_S. Runs are serial: one job at a time, scheduled or on demand.
 
 On demand: `POST /api/jobs/{job}?period=...` (admin role) or
 `python -m analytics.scheduler run JOB [PERIOD]`; on-demand runs are not recorded (they
-are re-runs by intent). `python -m analytics.scheduler status` shows the state file.
+are re-runs by intent). `python -m analytics.scheduler status` shows the state file;
+`... catch-up` runs and records what is due, in this process (an advisory lock on the data
+root keeps it and the actor from ticking at once).
 
 The clock and the job runners are injectable: tests drive `Scheduler.tick` with a fake
 clock instead of waiting for midnight. In the CSMS, `AnalyticsScheduler` is a named,
