@@ -409,8 +409,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.data_root:
         config = msgspec.structs.replace(config, data_root=args.data_root)
     scheduler = Scheduler(config.data_path, config)
-    if args.command == "status":
-        print(msgspec.json.format(msgspec.json.encode(scheduler.state())).decode())
+    if args.command == "status":  # read only: a first `status` must not start the schedule
+        state = load_state(config.data_path)
+        print(msgspec.json.format(msgspec.json.encode(state)).decode() if state else "no scheduler state yet")
         return 0
     if args.command == "catch-up":
         outcomes = scheduler.tick()
