@@ -78,6 +78,34 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # environment, never the repo: CSMS_API_TOKENS='[{"token": "...", "role": "viewer"}]'.
     api_tokens: list[str | ApiToken] = []
 
+    # --- reports: the monthly fault report e-mail and the analytics scheduler (analytics/) ---
+    # SMTP server for the monthly fault report; an empty host means the report is built but
+    # not e-mailed. smtp_tls: "ssl" (implicit TLS, usually port 465), "starttls" (usually
+    # 587) or "none" (a relay on a trusted network only).
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_tls: Literal["none", "starttls", "ssl"] = "starttls"
+    # Login name; empty means no AUTH. The password is never a config field (files end up in
+    # repos): it is read at send time from the environment variable named here.
+    smtp_username: str = ""
+    smtp_password_env: str = "CSMS_SMTP_PASSWORD"
+    # A CA bundle (PEM) to trust for the SMTP server's certificate besides the system's, for
+    # a relay with a certificate from an internal CA; empty means the system store only.
+    smtp_ca_file: str = ""
+    smtp_sender: str = ""
+    report_recipients: list[str] = []
+    # Per SMTP operation (connect, each command); a send is retried with backoff this many
+    # times in all, and only while the server has not yet accepted the message.
+    smtp_timeout_s: float = 30.0
+    smtp_attempts: int = 3
+    # The scheduler actor (analytics/scheduler.py): runs the daily curation this long after
+    # midnight UTC (late frames of the day before have time to land), checks every
+    # scheduler_poll_s, and after a restart catches up at most this many missed days.
+    scheduler_enabled: bool = True
+    scheduler_delay_after_midnight_s: float = 300.0
+    scheduler_poll_s: float = 60.0
+    scheduler_catch_up_days: int = 35
+
     def token_roles(self) -> list[tuple[str, Role]]:
         return [(t, "admin") if isinstance(t, str) else (t.token, t.role) for t in self.api_tokens]
 

@@ -13,6 +13,7 @@ from actors import directory
 from actors.config import Config
 from actors.id_tags import IdTagRegistry
 from actors.station_host import StationHost
+from analytics import scheduler as analytics_scheduler
 from serve_app.balancer import StationBalancer
 from serve_app.gateway import OcppGateway
 from serve_app.operator_api import OperatorApi
@@ -78,6 +79,8 @@ def start_backend(config: Config) -> None:
         for name in names
     ]
     ray.get([h.ping.remote() for h in hosts], timeout=120)
+    if config.scheduler_enabled:
+        analytics_scheduler.start(config)  # daily curation, anomaly jobs, monthly fault report
 
 
 def deploy(config: Config) -> None:
@@ -129,3 +132,4 @@ def stop(config: Config) -> None:
         ray.kill(directory.get_actor(directory.ID_TAG_REGISTRY))
     except ValueError:
         pass
+    analytics_scheduler.stop()

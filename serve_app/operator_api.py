@@ -9,7 +9,7 @@ id-tag registry; the API keeps no state of its own, so any replica answers any r
 # through Serve's ingress wrapper, which cannot resolve string annotations.
 import asyncio
 import hmac
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -29,6 +29,7 @@ from actors.ocpp16.station_side import to_us
 from actors.passwords import hash_password
 from actors.station_state import IdTagRecord, Registration
 from actors.views import TransactionFilter
+from analytics import gold_views, scheduler
 from serve_app.handshake import valid_station_id
 
 api_app = FastAPI(
@@ -38,6 +39,8 @@ api_app = FastAPI(
     openapi_url="/openapi.json",
 )
 _bearer = HTTPBearer(auto_error=False)
+# Gold reads are small Parquet files on the data root; a slow shared filesystem gets a 503.
+_GOLD_READ_TIMEOUT_S = 30.0
 
 
 class StationRegistrationBody(BaseModel):
@@ -354,3 +357,67 @@ class OperatorApi:
         if not await self._call(self._registry().delete.remote(id_tag)):
             raise HTTPException(404, f"unknown id tag {id_tag!r}")
         return Response(status_code=204)
+
+    # --- reports and anomalies (gold; analytics/gold_views.py reads the files) ----------
+
+    async def _gold(self, read, *args) -> Any:
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(read, self.config.data_path, *args), _GOLD_READ_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            raise HTTPException(503, "reading the report files took too long, retry later") from None
+
+    @api_app.get("/api/reports/faults")
+    async def fault_report(
+        self,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        month: Annotated[str, Query(description="YYYY-MM")],
+    ) -> dict[str, Any]:
+        """The monthly fault report: stations with >= 5 Faulted statuses in a single UTC day, ranked."""
+        self._authorize(credentials)
+        try:
+            report = await self._gold(gold_views.fault_report, month)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        if report is None:
+            raise HTTPException(404, f"the fault report for {month} has not been built")
+        return report
+
+    @api_app.get("/api/anomalies")
+    async def anomalies(
+        self,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        day: Annotated[date | None, Query(description="UTC day (default: the latest scored)")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    ) -> dict[str, Any]:
+        """Mass-outage incidents and the stations most at risk of failing (maintenance scores)."""
+        self._authorize(credentials)
+        return await self._gold(gold_views.anomalies, day, limit)
+
+    @api_app.post("/api/jobs/{job}")
+    async def run_job(
+        self,
+        job: str,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        period: Annotated[str | None, Query(description="YYYY-MM-DD (daily jobs) or YYYY-MM (fault_report)")] = None,
+        email: bool = False,
+    ) -> dict[str, Any]:
+        """Run an analytics job now, through the scheduler (analytics/scheduler.py); waits for it."""
+        self._authorize(credentials, "admin")
+        try:
+            request = scheduler.JobRequest.parse(job, period, email)
+        except ValueError as exc:
+            raise HTTPException(404 if "unknown job" in str(exc) else 422, str(exc)) from None
+        try:
+            actor = directory.get_actor(scheduler.SCHEDULER_NAME)
+        except ValueError:
+            raise HTTPException(503, "the analytics scheduler is not running") from None
+        try:
+            outcome = await asyncio.wait_for(actor.run_now.remote(request), scheduler.ON_DEMAND_TIMEOUT_S)
+        except (RayActorError, asyncio.TimeoutError) as exc:
+            raise HTTPException(503, f"scheduler unavailable or job still running ({type(exc).__name__})") from None
+        if outcome.status == "busy":
+            raise HTTPException(409, outcome.detail)
+        if outcome.status == "failed":
+            raise HTTPException(500, {"job": outcome.job, "period": outcome.period, "message": outcome.detail})
+        return msgspec.to_builtins(outcome)
+
