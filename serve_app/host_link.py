@@ -70,8 +70,14 @@ class HostLink:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                for (_, future), reply in zip(batch, replies):
-                    if not future.done():
+                for (request, future), reply in zip(batch, replies):
+                    if future.done():
+                        continue
+                    if reply.deferred:
+                        # The host is still deciding this frame's id tag (external authorizer,
+                        # bounded by its deadline): ask again; other frames need not wait for it.
+                        self._queue.append((request, future))
+                    else:
                         future.set_result(reply)
 
     async def _send(self, batch: list[HostRequest]) -> list[HostReply]:
