@@ -497,7 +497,8 @@ async def test_unknown_tag_is_authorized_by_the_downstream(csms, downstream, sta
     async with connected_station(csms.ws_url, station_id) as station:
         await boot(station)
         auth = await station.call(call.Authorize(id_tag=tag.lower()))
-    assert auth.id_tag_info == {"status": "Accepted", "expiryDate": "2030-01-01T00:00:00Z", "parentIdTag": "FLEET9"}
+    # (the ocpp library hands payloads over in snake case)
+    assert auth.id_tag_info == {"status": "Accepted", "expiry_date": "2030-01-01T00:00:00Z", "parent_id_tag": "FLEET9"}
     [seen] = downstream.requests_for(tag)
     assert seen.station_id == station_id and seen.authorization == f"Bearer {AUTHORIZER_TOKEN}"
     assert decided(await recent_events(csms, station_id)) == [
