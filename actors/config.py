@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import msgspec
 
@@ -92,18 +92,18 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     authorizer_policy: Literal["free_vending", "local_only", "reject"] = "local_only"
     # Total time for one decision, retries included: stations time a CALL out after about
     # 30 s, and a driver at the charger should not wait more than a few seconds.
-    authorizer_deadline_s: float = 2.5
-    authorizer_attempt_timeout_s: float = 1.0
+    authorizer_deadline_s: Annotated[float, msgspec.Meta(gt=0)] = 2.5
+    authorizer_attempt_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 1.0
     # First retry delay; it doubles per retry (with jitter) while the deadline allows.
-    authorizer_backoff_s: float = 0.1
+    authorizer_backoff_s: Annotated[float, msgspec.Meta(ge=0)] = 0.1
     # The circuit breaker opens after this many consecutive failed calls, fails fast for
     # the cool-down, then lets one probe through.
-    authorizer_breaker_failures: int = 5
-    authorizer_breaker_cooldown_s: float = 30.0
+    authorizer_breaker_failures: Annotated[int, msgspec.Meta(ge=1)] = 5
+    authorizer_breaker_cooldown_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     # Downstream answers kept per host, each until its expiry_date or this age, whichever
     # comes first; used when the downstream cannot answer.
-    authorizer_cache_size: int = 100_000
-    authorizer_cache_max_age_s: float = 86_400.0
+    authorizer_cache_size: Annotated[int, msgspec.Meta(ge=0)] = 100_000
+    authorizer_cache_max_age_s: Annotated[float, msgspec.Meta(gt=0)] = 86_400.0
 
     def token_roles(self) -> list[tuple[str, Role]]:
         return [(t, "admin") if isinstance(t, str) else (t.token, t.role) for t in self.api_tokens]

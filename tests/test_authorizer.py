@@ -384,7 +384,7 @@ async def test_unknown_only_mode_asks_only_about_tags_the_local_table_does_not_k
     local = {"LOCAL1": IdTagRecord()}
     try:
         assert authorizer.wanted(authorize_frame("local1"), local) is None
-        assert authorizer.wanted(authorize_frame("other1"), local) == ("m1", "OTHER1")
+        assert authorizer.wanted(authorize_frame("other1"), local) == ("Authorize", "m1", "OTHER1")
         assert authorizer.wanted(json.dumps([2, "m2", "Heartbeat", {}]), local) is None
         assert authorizer.wanted(json.dumps([2, "m3", "Authorize", {"idTag": 5}]), local) is None
     finally:
@@ -396,7 +396,7 @@ async def test_all_mode_asks_about_every_tag_and_falls_back_to_the_local_table(s
     authorizer = authorizer_for(server, authorizer_mode="all")
     local = {"LOCAL2": IdTagRecord(status="Accepted")}
     try:
-        assert authorizer.wanted(authorize_frame("LOCAL2"), local) == ("m1", "LOCAL2")
+        assert authorizer.wanted(authorize_frame("LOCAL2"), local) == ("Authorize", "m1", "LOCAL2")
         assert (await authorizer.decide("LOCAL2", "CP-1", local)).record.status == "Blocked"
         server.behave(503)
         fallback = await authorizer.decide("LOCAL2", "CP-1", local)
@@ -421,6 +421,54 @@ async def test_a_frame_is_deferred_until_its_decision_is_ready_then_handed_over_
     finally:
         await authorizer.close()
     assert len(server.requests_for("DEFER1")) == 1
+
+
+async def test_stop_transaction_is_answered_from_the_cache_at_once_without_asking(server):
+    server.answer("ROAMSTOP", "Accepted", parent_id_tag="FLEET2")
+    authorizer = authorizer_for(server)
+    stop = json.dumps([2, "m9", "StopTransaction", {"transactionId": 1, "idTag": "roamstop", "meterStop": 5,
+                                                    "timestamp": ts(9)}])
+    try:
+        assert authorizer.decision_for("CP-1", "conn-1", stop, {}) is None  # nothing known: as before
+        await authorizer.decide("ROAMSTOP", "CP-1", {})
+        server.behave("hang")
+        decision = authorizer.decision_for("CP-1", "conn-1", stop, {})
+    finally:
+        await authorizer.close()
+    assert isinstance(decision, d.AuthorizationDecision)
+    assert (decision.source, decision.downstream, decision.record.parent_id_tag) == ("cache", "not_asked", "FLEET2")
+    assert len(server.requests_for("ROAMSTOP")) == 1
+
+
+def test_stop_transaction_answer_uses_a_cached_decision_and_leaves_the_transaction_alone():
+    station = Station()
+    started = station.answer("StartTransaction", {**VALID["StartTransaction"], "idTag": "TAG1"})
+    result = decide(station, "StopTransaction",
+                    {"transactionId": started["transactionId"], "idTag": "ROAMSTOP", "meterStop": 1500, "timestamp": ts(9)},
+                    d.from_cache("ROAMSTOP", IdTagRecord(status="Accepted")))
+    assert result["reply"] == {"idTagInfo": {"status": "Accepted"}}
+    assert station.state.transactions[started["transactionId"]].authorization is None
+    assert builtins(station.replayed().state) == builtins(station.state)
+
+
+@pytest.mark.parametrize("url", ["ftp://hub.example/a", "hub.example/authorize", "http:///no-host"])
+def test_an_authorizer_url_that_is_not_http_is_refused_before_anything_starts(url):
+    from actors.authorizer.resolver import check_settings
+
+    with pytest.raises(ValueError, match="authorizer_url") as refused:
+        check_settings(Config(authorizer_url=url))
+    assert url not in str(refused.value)
+
+
+def test_authorizer_settings_come_from_the_environment_and_are_checked():
+    from actors.config import load_config
+
+    config = load_config(env={"CSMS_AUTHORIZER_URL": "https://hub.example/authorize",
+                              "CSMS_AUTHORIZER_POLICY": "reject", "CSMS_AUTHORIZER_DEADLINE_S": "1.5"})
+    assert (config.authorizer_url, config.authorizer_policy, config.authorizer_deadline_s) == (
+        "https://hub.example/authorize", "reject", 1.5)
+    with pytest.raises(ValueError, match="authorizer_breaker_failures"):
+        load_config(env={"CSMS_AUTHORIZER_BREAKER_FAILURES": "0"})
 
 
 # ================================================================================================

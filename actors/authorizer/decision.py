@@ -19,8 +19,9 @@ from actors.station_state import IdTagRecord
 Source = Literal["local", "cache", "downstream", "free_vending", "local_only", "reject"]
 Policy = Literal["free_vending", "local_only", "reject"]
 # What happened when we tried the downstream. "refused": it answered, but not with a usable
-# answer (a 4xx other than 429, or a body outside the contract).
-DownstreamOutcome = Literal["answered", "breaker_open", "unavailable", "refused"]
+# answer (a 4xx other than 429, or a body outside the contract). "not_asked": answered from
+# the cache without asking (StopTransaction, whose idTagInfo is only informative).
+DownstreamOutcome = Literal["answered", "breaker_open", "unavailable", "refused", "not_asked"]
 
 # Sources that did not come from a live check: transactions with them are for billing to reconcile.
 OFFLINE_SOURCES: frozenset[str] = frozenset({"cache", "free_vending"})
@@ -47,6 +48,10 @@ class AuthorizationDecided(msgspec.Struct, frozen=True, kw_only=True, omit_defau
 
 def answered(id_tag: str, record: IdTagRecord) -> AuthorizationDecision:
     return AuthorizationDecision(id_tag=id_tag, source="downstream", record=record, downstream="answered")
+
+
+def from_cache(id_tag: str, cached: IdTagRecord) -> AuthorizationDecision:
+    return AuthorizationDecision(id_tag=id_tag, source="cache", record=cached, downstream="not_asked")
 
 
 def without_downstream(id_tag: str, outcome: DownstreamOutcome, policy: Policy,

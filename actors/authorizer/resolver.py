@@ -16,6 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 import msgspec
 from ray.util import metrics
@@ -36,12 +37,29 @@ log = logging.getLogger("csms.authorizer")
 # The downstream's bearer token: from the environment only, never the config file or the repo.
 TOKEN_ENVIRONMENT_VARIABLE = "CSMS_AUTHORIZER_TOKEN"
 # The actions whose answer carries an idTagInfo the CSMS decides (OCPP 1.6 sections 4.1, 4.8).
-# StopTransaction's idTagInfo is only informative: it is answered from what is known, at once.
 DECIDED_ACTIONS = ("Authorize", "StartTransaction")
+# StopTransaction's idTagInfo is only informative (4.10): never worth a wait, but a tag the
+# downstream accepted must not be called Invalid there (stations may cache what they are
+# told), so it is answered from a cached downstream answer when there is one.
+CACHE_ONLY_ACTIONS = ("StopTransaction",)
 # A decision whose frame never came back for it (the socket closed) is dropped after this.
 UNCLAIMED_DECISION_TTL_S = 60.0
 
 PendingKey = tuple[str, str, str, str]  # station id, connection id, message id, id tag
+
+
+def check_settings(config: Config) -> None:
+    """Refuse a configuration the authorizer cannot work with, before any host starts on it."""
+    if not config.authorizer_url:
+        return
+    try:
+        url = urlsplit(config.authorizer_url)
+        host = url.hostname
+    except ValueError:
+        url, host = None, None
+    # Named without the URL itself: it may carry credentials.
+    if url is None or url.scheme not in ("http", "https") or not host:
+        raise ValueError("invalid CSMS configuration: authorizer_url must be an http:// or https:// URL")
 
 
 class AuthorizationStatus(msgspec.Struct, kw_only=True):
@@ -61,6 +79,7 @@ class AuthorizationStatus(msgspec.Struct, kw_only=True):
 
 class Authorizer:
     def __init__(self, config: Config, host: str, token: str | None = None) -> None:
+        check_settings(config)
         self.host = host
         self.mode = config.authorizer_mode
         self.policy: d.Policy = config.authorizer_policy
@@ -89,22 +108,25 @@ class Authorizer:
 
     # --- which frames need a decision ------------------------------------------------------
 
-    def wanted(self, text: str, local: Mapping[str, IdTagRecord]) -> tuple[str, str] | None:
-        """(message id, normalised id tag) when this frame's answer needs an external decision."""
+    def wanted(self, text: str, local: Mapping[str, IdTagRecord]) -> tuple[str, str, str] | None:
+        """(action, message id, normalised id tag) when this frame's answer needs a decision
+        beyond the local table."""
         # Cheap test first: almost every frame is something else.
-        if '"Authorize"' not in text and '"StartTransaction"' not in text:
+        if '"Authorize"' not in text and '"StartTransaction"' not in text and '"StopTransaction"' not in text:
             return None
         frame = ocppj.parse_frame(text)
-        if not isinstance(frame, ocppj.Call) or frame.action not in DECIDED_ACTIONS:
+        if not isinstance(frame, ocppj.Call) or frame.action not in DECIDED_ACTIONS + CACHE_ONLY_ACTIONS:
             return None
         try:
             request = m.decode_request(frame.action, frame.payload)
         except msgspec.ValidationError:
             return None  # the session answers it with a CALLERROR
-        id_tag = request.idTag.upper()
-        if self.mode == "unknown_only" and id_tag in local:
+        if request.idTag is None:  # a StopTransaction without an identifier
             return None
-        return frame.message_id, id_tag
+        id_tag = request.idTag.upper()
+        if (self.mode == "unknown_only" or frame.action in CACHE_ONLY_ACTIONS) and id_tag in local:
+            return None
+        return frame.action, frame.message_id, id_tag
 
     def decision_for(self, station_id: str, connection_id: str, text: str,
                      local: Mapping[str, IdTagRecord]) -> d.AuthorizationDecision | asyncio.Task | None:
@@ -113,7 +135,10 @@ class Authorizer:
         wanted = self.wanted(text, local)
         if wanted is None:
             return None
-        message_id, id_tag = wanted
+        action, message_id, id_tag = wanted
+        if action in CACHE_ONLY_ACTIONS:
+            cached = self.cache.lookup(id_tag, now_us())
+            return None if cached is None else d.from_cache(id_tag, cached)
         key = (station_id, connection_id, message_id, id_tag)
         task = self._pending.get(key)
         if task is None:
