@@ -231,7 +231,8 @@ class StationHost:
         if (session is None or session.state.boot_status != "Accepted"
                 or not session.admits(request.connection_id, request.connected_at_us)):
             return None
-        return self.authorizer.decision_for(request.station_id, request.connection_id, request.text, self.id_tags)
+        return self.authorizer.decision_for(request.station_id, request.connection_id, request.received_at_us,
+                                            request.text, self.id_tags)
 
     def _on_frame(self, request: Frame, events: list[Event], answers: list[tuple[str, CommandAnswer]],
                   decision: AuthorizationDecision | None = None) -> tuple[HostReply, bool]:

@@ -411,11 +411,11 @@ async def test_a_frame_is_deferred_until_its_decision_is_ready_then_handed_over_
     authorizer = authorizer_for(server)
     frame = authorize_frame("DEFER1")
     try:
-        pending = authorizer.decision_for("CP-1", "conn-1", frame, {})
+        pending = authorizer.decision_for("CP-1", "conn-1", 77, frame, {})
         assert isinstance(pending, asyncio.Task)
-        assert authorizer.decision_for("CP-1", "conn-1", frame, {}) is pending  # no second request
+        assert authorizer.decision_for("CP-1", "conn-1", 77, frame, {}) is pending  # no second request
         await pending
-        decision = authorizer.decision_for("CP-1", "conn-1", frame, {})
+        decision = authorizer.decision_for("CP-1", "conn-1", 77, frame, {})
         assert isinstance(decision, d.AuthorizationDecision) and decision.source == "downstream"
         assert authorizer.status().decisions_pending == 0
     finally:
@@ -429,10 +429,10 @@ async def test_stop_transaction_is_answered_from_the_cache_at_once_without_askin
     stop = json.dumps([2, "m9", "StopTransaction", {"transactionId": 1, "idTag": "roamstop", "meterStop": 5,
                                                     "timestamp": ts(9)}])
     try:
-        assert authorizer.decision_for("CP-1", "conn-1", stop, {}) is None  # nothing known: as before
+        assert authorizer.decision_for("CP-1", "conn-1", 78, stop, {}) is None  # nothing known: as before
         await authorizer.decide("ROAMSTOP", "CP-1", {})
         server.behave("hang")
-        decision = authorizer.decision_for("CP-1", "conn-1", stop, {})
+        decision = authorizer.decision_for("CP-1", "conn-1", 78, stop, {})
     finally:
         await authorizer.close()
     assert isinstance(decision, d.AuthorizationDecision)

@@ -45,7 +45,9 @@ CACHE_ONLY_ACTIONS = ("StopTransaction",)
 # A decision whose frame never came back for it (the socket closed) is dropped after this.
 UNCLAIMED_DECISION_TTL_S = 60.0
 
-PendingKey = tuple[str, str, str, str]  # station id, connection id, message id, id tag
+# A frame's identity, the same when the gateway sends it again: station id, connection id,
+# receive time. Looking it up first spares re-parsing frames that are still waiting.
+PendingKey = tuple[str, str, int]
 
 
 def check_settings(config: Config) -> None:
@@ -128,20 +130,20 @@ class Authorizer:
             return None
         return frame.action, frame.message_id, id_tag
 
-    def decision_for(self, station_id: str, connection_id: str, text: str,
+    def decision_for(self, station_id: str, connection_id: str, received_at_us: int, text: str,
                      local: Mapping[str, IdTagRecord]) -> d.AuthorizationDecision | asyncio.Task | None:
         """None: no external decision needed. A task: still deciding (ask again with the same
         frame). A decision: hand it to the session with the frame."""
-        wanted = self.wanted(text, local)
-        if wanted is None:
-            return None
-        action, message_id, id_tag = wanted
-        if action in CACHE_ONLY_ACTIONS:
-            cached = self.cache.lookup(id_tag, now_us())
-            return None if cached is None else d.from_cache(id_tag, cached)
-        key = (station_id, connection_id, message_id, id_tag)
+        key = (station_id, connection_id, received_at_us)
         task = self._pending.get(key)
         if task is None:
+            wanted = self.wanted(text, local)
+            if wanted is None:
+                return None
+            action, _message_id, id_tag = wanted
+            if action in CACHE_ONLY_ACTIONS:
+                cached = self.cache.lookup(id_tag, now_us())
+                return None if cached is None else d.from_cache(id_tag, cached)
             task = asyncio.get_running_loop().create_task(self.decide(id_tag, station_id, local))
             self._pending[key] = task
             task.add_done_callback(lambda _t, key=key: self._done_at.__setitem__(key, time.monotonic()))
