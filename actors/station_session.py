@@ -109,8 +109,9 @@ class StationSession:
     def handle(self, text: str, received_at_us: int, id_tags: Mapping[str, IdTagRecord],
                decision: AuthorizationDecision | None = None) -> Outcome:
         """`decision`: how the frame's id tag was decided beyond the local table (resolved by
-        the host before this call, see actors/authorizer); it answers Authorize and
-        StartTransaction for that tag and is logged with the answer."""
+        the host before this call, see actors/authorizer); the idTagInfo of the frame's
+        answer (Authorize, StartTransaction, StopTransaction) comes from it, and it is logged
+        right after the answer."""
         frame = ocppj.parse_frame(text)
         if isinstance(frame, ocppj.FrameError):
             inbound = self._event("in", "CALL", frame.message_id, ev.MALFORMED, text, received_at_us)
