@@ -663,3 +663,34 @@ async def test_locally_known_tags_never_wait_for_the_downstream(csms, downstream
         auth = await station.call(call.Authorize(id_tag=tag))
     assert auth.id_tag_info["status"] == "Accepted" and downstream.requests_for(tag) == []
     assert decided(await recent_events(csms, station_id)) == []
+
+
+@pytest.mark.ray
+async def test_a_restarted_host_rebuilds_the_transactions_authorization_without_asking_the_downstream(csms, downstream):
+    import ray
+
+    host = directory.host_names(csms.config.station_hosts)[0]
+    station_id = station_on(csms, host)
+    tag = new_tag("REPLAY")
+    downstream.answer(tag, "Accepted")
+    await register_station(csms, station_id)
+    async with connected_station(csms.ws_url, station_id) as station:
+        await boot(station)
+        start = await station.call(call.StartTransaction(connector_id=1, id_tag=tag, meter_start=7, timestamp=ts(3)))
+    actor = directory.get_actor(host)
+    before = ray.get(actor.stats.remote(), timeout=30)["incarnation"]
+    ray.kill(actor, no_restart=False)  # SIGKILL; Ray restarts it and it replays its log
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if ray.get(actor.stats.remote(), timeout=5)["incarnation"] != before:
+                break
+        except ray.exceptions.RayError:
+            pass
+        assert time.monotonic() < deadline, "Ray did not restart the host"
+        await asyncio.sleep(0.2)
+    async with csms.api() as api:
+        [tx] = (await api.get("/api/transactions", params={"station_id": station_id})).json()["transactions"]
+    assert tx["transaction_id"] == start.transaction_id
+    assert tx["authorization"] == "downstream" and tx["authorized_offline"] is False
+    assert len(downstream.requests_for(tag)) == 1
