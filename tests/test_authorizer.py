@@ -694,3 +694,36 @@ async def test_a_restarted_host_rebuilds_the_transactions_authorization_without_
     assert tx["transaction_id"] == start.transaction_id
     assert tx["authorization"] == "downstream" and tx["authorized_offline"] is False
     assert len(downstream.requests_for(tag)) == 1
+
+
+async def breaker_metric_reaches(csms, host: str, value: str) -> None:
+    """Poll Ray's Prometheus export until this host's breaker gauge reads `value`."""
+    import httpx
+    import ray
+
+    port = ray._private.worker.global_worker.node.metrics_export_port
+    deadline = time.monotonic() + 45  # Ray exports metrics about every 10 s
+    async with httpx.AsyncClient(timeout=5) as client:
+        while True:
+            text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+            lines = [line for line in text.splitlines()
+                     if line.startswith("ray_csms_authorizer_breaker_open{") and f'host="{host}"' in line]
+            if any(line.endswith(f" {value}") for line in lines):
+                return
+            assert time.monotonic() < deadline, f"breaker gauge of {host} never read {value}: {lines}"
+            await asyncio.sleep(0.5)
+
+
+@pytest.mark.ray
+async def test_an_open_breaker_shows_in_rays_metrics(csms, downstream):
+    host = directory.host_names(csms.config.station_hosts)[1]
+    # Closed first (earlier tests may have opened and closed it), so the 1 below is this test's.
+    await breaker_metric_reaches(csms, host, "0.0")
+    station_id = station_on(csms, host)
+    await register_station(csms, station_id)
+    downstream.behave(500)
+    async with connected_station(csms.ws_url, station_id) as station:
+        await boot(station)
+        while (await host_status(csms, host))["breaker"]["state"] != "open":
+            await station.call(call.Authorize(id_tag=new_tag("FAIL")))
+    await breaker_metric_reaches(csms, host, "1.0")
