@@ -423,6 +423,20 @@ async def test_a_frame_is_deferred_until_its_decision_is_ready_then_handed_over_
     assert len(server.requests_for("DEFER1")) == 1
 
 
+async def test_decisions_nobody_comes_back_for_are_swept(server, monkeypatch):
+    from actors.authorizer import resolver
+
+    monkeypatch.setattr(resolver, "UNCLAIMED_DECISION_TTL_S", 0.0)
+    authorizer = authorizer_for(server)
+    try:
+        await authorizer.decision_for("CP-1", "conn-1", 5, authorize_frame("GONE1"), {})
+        assert authorizer.sweep() == 1
+        assert isinstance(authorizer.decision_for("CP-1", "conn-1", 5, authorize_frame("GONE1"), {}), asyncio.Task)
+        assert authorizer.sweep() == 0  # still deciding: kept
+    finally:
+        await authorizer.close()
+
+
 async def test_stop_transaction_is_answered_from_the_cache_at_once_without_asking(server):
     server.answer("ROAMSTOP", "Accepted", parent_id_tag="FLEET2")
     authorizer = authorizer_for(server)

@@ -146,7 +146,7 @@ class Authorizer:
                 return None if cached is None else d.from_cache(id_tag, cached)
             task = asyncio.get_running_loop().create_task(self.decide(id_tag, station_id, local))
             self._pending[key] = task
-            task.add_done_callback(lambda _t, key=key: self._done_at.__setitem__(key, time.monotonic()))
+            task.add_done_callback(lambda _t, key=key: self._decided(key))
             return task
         if not task.done():
             return task
@@ -188,6 +188,10 @@ class Authorizer:
         return decision
 
     # --- housekeeping and status ----------------------------------------------------------
+
+    def _decided(self, key: PendingKey) -> None:
+        if key in self._pending:  # not yet claimed: its frame may still come back for it
+            self._done_at[key] = time.monotonic()
 
     def sweep(self) -> int:
         """Drop decisions nobody came back for (their station disconnected); how many went."""
