@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import msgspec
 
@@ -105,6 +105,33 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     scheduler_delay_after_midnight_s: float = 300.0
     scheduler_poll_s: float = 60.0
     scheduler_catch_up_days: int = 35
+
+    # --- External (downstream) authorization: actors/authorizer/ (issue 6) ---------------
+    # An HTTP authorizer (roaming hub, eMSP, payment provider) asked about id tags; empty
+    # means the local id-tag table alone answers. Its bearer token comes from the
+    # environment variable CSMS_AUTHORIZER_TOKEN only, never from this file.
+    authorizer_url: str = ""
+    # "unknown_only": ask only for tags the local table does not know; "all": ask for every
+    # tag (the local table then only answers when the downstream cannot).
+    authorizer_mode: Literal["unknown_only", "all"] = "unknown_only"
+    # What a tag gets when the downstream cannot answer and no cached answer vouches for it:
+    # "free_vending" accepts (the transaction is marked so billing can reconcile),
+    # "local_only" refuses it (only local and cached tags pass), "reject" refuses it.
+    authorizer_policy: Literal["free_vending", "local_only", "reject"] = "local_only"
+    # Total time for one decision, retries included: stations time a CALL out after about
+    # 30 s, and a driver at the charger should not wait more than a few seconds.
+    authorizer_deadline_s: Annotated[float, msgspec.Meta(gt=0)] = 2.5
+    authorizer_attempt_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    # First retry delay; it doubles per retry (with jitter) while the deadline allows.
+    authorizer_backoff_s: Annotated[float, msgspec.Meta(ge=0)] = 0.1
+    # The circuit breaker opens after this many consecutive failed calls, fails fast for
+    # the cool-down, then lets one probe through.
+    authorizer_breaker_failures: Annotated[int, msgspec.Meta(ge=1)] = 5
+    authorizer_breaker_cooldown_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    # Downstream answers kept per host, each until its expiry_date or this age, whichever
+    # comes first; used when the downstream cannot answer.
+    authorizer_cache_size: Annotated[int, msgspec.Meta(ge=0)] = 100_000
+    authorizer_cache_max_age_s: Annotated[float, msgspec.Meta(gt=0)] = 86_400.0
 
     def token_roles(self) -> list[tuple[str, Role]]:
         return [(t, "admin") if isinstance(t, str) else (t.token, t.role) for t in self.api_tokens]

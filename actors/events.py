@@ -24,6 +24,9 @@ CONNECTED = "Connected"
 DISCONNECTED = "Disconnected"
 STATION_REGISTERED = "StationRegistered"
 STATION_DELETED = "StationDeleted"
+# How an Authorize or StartTransaction id tag was decided when an external authorizer is
+# configured (actors/authorizer/decision.py); logged right after the CALLRESULT.
+AUTHORIZATION_DECIDED = "AuthorizationDecided"
 # An inbound frame that could not be parsed as OCPP-J; payload holds the raw text.
 MALFORMED = "Malformed"
 

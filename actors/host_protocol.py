@@ -46,6 +46,9 @@ class HostReply(msgspec.Struct, frozen=True):
     close_code: int | None = None
     # For Connect only.
     connect_status: ConnectStatus | None = None
+    # For Frame only: not handled yet (its id tag awaits an external authorization decision);
+    # send the same frame again. The host keeps each such wait within the authorizer's deadline.
+    deferred: bool = False
 
 
 class BatchReply(msgspec.Struct, frozen=True):

@@ -22,6 +22,8 @@ from typing import NoReturn
 import msgspec
 
 from actors import directory, lake, ocppj
+from actors.authorizer.decision import AuthorizationDecision
+from actors.authorizer.resolver import AuthorizationStatus, Authorizer
 from actors.config import Config
 from actors.durable_file import write_atomically
 from actors.event_log import EventLog
@@ -63,6 +65,12 @@ log = logging.getLogger("csms.station_host")
 # configure it, trigger messages, etc., but not start or stop charging).
 NOT_WHILE_PENDING = frozenset({"RemoteStartTransaction", "RemoteStopTransaction"})
 
+# A batch holding nothing but frames that await external authorization waits this long for a
+# decision before going back deferred: a quick downstream then needs no second round trip,
+# and frames queuing behind it at the gateway wait at most this (50 ms showed in their p99:
+# scripts/bench_authorizer.py).
+DECISION_HOLD_S = 0.02
+
 
 class Snapshot(msgspec.Struct):
     """Every station's state as of log sequence `last_seq` (all of it durable when written)."""
@@ -97,6 +105,8 @@ class StationHost:
         self.recent: dict[str, deque[Event]] = {}
         self._outbound: dict[str, list[OutboundFrame]] = {}
         self._outbound_ready: dict[str, asyncio.Event] = {}
+        # Id tags the local table does not know (or all, by config) asked of an external party.
+        self.authorizer = Authorizer(config, name) if config.authorizer_url else None
         started = time.perf_counter()
         self.log = EventLog(self._dir / "wal", config.wal_segment_max_bytes, config.wal_segment_max_age_s)
         replayed = self._restore()
@@ -168,9 +178,16 @@ class StationHost:
         events: list[Event] = []
         answers: list[tuple[str, CommandAnswer]] = []
         durable = False
+        # Frames whose id tag awaits an external decision, by their place in the batch.
+        undecided: dict[int, tuple[Frame, asyncio.Task]] = {}
         for request in requests:
             if isinstance(request, Frame):
-                reply, durable_frame = self._on_frame(request, events, answers)
+                decision = self._external_decision(request)
+                if isinstance(decision, asyncio.Task):
+                    undecided[len(replies)] = (request, decision)
+                    replies.append(HostReply(deferred=True))
+                    continue
+                reply, durable_frame = self._on_frame(request, events, answers, decision)
                 durable = durable or durable_frame
             elif isinstance(request, Connect):
                 reply = await self._on_connect(request, events)
@@ -183,6 +200,20 @@ class StationHost:
             # taken meanwhile must never hold state whose events the log lacks.
             self._append(events)
             events.clear()
+        if undecided and len(undecided) == len(requests):
+            # Nobody else waits on this batch: give the decisions a moment before bouncing it.
+            await asyncio.wait([task for _, task in undecided.values()], timeout=DECISION_HOLD_S,
+                               return_when=asyncio.FIRST_COMPLETED)
+            for index, (request, task) in undecided.items():
+                if not task.done():
+                    continue
+                decision = self._external_decision(request)
+                if isinstance(decision, asyncio.Task):
+                    continue
+                replies[index], durable_frame = self._on_frame(request, events, answers, decision)
+                durable = durable or durable_frame
+                self._append(events)
+                events.clear()
         if durable or answers:
             await self._commit()
         # An operator learns the station's answer only once it is on disk, like the station.
@@ -190,14 +221,28 @@ class StationHost:
             self._resolve_command(station_id, answer)
         return encode_replies(BatchReply(self.incarnation, replies))
 
-    def _on_frame(self, request: Frame, events: list[Event],
-                  answers: list[tuple[str, CommandAnswer]]) -> tuple[HostReply, bool]:
+    def _external_decision(self, request: Frame) -> AuthorizationDecision | asyncio.Task | None:
+        """The external authorization decision the frame needs before its session handles it:
+        None (needs none), the decision, or the task still deciding it."""
+        if self.authorizer is None:
+            return None
+        session = self.sessions.get(request.station_id)
+        # A station that may not send Authorize yet, or a replaced connection, gets its error
+        # from the session at once: the downstream is not asked on its behalf.
+        if (session is None or session.state.boot_status != "Accepted"
+                or not session.admits(request.connection_id, request.connected_at_us)):
+            return None
+        return self.authorizer.decision_for(request.station_id, request.connection_id, request.received_at_us,
+                                            request.text, self.id_tags)
+
+    def _on_frame(self, request: Frame, events: list[Event], answers: list[tuple[str, CommandAnswer]],
+                  decision: AuthorizationDecision | None = None) -> tuple[HostReply, bool]:
         session = self.sessions.get(request.station_id)
         if session is None or session.state.registration is None:
             return HostReply(close_code=CLOSE_UNREGISTERED), False
         if not self._admit(session, request.connection_id, request.connected_at_us, events):
             return HostReply(close_code=CLOSE_REPLACED), False
-        outcome = session.handle(request.text, request.received_at_us, self.id_tags)
+        outcome = session.handle(request.text, request.received_at_us, self.id_tags, decision)
         events.extend(outcome.events)
         if outcome.answer is not None:
             answers.append((request.station_id, outcome.answer))
@@ -481,6 +526,12 @@ class StationHost:
             "id_tags_version": self._id_tags_version,
         }
 
+    async def authorization_status(self) -> AuthorizationStatus:
+        """The external authorizer as this host sees it: breaker, cache, counters."""
+        if self.authorizer is None:
+            return AuthorizationStatus(host=self.name, enabled=False)
+        return self.authorizer.status()
+
     async def ping(self) -> str:
         await self._ensure_started()
         return self.name
@@ -500,6 +551,8 @@ class StationHost:
         interval = max(0.5, min(5.0, self.config.wal_segment_max_age_s / 4))
         while True:
             await asyncio.sleep(interval)
+            if self.authorizer is not None:
+                self.authorizer.sweep()
             try:
                 assert self._flush_lock is not None
                 async with self._flush_lock:
@@ -538,4 +591,6 @@ class StationHost:
         await self.flush()
         if self._background is not None:
             self._background.cancel()
+        if self.authorizer is not None:
+            await self.authorizer.close()
         self.log.close()

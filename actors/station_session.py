@@ -8,12 +8,14 @@ The caller (StationHost) guarantees one frame at a time per session.
 
 from __future__ import annotations
 
+from collections import ChainMap
 from collections.abc import Mapping
 
 import msgspec
 
 from actors import events as ev
 from actors import ocppj
+from actors.authorizer.decision import AuthorizationDecided, AuthorizationDecision
 from actors.events import Event
 from actors.ocpp16 import csms_side as c16
 from actors.ocpp16 import messages as m
@@ -104,7 +106,12 @@ class StationSession:
 
     # --- frames from the station -------------------------------------------------------
 
-    def handle(self, text: str, received_at_us: int, id_tags: Mapping[str, IdTagRecord]) -> Outcome:
+    def handle(self, text: str, received_at_us: int, id_tags: Mapping[str, IdTagRecord],
+               decision: AuthorizationDecision | None = None) -> Outcome:
+        """`decision`: how the frame's id tag was decided beyond the local table (resolved by
+        the host before this call, see actors/authorizer); the idTagInfo of the frame's
+        answer (Authorize, StartTransaction, StopTransaction) comes from it, and it is logged
+        right after the answer."""
         frame = ocppj.parse_frame(text)
         if isinstance(frame, ocppj.FrameError):
             inbound = self._event("in", "CALL", frame.message_id, ev.MALFORMED, text, received_at_us)
@@ -129,9 +136,10 @@ class StationSession:
                 answer = CommandAnswer(message_id=frame.message_id, ok=False, error_code=frame.code,
                                        error_description=frame.description)
             return Outcome(events=[inbound], answer=answer)
-        return self._handle_call(frame, received_at_us, id_tags)
+        return self._handle_call(frame, received_at_us, id_tags, decision)
 
-    def _handle_call(self, call: ocppj.Call, received_at_us: int, id_tags: Mapping[str, IdTagRecord]) -> Outcome:
+    def _handle_call(self, call: ocppj.Call, received_at_us: int, id_tags: Mapping[str, IdTagRecord],
+                     decision: AuthorizationDecision | None = None) -> Outcome:
         payload_text = bytes(call.payload).decode()
         entry = s16.ACTIONS.get(call.action)
         if entry is None:
@@ -159,13 +167,27 @@ class StationSession:
             and call.action not in self.state.triggered_messages
         ):
             return self._error(inbound, call.message_id, ocppj.SECURITY_ERROR, "BootNotification not accepted yet")
+        if decision is not None and decision.id_tag != (getattr(request, "idTag", None) or "").upper():
+            decision = None  # decided for another frame: never answer one tag with another's decision
+        if decision is not None:
+            id_tags = ChainMap({decision.id_tag: decision.record}, id_tags)
         ctx = s16.Context(policy=self.policy, id_tags=id_tags, now_us=received_at_us)
-        result = _json_encode(answer(self.state, request, ctx)).decode()
+        answered = answer(self.state, request, ctx)
+        result = _json_encode(answered).decode()
         reply = ocppj.call_result_json(call.message_id, result)
         outbound = self._event("out", "CALLRESULT", call.message_id, call.action, result, received_at_us)
         self.apply(inbound)
         self.apply(outbound)
-        return Outcome(replies=[reply], events=[inbound, outbound], durable=durable)
+        events = [inbound, outbound]
+        if decision is not None:
+            # In the same batch as the answer, so the transaction's authorization is as durable as it.
+            decided = AuthorizationDecided(
+                id_tag=decision.id_tag, source=decision.source, downstream=decision.downstream,
+                status=answered.get("idTagInfo", {}).get("status", ""),
+                transaction_id=answered.get("transactionId"),
+            )
+            events.append(self._system_event(ev.AUTHORIZATION_DECIDED, call.message_id, decided, received_at_us))
+        return Outcome(replies=[reply], events=events, durable=durable)
 
     def _error(self, inbound: Event, message_id: str, code: str, description: str) -> Outcome:
         reply = ocppj.call_error(message_id, code, description)
@@ -263,3 +285,9 @@ class StationSession:
         elif event.action == ev.STATION_DELETED:
             st.registration = None
             st.boot_status = None
+        elif event.action == ev.AUTHORIZATION_DECIDED:
+            decided = msgspec.json.decode(event.payload, type=AuthorizationDecided)
+            tx = st.transactions.get(decided.transaction_id) if decided.transaction_id is not None else None
+            # A repeated StartTransaction keeps the decision the transaction started with.
+            if tx is not None and tx.authorization is None:
+                tx.authorization = decided.source

@@ -67,6 +67,10 @@ class Transaction(msgspec.Struct, kw_only=True):
     # A StopTransaction for a transaction id we never issued (OCPP 1.6 section 4.10 says we
     # must still answer): kept for reconciliation instead of dropped.
     orphan: bool = False
+    # How its id tag was authorized when an external authorizer was involved (the source of
+    # actors/authorizer/decision.py: local, cache, downstream, free_vending, local_only,
+    # reject); None when the local id-tag table alone answered.
+    authorization: str | None = None
 
     @property
     def active(self) -> bool:

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 import msgspec
 
+from actors.authorizer.decision import OFFLINE_SOURCES
 from actors.events import now_us as current_us
 from actors.station_state import (
     BootInfo,
@@ -61,6 +62,11 @@ class TransactionView(msgspec.Struct, kw_only=True):
     energy_wh: float | None
     stop_reason: str | None
     meter_value_count: int
+    # How the id tag was authorized when an external authorizer was involved (local, cache,
+    # downstream, free_vending, local_only, reject); None: the local id-tag table alone.
+    authorization: str | None = None
+    # Accepted without a live answer (a cached one, or free vending): for billing to reconcile.
+    authorized_offline: bool = False
 
 
 class ReservationView(msgspec.Struct, kw_only=True):
@@ -225,6 +231,8 @@ def transaction_view(station_id: str, t: Transaction) -> TransactionView:
         energy_wh=t.energy_wh,
         stop_reason=t.stop_reason,
         meter_value_count=t.meter_value_count,
+        authorization=t.authorization,
+        authorized_offline=t.authorization in OFFLINE_SOURCES,
     )
 
 

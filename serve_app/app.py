@@ -10,6 +10,7 @@ import ray
 from ray import serve
 
 from actors import directory
+from actors.authorizer.resolver import check_settings as check_authorizer_settings
 from actors.config import Config
 from actors.id_tags import IdTagRegistry
 from actors.station_host import StationHost
@@ -65,6 +66,7 @@ def resolve(config: Config) -> Config:
 
 
 def start_backend(config: Config) -> None:
+    check_authorizer_settings(config)
     names = directory.host_names(config.station_hosts)
     ray.remote(IdTagRegistry).options(
         name=directory.ID_TAG_REGISTRY, namespace=directory.NAMESPACE, lifetime="detached",

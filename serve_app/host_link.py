@@ -21,6 +21,10 @@ from actors.host_protocol import HostReply, HostRequest, decode_replies, encode_
 
 log = logging.getLogger("csms.host_link")
 
+# A frame the host answered "deferred" (its id tag awaits an external decision) is sent again
+# after this pause, so waiting frames do not ride along in every batch while they wait.
+DEFERRED_RESEND_S = 0.02
+
 
 class HostUnavailable(Exception):
     """The host did not answer within the retry deadline (restarting too long, or stuck)."""
@@ -70,9 +74,20 @@ class HostLink:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                for (_, future), reply in zip(batch, replies):
-                    if not future.done():
+                for (request, future), reply in zip(batch, replies):
+                    if future.done():
+                        continue
+                    if reply.deferred:
+                        # The host is still deciding this frame's id tag (external authorizer,
+                        # bounded by its deadline): ask again; other frames need not wait for it.
+                        asyncio.get_running_loop().call_later(DEFERRED_RESEND_S, self._resend, request, future)
+                    else:
                         future.set_result(reply)
+
+    def _resend(self, request: HostRequest, future: asyncio.Future[HostReply]) -> None:
+        if not future.done():
+            self._queue.append((request, future))
+            self._wakeup.set()
 
     async def _send(self, batch: list[HostRequest]) -> list[HostReply]:
         payload = encode_requests(batch)

@@ -309,6 +309,18 @@ class OperatorApi:
             "transactions": _builtins(rows[offset : offset + limit]),
         }
 
+    # --- external authorization --------------------------------------------------------
+
+    @api_app.get("/api/authorization")
+    async def authorization(
+        self, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    ) -> dict[str, Any]:
+        """The external authorizer per station host: circuit breaker, answer cache, decisions, calls."""
+        self._authorize(credentials)
+        parts = await asyncio.gather(*(self._call(self._host_named(n).authorization_status.remote()) for n in self.hosts))
+        return {"enabled": bool(self.config.authorizer_url), "mode": self.config.authorizer_mode,
+                "policy": self.config.authorizer_policy, "hosts": _builtins(list(parts))}
+
     # --- id tags -----------------------------------------------------------------------
 
     @api_app.get("/api/id-tags")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ TOKEN = "test-admin-token-0123456789"
 OPERATOR_TOKEN = "test-operator-token-0123456789"
 VIEWER_TOKEN = "test-viewer-token-0123456789"
 PASSWORD = "station-password-0123"
+AUTHORIZER_TOKEN = "test-authorizer-token-0123456789"
 
 
 def free_port() -> int:
@@ -40,7 +42,17 @@ class Csms:
 
 
 @pytest.fixture(scope="session")
-def csms(tmp_path_factory: pytest.TempPathFactory):
+def authorizer_server():
+    """The external authorizer the session's CSMS asks about id tags it does not know."""
+    from tests.authorizer_server import AuthorizerServer
+
+    server = AuthorizerServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def csms(tmp_path_factory: pytest.TempPathFactory, authorizer_server):
     from actors.config import ApiToken, Config
     from serve_app import app
 
@@ -58,7 +70,17 @@ def csms(tmp_path_factory: pytest.TempPathFactory):
         heartbeat_interval_s=300,
         wal_segment_max_age_s=3600,
         host_retry_deadline_s=60,
+        # External authorization (tests/test_authorizer.py); unknown tags get Invalid from it.
+        authorizer_url=authorizer_server.url,
+        authorizer_policy="free_vending",
+        authorizer_deadline_s=2.0,
+        authorizer_attempt_timeout_s=0.5,
+        authorizer_backoff_s=0.05,
+        authorizer_breaker_failures=4,
+        authorizer_breaker_cooldown_s=1.0,
     ))
+    # Ray's processes inherit it: the token reaches the hosts from the environment only.
+    os.environ["CSMS_AUTHORIZER_TOKEN"] = AUTHORIZER_TOKEN
     app.prepare_environment(config)
     import ray
 
