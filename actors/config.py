@@ -116,7 +116,8 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     authorizer_mode: Literal["unknown_only", "all"] = "unknown_only"
     # What a tag gets when the downstream cannot answer and no cached answer vouches for it:
     # "free_vending" accepts (the transaction is marked so billing can reconcile),
-    # "local_only" refuses it (only local and cached tags pass), "reject" refuses it.
+    # "local_only" refuses it (only local and cached tags pass), "reject" refuses it and
+    # ignores cached answers (only the local table and a live downstream answer vouch).
     authorizer_policy: Literal["free_vending", "local_only", "reject"] = "local_only"
     # Total time for one decision, retries included: stations time a CALL out after about
     # 30 s, and a driver at the charger should not wait more than a few seconds.

@@ -142,12 +142,23 @@ def test_policy_decides_a_tag_nobody_can_vouch_for(policy, status):
 
 
 @pytest.mark.parametrize("policy", ["free_vending", "local_only", "reject"])
-def test_local_table_then_cache_win_over_every_policy(policy):
+def test_local_table_wins_over_every_policy(policy):
     local = IdTagRecord(status="Blocked")
     cached = IdTagRecord(status="Accepted")
     assert d.without_downstream("T", "breaker_open", policy, local, cached).source == "local"
+
+
+@pytest.mark.parametrize("policy", ["free_vending", "local_only"])
+def test_cache_vouches_for_a_tag_under_lenient_policies(policy):
+    cached = IdTagRecord(status="Accepted")
     from_cache = d.without_downstream("T", "breaker_open", policy, None, cached)
     assert from_cache.source == "cache" and from_cache.record == cached
+
+
+def test_reject_policy_ignores_cached_answers():
+    cached = IdTagRecord(status="Accepted")
+    decision = d.without_downstream("T", "breaker_open", "reject", None, cached)
+    assert (decision.source, decision.record.status) == ("reject", "Invalid")
 
 
 # ================================================================================================

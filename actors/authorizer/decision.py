@@ -58,11 +58,13 @@ def without_downstream(id_tag: str, outcome: DownstreamOutcome, policy: Policy,
                        local: IdTagRecord | None, cached: IdTagRecord | None) -> AuthorizationDecision:
     """The downstream could not answer: the local table, then a cached answer, then the policy.
 
-    A cached answer is used under every policy: it is the downstream's own word, only older.
+    A cached answer is the downstream's own word, only older: `free_vending` and `local_only`
+    use it. `reject` does not: it is for networks that accept nothing the downstream has not
+    vouched for just now (the operator's own local table still answers for its own tags).
     """
     if local is not None:
         return AuthorizationDecision(id_tag=id_tag, source="local", record=local, downstream=outcome)
-    if cached is not None:
+    if cached is not None and policy != "reject":
         return AuthorizationDecision(id_tag=id_tag, source="cache", record=cached, downstream=outcome)
     status = "Accepted" if policy == "free_vending" else "Invalid"
     return AuthorizationDecision(id_tag=id_tag, source=policy, record=IdTagRecord(status=status), downstream=outcome)
