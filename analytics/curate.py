@@ -67,6 +67,9 @@ class State:
     event_days: dict[str, list[str]] = field(default_factory=dict)
     pending: list[str] = field(default_factory=list)  # touched days not curated yet
     retired_through: str | None = None  # retention deleted bronze received up to this day
+    # Files inside the overlap already indexed, "path mtime_ns size": re-reading them would
+    # only make a run within minutes of the last rewrite days for nothing.
+    recent: list[str] = field(default_factory=list)
 
     @staticmethod
     def path(data_root: Path) -> Path:
@@ -80,14 +83,16 @@ class State:
         raw = json.loads(path.read_text())
         if raw.get("version") != STATE_VERSION:
             raise ValueError(f"{path}: unknown curation state version {raw.get('version')!r}")
-        return cls(raw["watermark_ns"], raw["event_days"], raw["pending"], raw.get("retired_through"))
+        return cls(raw["watermark_ns"], raw["event_days"], raw["pending"], raw.get("retired_through"),
+                   raw.get("recent", []))
 
     def save(self, data_root: Path) -> None:
         path = self.path(data_root)
         path.parent.mkdir(parents=True, exist_ok=True)
         body = {"version": STATE_VERSION, "watermark_ns": self.watermark_ns,
                 "event_days": {k: sorted(v) for k, v in sorted(self.event_days.items())},
-                "pending": sorted(set(self.pending)), "retired_through": self.retired_through}
+                "pending": sorted(set(self.pending)), "retired_through": self.retired_through,
+                "recent": sorted(self.recent)}
         write_atomically(path, json.dumps(body, indent=1).encode())
 
     def receive_days(self, event_days: Iterable[dt.date]) -> set[dt.date]:
@@ -115,8 +120,17 @@ def scan_new_bronze(data_root: Path, state: State, started_ns: int) -> tuple[lis
 
     A touched day is one that a new row happened on (station clock) or was received on.
     """
-    since = state.watermark_ns - WATERMARK_OVERLAP_S * 1_000_000_000 if state.watermark_ns else None
-    new = [p for p in bronze_files(data_root) if since is None or p.stat().st_mtime_ns >= since]
+    overlap_ns = WATERMARK_OVERLAP_S * 1_000_000_000
+    since = state.watermark_ns - overlap_ns if state.watermark_ns else None
+    seen = set(state.recent)
+    new, recent = [], []
+    for path in bronze_files(data_root):
+        st = path.stat()
+        stamp = f"{path.relative_to(data_root)} {st.st_mtime_ns} {st.st_size}"
+        if st.st_mtime_ns >= started_ns - overlap_ns:
+            recent.append(stamp)
+        if (since is None or st.st_mtime_ns >= since) and stamp not in seen:
+            new.append(path)
     touched: set[dt.date] = set()
     if new:
         files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in new)
@@ -131,6 +145,7 @@ def scan_new_bronze(data_root: Path, state: State, started_ns: int) -> tuple[lis
                 receive_days.append(received.isoformat())
             touched.update((received, happened))
     state.watermark_ns = started_ns
+    state.recent = recent
     state.pending = sorted(set(state.pending) | {d.isoformat() for d in touched})
     return new, touched
 

@@ -328,7 +328,6 @@ def meter_values(
                 key = (row["station_id"], connector_id, sampled_us, measurand, sample.phase, location)
                 if key in seen:
                     continue  # a retransmission, or the same sample again in transactionData
-                seen.add(key)
                 if sample.format == "SignedData":
                     si_value, si_unit = None, None  # a signed blob, kept as sent for verification
                 else:
@@ -337,6 +336,7 @@ def meter_values(
                     except units.UnitError as exc:
                         quarantine.add(row, f"MeterValues: {exc}")
                         continue
+                seen.add(key)
                 rows.append({
                     "station_id": row["station_id"], "connector_id": connector_id, "transaction_id": tx_id,
                     "sampled_at": sampled_us, "received_at": row["received_at"], "context": sample.context,
