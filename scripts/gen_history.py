@@ -23,7 +23,8 @@ Planted (all listed in the --truth JSON):
   days before a failure day, after which the station is Faulted and offline;
 - offline-queued events: a station loses its link in the afternoon, keeps charging, and
   delivers its queued events on a later day (happened day D, received D+1 or later);
-- duplicate transaction messages and StatusNotifications (retransmissions);
+- duplicate transaction messages and StatusNotifications (retransmissions), and orphan
+  StopTransactions (transactionId -1);
 - malformed frames, schema-violating payloads (answered with a CALLERROR) and non-numeric
   meter values.
 """
@@ -75,6 +76,7 @@ class Options:
     late_share: float = 0.01  # share of station-days that queue events offline
     duplicate_share: float = 0.02  # share of transaction messages and statuses sent twice
     malformed_per_day: int = 3  # of each kind of uninterpretable input
+    orphan_stops_per_day: int = 2  # StopTransactions with transactionId -1 (no known start)
 
 
 # --- the fleet -------------------------------------------------------------------------------
@@ -514,7 +516,13 @@ class Day:
         nan = calls(f, "MeterValues", fmt('{"connectorId":1,"meterValue":[{"timestamp":"{}","sampledValue":'
                                                 '[{"value":"NaN","measurand":"Voltage","unit":"V"}]}]}', iso("at_us")), True)
         self.truth["malformed"] += 3 * len(st[:m])
-        return pl.concat([garbage, bad_type, nan]).with_columns(received_at=pl.col("at_us") + 50_000)
+        k = self.o.orphan_stops_per_day
+        f = pl.DataFrame({"st": self.rng.choice(alive, k), "at_us": self.rand_times(k, 600, 85_000)}) if k and len(alive) \
+            else pl.DataFrame(schema={"st": pl.Int64, "at_us": pl.Int64})
+        orphans = calls(f, "StopTransaction", fmt('{"transactionId":-1,"meterStop":{},"timestamp":"{}"}',
+                                                    pl.col("st") * 10, iso("at_us")), True)
+        self.truth["orphan_stops"] += f.height
+        return pl.concat([garbage, bad_type, nan, orphans]).with_columns(received_at=pl.col("at_us") + 50_000)
 
     def _to_bronze(self, frame: pl.DataFrame, sessions: pl.DataFrame | None, late: pl.DataFrame) -> pl.DataFrame:
         frame = frame.with_columns(message_id=fmt("{}-{}", pl.lit(self.k), pl.int_range(pl.len())))
@@ -571,7 +579,7 @@ def generate(o: Options, echo=print) -> dict:
     outages = plan_outages(o, fleet, rng)
     carry = {"tx": np.zeros(fleet.n, dtype=np.int64), "register": rng.integers(0, 5_000_000, fleet.n)}
     truth: dict = {"stations": o.stations, "start": o.start.isoformat(), "days": o.days, "seed": o.seed,
-                   "planted_fault_bursts": [], "duplicates": 0, "malformed": 0, "late": []}
+                   "planted_fault_bursts": [], "duplicates": 0, "malformed": 0, "orphan_stops": 0, "late": []}
     seq = np.zeros(o.hosts, dtype=np.int64)
     fault_days: list[pl.DataFrame] = []
     began, rows_total = time.perf_counter(), 0
@@ -623,7 +631,7 @@ def main(argv: list[str] | None = None) -> int:
     defaults = Options(0, dt.date.today(), 0, 0, Path("."))
     for name in ("heartbeat_s", "sessions_per_day", "meter_interval_s", "hosts", "fault_rate", "disconnect_rate",
                  "burst_rate", "outages", "outage_window_s", "degrading_share", "late_share", "duplicate_share",
-                 "malformed_per_day"):
+                 "malformed_per_day", "orphan_stops_per_day"):
         value = getattr(defaults, name)
         p.add_argument("--" + name.replace("_", "-"), type=type(value), default=value, help=f"default {value}")
     args = vars(p.parse_args(argv))
