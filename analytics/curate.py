@@ -157,20 +157,34 @@ def _day_expr(column: str) -> pl.Expr:
     return pl.col(column).dt.date()
 
 
-def read_window(data_root: Path, state: State, day: dt.date, settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The bronze rows the day's silver can come from, and the StartTransactions of its lookback."""
+def read_window(
+    data_root: Path, state: State, day: dt.date, settings: Settings,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The bronze rows the day's silver can come from, the StartTransactions of its lookback,
+    and each station's last CALL received the day before (see silver.curate_day_frames)."""
     one = dt.timedelta(days=1)
     receive = state.receive_days([day - one, day, day + one]) | {day - one, day}
     files = [f for r in sorted(receive) for f in bronze_files(data_root, r)]
     event_day = _day_expr("station_ts").fill_null(_day_expr("received_at"))
     received_day = _day_expr("received_at")
-    window = (
-        pl.scan_parquet(files, schema=lake.BRONZE_SCHEMA, hive_partitioning=False).filter(
-            event_day.is_in([day - one, day]) | received_day.is_in([day - one, day])
+    samples = pl.col("action").is_in(["MeterValues", "StopTransaction"])
+    # A sample on `day` (UTC) inside a message of the day before is written with `day`'s or the
+    # next day's date (Z or a positive offset), or with a negative offset: only those can matter.
+    may_sample_day = pl.col("payload").str.contains(day.isoformat(), literal=True) \
+        | pl.col("payload").str.contains((day + one).isoformat(), literal=True) \
+        | pl.col("payload").str.contains(r"T\d\d:\d\d(:\d\d(\.\d+)?)?-\d\d")
+    window, last_calls = pl.DataFrame(schema=lake.BRONZE_SCHEMA), pl.DataFrame(
+        schema={"station_id": pl.String, "received_at": lake.BRONZE_SCHEMA["received_at"]})
+    if files:
+        scan = pl.scan_parquet(files, schema=lake.BRONZE_SCHEMA, hive_partitioning=False)
+        window = scan.filter(
+            (event_day == day) | (received_day == day)
+            | (samples & (event_day == day - one) & may_sample_day)
             | ((pl.col("action") == "StopTransaction") & (event_day == day + one))
         ).collect()
-        if files else pl.DataFrame(schema=lake.BRONZE_SCHEMA)
-    )
+        last_calls = scan.filter(
+            (received_day == day - one) & (pl.col("direction") == "in") & (pl.col("message_type") == "CALL")
+        ).group_by("station_id").agg(pl.col("received_at").max()).sort("station_id").collect()
     lookback = [day - dt.timedelta(days=k) for k in range(settings.transaction_lookback_days + 1)]
     start_files = [f for r in sorted(state.receive_days(lookback)) for f in bronze_files(data_root, r)]
     starts = (
@@ -180,13 +194,13 @@ def read_window(data_root: Path, state: State, day: dt.date, settings: Settings)
         ).collect()
         if start_files else pl.DataFrame(schema=lake.BRONZE_SCHEMA)
     )
-    return window, starts
+    return window, starts, last_calls
 
 
 def curate_day(data_root: Path, state: State, day: dt.date, settings: Settings) -> dict[str, int]:
     """Rewrite every day-partitioned silver table's partition for `day`; rows written per table."""
-    window, starts = read_window(data_root, state, day, settings)
-    frames = silver.curate_day_frames(day, window, starts, settings.heartbeat_gap_s)
+    window, starts, last_calls = read_window(data_root, state, day, settings)
+    frames = silver.curate_day_frames(day, window, starts, settings.heartbeat_gap_s, last_calls)
     counts = {}
     for table in DAY_TABLES:
         t.write_partition(table, t.day_dir(table, data_root, day), frames[table.name])

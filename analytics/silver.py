@@ -112,6 +112,10 @@ def _frame(table: t.Table, rows: list[dict[str, Any]]) -> pl.DataFrame:
     return frame.with_columns([pl.col(c.name).cast(t.UTC_TS) for c in table.columns if c.dtype == t.UTC_TS])
 
 
+def _micros_of(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.select(pl.col("station_id"), pl.col("received_at").dt.epoch("us"))
+
+
 def _micros(frame: pl.DataFrame) -> pl.DataFrame:
     """Bronze with times as integer microseconds: the builders below work on plain ints."""
     return frame.with_columns(
@@ -163,20 +167,26 @@ def _decode(row: dict[str, Any], quarantine: Quarantine) -> m.Payload | None:
 
 def curate_day_frames(
     day: dt.date, window: pl.DataFrame, starts: pl.DataFrame, heartbeat_gap_s: float,
+    last_calls_before: pl.DataFrame | None = None,
 ) -> dict[str, pl.DataFrame]:
     """The silver rows of `day`: {table name: frame} for every day-partitioned silver table.
 
-    `window`: bronze rows (BRONZE_SCHEMA) received or happened on `day` or the day before,
-    plus stops of the day after (their transactionData may sample `day`). `starts`: the
-    StartTransaction CALLs and answers of the lookback period.
+    `window`: bronze rows (BRONZE_SCHEMA) received or happened on `day`, plus MeterValues
+    and StopTransactions of the day before and stops of the day after whose samples may
+    fall on `day`. `starts`: the StartTransaction CALLs and answers of the lookback period.
+    `last_calls_before`: per station, the receive time of its last CALL before `day`
+    (station_id, received_at), where heartbeat gaps spanning midnight begin.
     """
     d = day_number(day)
-    window = _micros(window.unique(subset=["source", "seq"], keep="first").sort("source", "seq"))
+    window = _micros(window.filter(pl.struct("source", "seq").is_first_distinct()))
     quarantine = Quarantine(d)
     calls = answered_calls(window).sort("received_at", "source", "seq")
+    # Only what silver interprets or quarantines is looked at row by row (not heartbeats).
+    of_interest = calls.filter(
+        pl.col("action").is_in([*_INTERPRETED, ev.MALFORMED]) | (pl.col("answer_type") == "CALLERROR"))
 
     accepted: dict[str, list[tuple[dict[str, Any], m.Payload]]] = defaultdict(list)
-    for row in calls.iter_rows(named=True):
+    for row in of_interest.iter_rows(named=True):
         reason = _refusal(row)
         if reason is not None:
             quarantine.add(row, reason)
@@ -193,7 +203,8 @@ def curate_day_frames(
         t.TRANSACTIONS.name: transactions(d, accepted["StopTransaction"], starts_by_tx),
         t.METER_VALUES.name: meter_values(
             d, accepted["MeterValues"], accepted["StopTransaction"], starts_by_tx, quarantine),
-        t.CONNECTIVITY.name: connectivity(d, window, accepted["BootNotification"], calls, heartbeat_gap_s, quarantine),
+        t.CONNECTIVITY.name: connectivity(d, window, accepted["BootNotification"], calls, heartbeat_gap_s, quarantine,
+                                          last_calls_before),
     }
     frames[t.QUARANTINE.name] = quarantine.frame()
     return frames
@@ -355,6 +366,7 @@ def meter_values(
 def connectivity(
     d: int, window: pl.DataFrame, boots: Iterable[tuple[dict[str, Any], m.BootNotificationRequest]],
     calls: pl.DataFrame, heartbeat_gap_s: float, quarantine: Quarantine,
+    last_calls_before: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     rows = []
     day_rows = window.filter((pl.col("received_at") // _US_PER_DAY) == d)
@@ -383,7 +395,7 @@ def connectivity(
             status = _boot_status(row["answer"])
             rows.append(_fact(row["station_id"], row["received_at"], "boot",
                               detail=f"firmware={req.firmwareVersion or ''} status={status}"))
-    rows.extend(heartbeat_gaps(d, calls, heartbeat_gap_s))
+    rows.extend(heartbeat_gaps(d, calls, heartbeat_gap_s, last_calls_before))
     rows.sort(key=lambda r: (r["station_id"], r["event_ts"], r["kind"]))
     return _frame(t.CONNECTIVITY, rows)
 
@@ -401,14 +413,16 @@ def _boot_status(answer: str | None) -> str:
         return ""
 
 
-def heartbeat_gaps(d: int, calls: pl.DataFrame, gap_s: float) -> list[dict[str, Any]]:
+def heartbeat_gaps(d: int, calls: pl.DataFrame, gap_s: float,
+                   last_calls_before: pl.DataFrame | None = None) -> list[dict[str, Any]]:
     """Silences longer than `gap_s` between a station's CALLs, dated by the CALL that ended them.
 
     By receive time: connectivity is about when the CSMS heard from the station. A silence
-    is seen when its first CALL is within the day before (the window read).
+    that began the day before is seen from `last_calls_before`.
     """
+    seeds = [] if last_calls_before is None else [_micros_of(last_calls_before)]
     gaps = (
-        calls.select("station_id", "received_at")
+        pl.concat([calls.select("station_id", "received_at"), *seeds])
         .unique()
         .sort("station_id", "received_at")
         .with_columns(gap=(pl.col("received_at") - pl.col("received_at").shift(1).over("station_id")) / 1e6)

@@ -7,6 +7,7 @@ know that a station sent kWh or Fahrenheit.
 
 from __future__ import annotations
 
+import functools
 import math
 
 # unit as sent -> (SI unit, factor, offset): value_si = raw * factor + offset.
@@ -88,8 +89,9 @@ def effective_unit(measurand: str, unit: str | None) -> str | None:
     return "Wh"
 
 
-def to_si(raw_value: str, measurand: str, unit: str | None) -> tuple[float, str | None]:
-    """(value in SI, SI unit) of one sampled value; raises UnitError saying why it cannot be."""
+@functools.lru_cache(maxsize=1024)
+def conversion(measurand: str, unit: str | None) -> tuple[str | None, float, float]:
+    """(SI unit, factor, offset) for a measurand sent in `unit`; raises UnitError if there is none."""
     sent = effective_unit(measurand, unit)
     if sent is None:
         si_unit, factor, offset = None, 1.0, 0.0
@@ -100,6 +102,12 @@ def to_si(raw_value: str, measurand: str, unit: str | None) -> tuple[float, str 
     fitting = _FITTING_SI.get(_family(measurand))
     if fitting is not None and si_unit not in fitting:
         raise UnitError(f"unit {sent!r} does not fit measurand {measurand}")
+    return si_unit, factor, offset
+
+
+def to_si(raw_value: str, measurand: str, unit: str | None) -> tuple[float, str | None]:
+    """(value in SI, SI unit) of one sampled value; raises UnitError saying why it cannot be."""
+    si_unit, factor, offset = conversion(measurand, unit)
     try:
         number = float(raw_value)
     except ValueError:
