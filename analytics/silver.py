@@ -309,6 +309,39 @@ def transactions(
 # --- meter_values: one sampled value per station, connector, time, measurand, phase, location --
 
 
+_SAMPLE = pl.Struct({"value": pl.String, "context": pl.String, "format": pl.String, "measurand": pl.String,
+                     "phase": pl.String, "location": pl.String, "unit": pl.String})
+_METER_VALUES = pl.List(pl.Struct({"timestamp": pl.String, "sampledValue": pl.List(_SAMPLE)}))
+_MESSAGE = pl.Struct({"connectorId": pl.Int64, "transactionId": pl.Int64, "meterValue": _METER_VALUES,
+                      "transactionData": _METER_VALUES})
+_RFC3339_Z = "%Y-%m-%dT%H:%M:%S%.fZ"
+
+
+def _timestamps_us(texts: pl.Series) -> pl.Series:
+    """RFC 3339 texts (already validated by msgspec) to UTC microseconds: the common "...Z"
+    form vectorised, any other form (offsets, no zone) through the same rule as live."""
+    fast = texts.str.to_datetime(_RFC3339_Z, time_zone="UTC", strict=False).dt.epoch("us")
+    if fast.null_count() == texts.null_count():
+        return fast
+    slow = {x: to_us(msgspec.convert(x, dt.datetime)) for x in texts.filter(fast.is_null()).drop_nulls().unique()}
+    return fast.fill_null(texts.replace_strict(slow, default=None, return_dtype=pl.Int64))
+
+
+def _conversions(pairs: pl.DataFrame) -> pl.DataFrame:
+    """The SI conversion of each distinct (measurand, unit) pair, or why there is none."""
+    rows = []
+    for measurand, unit in pairs.iter_rows():
+        try:
+            si_unit, factor, offset = units.conversion(measurand, unit)
+            error = None
+        except units.UnitError as exc:
+            si_unit, factor, offset, error = None, None, None, str(exc)
+        rows.append((measurand, unit, units.effective_unit(measurand, unit), si_unit, factor, offset, error))
+    return pl.DataFrame(rows, orient="row", schema={
+        "measurand": pl.String, "unit_sent": pl.String, "unit": pl.String, "si_unit": pl.String,
+        "factor": pl.Float64, "offset": pl.Float64, "unit_error": pl.String})
+
+
 def meter_values(
     d: int,
     messages: Iterable[tuple[dict[str, Any], m.MeterValuesRequest]],
@@ -316,48 +349,72 @@ def meter_values(
     starts: dict[tuple[str, int], Start],
     quarantine: Quarantine,
 ) -> pl.DataFrame:
-    sources: list[tuple[dict[str, Any], int, int | None, list]] = [
-        (row, req.connectorId, req.transactionId, req.meterValue) for row, req in messages
-    ]
+    """Vectorised over the samples: the payloads (validated by msgspec already) are decoded
+    again by Polars as columns; only what fails is looked at one by one, for its reason."""
+    ident: dict[str, list] = {"station_id": [], "received_at": [], "source": [], "seq": [], "payload": [],
+                              "connector": []}
+    for row, req in messages:
+        for k in ("station_id", "received_at", "source", "seq", "payload"):
+            ident[k].append(row[k])
+        ident["connector"].append(req.connectorId)
     for row, req in stops:
         if req.transactionData:
             start = starts.get((row["station_id"], req.transactionId))
+            for k in ("station_id", "received_at", "source", "seq", "payload"):
+                ident[k].append(row[k])
             # 0: the stop names no connector and its start is unknown (an orphan).
-            sources.append((row, start.connector_id if start else 0, req.transactionId, req.transactionData))
-    sources.sort(key=lambda s: (s[0]["received_at"], s[0]["source"], s[0]["seq"]))
+            ident["connector"].append(start.connector_id if start else 0)
+    if not ident["payload"]:
+        return _frame(t.METER_VALUES, [])
+    decoded = pl.DataFrame(ident, schema={"station_id": pl.String, "received_at": pl.Int64, "source": pl.String,
+                                          "seq": pl.Int64, "payload": pl.String, "connector": pl.Int64})
+    decoded = decoded.with_columns(msg=pl.col("payload").str.json_decode(_MESSAGE)).with_columns(
+        transaction_id=pl.col("msg").struct.field("transactionId"),
+        values=pl.col("msg").struct.field("meterValue").fill_null(pl.col("msg").struct.field("transactionData")),
+    ).sort("received_at", "source", "seq")
+    values = decoded.select("station_id", "received_at", "source", "seq", "connector", "transaction_id", "values") \
+        .explode("values").unnest("values")
+    samples = (
+        values.with_columns(sampled_at=_timestamps_us(values["timestamp"]))
+        .filter((pl.col("sampled_at") // _US_PER_DAY) == d)
+        .explode("sampledValue").unnest("sampledValue")
+        .with_columns(measurand=pl.col("measurand").fill_null(units.DEFAULT_MEASURAND),
+                      location=pl.col("location").fill_null("Outlet"))
+        .rename({"unit": "unit_sent"})
+    )
+    samples = samples.join(_conversions(samples.select("measurand", "unit_sent").unique()),
+                           on=["measurand", "unit_sent"], how="left", nulls_equal=True, maintain_order="left")
+    signed = pl.col("format") == "SignedData"
+    number = pl.col("value").cast(pl.Float64, strict=False)
+    samples = samples.with_columns(
+        number=number,
+        bad=~signed.fill_null(False) & (pl.col("unit_error").is_not_null() | number.is_null() | ~number.is_finite()),
+    )
+    for row in samples.filter("bad").select("source", "seq", "station_id", "received_at", "value", "measurand",
+                                            "unit_sent").iter_rows(named=True):
+        try:
+            units.to_si(row["value"], row["measurand"], row["unit_sent"])
+        except units.UnitError as exc:
+            quarantine.add({**row, "action": "MeterValues", "payload": _payload_of(decoded, row)}, f"MeterValues: {exc}")
+    key = ["station_id", "connector", "sampled_at", "measurand", "phase", "location"]
+    good = (
+        samples.filter(~pl.col("bad"))
+        # A retransmission, or the same sample again in transactionData: the first received wins.
+        .unique(subset=key, keep="first", maintain_order=True)
+        .select(
+            "station_id", pl.col("connector").alias("connector_id"), "transaction_id", "sampled_at", "received_at",
+            "context", "measurand", "phase", "location", "unit", pl.col("value").alias("raw_value"),
+            pl.when(signed).then(None).otherwise(pl.col("number") * pl.col("factor") + pl.col("offset")).alias("value"),
+            pl.when(signed).then(None).otherwise(pl.col("si_unit")).alias("si_unit"),
+        )
+        .sort("station_id", "connector_id", "sampled_at", "measurand", "phase", "location", nulls_last=False)
+    )
+    return t.conform(t.METER_VALUES, good.with_columns(
+        pl.col("sampled_at").cast(t.UTC_TS), pl.col("received_at").cast(t.UTC_TS)))
 
-    seen: set[tuple] = set()
-    rows = []
-    for row, connector_id, tx_id, values in sources:
-        for value in values:
-            sampled_us = to_us(value.timestamp)
-            if us_day(sampled_us) != d:
-                continue
-            for sample in value.sampledValue:
-                measurand = sample.measurand or units.DEFAULT_MEASURAND
-                location = sample.location or "Outlet"
-                key = (row["station_id"], connector_id, sampled_us, measurand, sample.phase, location)
-                if key in seen:
-                    continue  # a retransmission, or the same sample again in transactionData
-                if sample.format == "SignedData":
-                    si_value, si_unit = None, None  # a signed blob, kept as sent for verification
-                else:
-                    try:
-                        si_value, si_unit = units.to_si(sample.value, measurand, sample.unit)
-                    except units.UnitError as exc:
-                        quarantine.add(row, f"MeterValues: {exc}")
-                        continue
-                seen.add(key)
-                rows.append({
-                    "station_id": row["station_id"], "connector_id": connector_id, "transaction_id": tx_id,
-                    "sampled_at": sampled_us, "received_at": row["received_at"], "context": sample.context,
-                    "measurand": measurand, "phase": sample.phase, "location": location,
-                    "unit": units.effective_unit(measurand, sample.unit), "raw_value": sample.value,
-                    "value": si_value, "si_unit": si_unit,
-                })
-    rows.sort(key=lambda r: (r["station_id"], r["connector_id"], r["sampled_at"], r["measurand"],
-                             r["phase"] or "", r["location"]))
-    return _frame(t.METER_VALUES, rows)
+
+def _payload_of(decoded: pl.DataFrame, row: dict[str, Any]) -> str:
+    return decoded.filter((pl.col("source") == row["source"]) & (pl.col("seq") == row["seq"]))["payload"][0]
 
 
 # --- connectivity: connects, disconnects, boots and heartbeat gaps per station ----------------
