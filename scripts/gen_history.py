@@ -77,6 +77,7 @@ class Options:
     duplicate_share: float = 0.02  # share of transaction messages and statuses sent twice
     malformed_per_day: int = 3  # of each kind of uninterpretable input
     orphan_stops_per_day: int = 2  # StopTransactions with transactionId -1 (no known start)
+    chunk_stations: int = 2000  # stations built together: bounds memory, not the output
 
 
 # --- the fleet -------------------------------------------------------------------------------
@@ -167,8 +168,11 @@ def seconds(x: np.ndarray) -> np.ndarray:
 class Day:
     """One day's bronze for the whole fleet."""
 
-    def __init__(self, o: Options, fleet: Fleet, k: int, rng: np.random.Generator, carry: dict, truth: dict):
+    def __init__(self, o: Options, fleet: Fleet, k: int, rng: np.random.Generator, carry: dict, truth: dict,
+                 members: np.ndarray, first_chunk: bool):
         self.o, self.fleet, self.k, self.rng, self.carry, self.truth = o, fleet, k, rng, carry, truth
+        # The stations of this chunk: a day is built a chunk at a time to bound memory.
+        self.members, self.first_chunk = members, first_chunk
         self.day = o.start + dt.timedelta(days=k)
         self.t0 = int(dt.datetime(self.day.year, self.day.month, self.day.day, tzinfo=dt.timezone.utc).timestamp()) * US
         self.calls: list[pl.DataFrame] = []
@@ -184,14 +188,14 @@ class Day:
     # --- station life ---
 
     def alive(self) -> np.ndarray:
-        f = self.fleet.failure_day
-        return np.flatnonzero((f < 0) | (f >= self.k))
+        f = self.fleet.failure_day[self.members]
+        return self.members[(f < 0) | (f >= self.k)]
 
     def registrations_and_boots(self) -> None:
-        fl, n = self.fleet, self.fleet.n
-        st = np.arange(n)
+        fl = self.fleet
+        st = self.members
         at = self.t0 + st.astype(np.int64) * 1000  # a millisecond apart, just after midnight
-        regs = pl.DataFrame({"st": st, "at_us": at, "site": fl.site, "region": fl.region_of_site[fl.site]}).select(
+        regs = pl.DataFrame({"st": st, "at_us": at, "site": fl.site[st], "region": fl.region_of_site[fl.site[st]]}).select(
             "st", "at_us", pl.lit("StationRegistered").alias("action"),
             fmt('{"password_hash":"","site":"site-{}","metadata":{"region":"region-{}"},'
                       '"boot_status":"Accepted","registered_at_us":{}}',
@@ -342,30 +346,25 @@ class Day:
     # --- planted anomalies ---
 
     def plant_outages(self, incidents: list[dict]) -> None:
-        fl, rng = self.fleet, self.rng
         for inc in incidents:
-            members = np.flatnonzero(fl.site == inc["_site"]) if inc["scope"] == "site" else \
-                np.flatnonzero(fl.region_of_site[fl.site] == inc["_region"])
-            members = members[(fl.failure_day[members] < 0) | (fl.failure_day[members] > self.k)]
-            share = rng.uniform(0.8, 1.0)
-            hit = np.sort(rng.choice(members, max(1, int(round(share * len(members)))), replace=False))
-            at = seconds(inc["_start_us"] + rng.integers(0, self.o.outage_window_s * US, len(hit)))
-            back = at + rng.integers(30 * 60, 120 * 60, len(hit)) * US
+            mine = np.isin(inc["_hit"], self.members)
+            hit, at, back = inc["_hit"][mine], inc["_at"][mine], inc["_back"][mine]
+            if len(hit) == 0:
+                continue
             if inc["mode"] == "disconnect":
                 self.disconnect(hit, at, back)
                 self.reconnect(hit, back, reason="outage")
             else:
                 self.status(hit, at, 0, inc["mode"], np.where(inc["mode"] == "Faulted", "InternalError", "NoError"))
                 self.status(hit, back, 0, "Available", "NoError")
-            inc.update(stations=[str(s) for s in fl.ids[hit]], in_scope=int(len(members)),
-                       window_start=_iso_us(int(at.min())), window_end=_iso_us(int(at.max())))
 
     def plant_degradation(self, alive: np.ndarray) -> np.ndarray:
         """Faults, reboots and disconnects of the degrading chargers; returns meter jitter (s) per station."""
         fl, rng, o = self.fleet, self.rng, self.o
         jitter = np.full(fl.n, 2.0)
         f = fl.failure_day
-        ramp = np.flatnonzero((f >= 0) & (f > self.k) & (f - self.k <= DEGRADE_DAYS))
+        mf = f[self.members]
+        ramp = self.members[(mf >= 0) & (mf > self.k) & (mf - self.k <= DEGRADE_DAYS)]
         x = (DEGRADE_DAYS + 1 - (f[ramp] - self.k)) / DEGRADE_DAYS  # 1/7 .. 1 on the day before failure
         jitter[ramp] = 2.0 + 0.35 * o.meter_interval_s * x
         for rate, kind in ((0.3 + 3.5 * x, "fault"), (0.1 + 1.5 * x, "reboot"), (0.2 + 2.5 * x, "disconnect")):
@@ -381,12 +380,12 @@ class Day:
                 down = at + rng.integers(120, 1800, len(st)) * US
                 self.disconnect(st, at, down)
                 self.reconnect(st, down, reason="link")
-        failing = np.flatnonzero(f == self.k)
+        failing = self.members[mf == self.k]
         if len(failing):
             at = self.rand_times(len(failing), 3600, 43_200)
             self.status(failing, at, 0, "Faulted", "InternalError")
             self.disconnect(failing, at + 30 * US, np.full(len(failing), self.t0 + 2 * DAY_US))
-        dead = np.flatnonzero((f >= 0) & (f < self.k))
+        dead = self.members[(mf >= 0) & (mf < self.k)]
         if len(dead):
             self.offline.append((dead, np.full(len(dead), self.t0), np.full(len(dead), self.t0 + DAY_US)))
         return jitter
@@ -503,7 +502,7 @@ class Day:
         return pl.concat([frame, dup])
 
     def _malformed(self, alive: np.ndarray) -> pl.DataFrame:
-        m = self.o.malformed_per_day
+        m = self.o.malformed_per_day if self.first_chunk else 0
         st = self.rng.choice(alive, 3 * m) if m and len(alive) else np.zeros(0, dtype=np.int64)
         at = self.rand_times(len(st), 600, 85_000)
         f = pl.DataFrame({"st": st[:m], "at_us": at[:m]})
@@ -516,7 +515,7 @@ class Day:
         nan = calls(f, "MeterValues", fmt('{"connectorId":1,"meterValue":[{"timestamp":"{}","sampledValue":'
                                                 '[{"value":"NaN","measurand":"Voltage","unit":"V"}]}]}', iso("at_us")), True)
         self.truth["malformed"] += 3 * len(st[:m])
-        k = self.o.orphan_stops_per_day
+        k = self.o.orphan_stops_per_day if self.first_chunk else 0
         f = pl.DataFrame({"st": self.rng.choice(alive, k), "at_us": self.rand_times(k, 600, 85_000)}) if k and len(alive) \
             else pl.DataFrame(schema={"st": pl.Int64, "at_us": pl.Int64})
         orphans = calls(f, "StopTransaction", fmt('{"transactionId":-1,"meterStop":{},"timestamp":"{}"}',
@@ -572,6 +571,21 @@ def plan_outages(o: Options, fleet: Fleet, rng: np.random.Generator) -> dict[int
     return plan
 
 
+def hit_outages(o: Options, fleet: Fleet, k: int, incidents: list[dict], rng: np.random.Generator) -> None:
+    """Which stations each of the day's incidents takes down, and when (fleet-wide, before chunking)."""
+    fl = fleet
+    for inc in incidents:
+        members = np.flatnonzero(fl.site == inc["_site"]) if inc["scope"] == "site" else \
+            np.flatnonzero(fl.region_of_site[fl.site] == inc["_region"])
+        members = members[(fl.failure_day[members] < 0) | (fl.failure_day[members] > k)]
+        share = rng.uniform(0.8, 1.0)
+        hit = np.sort(rng.choice(members, max(1, int(round(share * len(members)))), replace=False))
+        at = seconds(inc["_start_us"] + rng.integers(0, o.outage_window_s * US, len(hit)))
+        back = at + rng.integers(30 * 60, 120 * 60, len(hit)) * US
+        inc.update(_hit=hit, _at=at, _back=back, stations=[str(s) for s in fl.ids[hit]], in_scope=int(len(members)),
+                   window_start=_iso_us(int(at.min())), window_end=_iso_us(int(at.max())))
+
+
 def generate(o: Options, echo=print) -> dict:
     """Write the history; return the ground truth (also written to o.truth if set)."""
     rng = np.random.default_rng(o.seed)
@@ -583,26 +597,30 @@ def generate(o: Options, echo=print) -> dict:
     seq = np.zeros(o.hosts, dtype=np.int64)
     fault_days: list[pl.DataFrame] = []
     began, rows_total = time.perf_counter(), 0
+    chunks = [np.arange(i, min(i + o.chunk_stations, fleet.n)) for i in range(0, fleet.n, o.chunk_stations)]
     for k in range(o.days):
-        day = Day(o, fleet, k, rng, carry, truth)
-        rows = day.build(outages.get(k, []))
-        faulted = rows.filter((pl.col("action") == "StatusNotification") & (pl.col("direction") == "in")
-                              & pl.col("payload").str.contains('"status":"Faulted"'))
-        fault_days.append(faulted.select("station_id", "station_ts", "payload").unique())
-        for h in range(o.hosts):
-            part = rows.filter(pl.col("st") % o.hosts == h)
-            if part.height == 0:
-                continue
-            first = int(seq[h]) + 1
-            frame = part.select(
-                "source", seq=pl.int_range(first, first + pl.len(), dtype=pl.Int64), station_id="station_id",
-                received_at=pl.col("received_at").cast(TS), station_ts=pl.col("station_ts").cast(TS),
-                ocpp_version=pl.lit("1.6"), direction="direction", message_type="message_type",
-                message_id="message_id", action="action", payload="payload")
-            seq[h] += part.height
-            lake.write_bronze_frame(o.data_root, frame, f"station-host-{h}-{first}")
-        rows_total += rows.height
-        echo(f"{day.day}: {rows.height:,} bronze rows ({rows_total:,} in all, {time.perf_counter() - began:.1f} s)",
+        incidents = outages.get(k, [])
+        hit_outages(o, fleet, k, incidents, rng)
+        day_rows = 0
+        for c, members in enumerate(chunks):
+            day = Day(o, fleet, k, rng, carry, truth, members, first_chunk=c == 0)
+            rows = day.build(incidents)
+            faulted = rows.filter((pl.col("action") == "StatusNotification") & (pl.col("direction") == "in")
+                                  & pl.col("payload").str.contains('"status":"Faulted"'))
+            fault_days.append(faulted.select("station_id", "station_ts", "payload").unique())
+            for (h,), part in sorted(rows.with_columns(_h=pl.col("st") % o.hosts).partition_by("_h", as_dict=True).items()):
+                first = int(seq[h]) + 1
+                frame = part.select(
+                    "source", seq=pl.int_range(first, first + pl.len(), dtype=pl.Int64), station_id="station_id",
+                    received_at=pl.col("received_at").cast(TS), station_ts=pl.col("station_ts").cast(TS),
+                    ocpp_version=pl.lit("1.6"), direction="direction", message_type="message_type",
+                    message_id="message_id", action="action", payload="payload")
+                seq[h] += part.height
+                lake.write_bronze_frame(o.data_root, frame, f"station-host-{h}-{first}")
+            day_rows += rows.height
+            del rows
+        rows_total += day_rows
+        echo(f"{day.day}: {day_rows:,} bronze rows ({rows_total:,} in all, {time.perf_counter() - began:.1f} s)",
              flush=True)
     faults = pl.concat(fault_days).unique().with_columns(day=pl.col("station_ts").cast(TS).dt.date().cast(pl.String))
     bursts = faults.group_by("station_id", "day").len().filter(pl.col("len") >= 5).sort("station_id", "day")
@@ -631,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
     defaults = Options(0, dt.date.today(), 0, 0, Path("."))
     for name in ("heartbeat_s", "sessions_per_day", "meter_interval_s", "hosts", "fault_rate", "disconnect_rate",
                  "burst_rate", "outages", "outage_window_s", "degrading_share", "late_share", "duplicate_share",
-                 "malformed_per_day", "orphan_stops_per_day"):
+                 "malformed_per_day", "orphan_stops_per_day", "chunk_stations"):
         value = getattr(defaults, name)
         p.add_argument("--" + name.replace("_", "-"), type=type(value), default=value, help=f"default {value}")
     args = vars(p.parse_args(argv))

@@ -20,7 +20,8 @@ START = dt.date(2026, 10, 5)
 
 def options(root, seed=11, **kw):
     base = dict(stations=150, start=START, days=9, seed=seed, data_root=root, heartbeat_s=1800,
-                sessions_per_day=1.5, burst_rate=0.01, degrading_share=0.02, late_share=0.03, outages=2)
+                sessions_per_day=1.5, burst_rate=0.01, degrading_share=0.02, late_share=0.03, outages=2,
+                chunk_stations=40)  # several chunks per day, as at scale
     base.update(kw)
     return gen_history.Options(**base)
 
