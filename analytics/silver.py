@@ -123,8 +123,9 @@ def _micros(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def answered_calls(frame: pl.DataFrame) -> pl.DataFrame:
-    """Inbound CALLs with the CSMS's answer beside them (answer_type null: no answer in bronze).
+def answered_calls(frame: pl.DataFrame, actions: list[str] | None = None) -> pl.DataFrame:
+    """Inbound CALLs with the CSMS's answer beside them (answer_type null: no answer in bronze);
+    with `actions`, only the CALLs of those actions and those the CSMS refused.
 
     The CSMS logs its answer with the receive time of the CALL it answers
     (StationSession._event), so (station, message id, receive time, action) pairs them
@@ -132,8 +133,14 @@ def answered_calls(frame: pl.DataFrame) -> pl.DataFrame:
     """
     key = ["station_id", "message_id", "received_at", "action"]
     calls = frame.filter((pl.col("direction") == "in") & (pl.col("message_type") == "CALL"))
+    answers = frame.filter((pl.col("direction") == "out") & pl.col("message_type").is_in(["CALLRESULT", "CALLERROR"]))
+    if actions is not None:
+        refused = answers.filter(pl.col("message_type") == "CALLERROR").select(key)
+        calls = pl.concat([calls.filter(pl.col("action").is_in(actions)),
+                           calls.filter(~pl.col("action").is_in(actions)).join(refused, on=key, how="semi")])
+        answers = answers.filter(pl.col("action").is_in(actions) | (pl.col("message_type") == "CALLERROR"))
     answers = (
-        frame.filter((pl.col("direction") == "out") & pl.col("message_type").is_in(["CALLRESULT", "CALLERROR"]))
+        answers
         .sort("source", "seq")
         .unique(subset=key, keep="first", maintain_order=True)
         .select(*key, pl.col("message_type").alias("answer_type"), pl.col("payload").alias("answer"))
@@ -180,10 +187,9 @@ def curate_day_frames(
     d = day_number(day)
     window = _micros(window.filter(pl.struct("source", "seq").is_first_distinct()))
     quarantine = Quarantine(d)
-    calls = answered_calls(window).sort("received_at", "source", "seq")
     # Only what silver interprets or quarantines is looked at row by row (not heartbeats).
-    of_interest = calls.filter(
-        pl.col("action").is_in([*_INTERPRETED, ev.MALFORMED]) | (pl.col("answer_type") == "CALLERROR"))
+    of_interest = answered_calls(window, [*_INTERPRETED, ev.MALFORMED]).sort("received_at", "source", "seq")
+    calls = window.filter((pl.col("direction") == "in") & (pl.col("message_type") == "CALL"))
 
     accepted: dict[str, list[tuple[dict[str, Any], m.Payload]]] = defaultdict(list)
     for row in of_interest.iter_rows(named=True):
@@ -309,24 +315,6 @@ def transactions(
 # --- meter_values: one sampled value per station, connector, time, measurand, phase, location --
 
 
-_SAMPLE = pl.Struct({"value": pl.String, "context": pl.String, "format": pl.String, "measurand": pl.String,
-                     "phase": pl.String, "location": pl.String, "unit": pl.String})
-_METER_VALUES = pl.List(pl.Struct({"timestamp": pl.String, "sampledValue": pl.List(_SAMPLE)}))
-_MESSAGE = pl.Struct({"connectorId": pl.Int64, "transactionId": pl.Int64, "meterValue": _METER_VALUES,
-                      "transactionData": _METER_VALUES})
-_RFC3339_Z = "%Y-%m-%dT%H:%M:%S%.fZ"
-
-
-def _timestamps_us(texts: pl.Series) -> pl.Series:
-    """RFC 3339 texts (already validated by msgspec) to UTC microseconds: the common "...Z"
-    form vectorised, any other form (offsets, no zone) through the same rule as live."""
-    fast = texts.str.to_datetime(_RFC3339_Z, time_zone="UTC", strict=False).dt.epoch("us")
-    if fast.null_count() == texts.null_count():
-        return fast
-    slow = {x: to_us(msgspec.convert(x, dt.datetime)) for x in texts.filter(fast.is_null()).drop_nulls().unique()}
-    return fast.fill_null(texts.replace_strict(slow, default=None, return_dtype=pl.Int64))
-
-
 def _conversions(pairs: pl.DataFrame) -> pl.DataFrame:
     """The SI conversion of each distinct (measurand, unit) pair, or why there is none."""
     rows = []
@@ -349,39 +337,47 @@ def meter_values(
     starts: dict[tuple[str, int], Start],
     quarantine: Quarantine,
 ) -> pl.DataFrame:
-    """Vectorised over the samples: the payloads (validated by msgspec already) are decoded
-    again by Polars as columns; only what fails is looked at one by one, for its reason."""
-    ident: dict[str, list] = {"station_id": [], "received_at": [], "source": [], "seq": [], "payload": [],
-                              "connector": []}
-    for row, req in messages:
-        for k in ("station_id", "received_at", "source", "seq", "payload"):
-            ident[k].append(row[k])
-        ident["connector"].append(req.connectorId)
+    """The msgspec-decoded payloads are flattened into columns in one tight loop; dedupe, unit
+    conversion and checks run vectorised; only what fails is looked at one by one, for its reason."""
+    sources: list[tuple[dict[str, Any], int, int | None, list]] = [
+        (row, req.connectorId, req.transactionId, req.meterValue) for row, req in messages]
     for row, req in stops:
         if req.transactionData:
             start = starts.get((row["station_id"], req.transactionId))
-            for k in ("station_id", "received_at", "source", "seq", "payload"):
-                ident[k].append(row[k])
             # 0: the stop names no connector and its start is unknown (an orphan).
-            ident["connector"].append(start.connector_id if start else 0)
-    if not ident["payload"]:
+            sources.append((row, start.connector_id if start else 0, req.transactionId, req.transactionData))
+    # Receive order, so that the first copy of a retransmitted sample is the one kept.
+    sources.sort(key=lambda src: (src[0]["received_at"], src[0]["source"], src[0]["seq"]))
+    msg: dict[str, list] = {k: [] for k in ("station_id", "received_at", "source", "seq", "connector", "transaction_id")}
+    col: dict[str, list] = {k: [] for k in ("msg", "sampled_at", "value", "context", "format", "measurand", "phase",
+                                            "location", "unit_sent")}
+    for i, (row, connector, tx_id, values) in enumerate(sources):
+        for k in ("station_id", "received_at", "source", "seq"):
+            msg[k].append(row[k])
+        msg["connector"].append(connector)
+        msg["transaction_id"].append(tx_id)
+        for value in values:
+            sampled_us = to_us(value.timestamp)
+            if sampled_us // _US_PER_DAY != d:
+                continue
+            for sv in value.sampledValue:
+                col["msg"].append(i)
+                col["sampled_at"].append(sampled_us)
+                col["value"].append(sv.value)
+                col["context"].append(sv.context)
+                col["format"].append(sv.format)
+                col["measurand"].append(sv.measurand)
+                col["phase"].append(sv.phase)
+                col["location"].append(sv.location)
+                col["unit_sent"].append(sv.unit)
+    if not col["msg"]:
         return _frame(t.METER_VALUES, [])
-    decoded = pl.DataFrame(ident, schema={"station_id": pl.String, "received_at": pl.Int64, "source": pl.String,
-                                          "seq": pl.Int64, "payload": pl.String, "connector": pl.Int64})
-    decoded = decoded.with_columns(msg=pl.col("payload").str.json_decode(_MESSAGE)).with_columns(
-        transaction_id=pl.col("msg").struct.field("transactionId"),
-        values=pl.col("msg").struct.field("meterValue").fill_null(pl.col("msg").struct.field("transactionData")),
-    ).sort("received_at", "source", "seq")
-    values = decoded.select("station_id", "received_at", "source", "seq", "connector", "transaction_id", "values") \
-        .explode("values").unnest("values")
-    samples = (
-        values.with_columns(sampled_at=_timestamps_us(values["timestamp"]))
-        .filter((pl.col("sampled_at") // _US_PER_DAY) == d)
-        .explode("sampledValue").unnest("sampledValue")
-        .with_columns(measurand=pl.col("measurand").fill_null(units.DEFAULT_MEASURAND),
-                      location=pl.col("location").fill_null("Outlet"))
-        .rename({"unit": "unit_sent"})
-    )
+    messages_frame = pl.DataFrame(msg, schema={"station_id": pl.String, "received_at": pl.Int64, "source": pl.String,
+                                               "seq": pl.Int64, "connector": pl.Int64, "transaction_id": pl.Int64})
+    samples = pl.DataFrame(col, schema={"msg": pl.Int64, "sampled_at": pl.Int64, **{
+        k: pl.String for k in ("value", "context", "format", "measurand", "phase", "location", "unit_sent")}})
+    samples = pl.concat([messages_frame[samples["msg"]], samples], how="horizontal").with_columns(
+        measurand=pl.col("measurand").fill_null(units.DEFAULT_MEASURAND), location=pl.col("location").fill_null("Outlet"))
     samples = samples.join(_conversions(samples.select("measurand", "unit_sent").unique()),
                            on=["measurand", "unit_sent"], how="left", nulls_equal=True, maintain_order="left")
     signed = pl.col("format") == "SignedData"
@@ -390,12 +386,15 @@ def meter_values(
         number=number,
         bad=~signed.fill_null(False) & (pl.col("unit_error").is_not_null() | number.is_null() | ~number.is_finite()),
     )
-    for row in samples.filter("bad").select("source", "seq", "station_id", "received_at", "value", "measurand",
-                                            "unit_sent").iter_rows(named=True):
+    bad = samples.filter("bad")
+    payloads = {(r["source"], r["seq"]): r["payload"] for r, _, _, _ in sources} if bad.height else {}
+    for row in bad.select("source", "seq", "station_id", "received_at", "value", "measurand",
+                          "unit_sent").iter_rows(named=True):
         try:
             units.to_si(row["value"], row["measurand"], row["unit_sent"])
         except units.UnitError as exc:
-            quarantine.add({**row, "action": "MeterValues", "payload": _payload_of(decoded, row)}, f"MeterValues: {exc}")
+            quarantine.add({**row, "action": "MeterValues", "payload": payloads[(row["source"], row["seq"])]},
+                           f"MeterValues: {exc}")
     key = ["station_id", "connector", "sampled_at", "measurand", "phase", "location"]
     good = (
         samples.filter(~pl.col("bad"))
@@ -411,10 +410,6 @@ def meter_values(
     )
     return t.conform(t.METER_VALUES, good.with_columns(
         pl.col("sampled_at").cast(t.UTC_TS), pl.col("received_at").cast(t.UTC_TS)))
-
-
-def _payload_of(decoded: pl.DataFrame, row: dict[str, Any]) -> str:
-    return decoded.filter((pl.col("source") == row["source"]) & (pl.col("seq") == row["seq"]))["payload"][0]
 
 
 # --- connectivity: connects, disconnects, boots and heartbeat gaps per station ----------------
