@@ -257,6 +257,7 @@ def run(
     started_ns = time.time_ns()
     state = State.load(data_root)
     new_files, touched = scan_new_bronze(data_root, state, started_ns)
+    log.info("bronze indexed", extra={"new_files": len(new_files), "touched_days": sorted(d.isoformat() for d in touched)})
     echo(f"bronze: {len(new_files)} new files touching {len(touched)} days")
     stations = update_stations(data_root, new_files)
     echo(f"silver.stations: {stations} stations")
@@ -267,6 +268,7 @@ def run(
         days = sorted({dt.date.fromisoformat(d) for d in state.pending} | {yesterday})
     blocked = [d for d in days if _blocked_by_retention(state, d)]
     for d in blocked:
+        log.warning("day not curated: retention deleted bronze it needs", extra={"day": d.isoformat()})
         echo(f"{d}: skipped, retention deleted bronze it needs (its silver is kept as is)")
     days = [d for d in days if d not in blocked]
     results = _curate_days_ray(data_root, state, days, settings, echo) if use_ray and len(days) > 1 \
@@ -278,6 +280,7 @@ def run(
 
 
 def _progress(echo, day: dt.date, counts: dict[str, int], seconds: float, i: int, n: int) -> None:
+    log.info("curated day", extra={"day": day.isoformat(), "seconds": round(seconds, 3), "rows": counts})
     echo(f"[{i}/{n}] {day}: " + ", ".join(f"{k}={v}" for k, v in counts.items()) + f" ({seconds:.1f} s)")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from actors.durable_file import fsync_dir
 from analytics import curate
 from analytics import tables as t
 
+log = logging.getLogger("analytics.retention")
 
 @dataclass
 class Deleted:
@@ -45,6 +47,7 @@ def day_partitions(base: Path) -> list[tuple[dt.date, Path]]:
 def _remove(directory: Path, dry_run: bool) -> None:
     if dry_run:
         return
+    log.info("partition deleted by retention", extra={"partition": str(directory)})
     shutil.rmtree(directory)
     fsync_dir(directory.parent)
     # Empty month and year directories go too, so the lake does not fill with husks.
