@@ -325,3 +325,13 @@ def test_several_days_are_curated_as_ray_tasks(tmp_path):
     assert sorted(result) == ["2026-11-02", "2026-11-03"]
     assert sum(1 for line in lines if line.startswith("[")) == 2  # progress per day
     assert read(t.STATUS_CHANGES, tmp_path, D1).height == 1 and read(t.STATUS_CHANGES, tmp_path, D2).height == 1
+
+
+def test_the_command_line_curates_the_day_asked_for(tmp_path, capsys):
+    b = Bronze()
+    b.status("CP1", 1, "Faulted", "2026-11-02T08:00:00Z")
+    b.write(tmp_path)
+    assert curate.main(["--day", "2026-11-02", "--data-root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "[1/1] 2026-11-02: status_changes=1" in out and "curated 1 days" in out
+    assert read(t.STATUS_CHANGES, tmp_path, D1).height == 1

@@ -95,3 +95,11 @@ def test_curation_keeps_silver_of_a_day_whose_bronze_retention_deleted(lake_root
 def test_bronze_retention_shorter_than_the_transaction_lookback_is_refused(lake_root):
     with pytest.raises(ValueError, match="transaction lookback"):
         retention.enforce(lake_root, bronze_days=5, silver_days=0, today=TODAY, lookback_days=7)
+
+
+def test_the_command_line_takes_retention_from_the_config(lake_root, monkeypatch, capsys):
+    monkeypatch.setenv("CSMS_SILVER_RETENTION_DAYS", "3")
+    monkeypatch.setenv("CSMS_BRONZE_RETENTION_DAYS", "0")
+    assert retention.main(["--data-root", str(lake_root), "--today", TODAY.isoformat()]) == 0
+    assert "deleted 0 bronze and 80 silver partitions" in capsys.readouterr().out
+    assert silver_days(lake_root, t.STATUS_CHANGES) == ["2026-11-17", "2026-11-18", "2026-11-19"]
