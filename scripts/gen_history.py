@@ -27,6 +27,14 @@ Planted (all listed in the --truth JSON):
   StopTransactions (transactionId -1);
 - malformed frames, schema-violating payloads (answered with a CALLERROR) and non-numeric
   meter values.
+
+The truth JSON: `fault_burst_days` [{station_id, day, faults}] every station-day with >= 5
+distinct Faulted statuses (`planted_fault_bursts` the planted subset); `outages` [{incident,
+scope: site|region, scope_key, mode: disconnect|Unavailable|Faulted, day, window_start,
+window_end (first and last station going down), stations, in_scope}]; `degrading`
+[{station_id, degrading_from, failure_day}]; `late` [{station_id, happened_day, received_day,
+events}]; `duplicates`, `malformed` (quarantine-worthy events), `orphan_stops` (counts);
+`sites` {site: region}; `rows` (bronze rows written).
 """
 
 from __future__ import annotations
