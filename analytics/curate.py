@@ -328,7 +328,10 @@ def main(argv: list[str] | None = None) -> int:
         import ray
 
         # Joins the cluster a `ray job submit` runs us in; never starts a Ray of its own.
-        ray.init(address="auto", logging_level=logging.WARNING)
+        try:
+            ray.init(address="auto", logging_level=logging.WARNING)
+        except ConnectionError as exc:
+            raise SystemExit(f"--ray: no running Ray cluster to join ({exc}); start one or drop --ray") from None
     began = time.perf_counter()
     results = run(data_root, day=args.day, settings=Settings.from_config(config), use_ray=use_ray)
     print(f"curated {len(results)} days in {time.perf_counter() - began:.1f} s", flush=True)
