@@ -335,3 +335,29 @@ def test_the_command_line_curates_the_day_asked_for(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "[1/1] 2026-11-02: status_changes=1" in out and "curated 1 days" in out
     assert read(t.STATUS_CHANGES, tmp_path, D1).height == 1
+
+
+def test_silver_does_not_depend_on_how_bronze_was_split_into_files(tmp_path):
+    def history() -> Bronze:
+        b = Bronze()
+        b.status("CP1", 1, "Faulted", "2026-11-02T08:00:00Z")
+        b.start("CP1", 4, "2026-11-02T09:00:00Z")
+        b.meter("CP1", "2026-11-02T09:10:00Z", [{"value": "1", "unit": "kWh"}], tx_id=4)
+        b.meter("CP1", "2026-11-02T09:10:00Z", [{"value": "1", "unit": "kWh"}], tx_id=4, received="2026-11-02T09:11:00Z")
+        b.stop("CP1", 4, "2026-11-02T10:00:00Z", 3000)
+        b.status("CP1", 1, "Available", "2026-11-02T10:01:00Z", received="2026-11-03T01:00:00Z")
+        return b
+
+    one, split = tmp_path / "one", tmp_path / "split"
+    history().write(one)
+    b = history()
+    events = b.events
+    b.events = events[6:]
+    b.write(split, "late-half", first_seq=7)  # the later segment landed first
+    b.events = events[:6]
+    b.write(split, "early-half", first_seq=1)
+    for root in (one, split):
+        run(root, D1)
+    for table in curate.DAY_TABLES:
+        assert read(table, one, D1).equals(read(table, split, D1)), table.name
+    assert read(t.STATUS_CHANGES, one, D1).height == 2 and read(t.METER_VALUES, one, D1).height == 1
