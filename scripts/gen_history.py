@@ -494,11 +494,13 @@ class Day:
             return frame, pl.DataFrame()
         win = pl.DataFrame({"st": st.astype(np.int32), "lost": lost, "back": back})
         frame = frame.with_columns(_row=pl.int_range(pl.len()))
-        inside = frame.join(win, on="st").filter((pl.col("at_us") >= pl.col("lost")) & (pl.col("at_us") < pl.col("back")))
-        queued = inside.filter(pl.col("has_ts")).sort("st", "at_us").with_columns(
+        inside = frame.join(win, on="st", maintain_order="left").filter(
+            (pl.col("at_us") >= pl.col("lost")) & (pl.col("at_us") < pl.col("back")))
+        queued = inside.filter(pl.col("has_ts")).sort("st", "at_us", maintain_order=True).with_columns(
             received_at=pl.col("back") + 5 * US + pl.int_range(pl.len()).over("st") * 100_000)
         frame = pl.concat([frame.filter(~pl.col("_row").is_in(inside["_row"].implode())), queued.select(frame.columns)])
-        late = queued.group_by("st").agg(n=pl.len(), first=pl.col("at_us").min(), received=pl.col("received_at").min())
+        late = queued.group_by("st").agg(n=pl.len(), first=pl.col("at_us").min(),
+                                         received=pl.col("received_at").min()).sort("st")
         return frame.drop("_row"), late
 
     def _duplicate(self, frame: pl.DataFrame) -> pl.DataFrame:
@@ -546,7 +548,8 @@ class Day:
                 "st", received_at="at_us", station_ts=pl.lit(None, pl.Int64), direction=pl.lit("system"),
                 message_type=pl.lit("SESSION"), message_id="message_id", action="action", payload="payload",
                 _order=pl.lit(0)))
-        rows = pl.concat(parts, how="vertical_relaxed").sort("received_at", "st", "message_id", "_order")
+        rows = pl.concat(parts, how="vertical_relaxed").sort("received_at", "st", "message_id", "_order",
+                                                              maintain_order=True)
         if late.height:
             for st, n, first, received in late.iter_rows():
                 self.truth["late"].append({"station_id": str(self.fleet.ids[st]), "happened_day": self.day.isoformat(),
@@ -615,7 +618,8 @@ def generate(o: Options, echo=print) -> dict:
             rows = day.build(incidents)
             faulted = rows.filter((pl.col("action") == "StatusNotification") & (pl.col("direction") == "in")
                                   & pl.col("payload").str.contains('"status":"Faulted"'))
-            fault_days.append(faulted.select("station_id", "station_ts", "payload").unique())
+            # Numbers only: a string column filtered from `rows` would keep the day's buffers alive.
+            fault_days.append(faulted.select("st", "station_ts", pl.col("payload").hash()).unique())
             for (h,), part in sorted(rows.with_columns(_h=pl.col("st") % o.hosts).partition_by("_h", as_dict=True).items()):
                 first = int(seq[h]) + 1
                 frame = part.select(
@@ -630,7 +634,9 @@ def generate(o: Options, echo=print) -> dict:
         rows_total += day_rows
         echo(f"{day.day}: {day_rows:,} bronze rows ({rows_total:,} in all, {time.perf_counter() - began:.1f} s)",
              flush=True)
-    faults = pl.concat(fault_days).unique().with_columns(day=pl.col("station_ts").cast(TS).dt.date().cast(pl.String))
+    faults = pl.concat(fault_days).unique().with_columns(
+        day=pl.col("station_ts").cast(TS).dt.date().cast(pl.String),
+        station_id=pl.col("st").replace_strict(dict(enumerate(fleet.ids.tolist())), return_dtype=pl.String))
     bursts = faults.group_by("station_id", "day").len().filter(pl.col("len") >= 5).sort("station_id", "day")
     truth["fault_burst_days"] = [{"station_id": s, "day": d, "faults": int(n)} for s, d, n in bursts.iter_rows()]
     truth["outages"] = [{k: v for k, v in inc.items() if not k.startswith("_")}

@@ -39,7 +39,7 @@ def q(sql):
 
 
 def test_same_seed_same_bronze_other_seed_other_bronze(tmp_path):
-    small = dict(stations=40, days=2)
+    small = dict(stations=120, days=3, chunk_stations=50)
     gen_history.generate(options(tmp_path / "a", **small), echo=lambda *a, **k: None)
     gen_history.generate(options(tmp_path / "b", **small), echo=lambda *a, **k: None)
     gen_history.generate(options(tmp_path / "c", seed=12, **small), echo=lambda *a, **k: None)
