@@ -177,16 +177,18 @@ def read_window(
     window, last_calls = pl.DataFrame(schema=lake.BRONZE_SCHEMA), pl.DataFrame(
         schema={"station_id": pl.String, "received_at": lake.BRONZE_SCHEMA["received_at"]})
     if files:
-        scan = pl.scan_parquet(files, schema=lake.BRONZE_SCHEMA, hive_partitioning=False)
-        main, spill, last_calls = pl.collect_all([
-            scan.filter((event_day == day) | (received_day == day)
-                        | ((pl.col("action") == "StopTransaction") & (event_day == day + one))),
-            scan.filter(samples & (event_day == day - one) & (received_day != day)),
-            scan.filter((received_day == day - one) & (pl.col("direction") == "in") & (pl.col("message_type") == "CALL"))
-            .group_by("station_id").agg(pl.col("received_at").max()).sort("station_id"),
-        ])
-        # Text search only over the few candidates (a filter over the scan would run it on every row).
-        window = pl.concat([main, spill.filter(may_sample_day)])
+        spill = samples & (event_day == day - one) & (received_day != day)
+        window = pl.scan_parquet(files, schema=lake.BRONZE_SCHEMA, hive_partitioning=False).filter(
+            (event_day == day) | (received_day == day) | spill
+            | ((pl.col("action") == "StopTransaction") & (event_day == day + one))
+        ).collect()
+        # Text search only over the few candidates (in the scan it would run on every row).
+        window = window.filter(~spill | may_sample_day)
+        before = bronze_files(data_root, day - one)
+        if before:
+            last_calls = pl.scan_parquet(before, schema=lake.BRONZE_SCHEMA, hive_partitioning=False).filter(
+                (pl.col("direction") == "in") & (pl.col("message_type") == "CALL")
+            ).group_by("station_id").agg(pl.col("received_at").max()).sort("station_id").collect()
     lookback = [day - dt.timedelta(days=k) for k in range(settings.transaction_lookback_days + 1)]
     start_files = [f for r in sorted(state.receive_days(lookback)) for f in bronze_files(data_root, r)]
     starts = (
