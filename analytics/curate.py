@@ -50,6 +50,9 @@ DAY_TABLES = (t.STATUS_CHANGES, t.TRANSACTIONS, t.METER_VALUES, t.CONNECTIVITY, 
 class Settings:
     transaction_lookback_days: int = 7
     heartbeat_gap_s: float = 1800.0
+    # A day's stations are curated in groups of about this many bronze rows: every silver
+    # row belongs to one station, so groups are independent, and memory stays bounded.
+    rows_per_group: int = 750_000
 
     @classmethod
     def from_config(cls, config) -> Settings:
@@ -209,7 +212,7 @@ def curate_day(data_root: Path, state: State, day: dt.date, settings: Settings) 
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        frames = silver.curate_day_frames(day, window, starts, settings.heartbeat_gap_s, last_calls)
+        frames = _curate_in_station_groups(day, window, starts, last_calls, settings)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -218,6 +221,33 @@ def curate_day(data_root: Path, state: State, day: dt.date, settings: Settings) 
         t.write_partition(table, t.day_dir(table, data_root, day), frames[table.name])
         counts[table.name] = frames[table.name].height
     return counts
+
+
+# Each table's row order (analytics.silver sorts the same way): groups are put back in it.
+_ORDER = {
+    t.STATUS_CHANGES.name: ["station_id", "connector_id", "event_ts", "source", "seq"],
+    t.TRANSACTIONS.name: ["station_id", "stop_ts", "transaction_id"],
+    t.METER_VALUES.name: ["station_id", "connector_id", "sampled_at", "measurand", "phase", "location"],
+    t.CONNECTIVITY.name: ["station_id", "event_ts", "kind"],
+    t.QUARANTINE.name: ["received_at", "source", "seq"],
+}
+
+
+def _curate_in_station_groups(day: dt.date, window: pl.DataFrame, starts: pl.DataFrame, last_calls: pl.DataFrame,
+                              settings: Settings) -> dict[str, pl.DataFrame]:
+    groups = max(1, -(-window.height // settings.rows_per_group))
+    if groups == 1:
+        return silver.curate_day_frames(day, window, starts, settings.heartbeat_gap_s, last_calls)
+    group = pl.col("station_id").hash(seed=0) % groups
+    parts: dict[str, list[pl.DataFrame]] = {name: [] for name in _ORDER}
+    for g in range(groups):
+        frames = silver.curate_day_frames(day, window.filter(group == g), starts.filter(group == g),
+                                          settings.heartbeat_gap_s, last_calls.filter(group == g))
+        for name, frame in frames.items():
+            parts[name].append(frame)
+    # A station's rows are all in one group, in order: a stable sort restores the whole order.
+    return {name: pl.concat(frames).sort(_ORDER[name], nulls_last=False, maintain_order=True)
+            for name, frames in parts.items()}
 
 
 def update_stations(data_root: Path, new_files: list[Path]) -> int:

@@ -361,3 +361,24 @@ def test_silver_does_not_depend_on_how_bronze_was_split_into_files(tmp_path):
     for table in curate.DAY_TABLES:
         assert read(table, one, D1).equals(read(table, split, D1)), table.name
     assert read(t.STATUS_CHANGES, one, D1).height == 2 and read(t.METER_VALUES, one, D1).height == 1
+
+
+def test_curating_in_station_groups_writes_the_same_bytes(tmp_path):
+    b = Bronze()
+    for i in range(6):
+        station = f"CP{i}"
+        b.status(station, 1, "Faulted", "2026-11-02T08:00:00Z")
+        b.status(station, 1, "Faulted", "2026-11-02T08:00:00Z", received="2026-11-02T08:01:00Z")
+        b.start(station, 1, "2026-11-02T09:00:00Z")
+        b.meter(station, "2026-11-02T09:10:00Z", [{"value": "1", "unit": "kWh"}, {"value": "x"}], tx_id=1)
+        b.stop(station, 1, "2026-11-02T10:00:00Z", 3000)
+        b.stop(station, -1, "2026-11-02T10:00:00Z", 10 + i)
+        b.stop(station, -1, "2026-11-02T10:00:00Z", 20 + i)
+        b.call(station, "Heartbeat", {}, "2026-11-02T12:00:00Z", result={"currentTime": "x"})
+    b.write(tmp_path)
+    run(tmp_path, D1)
+    whole = {tb.name: (t.day_dir(tb, tmp_path, D1) / t.PART_FILE).read_bytes() for tb in curate.DAY_TABLES}
+    run(tmp_path, D1, settings=curate.Settings(rows_per_group=10))
+    grouped = {tb.name: (t.day_dir(tb, tmp_path, D1) / t.PART_FILE).read_bytes() for tb in curate.DAY_TABLES}
+    assert grouped == whole
+    assert read(t.TRANSACTIONS, tmp_path, D1).height == 18 and read(t.QUARANTINE, tmp_path, D1).height == 6
