@@ -216,7 +216,7 @@ def curate_day_frames(
     return frames
 
 
-# --- status_changes: one StatusNotification per station, connector and station timestamp -------
+# --- status_changes: one StatusNotification per station, connector, station timestamp, content --
 
 
 def status_changes(d: int, notes: Iterable[tuple[dict[str, Any], m.StatusNotificationRequest]]) -> pl.DataFrame:
@@ -233,7 +233,7 @@ def status_changes(d: int, notes: Iterable[tuple[dict[str, Any], m.StatusNotific
         if key in seen:
             continue
         seen.add(key)
-        station_ts = row["station_ts"] if req.timestamp is not None else None
+        station_ts = event_ts if req.timestamp is not None else None
         rows.append({
             "station_id": row["station_id"], "connector_id": req.connectorId, "event_ts": event_ts,
             "station_ts": station_ts, "received_at": row["received_at"],
