@@ -144,6 +144,18 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     def data_path(self) -> Path:
         return Path(self.data_root).resolve()
 
+    # --- analytics: curation (bronze -> silver) and retention (analytics/curate.py, retention.py) ---
+    # A StopTransaction finds its StartTransaction up to this many days before the stop's
+    # day; a start older than that makes the stop an orphan in silver.transactions.
+    curate_transaction_lookback_days: int = 7
+    # silver.connectivity records a heartbeat_gap when a station sent no CALL for longer
+    # than this (default: two missed 15-minute heartbeats, well above the 300 s interval).
+    curate_heartbeat_gap_s: float = 1800.0
+    # Whole day partitions older than this many days are deleted; 0 keeps them forever.
+    # Bronze is never deleted before curation has processed it; gold is never deleted.
+    bronze_retention_days: int = 0
+    silver_retention_days: int = 0
+
 
 _ENV_PREFIX = "CSMS_"
 

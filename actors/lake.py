@@ -110,8 +110,17 @@ def write_bronze(
             "payload": pl.Series(payloads, dtype=pl.String),
         }
     )
-    assert frame.schema == BRONZE_SCHEMA, frame.schema
-    days = pl.Series("_day", received, dtype=pl.Int64) // _US_PER_DAY
+    return write_bronze_frame(data_root, frame, file_stem)
+
+
+def write_bronze_frame(data_root: Path, frame: pl.DataFrame, file_stem: str) -> list[Path]:
+    """`write_bronze` for rows already in a frame of exactly BRONZE_SCHEMA (the synthetic
+    history generator builds millions of rows as columns, not as Event objects)."""
+    if frame.schema != BRONZE_SCHEMA:
+        raise ValueError(f"not the bronze schema: {frame.schema}")
+    if "/" in file_stem or file_stem.startswith("."):
+        raise ValueError(f"bad bronze file stem {file_stem!r}")
+    days = frame["received_at"].dt.epoch("us").alias("_day") // _US_PER_DAY
     parts = frame.with_columns(days).partition_by("_day", as_dict=True, include_key=False, maintain_order=True)
 
     written = []

@@ -61,7 +61,7 @@ def _c(name: str, dtype: pl.DataType, description: str, unit: str | None = None,
 
 STATUS_CHANGES = Table(
     "silver", "status_changes",
-    grain="one StatusNotification per station, connector and station timestamp (duplicates removed)",
+    grain="one StatusNotification per station, connector, station timestamp and content (retransmissions removed)",
     partitioning="day", time_column="event_ts",
     columns=(
         _c("station_id", pl.String, "station identity", nullable=False),
@@ -88,7 +88,7 @@ TRANSACTIONS = Table(
         _c("station_id", pl.String, "station identity", nullable=False),
         _c("transaction_id", pl.Int64, "id the CSMS assigned (the station's for orphans)", nullable=False),
         _c("connector_id", pl.Int32, "connector (null for an orphan stop)"),
-        _c("id_tag_hash", pl.String, "SHA-256 (hex, first 16 bytes) of the id tag that started it"),
+        _c("id_tag_hash", pl.String, "SHA-256 (hex, first 16 bytes) of the upper-cased id tag that started it"),
         _c("start_ts", UTC_TS, "StartTransaction timestamp (null for an orphan)"),
         _c("stop_ts", UTC_TS, "StopTransaction timestamp", nullable=False),
         _c("duration_s", pl.Float64, "stop_ts - start_ts", "s"),
@@ -107,7 +107,7 @@ METER_VALUES = Table(
     partitioning="day", time_column="sampled_at",
     columns=(
         _c("station_id", pl.String, "station identity", nullable=False),
-        _c("connector_id", pl.Int32, "connector", nullable=False),
+        _c("connector_id", pl.Int32, "connector (0: unknown, from the transactionData of an orphan stop)", nullable=False),
         _c("transaction_id", pl.Int64, "transaction it belongs to, if any"),
         _c("sampled_at", UTC_TS, "MeterValue timestamp", nullable=False),
         _c("received_at", UTC_TS, "when the CSMS received it", nullable=False),

@@ -1,4 +1,4 @@
-"""The `csms` command: serve the CSMS, simulate stations."""
+"""The `csms` command: serve the CSMS, simulate stations, print the data catalog."""
 
 from __future__ import annotations
 
@@ -72,16 +72,25 @@ def cmd_simulate(argv: list[str]) -> int:
     return simulator.main(argv) or 0
 
 
+def cmd_catalog(argv: list[str]) -> int:
+    from analytics import catalog
+
+    return catalog.main(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "simulate":
         return cmd_simulate(argv[1:])
+    if argv and argv[0] == "catalog":
+        return cmd_catalog(argv[1:])
     parser = argparse.ArgumentParser(prog="csms", description="OCPP Charge Station Management System on Ray")
     sub = parser.add_subparsers(dest="command", required=True)
     serve_p = sub.add_parser("serve", help="run the CSMS (embedded local Ray unless --address)")
     serve_p.add_argument("--config", help="TOML config file (default: $CSMS_CONFIG or built-in defaults)")
     serve_p.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
     sub.add_parser("simulate", help="run simulated stations against a CSMS (see csms simulate --help)")
+    sub.add_parser("catalog", help="print the lake's data catalog: tables, columns, units, freshness ([--data-root] [--json])")
     args = parser.parse_args(argv)
     if args.command == "serve":
         return cmd_serve(args)
