@@ -1,7 +1,8 @@
 """The analytics scheduler: daily curation and anomaly jobs after midnight UTC, the monthly fault report.
 
 Jobs and their periods:
-  curation      a UTC day: `analytics.curate.curate(data_root, [day])` (bronze -> silver)
+  curation      a UTC day: `analytics.curate.run` (bronze -> silver, plus days late data touched),
+                then `analytics.retention.enforce` when retention is configured
   mass_outage   a UTC day, once that day is curated
   maintenance   a UTC day, once that day is curated
   fault_report  a month, once its last day is curated: built, written to gold and e-mailed
@@ -34,7 +35,6 @@ import argparse
 import contextlib
 import datetime as dt
 import fcntl
-import importlib
 import logging
 import sys
 import threading
@@ -178,20 +178,22 @@ def _prune(state: ScheduleState, oldest: dt.date) -> None:
 # --- the runners ------------------------------------------------------------------------------
 
 
-class CurationUnavailable(RuntimeError):
-    pass
-
-
 def default_runners(config) -> dict[str, Runner]:
     def curation(data_root: Path, period: str, email: bool) -> None:
-        try:
-            curate = importlib.import_module("analytics.curate")
-        except ModuleNotFoundError as exc:
-            if exc.name != "analytics.curate":
-                raise
-            raise CurationUnavailable("analytics.curate is not installed: silver is not being curated "
-                                      "(the anomaly jobs and the fault report wait for it)") from None
-        curate.curate(data_root, [dt.date.fromisoformat(period)])
+        from analytics import curate, retention
+
+        day = dt.date.fromisoformat(period)
+        # As if run the day after `day`: curates `day` and every earlier day that late bronze
+        # has touched since the last run, so offline-queued events reach their own day.
+        curate.run(data_root, settings=curate.Settings.from_config(config), today=day + dt.timedelta(days=1),
+                   echo=lambda line: log.info(line, extra={"job": "curation", "period": period}))
+        # Retention after curation, in the same serial run: both write the curation state,
+        # and bronze may only go once curated.
+        if config.bronze_retention_days or config.silver_retention_days:
+            deleted = retention.enforce(data_root, config.bronze_retention_days, config.silver_retention_days,
+                                        today=day + dt.timedelta(days=1),
+                                        lookback_days=config.curate_transaction_lookback_days)
+            log.info("retention enforced", extra={"period": period, "deleted": str(deleted)})
 
     def mass_outage(data_root: Path, period: str, email: bool) -> None:
         from analytics import mass_outage as job
@@ -320,9 +322,9 @@ class Scheduler:
                 # Retrying could mail it twice; the report itself is written.
                 log.error("fault report e-mail may not have arrived; not resending", extra={**extra, "reason": str(exc)})
                 return JobOutcome(request.job, request.period, "done", str(exc), seconds)
-            level = logging.ERROR if not isinstance(exc, CurationUnavailable) else logging.WARNING
+            level = logging.ERROR
             log.log(level, "analytics job failed", extra={**extra, "reason": f"{type(exc).__name__}: {exc}"},
-                    exc_info=not isinstance(exc, (CurationUnavailable, ReportMailError)))
+                    exc_info=not isinstance(exc, ReportMailError))
             return JobOutcome(request.job, request.period, "failed", f"{type(exc).__name__}: {exc}", seconds)
         seconds = round(time.monotonic() - started, 3)
         log.info("analytics job done", extra={**extra, "seconds": seconds})

@@ -29,7 +29,7 @@ from actors.ocpp16.station_side import to_us
 from actors.passwords import hash_password
 from actors.station_state import IdTagRecord, Registration
 from actors.views import TransactionFilter
-from analytics import gold_views, scheduler
+from analytics import catalog, gold_views, scheduler
 from serve_app.handshake import valid_station_id
 
 api_app = FastAPI(
@@ -404,6 +404,14 @@ class OperatorApi:
         """Mass-outage incidents and the stations most at risk of failing (maintenance scores)."""
         self._authorize(credentials)
         return await self._gold(gold_views.anomalies, day, limit)
+
+    @api_app.get("/api/catalog")
+    async def data_catalog(
+        self, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    ) -> dict[str, Any]:
+        """The lake's data catalog: every bronze/silver/gold table with grain, columns, units, freshness."""
+        self._authorize(credentials)
+        return await self._gold(catalog.catalog)
 
     @api_app.post("/api/jobs/{job}")
     async def run_job(

@@ -112,3 +112,15 @@ async def test_a_daily_job_on_demand_runs_as_ray_tasks(csms, gold):
     async with viewer(csms) as api:
         body = (await api.get("/api/anomalies", params={"day": day.isoformat()})).json()
     assert [i["scope_key"] for i in body["mass_outages"]] == ["site-5"]
+
+
+async def test_the_catalog_describes_the_tables_written_in_the_lake(csms, gold):
+    async with viewer(csms) as api:
+        response = await api.get("/api/catalog")
+    assert response.status_code == 200, response.text
+    tables = {t["id"]: t for t in response.json()["tables"]}
+    report = tables["gold.fault_report"]
+    assert report["freshness"]["newest_partition"] == "2026-10" and report["freshness"]["rows"] == len(EXPECTED)
+    assert [c["name"] for c in report["columns"]][:3] == ["month", "rank", "station_id"]
+    assert tables["silver.status_changes"]["freshness"]["rows"] > 0
+    assert {"bronze.events", "silver.meter_values", "gold.mass_outages"} <= tables.keys()

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import sys
 
+import polars as pl
 import pytest
 
 from actors.config import Config
@@ -162,14 +161,23 @@ def test_a_failed_curation_holds_back_the_jobs_that_need_it(setup):
     assert jobs.take() == [*daily("2026-10-31"), ("fault_report", "2026-10", True)]
 
 
-def test_a_missing_curation_module_is_a_clear_failure(tmp_path, monkeypatch, caplog):
-    monkeypatch.setitem(sys.modules, "analytics.curate", None)  # as if the module were not installed
+def test_the_real_jobs_curate_late_data_and_score_what_a_tick_finds_due(tmp_path):
+    """The default runners, not stand-ins: bronze in, silver and gold out, late data included."""
+    from analytics import tables as t
+    from tests.bronze import Bronze
+
+    bronze = Bronze()
+    bronze.status("CP-1", 1, "Faulted", "2026-10-29T10:00:00Z", error_code="GroundFailure")
+    # Happened on the 27th, queued offline, received on the 29th: curated into the 27th.
+    bronze.status("CP-1", 1, "Faulted", "2026-10-27T23:00:00Z", received="2026-10-29T11:00:00Z")
+    bronze.write(tmp_path)
     s = Scheduler(tmp_path, CONFIG, clock=Clock("2026-10-30T12:00:00"))
-    caplog.set_level(logging.WARNING, logger="csms.analytics.scheduler")
     outcomes = s.tick()
-    assert [(o.job, o.status) for o in outcomes] == [("curation", "failed")]
-    assert "analytics.curate is not installed" in outcomes[0].detail
-    assert "analytics job failed" in caplog.text
+    assert [(o.job, o.status) for o in outcomes] == [("curation", "done"), ("mass_outage", "done"),
+                                                      ("maintenance", "done")], outcomes
+    for day in (dt.date(2026, 10, 29), dt.date(2026, 10, 27)):
+        rows = pl.read_parquet(t.day_dir(t.STATUS_CHANGES, tmp_path, day) / t.PART_FILE)
+        assert rows["status"].to_list() == ["Faulted"]
 
 
 def test_on_demand_runs_are_not_recorded(setup):
