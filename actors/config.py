@@ -78,6 +78,39 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # environment, never the repo: CSMS_API_TOKENS='[{"token": "...", "role": "viewer"}]'.
     api_tokens: list[str | ApiToken] = []
 
+    # --- Transport security and hostile input (issue 6, "edges"; docs/security.md) --------
+    # Security profile 2: PEM certificate chain and private key. When both are set the
+    # balancer serves TLS itself on `port` (wss://, https://; TLS 1.2 at least), and plain
+    # ws:// and http:// only on `plain_port`, if that is set (0: nowhere). Direct ingress only.
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    plain_port: int = 0
+    # Security profile 3: a PEM CA bundle. The balancer then asks every TLS client for a
+    # certificate, verifies it against these CAs, and forwards the verified names (subject
+    # CN and DNS SANs) to the gateway, which requires them to include the station id.
+    tls_client_ca_file: str = ""
+    # Every station must present a verified certificate naming it (no Basic-auth-only
+    # stations, and none over `plain_port`). Off: certificate stations and Basic-auth stations mix.
+    require_client_cert: bool = False
+    # A station whose verified certificate names it needs no Basic auth (OCPP 1.6 security
+    # whitepaper, profile 3: the certificate is the credential).
+    client_cert_replaces_basic_auth: bool = True
+    # Shared by balancer and gateway only: the gateway trusts a forwarded certificate identity
+    # only next to this secret (a replica's own port is reachable without the balancer).
+    # Empty: a random one per start (app.resolve). Set it only for a terminator of your own.
+    ingress_identity_secret: str = ""
+    # Per-station token bucket on inbound frames, kept by the gateway replica holding the
+    # socket: `station_rate_per_s` sustained, `station_rate_burst` at once. Over it, a CALL
+    # gets a CALLERROR GenericError (transaction messages and answers wait for a token
+    # instead); `station_rate_strikes` refused CALLs within a minute close the socket (1008).
+    # 0 turns the limit off.
+    station_rate_per_s: float = 20.0
+    station_rate_burst: int = 100
+    station_rate_strikes: int = 100
+
+    def tls_enabled(self) -> bool:
+        return bool(self.tls_cert_file and self.tls_key_file)
+
     def token_roles(self) -> list[tuple[str, Role]]:
         return [(t, "admin") if isinstance(t, str) else (t.token, t.role) for t in self.api_tokens]
 

@@ -228,7 +228,8 @@ class StationHost:
         session = self.sessions.get(request.station_id)
         if session is None or session.state.registration is None:
             return HostReply(connect_status="unknown_station")
-        if not await self._password_ok(session.state.registration, request.station_id, request.password):
+        if request.password is not None and not await self._password_ok(
+                session.state.registration, request.station_id, request.password):
             return HostReply(connect_status="bad_credentials")
         if session.state.registration is None:  # deregistered while the password was checked
             return HostReply(connect_status="unknown_station")

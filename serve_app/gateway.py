@@ -29,6 +29,8 @@ from actors.host_protocol import Connect, Disconnect, Frame, Reattach, decode_ou
 from actors.station_session import CLOSE_REPLACED
 from serve_app.handshake import basic_auth_password, pick_subprotocol, valid_station_id
 from serve_app.host_link import HostLink, HostUnavailable, links_for
+from serve_app import rate_limit
+from serve_app.tls import forwarded_identity
 
 log = logging.getLogger("csms.gateway")
 
@@ -94,8 +96,19 @@ class OcppGateway:
         if subprotocol is None:
             await websocket.send_denial_response(_deny(400, "no supported OCPP subprotocol offered (ocpp1.6)"))
             return
+        # Security profile 3: a client certificate the balancer verified must name this station.
+        certificate_names = forwarded_identity(websocket.headers, self.config.ingress_identity_secret)
+        if certificate_names and station_id not in certificate_names:
+            await websocket.send_denial_response(_deny(403, "the client certificate is not for this station"))
+            return
+        if not certificate_names and self.config.require_client_cert:
+            await websocket.send_denial_response(
+                _deny(401, "a TLS client certificate naming this station is required (security profile 3)"))
+            return
         password = basic_auth_password(websocket.headers.get("authorization"), station_id)
-        if password is None:
+        if certificate_names and self.config.client_cert_replaces_basic_auth:
+            password = None  # the certificate is the credential; the host skips the password check
+        elif password is None:
             await websocket.send_denial_response(
                 _deny(401, "Basic authentication with the station id as user is required",
                       {"WWW-Authenticate": 'Basic realm="ocpp"'})
@@ -142,6 +155,9 @@ class OcppGateway:
     async def _serve_frames(self, websocket: WebSocket, station_id: str, connection_id: str,
                             connected_at: int, link) -> int | None:
         limit = self.config.max_frame_bytes
+        rate = self.config.station_rate_per_s
+        bucket = rate_limit.TokenBucket(rate, self.config.station_rate_burst,
+                                        self.config.station_rate_strikes) if rate > 0 else None
         while True:
             try:
                 message = await websocket.receive()
@@ -158,6 +174,13 @@ class OcppGateway:
             if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
                 await _close_quietly(websocket, CLOSE_TOO_BIG)
                 return CLOSE_TOO_BIG
+            if bucket is not None and not await self._within_rate(websocket, station_id, bucket, text):
+                if bucket.strike():
+                    log.warning("station flooding: closing its socket",
+                                extra={"station_id": station_id, "connection_id": connection_id})
+                    await _close_quietly(websocket, rate_limit.CLOSE_POLICY_VIOLATION)
+                    return rate_limit.CLOSE_POLICY_VIOLATION
+                continue
             try:
                 reply = await link.call(Frame(station_id, connection_id, connected_at, text, now_us()))
             except HostUnavailable:
@@ -169,6 +192,19 @@ class OcppGateway:
             if reply.close_code is not None:
                 await _close_quietly(websocket, reply.close_code)
                 return reply.close_code
+
+    async def _within_rate(self, websocket: WebSocket, station_id: str, bucket, text: str) -> bool:
+        """Take the frame's token; False when it was refused (its CALLERROR already sent)."""
+        wait = bucket.take()
+        if not wait:
+            return True
+        if rate_limit.must_wait(text):
+            while wait:  # the limit itself: this socket's next frame is read only after this one
+                await asyncio.sleep(wait)
+                wait = bucket.take()
+            return True
+        await _send_quietly(websocket, rate_limit.refusal(text, bucket.rate, bucket.burst))
+        return False
 
     async def _poll_outbound(self, host_name: str) -> None:
         """Long-poll one host for CALLs to our sockets: one parked Ray call per (replica, host)."""
