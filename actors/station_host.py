@@ -406,6 +406,19 @@ class StationHost:
         await self._commit()
         return created
 
+    async def set_password(self, station_id: str, password_hash: str) -> bool:
+        """Replace a registered station's password hash, nothing else; False if unknown. Durable
+        on return; the station's open connection stays, the new password counts from its next."""
+        await self._ensure_started()
+        session = self.sessions.get(station_id)
+        if session is None or session.state.registration is None:
+            return False
+        updated = msgspec.structs.replace(session.state.registration, password_hash=password_hash)
+        self._append([session.register(updated, now_us())])
+        self._verified.pop(station_id, None)
+        await self._commit()
+        return True
+
     async def deregister(self, station_id: str) -> bool:
         await self._ensure_started()
         session = self.sessions.get(station_id)
