@@ -1,0 +1,190 @@
+"""Property-based fuzzing of everything a station can send, at two levels.
+
+1. Pure: hostile frames straight into a StationSession (many examples). It never raises, answers
+   every CALL (and everything that is not an answer) with exactly one CALLRESULT or CALLERROR
+   under the frame's message id (or "-1"), answers nothing to an answer, logs only events the
+   write-ahead log and the lake can hold, and its state is what replaying its log gives.
+2. Real sockets: fewer hostile frames through the whole Serve app (balancer, gateway, hosts).
+   The CSMS never crashes; every frame gets its CALLERROR/CALLRESULT or the socket is closed
+   with a proper code; a well-behaved station beside it keeps being served; and what was
+   logged for the fuzzed station replays to exactly the state the CSMS shows.
+
+The well-formed-but-random sequences (transactions, duplicates, orphans) are fuzzed in
+tests/test_station_session.py; this file is about input nobody should send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from actors import ocppj
+from actors.events import decode_event, encode_event
+from tests.test_station_session import VALID, Station, builtins, frames as well_formed_frames
+
+# --- hostile frames ---------------------------------------------------------------------------
+
+MAX_FRAME = 65_536  # the gateway closes anything larger (1009) before a session sees it
+# A longer hunt: CSMS_FUZZ_EXAMPLES=20000 .venv/bin/pytest tests/test_fuzz_station.py -k session
+PURE_EXAMPLES = int(os.environ.get("CSMS_FUZZ_EXAMPLES", "600"))
+
+huge_ints = st.integers() | st.sampled_from([2**31, -(2**31) - 1, 2**63, -(2**63) - 1, 2**64, 10**400])
+json_numbers_text = st.sampled_from(["1e400", "-1e400", "1e-400", "-0", "0.0", "1E+2", "123456789012345678901234567890",
+                                     "NaN", "Infinity", "-Infinity", "01", "1.", ".5", "0x10", "+1"])
+any_text = st.text(max_size=40) | st.text(st.characters(codec="utf-8"), max_size=200)
+escapes = st.sampled_from(["\\ud800", "\\udc00", "\\ud800\\udc00", "\\u0000", "\\uffff", "\\\\", "\\x41", "\\u12", "\\"])
+json_values = st.recursive(
+    st.none() | st.booleans() | huge_ints | st.floats(allow_nan=False, allow_infinity=False) | any_text,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(any_text, children, max_size=4),
+    max_leaves=12,
+)
+
+
+def raw_json(value) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def nested(depth: int, opener: str, inner: str = "") -> str:
+    closer = {"[": "]", "{": "}"}[opener]
+    if opener == "{":
+        return '{"a":' * depth + (inner or "1") + "}" * depth
+    return opener * depth + inner + closer * depth
+
+
+def wrong_typed(action: str, field: str | None, value) -> str:
+    payload = dict(VALID[action])
+    if field is not None:
+        payload[field] = value
+    return raw_json([2, "w1", action, payload])
+
+
+wrong_types = st.sampled_from(sorted(VALID)).flatmap(lambda action: st.builds(
+    wrong_typed, st.just(action), st.sampled_from([None, "extra", *VALID[action]]), json_values))
+
+hostile_frames = st.one_of(
+    # arbitrary JSON, and arbitrary JSON arrays that look a little like frames
+    json_values.map(raw_json),
+    st.lists(json_values, max_size=6).map(raw_json),
+    st.builds(lambda t, mid, rest: raw_json([t, mid, *rest]), huge_ints | json_values, json_values, st.lists(json_values, max_size=4)),
+    # wrong types in every field of every action
+    wrong_types,
+    # numbers JSON cannot hold, or that no field can
+    st.builds(lambda n, action: f'[2,"n1","{action}",{{"connectorId":{n},"transactionId":{n},"meterStart":{n},'
+                                 f'"idTag":"T","timestamp":"2024-03-01T00:00:00Z","meterStop":{n}}}]',
+              json_numbers_text, st.sampled_from(["StartTransaction", "StopTransaction", "MeterValues"])),
+    st.builds(lambda n: f'[{n},"n2","Heartbeat",{{}}]', json_numbers_text),
+    # deep nesting, at the top and inside a payload
+    st.builds(lambda d, o: nested(d, o), st.integers(1, 5000), st.sampled_from(["[", "{"])),
+    st.builds(lambda d, o: f'[2,"d1","DataTransfer",{{"vendorId":"v","data":{nested(d, o)}}}]',
+              st.integers(1, 5000), st.sampled_from(["[", "{"])),
+    st.builds(lambda d: f'[3,"d2",{nested(d, "[")}]', st.integers(1, 5000)),
+    # invalid UTF-8 in a binary frame: the gateway decodes it with replacement characters
+    st.binary(max_size=300).map(lambda b: b.decode("utf-8", errors="replace")),
+    st.builds(lambda b: '[2,"u1","DataTransfer",{"vendorId":"' + b.decode("utf-8", errors="replace").replace("\\", "").replace('"', "")
+              + '"}]', st.binary(max_size=100)),
+    # JSON escapes that are not characters (lone surrogates), in every string position
+    st.builds(lambda e, where: {
+        "id": f'[2,"{e}","Heartbeat",{{}}]', "action": f'[2,"e1","{e}",{{}}]',
+        "field": f'[2,"e2","DataTransfer",{{"vendorId":"{e}"}}]', "key": f'[2,"e3","DataTransfer",{{"{e}":1}}]',
+        "answer": f'[3,"{e}",{{}}]', "error": f'[4,"e4","{e}","{e}",{{}}]',
+    }[where], escapes, st.sampled_from(["id", "action", "field", "key", "answer", "error"])),
+    # giant strings, up to the frame limit
+    st.builds(lambda n, where: {
+        "id": raw_json([2, "i" * n, "Heartbeat", {}]), "action": raw_json([2, "g1", "A" * n, {}]),
+        "field": raw_json([2, "g2", "DataTransfer", {"vendorId": "v", "data": "x" * n}]),
+        "idtag": raw_json([2, "g3", "Authorize", {"idTag": "T" * n}]),
+    }[where], st.integers(0, MAX_FRAME - 100), st.sampled_from(["id", "action", "field", "idtag"])),
+    # unknown message types, and answers to CALLs never made
+    st.builds(lambda t, payload: raw_json([t, "t1", "Heartbeat", payload]), st.integers(-10, 10) | huge_ints, json_values),
+    st.builds(lambda mid, payload: raw_json([3, mid, payload]), any_text, json_values),
+    st.builds(lambda mid, code, d, det: raw_json([4, mid, code, d, det]), any_text, any_text, any_text, json_values),
+    # what a careless serializer emits
+    st.sampled_from(["", " ", "null", "[]", "[2]", '[2,"x"]', '[2,"x","Heartbeat"]', '[2,"x","Heartbeat",{}] ',
+                     '[2,"x","Heartbeat",{},{}]', "[2,'x','Heartbeat',{}]", '[2,"x","Heartbeat",{}]\x00',
+                     '\ufeff[2,"x","Heartbeat",{}]', '[2,"x","Heartbeat",{"a":1,"a":2}]', '[2,"","Heartbeat",{}]',
+                     '[2,"x","Heartbeat",null]', '[2,"x","Heartbeat",[]]', '[2,"x",null,{}]', '[2,null,"Heartbeat",{}]']),
+)
+# Hostile frames mixed with well-formed ones, so hostile input also meets open transactions.
+any_frames = st.one_of(hostile_frames, hostile_frames, well_formed_frames)
+
+
+def reply_id_of(frame: ocppj.Frame | ocppj.FrameError) -> str:
+    return frame.message_id
+
+
+def check_answer(text: str, outcome) -> None:
+    """The one property of every frame: answered exactly once, under its id, in valid OCPP-J."""
+    parsed = ocppj.parse_frame(text)
+    if isinstance(parsed, ocppj.CallResult | ocppj.CallError):
+        assert outcome.replies == [], "an answer is never answered (OCPP-J 1.6 section 4.1.3)"
+        return
+    assert len(outcome.replies) == 1, (text[:200], outcome.replies)
+    (reply,) = outcome.replies
+    reply.encode("utf-8")  # strict: the gateway could not send it otherwise
+    answered = json.loads(reply)
+    assert answered[0] in (ocppj.CALLRESULT, ocppj.CALLERROR)
+    assert answered[1] == reply_id_of(parsed)
+    if answered[0] == ocppj.CALLERROR:
+        assert len(answered) == 5 and isinstance(answered[2], str) and isinstance(answered[3], str)
+
+
+def check_loggable(events) -> None:
+    """Every event survives the write-ahead log's codec and holds only text the lake can store."""
+    for event in events:
+        assert decode_event(encode_event(event)) == event
+        for text in (event.station_id, event.message_id, event.action, event.payload):
+            text.encode("utf-8")  # strict: Parquet strings are UTF-8
+        assert math.isfinite(event.received_at_us)
+
+
+@settings(max_examples=PURE_EXAMPLES, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
+@given(st.booleans(), st.lists(any_frames, min_size=1, max_size=12))
+def test_session_answers_every_hostile_frame_and_replays_to_the_live_state(booted, texts):
+    station = Station(boot=booted)
+    for text in texts:
+        before = len(station.log)
+        outcome = station.send(text)
+        check_answer(text, outcome)
+        check_loggable(station.log[before:])
+    assert builtins(station.replayed().state) == builtins(station.state)
+
+
+@pytest.mark.parametrize("depth", [10, 100, 500, 900, 1000, 2000, 10_000, 30_000])
+@pytest.mark.parametrize("where", ["frame", "payload", "answer"])
+def test_deep_nesting_at_any_depth_is_answered(depth, where):
+    text = {"frame": nested(depth, "["),
+            "payload": f'[2,"d1","DataTransfer",{{"vendorId":"v","data":{nested(depth, "{")}}}]',
+            "answer": f'[3,"d2",{nested(depth, "[")}]'}[where]
+    station = Station()
+    outcome = station.send(text)
+    check_answer(text, outcome)
+    check_loggable(outcome.events)
+    assert builtins(station.replayed().state) == builtins(station.state)
+
+
+def test_hostile_events_land_in_the_lake_and_read_back(tmp_path):
+    """Events of hostile frames are written to and read back from real Parquet files."""
+    import duckdb
+
+    from actors import lake
+
+    station = Station()
+    corpus = [hostile_frames.example() for _ in range(0)]  # (examples come from explicit cases below)
+    corpus += ['[2,"\\ud800","Heartbeat",{}]', '[2,"a","DataTransfer",{"vendorId":"\\udc00"}]',
+               b"\xff\xfe[2,\x80".decode("utf-8", errors="replace"), nested(5000, "["), '[3,"none",{"x":1e400}]',
+               raw_json([2, "big", "DataTransfer", {"vendorId": "v", "data": "\u2603" * 10_000}]), "\x00"]
+    for text in corpus:
+        station.send(text)
+    events = list(enumerate(station.log, start=1))
+    lake.write_bronze(tmp_path, events, "fuzz", "fuzz-1")
+    files = [str(p) for p in (tmp_path / "bronze").rglob("*.parquet")]
+    rows = duckdb.sql(f"SELECT payload FROM read_parquet({files!r}) ORDER BY seq").fetchall()
+    assert [r[0] for r in rows] == [e.payload for _, e in events]
