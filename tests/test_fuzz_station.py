@@ -22,6 +22,7 @@ import os
 
 import msgspec
 import pytest
+import websockets
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -115,10 +116,6 @@ hostile_frames = st.one_of(
 any_frames = st.one_of(hostile_frames, hostile_frames, well_formed_frames)
 
 
-def reply_id_of(frame: ocppj.Frame | ocppj.FrameError) -> str:
-    return frame.message_id
-
-
 def check_answer(text: str, outcome) -> None:
     """The one property of every frame: answered exactly once, under its id, in valid OCPP-J."""
     parsed = ocppj.parse_frame(text)
@@ -130,7 +127,7 @@ def check_answer(text: str, outcome) -> None:
     reply.encode("utf-8")  # strict: the gateway could not send it otherwise
     answered = json.loads(reply)
     assert answered[0] in (ocppj.CALLRESULT, ocppj.CALLERROR)
-    assert answered[1] == reply_id_of(parsed)
+    assert answered[1] == parsed.message_id
     if answered[0] == ocppj.CALLERROR:
         assert len(answered) == 5 and isinstance(answered[2], str) and isinstance(answered[3], str)
 
@@ -177,8 +174,7 @@ def test_hostile_events_land_in_the_lake_and_read_back(tmp_path):
     from actors import lake
 
     station = Station()
-    corpus = [hostile_frames.example() for _ in range(0)]  # (examples come from explicit cases below)
-    corpus += ['[2,"\\ud800","Heartbeat",{}]', '[2,"a","DataTransfer",{"vendorId":"\\udc00"}]',
+    corpus = ['[2,"\\ud800","Heartbeat",{}]', '[2,"a","DataTransfer",{"vendorId":"\\udc00"}]',
                b"\xff\xfe[2,\x80".decode("utf-8", errors="replace"), nested(5000, "["), '[3,"none",{"x":1e400}]',
                raw_json([2, "big", "DataTransfer", {"vendorId": "v", "data": "\u2603" * 10_000}]), "\x00"]
     for text in corpus:
@@ -188,3 +184,148 @@ def test_hostile_events_land_in_the_lake_and_read_back(tmp_path):
     files = [str(p) for p in (tmp_path / "bronze").rglob("*.parquet")]
     rows = duckdb.sql(f"SELECT payload FROM read_parquet({files!r}) ORDER BY seq").fetchall()
     assert [r[0] for r in rows] == [e.payload for _, e in events]
+
+
+# --- level 2: hostile frames through the real app ----------------------------------------------
+
+SOCKET_EXAMPLES = int(os.environ.get("CSMS_SOCKET_FUZZ_EXAMPLES", "40"))
+# Frames the app must see as a whole: a text frame, or the bytes of a binary one.
+socket_frames = st.one_of(
+    hostile_frames.filter(lambda t: len(t.encode()) <= MAX_FRAME),
+    st.binary(max_size=200),  # binary frames, mostly invalid UTF-8
+    st.builds(lambda n: "x" * n, st.integers(MAX_FRAME + 1, MAX_FRAME * 2)),  # over the limit: 1009
+    well_formed_frames,
+)
+
+
+def expected_answer_id(frame: str | bytes) -> str | None:
+    """The message id the CSMS must answer `frame` under; None when it must not answer."""
+    text = frame.decode("utf-8", errors="replace") if isinstance(frame, bytes) else frame
+    parsed = ocppj.parse_frame(text)
+    return None if isinstance(parsed, ocppj.CallResult | ocppj.CallError) else parsed.message_id
+
+
+def too_big(frame: str | bytes) -> bool:
+    return len(frame.encode() if isinstance(frame, str) else frame) > MAX_FRAME
+
+
+async def exchange(url: str, station_id: str, frames: list[str | bytes], probe_id: str) -> None:
+    """Send the frames, then a Heartbeat probe; every frame that is not an answer is answered
+    once, in order, under its message id, unless a frame is too big: then the socket closes
+    with 1009 right there, everything before it answered."""
+    from tests.stations import raw_socket
+
+    async with raw_socket(url, station_id) as ws:
+        sent: list[str | bytes] = []
+        for frame in frames:
+            await ws.send(frame)
+            sent.append(frame)
+            if too_big(frame):
+                break
+        oversize = too_big(sent[-1])
+        if not oversize:
+            probe = json.dumps([2, probe_id, "Heartbeat", {}])
+            await ws.send(probe)
+            sent.append(probe)
+        wanted = [mid for mid in map(expected_answer_id, sent[:-1] if oversize else sent) if mid is not None]
+        replies: list[list] = []
+        try:
+            while oversize or len(replies) < len(wanted):
+                replies.append(json.loads(await asyncio.wait_for(ws.recv(), 30)))
+        except websockets.ConnectionClosed as closed:
+            assert oversize and closed.rcvd is not None and closed.rcvd.code == 1009, closed
+    assert [r[1] for r in replies] == wanted
+    assert all(r[0] in (ocppj.CALLRESULT, ocppj.CALLERROR) for r in replies)
+
+
+async def calm_station(url: str, station_id: str, stop: asyncio.Event) -> list[list]:
+    """A well-behaved station beside the fuzzing: a Heartbeat every 50 ms until told to stop."""
+    from tests.stations import raw_socket
+
+    answers = []
+    async with raw_socket(url, station_id) as ws:
+        n = 0
+        while not stop.is_set():
+            await ws.send(json.dumps([2, f"c{n}", "Heartbeat" if n else "BootNotification",
+                                      {} if n else {"chargePointVendor": "V", "chargePointModel": "M"}]))
+            answers.append(json.loads(await asyncio.wait_for(ws.recv(), 30)))
+            n += 1
+            await asyncio.sleep(0.05)  # the station's pace
+    return answers
+
+
+def logged_events(csms, station_id: str) -> list:
+    """The station's events as landed in the lake, in log order (after its host's flush)."""
+    import duckdb
+
+    from actors import lake
+    from actors.events import Event
+
+    rows = duckdb.execute(
+        f"SELECT epoch_us(received_at), epoch_us(station_ts), ocpp_version, direction, message_type, "
+        f"message_id, action, payload FROM {lake.bronze_source_sql(csms.data_root)} WHERE station_id = ? ORDER BY seq",
+        [station_id],
+    ).fetchall()
+    return [Event(station_id=station_id, received_at_us=r[0], station_ts_us=r[1], ocpp_version=r[2], direction=r[3],
+                  message_type=r[4], message_id=r[5], action=r[6], payload=r[7]) for r in rows]
+
+
+@pytest.mark.ray
+def test_hostile_frames_through_the_real_app_are_answered_and_what_is_logged_replays(csms):
+    import itertools
+    import time
+    import uuid
+
+    import ray
+
+    from actors import directory
+    from actors.ocpp16.station_side import Policy
+    from actors.station_session import StationSession
+    from actors.views import station_view
+    from tests.conftest import register_station
+
+    fuzzed, calm = f"FZ-{uuid.uuid4().hex[:8]}", f"CALM-{uuid.uuid4().hex[:8]}"
+    loop = asyncio.new_event_loop()  # our own: hypothesis runs each example synchronously
+    try:
+        loop.run_until_complete(register_station(csms, fuzzed))
+        loop.run_until_complete(register_station(csms, calm))
+        stop = asyncio.Event()
+        calm_task = loop.create_task(calm_station(csms.ws_url, calm, stop))
+        probes = itertools.count()
+
+        @settings(max_examples=SOCKET_EXAMPLES, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(st.lists(socket_frames, min_size=1, max_size=10))
+        def hostile_connection(frames):
+            loop.run_until_complete(exchange(csms.ws_url, fuzzed, frames, f"probe-{next(probes)}"))
+
+        hostile_connection()
+        assert next(probes) >= SOCKET_EXAMPLES  # every example really went through a socket
+        stop.set()
+        answers = loop.run_until_complete(calm_task)
+    finally:
+        loop.close()
+    # The well-behaved station was served all along.
+    assert len(answers) > 5 and all(a[0] == ocppj.CALLRESULT for a in answers)
+
+    # What was logged is complete and replays to the state the CSMS holds.
+    hosts = directory.host_names(csms.config.station_hosts)
+    host = directory.get_actor(directory.host_for(fuzzed, hosts))
+    deadline = time.monotonic() + 30
+    while ray.get(host.station.remote(fuzzed), timeout=30).connected:  # the last Disconnect is in
+        assert time.monotonic() < deadline, "the fuzzed station never showed as disconnected"
+        time.sleep(0.1)
+    ray.get(host.flush.remote(), timeout=60)
+    events = logged_events(csms, fuzzed)
+    assert len(events) > SOCKET_EXAMPLES
+    for inbound, answer in zip(events, events[1:]):
+        if inbound.direction == "in" and inbound.message_type == "CALL":
+            assert answer.direction == "out" and answer.message_id == inbound.message_id, (inbound, answer)
+    config = csms.config
+    replayed = StationSession(fuzzed, Policy(heartbeat_interval_s=config.heartbeat_interval_s,
+                                             pending_retry_interval_s=config.pending_retry_interval_s,
+                                             completed_transactions_kept=config.completed_transactions_kept))
+    for event in events:
+        replayed.apply(event)
+    live = ray.get(host.station.remote(fuzzed), timeout=30)
+    assert msgspec.to_builtins(station_view(replayed.state)) == msgspec.to_builtins(live)
