@@ -329,3 +329,48 @@ def test_hostile_frames_through_the_real_app_are_answered_and_what_is_logged_rep
         replayed.apply(event)
     live = ray.get(host.station.remote(fuzzed), timeout=30)
     assert msgspec.to_builtins(station_view(replayed.state)) == msgspec.to_builtins(live)
+
+
+# --- the station id in the URL (OCPP-J 1.6 section 3.1.1) ---------------------------------------
+
+
+async def raw_upgrade(csms, path: bytes) -> bytes:
+    """The status line the CSMS answers a websocket upgrade for `path` with (raw bytes, no client
+    library to normalise the path on the way)."""
+    port = int(csms.ws_url.split(":")[2].split("/")[0])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                     b"Sec-WebSocket-Protocol: ocpp1.6\r\nAuthorization: Basic Q1AtMTpzdGF0aW9uLXBhc3N3b3JkLTAxMjM=\r\n\r\n")
+        await writer.drain()
+        return await asyncio.wait_for(reader.readline(), 30)
+    finally:
+        writer.close()
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("path", [
+    b"/ocpp/", b"/ocpp", b"/ocpp/" + b"S" * 49, b"/ocpp/" + b"S" * 5000,
+    b"/ocpp/CP%201", b"/ocpp/CP%2F1", b"/ocpp/CP%00", b"/ocpp/%C3%BC", b"/ocpp/CP%0D%0AX-Injected:%201",
+    b"/ocpp/..%2F..%2Fapi%2Fstations", b"/ocpp/CP;1", b"/ocpp/CP%251", b"/ocpp/%", b"/ocpp/CP-1/extra",
+    b"/ocpp/\xc3\xbc", b"/ocpp//CP-1",
+])
+async def test_station_id_that_is_not_a_valid_identifier_is_refused_at_the_real_handshake(csms, path):
+    await register_station_once(csms, "CP-1")
+    status = await raw_upgrade(csms, path)
+    assert status.startswith(b"HTTP/1.1 4"), (path, status)
+
+
+async def register_station_once(csms, station_id: str) -> None:
+    from tests.conftest import register_station
+
+    await register_station(csms, station_id)
+
+
+@pytest.mark.ray
+async def test_the_same_handshake_with_a_valid_id_is_accepted(csms):
+    # The control for the test above: the raw request itself is a good upgrade.
+    await register_station_once(csms, "CP-1")
+    assert (await raw_upgrade(csms, b"/ocpp/CP-1")).startswith(b"HTTP/1.1 101")
+    assert (await raw_upgrade(csms, b"/ocpp/CP%2D1")).startswith(b"HTTP/1.1 101")  # %2D is "-" (RFC 3986 2.3)
