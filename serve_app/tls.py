@@ -70,7 +70,11 @@ def certificate_names(peercert: Mapping | None) -> list[str]:
 
 def rewrite_head(head: bytes, secret: str, names: list[str]) -> bytes:
     """The request head (up to and including the blank line) as forwarded to a replica: our
-    headers removed wherever they came from, and set again only for a verified certificate.
+    headers removed, and set again for a certificate this balancer verified (`names`).
+
+    One exception: a sender that presents the secret itself is a TLS terminator in front of
+    us (docs/security.md) and its identity header passes through, unless we verified a
+    certificate on this connection ourselves.
 
     Raises BadHead for a header line that is not `name: value` or is folded (obsolete line
     folding, RFC 7230 section 3.2.4): either could smuggle a header past the check.
@@ -78,6 +82,7 @@ def rewrite_head(head: bytes, secret: str, names: list[str]) -> bytes:
     lines = head.split(b"\r\n")
     request_line, header_lines = lines[0], lines[1:]
     kept = [request_line]
+    ours: dict[bytes, bytes] = {}
     for line in header_lines:
         if not line:
             continue
@@ -87,11 +92,15 @@ def rewrite_head(head: bytes, secret: str, names: list[str]) -> bytes:
         if not sep or name != name.strip() or not name:
             raise BadHead(b"400 Bad Request")
         if name.lower() in _OURS:
+            ours[name.lower()] = line.partition(b":")[2].strip()
             continue
         kept.append(line)
     if names and secret:
         kept.append(SECRET_HEADER.encode() + b": " + secret.encode())
         kept.append(IDENTITY_HEADER.encode() + b": " + ",".join(names).encode())
+    elif secret and hmac.compare_digest(ours.get(_OURS[1], b""), secret.encode()) and _OURS[0] in ours:
+        kept.append(SECRET_HEADER.encode() + b": " + secret.encode())
+        kept.append(IDENTITY_HEADER.encode() + b": " + ours[_OURS[0]])
     return b"\r\n".join(kept) + b"\r\n\r\n"
 
 

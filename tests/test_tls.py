@@ -163,11 +163,23 @@ def forged(station_id: str, secret: str = "guessed-secret") -> dict[str, str]:
 async def test_forged_identity_headers_over_a_plain_connection_do_not_authenticate(csms, station_id):
     await register_station(csms, station_id)
     assert await handshake(csms.ws_url, station_id, None, headers=forged(station_id)) == 401
-    # Even with the real secret: the balancer removes both headers from what a client sends.
-    real = forged(station_id, csms.config.ingress_identity_secret)
-    assert await handshake(csms.ws_url, station_id, None, headers=real) == 401
-    lower = {k.lower(): v for k, v in real.items()}
-    assert await handshake(csms.ws_url, station_id, None, headers=lower) == 401
+    assert await handshake(csms.ws_url, station_id, None, headers=forged(station_id, "")) == 401
+    # Without the secret the identity header is removed, so it cannot ride on valid Basic auth
+    # of another station either.
+    other = f"{station_id}-B"
+    await register_station(csms, other)
+    assert await handshake(csms.ws_url, station_id, None, headers={**forged(station_id), **basic_auth(other)}) == 401
+
+
+async def test_terminator_in_front_with_the_secret_forwards_a_verified_identity(csms, station_id):
+    # The documented path for TLS ended elsewhere (docs/security.md): a terminator that holds
+    # the deployment's secret sends the identity it verified, over the plain port.
+    await register_station(csms, station_id)
+    secret = csms.config.ingress_identity_secret
+    assert await handshake(csms.ws_url, station_id, None, headers=forged(station_id, secret)) == "ocpp1.6"
+    assert await handshake(csms.ws_url, station_id, None, headers=forged("CP-someone-else", secret)) == 403
+    lower = {k.lower(): v for k, v in forged(station_id, secret).items()}
+    assert await handshake(csms.ws_url, station_id, None, headers=lower) == "ocpp1.6"
 
 
 async def test_forged_identity_header_over_tls_cannot_widen_a_real_certificate(csms, station_id):
@@ -195,7 +207,7 @@ async def test_folded_header_lines_are_refused_by_the_balancer(csms, station_id)
 
 def test_rewrite_head_removes_client_sent_identity_headers_in_any_case():
     head = (b"GET /ocpp/CP1 HTTP/1.1\r\nHost: x\r\nX-CSMS-Client-Cert-Identity: CP1\r\n"
-            b"x-csms-ingress-secret: s\r\nUpgrade: websocket\r\n\r\n")
+            b"x-csms-ingress-secret: guess\r\nUpgrade: websocket\r\n\r\n")
     out = tls.rewrite_head(head, "s", [])
     assert b"identity" not in out.lower() and b"secret" not in out.lower()
     assert out.startswith(b"GET /ocpp/CP1 HTTP/1.1\r\nHost: x\r\n") and out.endswith(b"Upgrade: websocket\r\n\r\n")
@@ -206,6 +218,14 @@ def test_rewrite_head_sets_identity_and_secret_for_a_verified_certificate():
     headers = dict(line.split(": ", 1) for line in out.decode().split("\r\n")[1:] if line)
     assert tls.forwarded_identity({k.lower(): v for k, v in headers.items()}, "s3cret") == {"CP1", "alias"}
     assert tls.forwarded_identity({k.lower(): v for k, v in headers.items()}, "other") == frozenset()
+
+
+def test_rewrite_head_prefers_its_own_verified_certificate_over_a_forwarded_identity():
+    head = b"GET /ocpp/CP1 HTTP/1.1\r\nX-Csms-Client-Cert-Identity: CP1\r\nX-Csms-Ingress-Secret: s\r\n\r\n"
+    out = tls.rewrite_head(head, "s", ["CP2"])
+    headers = {k.lower(): v for k, v in (line.split(": ", 1) for line in out.decode().split("\r\n")[1:] if line)}
+    assert tls.forwarded_identity(headers, "s") == {"CP2"}
+    assert out.lower().count(b"x-csms-client-cert-identity") == 1
 
 
 @pytest.mark.parametrize("line", [b" folded: x", b"\tfolded", b"no-colon", b"space-before-colon : x", b": empty-name"])
