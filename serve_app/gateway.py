@@ -27,7 +27,7 @@ from actors.config import Config
 from actors.events import now_us
 from actors.host_protocol import Connect, Disconnect, Frame, Reattach, decode_outbound
 from actors.station_session import CLOSE_REPLACED
-from serve_app.handshake import basic_auth_password, pick_subprotocol, valid_station_id
+from serve_app.handshake import Refusal, pick_subprotocol, station_credential, valid_station_id
 from serve_app.host_link import HostLink, HostUnavailable, links_for
 from serve_app import rate_limit
 from serve_app.tls import forwarded_identity
@@ -96,24 +96,17 @@ class OcppGateway:
         if subprotocol is None:
             await websocket.send_denial_response(_deny(400, "no supported OCPP subprotocol offered (ocpp1.6)"))
             return
-        # Security profile 3: a client certificate the balancer verified must name this station.
-        certificate_names = forwarded_identity(websocket.headers, self.config.ingress_identity_secret)
-        if certificate_names and station_id not in certificate_names:
-            await websocket.send_denial_response(_deny(403, "the client certificate is not for this station"))
+        credential = station_credential(
+            station_id, websocket.headers.get("authorization"),
+            forwarded_identity(websocket.headers, self.config.ingress_identity_secret),
+            require_certificate=self.config.require_client_cert,
+            certificate_replaces_password=self.config.client_cert_replaces_basic_auth,
+        )
+        if isinstance(credential, Refusal):
+            challenge = {"WWW-Authenticate": 'Basic realm="ocpp"'} if credential.status == 401 else None
+            await websocket.send_denial_response(_deny(credential.status, credential.message, challenge))
             return
-        if not certificate_names and self.config.require_client_cert:
-            await websocket.send_denial_response(
-                _deny(401, "a TLS client certificate naming this station is required (security profile 3)"))
-            return
-        password = basic_auth_password(websocket.headers.get("authorization"), station_id)
-        if certificate_names and self.config.client_cert_replaces_basic_auth:
-            password = None  # the certificate is the credential; the host skips the password check
-        elif password is None:
-            await websocket.send_denial_response(
-                _deny(401, "Basic authentication with the station id as user is required",
-                      {"WWW-Authenticate": 'Basic realm="ocpp"'})
-            )
-            return
+        password = credential.password  # None: a verified certificate named the station
         link = self.links[directory.host_for(station_id, self.hosts)]
         connection_id = f"{self._replica}-{next(self._ids)}"
         connected_at = now_us()
