@@ -111,6 +111,13 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     def tls_enabled(self) -> bool:
         return bool(self.tls_cert_file and self.tls_key_file)
 
+    def __repr__(self) -> str:
+        # A Config ends up in tracebacks, assertion messages and actor logs: never its secrets.
+        shown = {f: getattr(self, f) for f in self.__struct_fields__}
+        shown["api_tokens"] = f"<{len(self.api_tokens)} tokens>"
+        shown["ingress_identity_secret"] = "<set>" if self.ingress_identity_secret else ""
+        return "Config(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
     def token_roles(self) -> list[tuple[str, Role]]:
         return [(t, "admin") if isinstance(t, str) else (t.token, t.role) for t in self.api_tokens]
 

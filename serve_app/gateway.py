@@ -80,6 +80,8 @@ class OcppGateway:
             link.on_host_restart = self._reattach_sockets
         self._replica = uuid.uuid4().hex[:8]
         self._ids = itertools.count(1)
+        self._buckets = rate_limit.StationBuckets(config.station_rate_per_s, config.station_rate_burst,
+                                                  config.station_rate_strikes)
         # The sockets this replica holds, by station id.
         self.sockets: dict[str, OpenSocket] = {}
         self._pollers: list[asyncio.Task] = []
@@ -148,9 +150,7 @@ class OcppGateway:
     async def _serve_frames(self, websocket: WebSocket, station_id: str, connection_id: str,
                             connected_at: int, link) -> int | None:
         limit = self.config.max_frame_bytes
-        rate = self.config.station_rate_per_s
-        bucket = rate_limit.TokenBucket(rate, self.config.station_rate_burst,
-                                        self.config.station_rate_strikes) if rate > 0 else None
+        bucket = self._buckets.open(station_id)
         while True:
             try:
                 message = await websocket.receive()
@@ -169,6 +169,7 @@ class OcppGateway:
                 return CLOSE_TOO_BIG
             if bucket is not None and not await self._within_rate(websocket, station_id, bucket, text):
                 if bucket.strike():
+                    self._buckets.flooded(station_id, bucket)
                     log.warning("station flooding: closing its socket",
                                 extra={"station_id": station_id, "connection_id": connection_id})
                     await _close_quietly(websocket, rate_limit.CLOSE_POLICY_VIOLATION)

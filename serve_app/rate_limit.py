@@ -3,8 +3,10 @@
 Why in the gateway replica, per socket: a station has one socket and it lives in one replica,
 so the bucket needs no shared state and no Ray call; a refused frame never reaches the
 station's host, so a flood costs the host (and the event log) nothing; and the bucket is a few
-floats next to the socket. A reconnect starts a new bucket, but every reconnect costs the
-station a TLS and HTTP handshake plus a password check, which are slower than the limit.
+floats next to the socket. A station closed for flooding that reconnects to the same replica
+gets its old bucket back (StationBuckets), so reconnecting buys no fresh burst: measured, a
+fresh bucket per connection let 5 flooders reconnecting at once push 100 frames per
+connection into the hosts and slowed calm stations' p99 about 50x (scripts/bench_edges.py).
 
 Over the limit:
 - a transaction message (StartTransaction, StopTransaction, MeterValues) and an answer to
@@ -89,3 +91,35 @@ class TokenBucket:
             self._window_start, self._strikes = now, 0
         self._strikes += 1
         return self._strikes >= self.strikes_allowed
+
+
+class StationBuckets:
+    """The buckets of one gateway replica. A station closed for flooding leaves its bucket (empty,
+    struck out) behind for its next connection to this replica, for a strike window: reconnecting
+    at once buys neither a fresh burst nor a fresh set of strikes (its first refusal closes it)."""
+
+    def __init__(self, rate_per_s: float, burst: int, strikes: int, clock=time.monotonic) -> None:
+        self.rate, self.burst, self.strikes = rate_per_s, burst, strikes
+        self._clock = clock
+        # station id -> (bucket, when it was closed), oldest first
+        self._flooded: dict[str, tuple[TokenBucket, float]] = {}
+
+    def open(self, station_id: str) -> TokenBucket | None:
+        """The bucket for a new connection of the station; None when the limit is off."""
+        if self.rate <= 0:
+            return None
+        self._forget_old()
+        left = self._flooded.pop(station_id, None)
+        return left[0] if left else TokenBucket(self.rate, self.burst, self.strikes, clock=self._clock)
+
+    def flooded(self, station_id: str, bucket: TokenBucket) -> None:
+        self._flooded.pop(station_id, None)
+        self._flooded[station_id] = (bucket, self._clock())
+
+    def _forget_old(self) -> None:
+        horizon = self._clock() - STRIKE_WINDOW_S
+        while self._flooded:
+            station_id, (_, closed_at) = next(iter(self._flooded.items()))
+            if closed_at > horizon:
+                break
+            del self._flooded[station_id]

@@ -104,8 +104,9 @@ async def test_flooding_station_gets_generic_errors_then_is_closed_with_1008(csm
     assert code == rate_limit.CLOSE_POLICY_VIOLATION
     results = [r for r in replies if r[0] == ocppj.CALLRESULT]
     refused = [r for r in replies if r[0] == ocppj.CALLERROR]
-    assert len(results) >= csms.config.station_rate_burst - 1
-    assert len(refused) == csms.config.station_rate_strikes  # the last one is answered, then the socket closed
+    burst, strikes = csms.config.station_rate_burst, csms.config.station_rate_strikes
+    assert len(results) >= burst - 1
+    assert len(refused) == strikes  # the last one is answered, then the socket closed
     assert {r[2] for r in refused} == {"GenericError"} and all("rate limit" in r[3] for r in refused)
     # Answered in order, every one under its own id.
     assert [r[1] for r in replies] == [f"h{n}" for n in range(len(replies))]
@@ -175,3 +176,43 @@ async def _send_forever(ws) -> None:
                 await asyncio.sleep(0)  # let the reader run
     except websockets.ConnectionClosed:
         pass
+
+
+def test_a_station_closed_for_flooding_gets_its_spent_bucket_back_for_a_strike_window():
+    clock = Clock()
+    buckets = rate_limit.StationBuckets(10, 5, 3, clock=clock)
+    bucket = buckets.open("CP1")
+    for _ in range(5):
+        bucket.take()
+    for _ in range(3):
+        bucket.strike()
+    buckets.flooded("CP1", bucket)
+    again = buckets.open("CP1")
+    assert again is bucket and again.take() > 0 and again.strike()  # its first refusal closes it
+    assert buckets.open("CP2") is not bucket and buckets.open("CP1") is not bucket  # taken back once
+    buckets.flooded("CP1", bucket)
+    clock.now += rate_limit.STRIKE_WINDOW_S + 1
+    assert buckets.open("CP1") is not bucket  # forgotten after the window
+
+
+def test_buckets_are_off_when_the_rate_is_zero():
+    assert rate_limit.StationBuckets(0, 5, 3).open("CP1") is None
+
+
+@pytest.mark.ray
+async def test_a_flooder_that_reconnects_at_once_is_closed_at_its_first_refusal(csms, station_id):
+    await register_station(csms, station_id)
+    strikes = csms.config.station_rate_strikes
+    refusals_per_connection = []
+    # The balancer alternates the session's two gateway replicas: by the third connection the
+    # station is back on a replica that closed it for flooding.
+    for _ in range(3):
+        async with raw_socket(csms.ws_url, station_id) as ws:
+            await booted(ws)
+            for n in range(400):
+                await ws.send(json.dumps([2, f"h{n}", "Heartbeat", {}]))
+            replies, code = await replies_until_closed(ws)
+        assert code == rate_limit.CLOSE_POLICY_VIOLATION
+        refusals_per_connection.append(sum(1 for r in replies if r[:3] == [ocppj.CALLERROR, r[1], "GenericError"]))
+    assert refusals_per_connection[0] == strikes
+    assert min(refusals_per_connection[1:]) == 1, refusals_per_connection

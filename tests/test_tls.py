@@ -247,3 +247,13 @@ def test_server_context_refuses_anything_older_than_tls_1_2(csms):
     context = tls.server_context(str(csms.pki.server_cert), str(csms.pki.server_key), str(csms.pki.ca.cert_file))
     assert context.minimum_version == ssl.TLSVersion.TLSv1_2
     assert context.verify_mode == ssl.CERT_OPTIONAL
+
+
+def test_config_repr_never_shows_tokens_or_the_ingress_secret():
+    from actors.config import ApiToken, Config
+
+    config = Config(api_tokens=["tok-aaaa-1111", ApiToken(token="tok-bbbb-2222", role="viewer")],
+                    ingress_identity_secret="sec-cccc-3333")
+    for text in (repr(config), str(config), f"{config}"):
+        assert "tok-aaaa" not in text and "tok-bbbb" not in text and "sec-cccc" not in text
+        assert "port=8000" in text
