@@ -18,6 +18,7 @@ import json
 import socket
 import ssl
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -70,7 +71,11 @@ async def _heartbeats(ws, until: float, rtts: list[float], pace_s: float) -> Non
 
 async def _flood(url: str, station_id: str, until: float, counts: dict[str, int]) -> None:
     while time.monotonic() < until:
-        ws = await _connect(url, station_id, None)
+        try:
+            ws = await _connect(url, station_id, None)
+        except websockets.InvalidStatus as refused:
+            counts[f"refused {refused.response.status_code}"] = counts.get(f"refused {refused.response.status_code}", 0) + 1
+            continue
         counts["connections"] += 1
 
         async def send() -> None:
@@ -92,6 +97,13 @@ async def _flood(url: str, station_id: str, until: float, counts: dict[str, int]
         finally:
             sender.cancel()
             await ws.close()
+
+
+async def _flood_all(url: str, stations: list[str], seconds: float) -> dict[str, int]:
+    counts = {"connections": 0, "answered": 0, "refused": 0}
+    until = time.monotonic() + seconds
+    await asyncio.gather(*(_flood(url, s, until, counts) for s in stations))
+    return counts
 
 
 async def _run(args, plain_url: str, tls_url: str, http_url: str, context: ssl.SSLContext) -> None:
@@ -120,10 +132,16 @@ async def _run(args, plain_url: str, tls_url: str, http_url: str, context: ssl.S
         counts = {"connections": 0, "answered": 0, "refused": 0}
         until = time.monotonic() + args.seconds
         tasks = [_heartbeats(ws, until, rtts, 0.05) for ws in sockets]
+        flood = None
         if flooding:
-            tasks += [_flood(plain_url, f, until, counts) for f in flooders]
+            # Another process, so the flood's own CPU does not slow this one's calm stations.
+            flood = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "scripts.bench_edges", "--flood", plain_url, "--seconds", str(args.seconds),
+                *flooders, stdout=asyncio.subprocess.PIPE)
         await asyncio.gather(*tasks)
         await asyncio.gather(*(ws.close() for ws in sockets))
+        if flood is not None:
+            counts = json.loads((await flood.communicate())[0])
         extra = f"; flooders: {counts}" if flooding else ""
         print(f"{label:>13}: Heartbeat RTT p50 {_pct(rtts, 0.5):.1f} ms, p99 {_pct(rtts, 0.99):.1f} ms, "
               f"mean {statistics.fmean(rtts) * 1000:.1f} ms over {len(rtts)} calls{extra}")
@@ -134,7 +152,12 @@ def main() -> None:
     parser.add_argument("--calm", type=int, default=50)
     parser.add_argument("--flooders", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--flood", metavar="WS_URL", help="(internal) flood as the given stations, print counts")
+    parser.add_argument("stations", nargs="*", help="(internal) the flooding stations' ids")
     args = parser.parse_args()
+    if args.flood:
+        print(json.dumps(asyncio.run(_flood_all(args.flood, args.stations, args.seconds))))
+        return
 
     import ray
 

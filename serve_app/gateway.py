@@ -12,6 +12,7 @@ before reading the station's next frame, which keeps a station's messages in ord
 import asyncio
 import itertools
 import logging
+import math
 import random
 import uuid
 from dataclasses import dataclass
@@ -98,6 +99,12 @@ class OcppGateway:
         if subprotocol is None:
             await websocket.send_denial_response(_deny(400, "no supported OCPP subprotocol offered (ocpp1.6)"))
             return
+        locked_out_s = self._buckets.locked_out_s(station_id)
+        if locked_out_s:
+            # Closed for flooding a moment ago: refused before it costs the host anything.
+            await websocket.send_denial_response(_deny(429, "closed for flooding; retry later",
+                                                       {"Retry-After": str(math.ceil(locked_out_s))}))
+            return
         credential = station_credential(
             station_id, websocket.headers.get("authorization"),
             forwarded_identity(websocket.headers, self.config.ingress_identity_secret),
@@ -169,7 +176,7 @@ class OcppGateway:
                 return CLOSE_TOO_BIG
             if bucket is not None and not await self._within_rate(websocket, station_id, bucket, text):
                 if bucket.strike():
-                    self._buckets.flooded(station_id, bucket)
+                    self._buckets.flooded(station_id)
                     log.warning("station flooding: closing its socket",
                                 extra={"station_id": station_id, "connection_id": connection_id})
                     await _close_quietly(websocket, rate_limit.CLOSE_POLICY_VIOLATION)

@@ -3,10 +3,10 @@
 Why in the gateway replica, per socket: a station has one socket and it lives in one replica,
 so the bucket needs no shared state and no Ray call; a refused frame never reaches the
 station's host, so a flood costs the host (and the event log) nothing; and the bucket is a few
-floats next to the socket. A station closed for flooding that reconnects to the same replica
-gets its old bucket back (StationBuckets), so reconnecting buys no fresh burst: measured, a
-fresh bucket per connection let 5 flooders reconnecting at once push 100 frames per
-connection into the hosts and slowed calm stations' p99 about 50x (scripts/bench_edges.py).
+floats next to the socket. A station closed for flooding is locked out of that replica for a
+minute (StationBuckets): measured, flooders that reconnected at once got a fresh burst per
+connection, and then cost a handshake per connection, which slowed calm stations' p99 from
+about 30 ms to 1-5 s (scripts/bench_edges.py, BENCHMARKS.md).
 
 Over the limit:
 - a transaction message (StartTransaction, StopTransaction, MeterValues) and an answer to
@@ -19,7 +19,8 @@ Over the limit:
   NotSupported would tell the station something false about the action. The description says
   it is a rate limit and to retry later;
 - `strikes` refused CALLs within a minute mean the station is flooding, not bursting: the
-  socket is closed with 1008 (policy violation, RFC 6455 section 7.4.1).
+  socket is closed with 1008 (policy violation, RFC 6455 section 7.4.1), and the station's
+  handshakes to this replica get 429 with Retry-After for FLOOD_LOCKOUT_S.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from actors import ocppj
 CLOSE_POLICY_VIOLATION = 1008
 RATE_LIMITED = ocppj.GENERIC_ERROR
 STRIKE_WINDOW_S = 60.0
+FLOOD_LOCKOUT_S = 60.0
 
 # OCPP 1.6 section 4.7: the messages a station must not lose.
 TRANSACTION_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterValues"})
@@ -94,32 +96,36 @@ class TokenBucket:
 
 
 class StationBuckets:
-    """The buckets of one gateway replica. A station closed for flooding leaves its bucket (empty,
-    struck out) behind for its next connection to this replica, for a strike window: reconnecting
-    at once buys neither a fresh burst nor a fresh set of strikes (its first refusal closes it)."""
+    """The buckets of one gateway replica, and its stations locked out for flooding.
+
+    A station closed for flooding may not connect to this replica again for FLOOD_LOCKOUT_S:
+    its handshake is refused with 429 before the host is asked or the socket accepted. Only a
+    station that authenticated and then flooded is locked out, so nobody can lock out another.
+    """
 
     def __init__(self, rate_per_s: float, burst: int, strikes: int, clock=time.monotonic) -> None:
         self.rate, self.burst, self.strikes = rate_per_s, burst, strikes
         self._clock = clock
-        # station id -> (bucket, when it was closed), oldest first
-        self._flooded: dict[str, tuple[TokenBucket, float]] = {}
+        # station id -> when it was closed for flooding, oldest first
+        self._flooded: dict[str, float] = {}
 
     def open(self, station_id: str) -> TokenBucket | None:
         """The bucket for a new connection of the station; None when the limit is off."""
         if self.rate <= 0:
             return None
-        self._forget_old()
-        left = self._flooded.pop(station_id, None)
-        return left[0] if left else TokenBucket(self.rate, self.burst, self.strikes, clock=self._clock)
+        return TokenBucket(self.rate, self.burst, self.strikes, clock=self._clock)
 
-    def flooded(self, station_id: str, bucket: TokenBucket) -> None:
+    def flooded(self, station_id: str) -> None:
         self._flooded.pop(station_id, None)
-        self._flooded[station_id] = (bucket, self._clock())
+        self._flooded[station_id] = self._clock()
 
-    def _forget_old(self) -> None:
-        horizon = self._clock() - STRIKE_WINDOW_S
-        while self._flooded:
-            station_id, (_, closed_at) = next(iter(self._flooded.items()))
-            if closed_at > horizon:
+    def locked_out_s(self, station_id: str) -> float:
+        """Seconds until the station may connect to this replica again (0: it may now)."""
+        now = self._clock()
+        while self._flooded:  # forget expired lockouts, oldest first
+            oldest, closed_at = next(iter(self._flooded.items()))
+            if now - closed_at < FLOOD_LOCKOUT_S:
                 break
-            del self._flooded[station_id]
+            del self._flooded[oldest]
+        closed_at = self._flooded.get(station_id)
+        return 0.0 if closed_at is None else FLOOD_LOCKOUT_S - (now - closed_at)
