@@ -6,7 +6,7 @@ station's host, so a flood costs the host (and the event log) nothing; and the b
 floats next to the socket. A station closed for flooding is locked out of that replica for a
 minute (StationBuckets): measured, flooders that reconnected at once got a fresh burst per
 connection, and then cost a handshake per connection, which slowed calm stations' p99 from
-about 30 ms to 1-5 s (scripts/bench_edges.py, BENCHMARKS.md).
+about 40 ms to about 1 s (scripts/bench_edges.py, BENCHMARKS.md).
 
 Over the limit:
 - a transaction message (StartTransaction, StopTransaction, MeterValues) and an answer to
