@@ -76,9 +76,12 @@ def rewrite_head(head: bytes, secret: str, names: list[str]) -> bytes:
     us (docs/security.md) and its identity header passes through, unless we verified a
     certificate on this connection ourselves.
 
-    Raises BadHead for a header line that is not `name: value` or is folded (obsolete line
-    folding, RFC 7230 section 3.2.4): either could smuggle a header past the check.
+    Raises BadHead for a header line that is not `name: value`, is folded (obsolete line
+    folding, RFC 7230 section 3.2.4), or holds a bare CR, LF or NUL: a replica's parser might
+    split such a line where this one does not, and so see a header this check never saw.
     """
+    if b"\0" in head or head.count(b"\n") != head.count(b"\r\n") or head.count(b"\r") != head.count(b"\r\n"):
+        raise BadHead(b"400 Bad Request")
     lines = head.split(b"\r\n")
     request_line, header_lines = lines[0], lines[1:]
     kept = [request_line]
@@ -106,6 +109,9 @@ def rewrite_head(head: bytes, secret: str, names: list[str]) -> bytes:
 
 def forwarded_identity(headers: Mapping[str, str], secret: str) -> frozenset[str]:
     """The certificate names the balancer vouches for, or none if the secret is missing or wrong."""
+    getlist = getattr(headers, "getlist", None)
+    if getlist is not None and (len(getlist(SECRET_HEADER)) > 1 or len(getlist(IDENTITY_HEADER)) > 1):
+        return frozenset()  # the balancer sends each once: anything else went around it
     presented = headers.get(SECRET_HEADER)
     if not secret or presented is None or not hmac.compare_digest(presented.encode(), secret.encode()):
         return frozenset()

@@ -228,10 +228,40 @@ def test_rewrite_head_prefers_its_own_verified_certificate_over_a_forwarded_iden
     assert out.lower().count(b"x-csms-client-cert-identity") == 1
 
 
-@pytest.mark.parametrize("line", [b" folded: x", b"\tfolded", b"no-colon", b"space-before-colon : x", b": empty-name"])
+@pytest.mark.parametrize("line", [b" folded: x", b"\tfolded", b"no-colon", b"space-before-colon : x", b": empty-name",
+                                  b"X-A: 1\nX-Csms-Client-Cert-Identity: CP2", b"X-A: 1\rX-B: 2", b"X-A: \x00"])
 def test_rewrite_head_refuses_header_lines_that_could_smuggle(line):
     with pytest.raises(tls.BadHead):
         tls.rewrite_head(b"GET / HTTP/1.1\r\nHost: x\r\n" + line + b"\r\n\r\n", "s", [])
+
+
+def test_identity_or_secret_header_sent_twice_is_not_trusted():
+    from starlette.datastructures import Headers
+
+    twice = Headers(raw=[(b"x-csms-ingress-secret", b"s"), (b"x-csms-client-cert-identity", b"CP2"),
+                         (b"x-csms-client-cert-identity", b"CP1")])
+    assert tls.forwarded_identity(twice, "s") == frozenset()
+    once = Headers(raw=[(b"x-csms-ingress-secret", b"s"), (b"x-csms-client-cert-identity", b"CP1")])
+    assert tls.forwarded_identity(once, "s") == {"CP1"}
+
+
+async def test_bare_lf_cannot_smuggle_an_identity_next_to_a_real_certificate(csms, station_id):
+    other = f"{station_id}-B"
+    await register_station(csms, station_id)
+    await register_station(csms, other)
+    context = csms.pki.client_context(csms.pki.station_certificate(other))
+    port = int(csms.wss_url.split(":")[2].split("/")[0])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context, server_hostname="127.0.0.1")
+    try:
+        writer.write(f"GET /ocpp/{station_id} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                     f"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n"
+                     f"X-A: 1\nX-Csms-Client-Cert-Identity: {station_id}\r\n\r\n".encode())
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 10)
+        assert status_line.startswith(b"HTTP/1.1 400"), status_line
+    finally:
+        writer.close()
 
 
 def test_certificate_names_are_cn_and_dns_sans_that_are_valid_station_ids():
