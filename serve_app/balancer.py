@@ -2,7 +2,9 @@
 
 With direct ingress each Serve replica listens on a port of its own, taken from a range and
 changed on restart, and Serve does not balance across them (DESIGN.md, measured pitfalls).
-This balancer listens on the public port, reads the request line of each new connection,
+This balancer listens on the public port (terminating TLS there when configured, with
+client certificates for security profile 3: serve_app/tls.py), reads the request head of
+each new connection (removing and setting the verified-identity headers),
 picks a replica of the application whose route prefix matches the path (the controller's
 target groups, refreshed every second), and then only splices bytes both ways. After the
 handshake it costs two socket copies per frame instead of Serve's Python proxy hop.

@@ -1,7 +1,9 @@
 """OcppGateway: the Ray Serve websocket ingress at /ocpp/{station_id}; it only moves frames.
 
 The handshake is checked before the socket is accepted (unknown station 404, bad credentials
-401, no common subprotocol 400), with one batched round trip to the station's host. After
+401, no common subprotocol 400, a client certificate for another station 403, a station
+closed for flooding 429), with one batched round trip to the station's host. Inbound frames
+pass the station's rate limit (serve_app/rate_limit.py) before they reach the host. After
 that each frame goes to the host and its replies come back; the gateway awaits the reply
 before reading the station's next frame, which keeps a station's messages in order.
 """
@@ -28,9 +30,9 @@ from actors.config import Config
 from actors.events import now_us
 from actors.host_protocol import Connect, Disconnect, Frame, Reattach, decode_outbound
 from actors.station_session import CLOSE_REPLACED
+from serve_app import rate_limit
 from serve_app.handshake import Refusal, pick_subprotocol, station_credential, valid_station_id
 from serve_app.host_link import HostLink, HostUnavailable, links_for
-from serve_app import rate_limit
 from serve_app.tls import forwarded_identity
 
 log = logging.getLogger("csms.gateway")
@@ -174,7 +176,7 @@ class OcppGateway:
             if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
                 await _close_quietly(websocket, CLOSE_TOO_BIG)
                 return CLOSE_TOO_BIG
-            if bucket is not None and not await self._within_rate(websocket, station_id, bucket, text):
+            if bucket is not None and not await self._within_rate(websocket, bucket, text):
                 if bucket.strike():
                     self._buckets.flooded(station_id)
                     log.warning("station flooding: closing its socket",
@@ -194,7 +196,7 @@ class OcppGateway:
                 await _close_quietly(websocket, reply.close_code)
                 return reply.close_code
 
-    async def _within_rate(self, websocket: WebSocket, station_id: str, bucket, text: str) -> bool:
+    async def _within_rate(self, websocket: WebSocket, bucket: rate_limit.TokenBucket, text: str) -> bool:
         """Take the frame's token; False when it was refused (its CALLERROR already sent)."""
         wait = bucket.take()
         if not wait:
