@@ -28,6 +28,8 @@ from hypothesis import strategies as st
 
 from actors import ocppj
 from actors.events import decode_event, encode_event
+from tests.conftest import register_station
+from tests.stations import raw_socket
 from tests.test_station_session import VALID, Station, builtins, frames as well_formed_frames
 
 # --- hostile frames ---------------------------------------------------------------------------
@@ -213,8 +215,6 @@ async def exchange(url: str, station_id: str, frames: list[str | bytes], probe_i
     """Send the frames, then a Heartbeat probe; every frame that is not an answer is answered
     once, in order, under its message id, unless a frame is too big: then the socket closes
     with 1009 right there, everything before it answered."""
-    from tests.stations import raw_socket
-
     async with raw_socket(url, station_id) as ws:
         sent: list[str | bytes] = []
         for frame in frames:
@@ -240,8 +240,6 @@ async def exchange(url: str, station_id: str, frames: list[str | bytes], probe_i
 
 async def calm_station(url: str, station_id: str, stop: asyncio.Event) -> list[list]:
     """A well-behaved station beside the fuzzing: a Heartbeat every 50 ms until told to stop."""
-    from tests.stations import raw_socket
-
     answers = []
     async with raw_socket(url, station_id) as ws:
         n = 0
@@ -282,8 +280,6 @@ def test_hostile_frames_through_the_real_app_are_answered_and_what_is_logged_rep
     from actors.ocpp16.station_side import Policy
     from actors.station_session import StationSession
     from actors.views import station_view
-    from tests.conftest import register_station
-
     fuzzed, calm = f"FZ-{uuid.uuid4().hex[:8]}", f"CALM-{uuid.uuid4().hex[:8]}"
     loop = asyncio.new_event_loop()  # our own: hypothesis runs each example synchronously
     try:
@@ -357,20 +353,14 @@ async def raw_upgrade(csms, path: bytes) -> bytes:
     b"/ocpp/\xc3\xbc", b"/ocpp//CP-1",
 ])
 async def test_station_id_that_is_not_a_valid_identifier_is_refused_at_the_real_handshake(csms, path):
-    await register_station_once(csms, "CP-1")
+    await register_station(csms, "CP-1")
     status = await raw_upgrade(csms, path)
     assert status.startswith(b"HTTP/1.1 4"), (path, status)
-
-
-async def register_station_once(csms, station_id: str) -> None:
-    from tests.conftest import register_station
-
-    await register_station(csms, station_id)
 
 
 @pytest.mark.ray
 async def test_the_same_handshake_with_a_valid_id_is_accepted(csms):
     # The control for the test above: the raw request itself is a good upgrade.
-    await register_station_once(csms, "CP-1")
+    await register_station(csms, "CP-1")
     assert (await raw_upgrade(csms, b"/ocpp/CP-1")).startswith(b"HTTP/1.1 101")
     assert (await raw_upgrade(csms, b"/ocpp/CP%2D1")).startswith(b"HTTP/1.1 101")  # %2D is "-" (RFC 3986 2.3)
