@@ -15,7 +15,7 @@ import pytest
 import ray
 
 from actors import directory
-from tests.conftest import OPERATOR_TOKEN, PASSWORD, VIEWER_TOKEN, register_station
+from tests.conftest import OPERATOR_TOKEN, PASSWORD, TOKEN, VIEWER_TOKEN, register_station
 from tests.test_compliance_16 import events, handshake, online, view
 
 pytestmark = pytest.mark.ray
@@ -143,8 +143,21 @@ async def test_passwords_are_never_in_the_log_lake_snapshots_events_views_or_ray
     shown = (json.dumps(await events(csms, station_id)) + json.dumps(await view(csms, station_id))).encode()
     assert b"ChangeConfiguration" in shown
     assert not [s for s in secrets if s in shown]
+    # Ray's logs of this session: every process of the CSMS, nothing of the passwords or the
+    # operator tokens (a Config's repr hides them, error messages never echo them).
+    tokens = [t.encode() for t in (TOKEN, OPERATOR_TOKEN, VIEWER_TOKEN, csms.config.ingress_identity_secret)]
     logs = Path(ray._private.worker._global_node.get_logs_dir_path())
     for path in logs.rglob("*"):
         if path.is_file() and path.stat().st_size < 64 * 1024 * 1024:
             data = path.read_bytes()
-            assert not [s for s in secrets if s in data], f"a password is in {path}"
+            assert not [s for s in secrets + tokens if s in data], f"a secret is in {path}"
+
+
+async def test_a_wrong_or_right_bearer_token_is_never_echoed(csms):
+    async with csms.api() as api:
+        wrong = "wrong-token-0123456789-abcdef"
+        response = await api.get("/api/stations", headers={"Authorization": f"Bearer {wrong}"})
+        assert response.status_code == 401 and wrong not in response.text
+        response = await api.get("/api/stations", headers={"Authorization": f"Bearer {VIEWER_TOKEN}"},
+                                 params={"limit": "not-a-number"})
+        assert response.status_code == 422 and VIEWER_TOKEN not in response.text
