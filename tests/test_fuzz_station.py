@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 
 from actors import ocppj
 from actors.events import decode_event, encode_event
+from actors.views import station_view
 from tests.conftest import register_station
 from tests.stations import raw_socket
 from tests.test_station_session import VALID, Station, builtins, frames as well_formed_frames
@@ -154,6 +155,8 @@ def test_session_answers_every_hostile_frame_and_replays_to_the_live_state(boote
         check_answer(text, outcome)
         check_loggable(station.log[before:])
     assert builtins(station.replayed().state) == builtins(station.state)
+    # What operators see of the station can still be built and sent as JSON.
+    msgspec.json.encode(station_view(station.state))
 
 
 @pytest.mark.parametrize("depth", [10, 100, 500, 900, 1000, 2000, 10_000, 30_000])
@@ -167,6 +170,15 @@ def test_deep_nesting_at_any_depth_is_answered(depth, where):
     check_answer(text, outcome)
     check_loggable(outcome.events)
     assert builtins(station.replayed().state) == builtins(station.state)
+
+
+@pytest.mark.parametrize("stamp", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59.999999Z"])
+def test_station_time_without_a_utc_date_is_refused_and_the_view_survives(stamp):
+    station = Station()
+    frame = json.loads(station.send(raw_json([2, "t1", "StartTransaction", {
+        "connectorId": 1, "idTag": "TAG1", "meterStart": 0, "timestamp": stamp}])).replies[0])
+    assert frame[:3] == [ocppj.CALLERROR, "t1", ocppj.PROPERTY_CONSTRAINT_VIOLATION]
+    msgspec.json.encode(station_view(station.state))
 
 
 def test_hostile_events_land_in_the_lake_and_read_back(tmp_path):
