@@ -134,15 +134,35 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     authorizer_cache_size: Annotated[int, msgspec.Meta(ge=0)] = 100_000
     authorizer_cache_max_age_s: Annotated[float, msgspec.Meta(gt=0)] = 86_400.0
 
-    def token_roles(self) -> list[tuple[str, Role]]:
-        return [(t, "admin") if isinstance(t, str) else (t.token, t.role) for t in self.api_tokens]
-
-    def resolved_station_hosts(self) -> int:
-        return self.station_hosts or max(1, os.cpu_count() or 1)
-
-    @property
-    def data_path(self) -> Path:
-        return Path(self.data_root).resolve()
+    # --- Transport security and hostile input (issue 6, "edges"; docs/security.md) --------
+    # Security profile 2: PEM certificate chain and private key. When both are set the
+    # balancer serves TLS itself on `port` (wss://, https://; TLS 1.2 at least), and plain
+    # ws:// and http:// only on `plain_port`, if that is set (0: nowhere). Direct ingress only.
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    plain_port: int = 0
+    # Security profile 3: a PEM CA bundle. The balancer then asks every TLS client for a
+    # certificate, verifies it against these CAs, and forwards the verified names (subject
+    # CN and DNS SANs) to the gateway, which requires them to include the station id.
+    tls_client_ca_file: str = ""
+    # Every station must present a verified certificate naming it (no Basic-auth-only
+    # stations, and none over `plain_port`). Off: certificate stations and Basic-auth stations mix.
+    require_client_cert: bool = False
+    # A station whose verified certificate names it needs no Basic auth (OCPP 1.6 security
+    # whitepaper, profile 3: the certificate is the credential).
+    client_cert_replaces_basic_auth: bool = True
+    # Shared by balancer and gateway only: the gateway trusts a forwarded certificate identity
+    # only next to this secret (a replica's own port is reachable without the balancer).
+    # Empty: a random one per start (app.resolve). Set it only for a terminator of your own.
+    ingress_identity_secret: str = ""
+    # Per-station token bucket on inbound frames, kept by the gateway replica holding the
+    # socket: `station_rate_per_s` sustained, `station_rate_burst` at once. Over it, a CALL
+    # gets a CALLERROR GenericError (transaction messages and answers wait for a token
+    # instead); `station_rate_strikes` refused CALLs within a minute close the socket (1008).
+    # 0 turns the limit off.
+    station_rate_per_s: float = 20.0
+    station_rate_burst: int = 100
+    station_rate_strikes: int = 100
 
     # --- analytics: curation (bronze -> silver) and retention (analytics/curate.py, retention.py) ---
     # A StopTransaction finds its StartTransaction up to this many days before the stop's
@@ -155,6 +175,26 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Bronze is never deleted before curation has processed it; gold is never deleted.
     bronze_retention_days: int = 0
     silver_retention_days: int = 0
+
+    def tls_enabled(self) -> bool:
+        return bool(self.tls_cert_file and self.tls_key_file)
+
+    def __repr__(self) -> str:
+        # A Config ends up in tracebacks, assertion messages and actor logs: never its secrets.
+        shown = {f: getattr(self, f) for f in self.__struct_fields__}
+        shown["api_tokens"] = f"<{len(self.api_tokens)} tokens>"
+        shown["ingress_identity_secret"] = "<set>" if self.ingress_identity_secret else ""
+        return "Config(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
+    def token_roles(self) -> list[tuple[str, Role]]:
+        return [(t, "admin") if isinstance(t, str) else (t.token, t.role) for t in self.api_tokens]
+
+    def resolved_station_hosts(self) -> int:
+        return self.station_hosts or max(1, os.cpu_count() or 1)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_root).resolve()
 
 
 _ENV_PREFIX = "CSMS_"

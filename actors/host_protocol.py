@@ -11,7 +11,9 @@ class Connect(msgspec.Struct, frozen=True, tag="connect"):
     station_id: str
     connection_id: str
     connected_at_us: int
-    password: bytes
+    # None: the gateway authenticated the station by a verified client certificate naming it
+    # (security profile 3), so there is no password to check.
+    password: bytes | None
 
 
 class Frame(msgspec.Struct, frozen=True, tag="frame"):

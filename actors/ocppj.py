@@ -6,6 +6,7 @@ CALLERROR to send back: bad input is answered, the connection stays open.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -30,6 +31,10 @@ GENERIC_ERROR = "GenericError"
 # section 4.2.3; we apply the same rule to 1.6, which leaves the case open).
 UNREADABLE_MESSAGE_ID = "-1"
 MAX_MESSAGE_ID_LENGTH = 36
+# No OCPP message nests deeper than about 8 arrays and objects (frame included). JSON decoders
+# recurse, so a frame of a few thousand "[" would otherwise raise RecursionError (found by
+# tests/test_fuzz_station.py), and only sometimes: the limit depends on the caller's stack.
+MAX_NESTING = 32
 
 
 class Call(msgspec.Struct, frozen=True):
@@ -72,6 +77,8 @@ _encode = msgspec.json.encode
 
 def parse_frame(text: str | bytes) -> Frame | FrameError:
     """Split an OCPP-J message into its parts without decoding the payload."""
+    if _nested_too_deep(text):
+        return FrameError(UNREADABLE_MESSAGE_ID, FORMATION_VIOLATION, f"frame nests deeper than {MAX_NESTING} levels")
     try:
         elements = _decode_elements(text)
     except msgspec.ValidationError:
@@ -115,6 +122,29 @@ def parse_frame(text: str | bytes) -> Frame | FrameError:
             return FrameError(message_id, PROTOCOL_ERROR, "CALLERROR code and description must be strings")
         return CallError(message_id, code, description, elements[4])
     return FrameError(message_id, PROTOCOL_ERROR, f"unknown message type {message_type}")
+
+
+_STRINGS = re.compile(r'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _nested_too_deep(text: str | bytes) -> bool:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    # Cheap first: fewer openers than the limit cannot nest past it (almost every frame).
+    if text.count("[") + text.count("{") <= MAX_NESTING:
+        return False
+    depth = 0
+    # Brackets inside strings do not nest; an unterminated string leaves its brackets in, which
+    # can only over-count for a frame that is not valid JSON anyway.
+    for bracket in _BRACKETS.findall(_STRINGS.sub("", text)):
+        if bracket in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                return True
+        else:
+            depth -= 1
+    return False
 
 
 def _is_json(text: str | bytes) -> bool:

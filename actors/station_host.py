@@ -273,7 +273,8 @@ class StationHost:
         session = self.sessions.get(request.station_id)
         if session is None or session.state.registration is None:
             return HostReply(connect_status="unknown_station")
-        if not await self._password_ok(session.state.registration, request.station_id, request.password):
+        if request.password is not None and not await self._password_ok(
+                session.state.registration, request.station_id, request.password):
             return HostReply(connect_status="bad_credentials")
         if session.state.registration is None:  # deregistered while the password was checked
             return HostReply(connect_status="unknown_station")
@@ -449,6 +450,19 @@ class StationHost:
         self._verified.pop(station_id, None)
         await self._commit()
         return created
+
+    async def set_password(self, station_id: str, password_hash: str) -> bool:
+        """Replace a registered station's password hash, nothing else; False if unknown. Durable
+        on return; the station's open connection stays, the new password counts from its next."""
+        await self._ensure_started()
+        session = self.sessions.get(station_id)
+        if session is None or session.state.registration is None:
+            return False
+        updated = msgspec.structs.replace(session.state.registration, password_hash=password_hash)
+        self._append([session.register(updated, now_us())])
+        self._verified.pop(station_id, None)
+        await self._commit()
+        return True
 
     async def deregister(self, station_id: str) -> bool:
         await self._ensure_started()

@@ -306,8 +306,11 @@ async def start_csms(api_url: str, timeout: float = 240.0) -> subprocess.Popen:
     log_path.parent.mkdir(exist_ok=True)
     print(f"csms serve output goes to {log_path}", flush=True)
     with open(log_path, "ab") as log:
+        # Throughput mode drives each station flat out, past the per-station rate limit that
+        # protects a real network (docs/security.md): off unless the caller's environment sets it.
+        env = {"CSMS_STATION_RATE_PER_S": "0", **os.environ}
         proc = subprocess.Popen([str(exe), "serve"], cwd=REPO, start_new_session=True,
-                                stdout=log, stderr=subprocess.STDOUT)
+                                stdout=log, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(timeout=5, trust_env=False) as client:
         while True:

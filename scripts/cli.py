@@ -54,8 +54,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app.start_backend(config)
     app.deploy(config)
     base = f"{config.host}:{config.port}"
-    print(f"CSMS ready. Stations: ws://{base}/ocpp/<station_id> (ocpp1.6, Basic auth). "
-          f"Operator API: http://{base}/api (docs: http://{base}/docs). Data: {config.data_path}", flush=True)
+    ws, http = ("wss", "https") if config.tls_enabled() else ("ws", "http")  # docs/security.md
+    print(f"CSMS ready. Stations: {ws}://{base}/ocpp/<station_id> (ocpp1.6, Basic auth). "
+          f"Operator API: {http}://{base}/api (docs: {http}://{base}/docs). Data: {config.data_path}", flush=True)
+    if config.tls_enabled() and config.plain_port:
+        print(f"Plain ws:// and http:// also on {config.host}:{config.plain_port}.", flush=True)
     if token_path:
         print(f"Operator bearer token is in {token_path} (set CSMS_API_TOKENS to use your own).", flush=True)
     on_stop_signals()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 
 import msgspec
 import ray
@@ -62,7 +63,9 @@ def prepare_environment(config: Config) -> None:
 
 def resolve(config: Config) -> Config:
     """Fix what depends on the machine (host count) once, so every replica agrees."""
-    return msgspec.structs.replace(config, station_hosts=config.resolved_station_hosts())
+    return msgspec.structs.replace(config, station_hosts=config.resolved_station_hosts(),
+                                   # balancer and gateway share it; nobody else learns it (serve_app/tls.py)
+                                   ingress_identity_secret=config.ingress_identity_secret or secrets.token_urlsafe(32))
 
 
 def start_backend(config: Config) -> None:
@@ -91,6 +94,10 @@ def deploy(config: Config) -> None:
         # still starts its Python proxy (proxy_location="Disabled" does not stop it in
         # throughput mode), so it gets the next port; nothing is routed through it.
         serve.start(http_options={"host": config.host, "port": config.serve_proxy_port or config.port + 1})
+    elif config.tls_enabled():
+        # Serve's proxy terminates TLS itself, but cannot forward client certificates (docs/security.md).
+        serve.start(http_options={"host": config.host, "port": config.port,
+                                  "ssl_certfile": config.tls_cert_file, "ssl_keyfile": config.tls_key_file})
     else:
         serve.start(http_options={"host": config.host, "port": config.port})
     gateway = OcppGateway.options(

@@ -2,7 +2,9 @@
 
 With direct ingress each Serve replica listens on a port of its own, taken from a range and
 changed on restart, and Serve does not balance across them (DESIGN.md, measured pitfalls).
-This balancer listens on the public port, reads the request line of each new connection,
+This balancer listens on the public port (terminating TLS there when configured, with
+client certificates for security profile 3: serve_app/tls.py), reads the request head of
+each new connection (removing and setting the verified-identity headers),
 picks a replica of the application whose route prefix matches the path (the controller's
 target groups, refreshed every second), and then only splices bytes both ways. After the
 handshake it costs two socket copies per frame instead of Serve's Python proxy hop.
@@ -13,14 +15,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import ssl
 import threading
 
 from actors.config import Config
+from serve_app import tls
 
 log = logging.getLogger("csms.balancer")
 
-# A request line longer than this is not HTTP we serve.
-_MAX_REQUEST_LINE = 8192
 # Per-direction buffer above which the reading side is paused (bounds memory per socket).
 _HIGH_WATER = 256 * 1024
 
@@ -60,6 +62,13 @@ class _ClientSide(_Pipe):
         self.balancer = balancer
         self.head = bytearray()
         self.routing = False
+        # Names of a verified client certificate (TLS with a client CA only).
+        self.certificate_names: list[str] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        # Over TLS this runs after the handshake, so the certificate (if any) is verified.
+        self.certificate_names = tls.certificate_names(transport.get_extra_info("peercert"))
 
     def data_received(self, data: bytes) -> None:
         if self.peer is not None:
@@ -68,12 +77,20 @@ class _ClientSide(_Pipe):
         self.head += data
         if self.routing:
             return
-        end = self.head.find(b"\r\n")
+        # The whole head, not just the request line: identity headers are checked and set in it.
+        end = self.head.find(b"\r\n\r\n")
         if end < 0:
-            if len(self.head) > _MAX_REQUEST_LINE:
-                self._refuse(b"414 URI Too Long")
+            if len(self.head) > tls.MAX_HEAD_BYTES:
+                self._refuse(b"431 Request Header Fields Too Large")
             return
-        parts = bytes(self.head[:end]).split(b" ")
+        try:
+            head = tls.rewrite_head(bytes(self.head[:end + 4]), self.balancer.config.ingress_identity_secret,
+                                    self.certificate_names)
+        except tls.BadHead as exc:
+            self._refuse(exc.status)
+            return
+        self.head[:end + 4] = head
+        parts = bytes(self.head[:self.head.find(b"\r\n")]).split(b" ")
         path = parts[1].decode("latin-1") if len(parts) == 3 else ""
         target = self.balancer.pick(path)
         if target is None:
@@ -113,7 +130,7 @@ class StationBalancer:
         self._groups: list[tuple[str, list[tuple[str, int]]]] = []
         self._cycles: dict[str, itertools.cycle] = {}
         self._loop = asyncio.new_event_loop()
-        self._server: asyncio.AbstractServer | None = None
+        self._servers: list[asyncio.AbstractServer] = []
         self._failed: BaseException | None = None
         self._ready = threading.Event()
         threading.Thread(target=self._serve, name="station-balancer", daemon=True).start()
@@ -126,10 +143,8 @@ class StationBalancer:
         except Exception:
             log.warning("no Serve target groups yet; retrying every second", exc_info=True)
         try:
-            self._server = self._loop.run_until_complete(self._loop.create_server(
-                lambda: _ClientSide(self), self.config.host, self.config.port, backlog=4096,
-                reuse_address=True, reuse_port=True,
-            ))
+            self._servers = [self._loop.run_until_complete(self._listen(port, context))
+                             for port, context in self._listeners()]
             self._loop.create_task(self._refresh_forever())
         except BaseException as exc:  # reported by ready()
             self._failed = exc
@@ -137,6 +152,22 @@ class StationBalancer:
         finally:
             self._ready.set()
         self._loop.run_forever()
+
+    def _listeners(self) -> list[tuple[int, ssl.SSLContext | None]]:
+        """(port, TLS context or None): TLS on `port` when configured, plain on `plain_port` if set."""
+        config = self.config
+        if not config.tls_enabled():
+            return [(config.port, None)]
+        context = tls.server_context(config.tls_cert_file, config.tls_key_file, config.tls_client_ca_file)
+        return [(config.port, context)] + ([(config.plain_port, None)] if config.plain_port else [])
+
+    def _listen(self, port: int, context: ssl.SSLContext | None):
+        return self._loop.create_server(
+            lambda: _ClientSide(self), self.config.host, port, backlog=4096,
+            reuse_address=True, reuse_port=True, ssl=context,
+            # A client that stalls its TLS handshake holds a socket; not for long.
+            ssl_handshake_timeout=10 if context else None,
+        )
 
     def ready(self, timeout_s: float = 30.0) -> int:
         """The port, once bound; raises what stopped it from binding."""

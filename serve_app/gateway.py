@@ -1,7 +1,9 @@
 """OcppGateway: the Ray Serve websocket ingress at /ocpp/{station_id}; it only moves frames.
 
 The handshake is checked before the socket is accepted (unknown station 404, bad credentials
-401, no common subprotocol 400), with one batched round trip to the station's host. After
+401, no common subprotocol 400, a client certificate for another station 403, a station
+closed for flooding 429), with one batched round trip to the station's host. Inbound frames
+pass the station's rate limit (serve_app/rate_limit.py) before they reach the host. After
 that each frame goes to the host and its replies come back; the gateway awaits the reply
 before reading the station's next frame, which keeps a station's messages in order.
 """
@@ -12,6 +14,7 @@ before reading the station's next frame, which keeps a station's messages in ord
 import asyncio
 import itertools
 import logging
+import math
 import random
 import uuid
 from dataclasses import dataclass
@@ -27,8 +30,10 @@ from actors.config import Config
 from actors.events import now_us
 from actors.host_protocol import Connect, Disconnect, Frame, Reattach, decode_outbound
 from actors.station_session import CLOSE_REPLACED
-from serve_app.handshake import basic_auth_password, pick_subprotocol, valid_station_id
+from serve_app import rate_limit
+from serve_app.handshake import Refusal, pick_subprotocol, station_credential, valid_station_id
 from serve_app.host_link import HostLink, HostUnavailable, links_for
+from serve_app.tls import forwarded_identity
 
 log = logging.getLogger("csms.gateway")
 
@@ -78,6 +83,8 @@ class OcppGateway:
             link.on_host_restart = self._reattach_sockets
         self._replica = uuid.uuid4().hex[:8]
         self._ids = itertools.count(1)
+        self._buckets = rate_limit.StationBuckets(config.station_rate_per_s, config.station_rate_burst,
+                                                  config.station_rate_strikes)
         # The sockets this replica holds, by station id.
         self.sockets: dict[str, OpenSocket] = {}
         self._pollers: list[asyncio.Task] = []
@@ -94,13 +101,23 @@ class OcppGateway:
         if subprotocol is None:
             await websocket.send_denial_response(_deny(400, "no supported OCPP subprotocol offered (ocpp1.6)"))
             return
-        password = basic_auth_password(websocket.headers.get("authorization"), station_id)
-        if password is None:
-            await websocket.send_denial_response(
-                _deny(401, "Basic authentication with the station id as user is required",
-                      {"WWW-Authenticate": 'Basic realm="ocpp"'})
-            )
+        locked_out_s = self._buckets.locked_out_s(station_id)
+        if locked_out_s:
+            # Closed for flooding a moment ago: refused before it costs the host anything.
+            await websocket.send_denial_response(_deny(429, "closed for flooding; retry later",
+                                                       {"Retry-After": str(math.ceil(locked_out_s))}))
             return
+        credential = station_credential(
+            station_id, websocket.headers.get("authorization"),
+            forwarded_identity(websocket.headers, self.config.ingress_identity_secret),
+            require_certificate=self.config.require_client_cert,
+            certificate_replaces_password=self.config.client_cert_replaces_basic_auth,
+        )
+        if isinstance(credential, Refusal):
+            challenge = {"WWW-Authenticate": 'Basic realm="ocpp"'} if credential.status == 401 else None
+            await websocket.send_denial_response(_deny(credential.status, credential.message, challenge))
+            return
+        password = credential.password  # None: a verified certificate named the station
         link = self.links[directory.host_for(station_id, self.hosts)]
         connection_id = f"{self._replica}-{next(self._ids)}"
         connected_at = now_us()
@@ -142,6 +159,7 @@ class OcppGateway:
     async def _serve_frames(self, websocket: WebSocket, station_id: str, connection_id: str,
                             connected_at: int, link) -> int | None:
         limit = self.config.max_frame_bytes
+        bucket = self._buckets.open(station_id)
         while True:
             try:
                 message = await websocket.receive()
@@ -158,6 +176,14 @@ class OcppGateway:
             if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
                 await _close_quietly(websocket, CLOSE_TOO_BIG)
                 return CLOSE_TOO_BIG
+            if bucket is not None and not await self._within_rate(websocket, bucket, text):
+                if bucket.strike():
+                    self._buckets.flooded(station_id)
+                    log.warning("station flooding: closing its socket",
+                                extra={"station_id": station_id, "connection_id": connection_id})
+                    await _close_quietly(websocket, rate_limit.CLOSE_POLICY_VIOLATION)
+                    return rate_limit.CLOSE_POLICY_VIOLATION
+                continue
             try:
                 reply = await link.call(Frame(station_id, connection_id, connected_at, text, now_us()))
             except HostUnavailable:
@@ -169,6 +195,19 @@ class OcppGateway:
             if reply.close_code is not None:
                 await _close_quietly(websocket, reply.close_code)
                 return reply.close_code
+
+    async def _within_rate(self, websocket: WebSocket, bucket: rate_limit.TokenBucket, text: str) -> bool:
+        """Take the frame's token; False when it was refused (its CALLERROR already sent)."""
+        wait = bucket.take()
+        if not wait:
+            return True
+        if rate_limit.must_wait(text):
+            while wait:  # the limit itself: this socket's next frame is read only after this one
+                await asyncio.sleep(wait)
+                wait = bucket.take()
+            return True
+        await _send_quietly(websocket, rate_limit.refusal(text, bucket.rate, bucket.burst))
+        return False
 
     async def _poll_outbound(self, host_name: str) -> None:
         """Long-poll one host for CALLs to our sockets: one parked Ray call per (replica, host)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from typing import NamedTuple
 
 OCPP16 = "ocpp1.6"
 SUPPORTED_SUBPROTOCOLS = (OCPP16,)
@@ -42,3 +43,36 @@ def basic_auth_password(header: str | None, station_id: str) -> bytes | None:
     if not sep or user != station_id.encode():
         return None
     return password
+
+
+class Refusal(NamedTuple):
+    """A handshake refused before the station's host is asked: HTTP status and why."""
+
+    status: int
+    message: str
+
+
+class Credential(NamedTuple):
+    # The Basic-auth password for the host to check; None when a verified client
+    # certificate naming the station is the credential (security profile 3).
+    password: bytes | None
+
+
+def station_credential(station_id: str, authorization: str | None, certificate_names: frozenset[str], *,
+                       require_certificate: bool, certificate_replaces_password: bool) -> Credential | Refusal:
+    """What the station authenticates with (security profiles 1-3), or why it is refused.
+
+    `certificate_names` are the names of a client certificate the ingress verified (empty if
+    none). A certificate for another station is refused even with valid Basic auth: the
+    transport says who is on the line, and it is not this station (403).
+    """
+    if certificate_names and station_id not in certificate_names:
+        return Refusal(403, "the client certificate is not for this station")
+    if not certificate_names and require_certificate:
+        return Refusal(401, "a TLS client certificate naming this station is required (security profile 3)")
+    if certificate_names and certificate_replaces_password:
+        return Credential(None)
+    password = basic_auth_password(authorization, station_id)
+    if password is None:
+        return Refusal(401, "Basic authentication with the station id as user is required")
+    return Credential(password)

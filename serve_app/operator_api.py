@@ -13,7 +13,9 @@ from datetime import date, datetime, timezone
 from typing import Annotated, Any, Literal
 
 import msgspec
-from fastapi import Body, Depends, FastAPI, HTTPException, Query, Response
+from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from ray import serve
@@ -50,6 +52,21 @@ class StationRegistrationBody(BaseModel):
     metadata: dict[str, str] = Field(default_factory=dict)
     boot_status: Literal["Accepted", "Pending", "Rejected"] = Field(
         default="Accepted", description="What BootNotification answers this station")
+
+
+class StationPasswordBody(BaseModel):
+    password: str = Field(min_length=16, max_length=40, description="the new Basic-auth password; stored only as a salted hash")
+    push: bool = Field(default=False, description=(
+        "send it to the connected station as ChangeConfiguration AuthorizationKey first, and store it only "
+        "once the station accepts (then it must be 16-20 bytes in UTF-8, OCPP-J 1.6 section 6.2.2)"))
+
+
+@api_app.exception_handler(RequestValidationError)
+async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # FastAPI's default echoes the offending value, and a body may hold a password: say where
+    # and why it is invalid, never what was sent.
+    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
+    return JSONResponse({"detail": errors}, status_code=422)
 
 
 class IdTagBody(BaseModel):
@@ -209,6 +226,31 @@ class OperatorApi:
         created = await self._call(self._host(station_id).register.remote(station_id, registration))
         response.status_code = 201 if created else 200
         return {"station_id": station_id, "created": created}
+
+    @api_app.put("/api/stations/{station_id}/password")
+    async def change_station_password(
+        self,
+        station_id: str,
+        body: StationPasswordBody,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> dict[str, Any]:
+        """Change a station's Basic-auth password. With `push`, the station is sent the new
+        AuthorizationKey and the password changes only if it answers Accepted (or
+        RebootRequired): 409 when it is not connected or refuses, 502/504 as for commands.
+        Without `push` it changes at once (for a station configured out of band)."""
+        self._authorize(credentials, "admin")
+        if body.push:
+            key = {"key": "AuthorizationKey", "value": body.password.encode().hex()}
+            # The command path stores the new hash with the station's Accepted (StationHost).
+            sent = await self.send_command(station_id, "ChangeConfiguration", credentials, key)
+            answer = sent["response"].get("status")
+            if answer not in ("Accepted", "RebootRequired"):
+                raise HTTPException(409, {"station_id": station_id, "station_status": answer,
+                                          "message": "the station did not accept the new password; the old one stays"})
+            return {"station_id": station_id, "changed": True, "pushed": True, "station_status": answer}
+        if not await self._call(self._host(station_id).set_password.remote(station_id, hash_password(body.password))):
+            raise HTTPException(404, f"unknown station {station_id!r}")
+        return {"station_id": station_id, "changed": True, "pushed": False}
 
     @api_app.delete("/api/stations/{station_id}", status_code=204)
     async def delete_station(

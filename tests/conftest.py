@@ -30,6 +30,9 @@ class Csms:
     http_url: str
     ws_url: str
     token: str
+    # TLS (security profiles 2 and 3) on the config's `port`; ws_url/http_url are its plain_port.
+    wss_url: str = ""
+    pki: object = None
 
     @property
     def data_root(self) -> Path:
@@ -55,11 +58,18 @@ def authorizer_server():
 def csms(tmp_path_factory: pytest.TempPathFactory, authorizer_server):
     from actors.config import ApiToken, Config
     from serve_app import app
+    from tests.pki import TestPki
 
     port = free_port()
+    tls_port = free_port()
+    pki = TestPki.create(tmp_path_factory.mktemp("pki"))
     config = app.resolve(Config(
         data_root=str(tmp_path_factory.mktemp("csms-data")),
-        port=port,
+        port=tls_port,
+        plain_port=port,
+        tls_cert_file=str(pki.server_cert),
+        tls_key_file=str(pki.server_key),
+        tls_client_ca_file=str(pki.ca.cert_file),
         serve_proxy_port=free_port(),
         station_hosts=2,
         api_tokens=[TOKEN, ApiToken(token=OPERATOR_TOKEN, role="operator"),
@@ -88,7 +98,8 @@ def csms(tmp_path_factory: pytest.TempPathFactory, authorizer_server):
     ray.init(address="local", namespace="csms", include_dashboard=False, num_cpus=4, logging_level="WARNING")
     app.start_backend(config)
     app.deploy(config)
-    yield Csms(config, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ocpp", TOKEN)
+    yield Csms(config, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ocpp", TOKEN,
+               wss_url=f"wss://127.0.0.1:{tls_port}/ocpp", pki=pki)
     app.stop(config)
     ray.shutdown()
 

@@ -6,7 +6,15 @@ import base64
 
 import pytest
 
-from serve_app.handshake import OCPP16, basic_auth_password, pick_subprotocol, valid_station_id
+from serve_app.handshake import (
+    OCPP16,
+    Credential,
+    Refusal,
+    basic_auth_password,
+    pick_subprotocol,
+    station_credential,
+    valid_station_id,
+)
 
 
 def basic(credentials: str | bytes) -> str:
@@ -104,3 +112,35 @@ def test_credentials_that_are_not_utf8_are_refused():
 )
 def test_missing_header_or_other_scheme_is_refused(header):
     assert basic_auth_password(header, "CP1") is None
+
+
+# --- which credential counts (security profiles 1-3) ---------------------------------------
+
+
+def credential(names=(), authorization=None, *, require=False, replaces=True):
+    return station_credential("CP1", authorization, frozenset(names), require_certificate=require,
+                              certificate_replaces_password=replaces)
+
+
+def test_without_a_certificate_basic_auth_is_the_credential():
+    assert credential(authorization=basic("CP1:pw")) == Credential(b"pw")
+    assert credential() == Refusal(401, credential().message)
+
+
+def test_certificate_naming_the_station_replaces_basic_auth_by_default():
+    assert credential(["CP1", "alias"]) == Credential(None)
+
+
+def test_certificate_naming_the_station_still_needs_basic_auth_when_configured():
+    assert credential(["CP1"], basic("CP1:pw"), replaces=False) == Credential(b"pw")
+    assert credential(["CP1"], replaces=False).status == 401
+
+
+def test_certificate_for_another_station_is_403_whatever_else_is_sent():
+    assert credential(["CP2"], basic("CP1:pw")).status == 403
+    assert credential(["CP2"], basic("CP1:pw"), replaces=False).status == 403
+
+
+def test_required_certificate_refuses_basic_auth_alone():
+    assert credential(authorization=basic("CP1:pw"), require=True).status == 401
+    assert credential(["CP1"], require=True) == Credential(None)

@@ -7,7 +7,7 @@ Field names are the wire names, so a Struct encodes back to the exact payload.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Literal
 
 import msgspec
@@ -173,4 +173,29 @@ _decoders = {action: msgspec.json.Decoder(cls) for action, cls in STATION_REQUES
 
 def decode_request(action: str, payload: bytes | msgspec.Raw) -> Payload:
     """Decode and validate a station CALL payload; raises msgspec.ValidationError."""
-    return _decoders[action].decode(payload)
+    request = _decoders[action].decode(payload)
+    _check_instants(request)
+    return request
+
+
+# Station times we accept. Wider than any working clock (an unset one says 1970 or 2000), and
+# clear of the edges of Python's datetime, where converting to UTC or through a float
+# timestamp overflows ("9999-12-31T23:59:59-01:00" is year 10000 in UTC).
+EARLIEST_STATION_TIME = datetime(1900, 1, 1, tzinfo=timezone.utc)
+LATEST_STATION_TIME = datetime(9000, 1, 1, tzinfo=timezone.utc)
+
+
+def _check_instants(request: Payload) -> None:
+    """Refuse a station time outside EARLIEST/LATEST_STATION_TIME: every view and report
+    converts it to a UTC date, and one such value, once logged, broke the station's views
+    (GET /api/stations/{id}) for good (found by tests/test_fuzz_station.py)."""
+    stamps = [("timestamp", getattr(request, "timestamp", None))]
+    for field in ("meterValue", "transactionData"):
+        for k, value in enumerate(getattr(request, field, None) or ()):
+            stamps.append((f"{field}[{k}].timestamp", value.timestamp))
+    for path, stamp in stamps:
+        if stamp is None:
+            continue
+        aware = stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=timezone.utc)  # naive: UTC (to_us)
+        if not EARLIEST_STATION_TIME <= aware < LATEST_STATION_TIME:
+            raise msgspec.ValidationError(f"timestamp outside years 1900-8999 - at `$.{path}`")
