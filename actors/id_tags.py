@@ -26,6 +26,10 @@ def normalise(id_tag: str) -> str:
     return id_tag.upper()
 
 
+# How long a change waits for the running hosts to confirm it before answering anyway.
+PUSH_TIMEOUT_S = 5.0
+
+
 class IdTagRegistry:
     """Owner of the id-tag table. Each change is written (atomically) before it is acknowledged."""
 
@@ -70,10 +74,19 @@ class IdTagRegistry:
         data = msgspec.msgpack.encode(self._table)
         await asyncio.to_thread(write_atomically, self._path, data)
         version = self._table.version
-        # Best effort: a host that misses a push (restarting) pulls the whole table on start,
-        # and one that sees a gap in versions pulls it too.
+        # Waited for, so an operator's 200 means the change is in effect on every running host
+        # (a StartTransaction right after the PUT sees the tag). A host that misses a push
+        # (restarting) pulls the whole table on start, and one that sees a gap in versions
+        # pulls it too, so a slow or dead host only delays the answer, up to PUSH_TIMEOUT_S.
+        pushes = []
         for name in self._hosts:
             try:
-                directory.get_actor(name).update_id_tags.remote(version, changes)
+                pushes.append(directory.get_actor(name).update_id_tags.remote(version, changes))
             except ValueError:
                 log.debug("host %s not up; it will pull the id-tag table on start", name)
+        if pushes:
+            try:
+                await asyncio.wait_for(asyncio.gather(*pushes, return_exceptions=True), PUSH_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                log.warning("id-tag change not confirmed by every host in time; they catch up by pulling",
+                            extra={"version": version})
