@@ -21,7 +21,7 @@ from typing import NoReturn
 
 import msgspec
 
-from actors import directory, lake, ocppj
+from actors import directory, lake, logs, ocppj
 from actors.config import Config
 from actors.durable_file import write_atomically
 from actors.event_log import EventLog
@@ -41,6 +41,7 @@ from actors.host_protocol import (
     replica_of,
 )
 from actors.mailbox import CommandOutcome, Mailbox, PendingCommand
+from actors.metrics import CallTally, host_metrics
 from actors.ocpp16.station_side import Policy
 from actors.ocpp16.secrets import SECRET_CONFIGURATION_KEYS, authorization_key_password
 from actors.passwords import hash_password, verify_password
@@ -73,8 +74,10 @@ class Snapshot(msgspec.Struct):
 
 class StationHost:
     def __init__(self, name: str, config: Config) -> None:
+        logs.configure()
         self.name = name
         self.config = config
+        self.metrics = host_metrics(name)
         self.incarnation = uuid.uuid4().hex
         self.policy = Policy(
             heartbeat_interval_s=config.heartbeat_interval_s,
@@ -98,7 +101,8 @@ class StationHost:
         self._outbound: dict[str, list[OutboundFrame]] = {}
         self._outbound_ready: dict[str, asyncio.Event] = {}
         started = time.perf_counter()
-        self.log = EventLog(self._dir / "wal", config.wal_segment_max_bytes, config.wal_segment_max_age_s)
+        self.log = EventLog(self._dir / "wal", config.wal_segment_max_bytes, config.wal_segment_max_age_s,
+                            on_fsync=self.metrics.fsync_latency.observe)
         replayed = self._restore()
         self._background: asyncio.Task | None = None
         self._started: asyncio.Future | None = None
@@ -132,7 +136,12 @@ class StationHost:
 
     def _append(self, events: list[Event]) -> None:
         """Every event goes through here: into the log, and into its station's recent history."""
+        if not events:
+            return
+        started = time.perf_counter()
         self.log.append(events)
+        self.metrics.append_latency.observe(time.perf_counter() - started)
+        self.metrics.events_appended.inc(len(events))
         for event in events:
             self._remember(event)
 
@@ -167,6 +176,7 @@ class StationHost:
         replies: list[HostReply] = []
         events: list[Event] = []
         answers: list[tuple[str, CommandAnswer]] = []
+        calls = CallTally()
         durable = False
         for request in requests:
             if isinstance(request, Frame):
@@ -179,6 +189,7 @@ class StationHost:
             else:
                 reply = self._on_disconnect(request, events)
             replies.append(reply)
+            calls.add(events)
             # Into the log before the next await (a Connect's password check): a snapshot
             # taken meanwhile must never hold state whose events the log lacks.
             self._append(events)
@@ -188,6 +199,7 @@ class StationHost:
         # An operator learns the station's answer only once it is on disk, like the station.
         for station_id, answer in answers:
             self._resolve_command(station_id, answer)
+        self.metrics.record_calls(calls)
         return encode_replies(BatchReply(self.incarnation, replies))
 
     def _on_frame(self, request: Frame, events: list[Event],
@@ -271,6 +283,18 @@ class StationHost:
         `logged_payload_json` is what the event log keeps (secrets such as a new
         AuthorizationKey replaced); the station receives `payload_json`.
         """
+        started = time.perf_counter()
+        outcome = await self._command(station_id, action, payload_json, logged_payload_json, timeout_s)
+        self.metrics.commands.inc(1, tags={"action": action, "outcome": outcome.status})
+        self.metrics.command_latency.observe(time.perf_counter() - started)
+        log.info("command %s", outcome.status, extra={
+            "station_id": station_id, "message_id": outcome.message_id, "action": action,
+            "outcome": outcome.status, "error_code": outcome.error_code,
+        })
+        return outcome
+
+    async def _command(self, station_id: str, action: str, payload_json: str, logged_payload_json: str,
+                       timeout_s: float) -> CommandOutcome:
         await self._ensure_started()
         session = self.sessions.get(station_id)
         if session is None or session.state.registration is None:
@@ -375,10 +399,12 @@ class StationHost:
         """fsync what was appended. If that fails the pages may be lost while later fsyncs
         succeed, so nothing more may be acknowledged: exit, and Ray restarts this host, which
         rebuilds from what is really on disk."""
+        started = time.perf_counter()
         try:
             await self.log.commit()
         except Exception:
             self._die("event log fsync failed")
+        self.metrics.commit_latency.observe(time.perf_counter() - started)
 
     def _rotate(self, force: bool = False) -> bool:
         """Seal the active segment (if due, or `force`); sealing fsyncs, so a failure is fatal too."""
@@ -500,6 +526,7 @@ class StationHost:
         interval = max(0.5, min(5.0, self.config.wal_segment_max_age_s / 4))
         while True:
             await asyncio.sleep(interval)
+            self._sample_gauges()
             try:
                 assert self._flush_lock is not None
                 async with self._flush_lock:
@@ -507,6 +534,18 @@ class StationHost:
                         await self._land_sealed_segments()
             except Exception:
                 log.exception("lake flush failed; segments stay in the log and are retried", extra={"host": self.name})
+
+    def _sample_gauges(self) -> None:
+        """Levels rather than events: sampled with the background work, not on the hot path."""
+        registered = connected = 0
+        for session in self.sessions.values():
+            if session.state.registration is not None:
+                registered += 1
+                connected += session.state.connected
+        self.metrics.stations.set(registered)
+        self.metrics.connected.set(connected)
+        self.metrics.backlog.set(self.log.last_seq - self.log.durable_seq)
+        self.metrics.unlanded_segments.set(len(self.log.sealed_segments()))
 
     async def _land_sealed_segments(self) -> int:
         segments = self.log.sealed_segments()

@@ -15,6 +15,7 @@ import itertools
 import logging
 import threading
 
+from actors import logs
 from actors.config import Config
 
 log = logging.getLogger("csms.balancer")
@@ -108,6 +109,7 @@ class StationBalancer:
     Ray restarts it after a crash the public port comes back without anyone calling it."""
 
     def __init__(self, config: Config) -> None:
+        logs.configure()
         self.config = config
         # route prefix -> replica addresses, longest prefix first when matching
         self._groups: list[tuple[str, list[tuple[str, int]]]] = []

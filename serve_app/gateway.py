@@ -13,6 +13,7 @@ import asyncio
 import itertools
 import logging
 import random
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -22,11 +23,13 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from ray import serve
 from starlette.responses import JSONResponse
 
-from actors import directory
+from actors import directory, logs
 from actors.config import Config
 from actors.events import now_us
 from actors.host_protocol import Connect, Disconnect, Frame, Reattach, decode_outbound
+from actors.metrics import gateway_metrics
 from actors.station_session import CLOSE_REPLACED
+from serve_app.drain import RolloutWatch
 from serve_app.handshake import basic_auth_password, pick_subprotocol, valid_station_id
 from serve_app.host_link import HostLink, HostUnavailable, links_for
 
@@ -71,7 +74,10 @@ async def _close_quietly(websocket: WebSocket, code: int) -> None:
 @serve.ingress(gateway_app)
 class OcppGateway:
     def __init__(self, config: Config) -> None:
+        logs.configure()
         self.config = config
+        self.metrics = gateway_metrics()
+        self._draining = False
         self.hosts = directory.host_names(config.resolved_station_hosts())
         self.links = links_for(config)
         for link in self.links.values():
@@ -87,6 +93,10 @@ class OcppGateway:
         if not self._pollers:
             loop = asyncio.get_running_loop()
             self._pollers = [loop.create_task(self._poll_outbound(name)) for name in self.hosts]
+            self._pollers.append(loop.create_task(self._watch_rollout()))
+        if self._draining:
+            await websocket.send_denial_response(_deny(503, "gateway replica is shutting down, reconnect"))
+            return
         if not valid_station_id(station_id):
             await websocket.send_denial_response(_deny(400, "invalid station id"))
             return
@@ -107,8 +117,10 @@ class OcppGateway:
         try:
             answer = await link.call(Connect(station_id, connection_id, connected_at, password))
         except HostUnavailable:
+            self.metrics.handshakes.inc(1, tags={"result": "host_unavailable"})
             await websocket.send_denial_response(_deny(503, "station host unavailable, retry later"))
             return
+        self.metrics.handshakes.inc(1, tags={"result": answer.connect_status})
         if answer.connect_status == "unknown_station":
             await websocket.send_denial_response(_deny(404, "unknown station"))
             return
@@ -122,6 +134,7 @@ class OcppGateway:
             await websocket.accept(subprotocol=subprotocol)
             previous = self.sockets.get(station_id)
             self.sockets[station_id] = OpenSocket(connection_id, connected_at, websocket)
+            self.metrics.sockets.set(len(self.sockets))
             if previous is not None:
                 # The newest connection of a station replaces an older one (DESIGN.md, handshake).
                 asyncio.get_running_loop().create_task(_close_quietly(previous.websocket, CLOSE_REPLACED))
@@ -132,6 +145,8 @@ class OcppGateway:
             current = self.sockets.get(station_id)
             if current is not None and current.connection_id == connection_id:
                 del self.sockets[station_id]
+            self.metrics.sockets.set(len(self.sockets))
+            self.metrics.closes.inc(1, tags={"code": str(close_code)})
             try:
                 await link.call(Disconnect(station_id, connection_id, close_code))
             except HostUnavailable:
@@ -158,6 +173,7 @@ class OcppGateway:
             if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
                 await _close_quietly(websocket, CLOSE_TOO_BIG)
                 return CLOSE_TOO_BIG
+            received = time.perf_counter()
             try:
                 reply = await link.call(Frame(station_id, connection_id, connected_at, text, now_us()))
             except HostUnavailable:
@@ -166,6 +182,7 @@ class OcppGateway:
                 return CLOSE_INTERNAL_ERROR
             for out in reply.replies:
                 await websocket.send_text(out)
+            self.metrics.call_latency.observe(time.perf_counter() - received)
             if reply.close_code is not None:
                 await _close_quietly(websocket, reply.close_code)
                 return reply.close_code
@@ -197,6 +214,23 @@ class OcppGateway:
                     asyncio.get_running_loop().create_task(_close_quietly(open_socket.websocket, frame.close_code))
                 else:
                     asyncio.get_running_loop().create_task(_send_quietly(open_socket.websocket, frame.text))
+
+    async def _watch_rollout(self) -> None:
+        """Direct ingress only: close our sockets with 1001 as soon as Serve starts stopping us."""
+        if self.config.ingress != "direct":
+            return
+        import ray
+
+        watch = RolloutWatch(serve.get_replica_context().app_name,
+                             ray.get_runtime_context().get_actor_name(), self._drain)
+        await watch.run()
+
+    def _drain(self) -> None:
+        self._draining = True
+        log.info("draining: closing station sockets with 1001", extra={"sockets": len(self.sockets)})
+        loop = asyncio.get_running_loop()
+        for open_socket in list(self.sockets.values()):
+            loop.create_task(_close_quietly(open_socket.websocket, CLOSE_GOING_AWAY))
 
     def _reattach_sockets(self, link: HostLink) -> None:
         """The host restarted while our sockets stayed open: tell it they are still here."""
