@@ -60,12 +60,17 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "simulate":
         return cmd_simulate(argv[1:])
+    if argv and argv[0] == "ray-start":  # every other argument goes to `ray start`
+        from scripts import ray_node
+
+        return ray_node.main(argv[1:])
     parser = argparse.ArgumentParser(prog="csms", description="OCPP Charge Station Management System on Ray")
     sub = parser.add_subparsers(dest="command", required=True)
     serve_p = sub.add_parser("serve", help="run the CSMS (embedded local Ray unless --address)")
     serve_p.add_argument("--config", help="TOML config file (default: $CSMS_CONFIG or built-in defaults)")
     serve_p.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
     sub.add_parser("simulate", help="run simulated stations against a CSMS (see csms simulate --help)")
+    sub.add_parser("ray-start", help="`ray start ARGS...` with the environment the CSMS needs (cluster nodes)")
     args = parser.parse_args(argv)
     if args.command == "serve":
         return cmd_serve(args)

@@ -1,16 +1,23 @@
-"""Bring the CSMS up on a running Ray: the id-tag registry, the StationHosts, and the Serve apps."""
+"""Bring the CSMS up on a running Ray: the id-tag registry, the StationHosts, and the Serve apps.
+
+There is one way to wire it, `application(config, part)`, used both by `csms serve` (through
+`deploy`) and by `serve deploy serve_config.yaml`, whose import paths `serve_app.app:build_gateway`
+and `serve_app.app:build_api` take the Config fields as `args`.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import time
+from typing import Any, Literal
 
 import msgspec
 import ray
 from ray import serve
 
 from actors import directory
-from actors.config import Config
+from actors.config import Config, load_config
 from actors.id_tags import IdTagRegistry
 from actors.station_host import StationHost
 from serve_app.balancer import StationBalancer
@@ -59,11 +66,14 @@ def prepare_environment(config: Config) -> None:
 
 
 def resolve(config: Config) -> Config:
-    """Fix what depends on the machine (host count) once, so every replica agrees."""
-    return msgspec.structs.replace(config, station_hosts=config.resolved_station_hosts())
+    """Fix what depends on the machine (host count, working directory) once, so every replica
+    agrees, and a host or replica restarted on another node finds the same data root."""
+    return msgspec.structs.replace(config, station_hosts=config.resolved_station_hosts(),
+                                   data_root=str(config.data_path))
 
 
 def start_backend(config: Config) -> None:
+    """Create what is not running yet (idempotent: named, detached, get_if_exists)."""
     names = directory.host_names(config.station_hosts)
     ray.remote(IdTagRegistry).options(
         name=directory.ID_TAG_REGISTRY, namespace=directory.NAMESPACE, lifetime="detached",
@@ -72,12 +82,89 @@ def start_backend(config: Config) -> None:
     hosts = [
         ray.remote(StationHost).options(
             name=name, namespace=directory.NAMESPACE, lifetime="detached",
-            # Ray recreates a dead host; __init__ rebuilds its stations from snapshot + log.
+            # Ray recreates a dead host, on any live node (no node affinity: a host must not be
+            # pinned to a node that can die); __init__ rebuilds its stations from snapshot + log
+            # on the shared data root. SPREAD puts hosts on different nodes to share the load.
             max_restarts=-1, num_cpus=0, max_concurrency=10_000, get_if_exists=True,
+            scheduling_strategy="SPREAD",
         ).remote(name, config)
         for name in names
     ]
     ray.get([h.ping.remote() for h in hosts], timeout=120)
+    if config.ingress == "direct":
+        balancers = [
+            ray.remote(StationBalancer).options(
+                name=name, namespace=directory.NAMESPACE, lifetime="detached",
+                max_restarts=-1, num_cpus=0, get_if_exists=True,
+                # One per node where possible: each node then takes stations on `port`.
+                scheduling_strategy="SPREAD",
+            ).remote(config)
+            for name in balancer_names(config)
+        ]
+        ray.get([b.ready.remote() for b in balancers], timeout=60)
+
+
+# Marks every value in serve_config.yaml and cluster.yaml an admin must set.
+PLACEHOLDER = "<<CHANGE_ME"
+
+Part = Literal["ocpp", "api"]
+ROUTE_PREFIXES: dict[str, str] = {"ocpp": "/ocpp", "api": "/"}
+
+
+def application(config: Config, part: Part):
+    """The Serve application `part` (gateway or operator API), its backend actors created first.
+
+    Replica counts, max_ongoing_requests and resources set here are the defaults; a Serve
+    config's `deployments:` entries override them (autoscaling, resources per cluster).
+    """
+    _check_ingress_flags(config)
+    start_backend(config)
+    if part == "ocpp":
+        return OcppGateway.options(
+            num_replicas=config.gateway_replicas,
+            # Every websocket holds one ongoing request for its whole life (default is 5).
+            max_ongoing_requests=config.max_stations_per_gateway,
+            ray_actor_options={"num_cpus": 0},
+        ).bind(config)
+    return OperatorApi.options(
+        num_replicas=config.api_replicas, max_ongoing_requests=1000, ray_actor_options={"num_cpus": 0}
+    ).bind(config)
+
+
+def _check_ingress_flags(config: Config) -> None:
+    if config.ingress != "direct":
+        return
+    missing = [k for k, v in DIRECT_INGRESS_ENVIRONMENT.items() if os.environ.get(k) != v]
+    if missing:
+        raise RuntimeError(
+            f"ingress = \"direct\" needs {', '.join(f'{k}=1' for k in missing)} in the environment of "
+            "`ray start` on every node (Ray reads them when its processes start); set them there "
+            "or use ingress = \"proxy\""
+        )
+
+
+def config_from_args(args: dict[str, Any] | None) -> Config:
+    """A Serve config's `args`: Config fields as in the TOML file, plus `config_file` (a TOML
+    file to start from). CSMS_* environment variables still override, so secrets such as
+    api_tokens stay out of the YAML; with none, the data root's operator-token is used."""
+    from serve_app.operator_token import with_operator_token
+
+    values = dict(args or {})
+    unset = [key for key, value in values.items() if isinstance(value, str) and PLACEHOLDER in value]
+    if unset:
+        raise ValueError(f"serve config args still hold {PLACEHOLDER} placeholders: {', '.join(unset)}")
+    config = resolve(load_config(values.pop("config_file", None), overrides=values))
+    return with_operator_token(config)[0]
+
+
+def build_gateway(args: dict[str, Any] | None = None):
+    """import_path `serve_app.app:build_gateway` (route_prefix /ocpp)."""
+    return application(config_from_args(args), "ocpp")
+
+
+def build_api(args: dict[str, Any] | None = None):
+    """import_path `serve_app.app:build_api` (route_prefix /)."""
+    return application(config_from_args(args), "api")
 
 
 def deploy(config: Config) -> None:
@@ -88,26 +175,26 @@ def deploy(config: Config) -> None:
         serve.start(http_options={"host": config.host, "port": config.serve_proxy_port or config.port + 1})
     else:
         serve.start(http_options={"host": config.host, "port": config.port})
-    gateway = OcppGateway.options(
-        num_replicas=config.gateway_replicas,
-        # Every websocket holds one ongoing request for its whole life (default is 5).
-        max_ongoing_requests=config.max_stations_per_gateway,
-        ray_actor_options={"num_cpus": 0},
-    ).bind(config)
-    api = OperatorApi.options(
-        num_replicas=config.api_replicas, max_ongoing_requests=1000, ray_actor_options={"num_cpus": 0}
-    ).bind(config)
-    serve.run(gateway, name="ocpp", route_prefix="/ocpp")
-    serve.run(api, name="api", route_prefix="/")
-    if config.ingress == "direct":
-        balancers = [
-            ray.remote(StationBalancer).options(
-                name=name, namespace=directory.NAMESPACE, lifetime="detached",
-                max_restarts=-1, num_cpus=0, get_if_exists=True,
-            ).remote(config)
-            for name in balancer_names(config)
-        ]
-        ray.get([b.ready.remote() for b in balancers], timeout=60)
+    for part, route_prefix in ROUTE_PREFIXES.items():
+        serve.run(application(config, part), name=part, route_prefix=route_prefix)
+    wait_for_routes(config)
+
+
+def wait_for_routes(config: Config, timeout_s: float = 60.0) -> None:
+    """Until every balancer routes both applications to their replicas (they re-read Serve's
+    target groups every second), so `ready` means a station can connect now."""
+    if config.ingress != "direct":
+        return
+    deadline = time.monotonic() + timeout_s
+    for name in balancer_names(config):
+        balancer = directory.get_actor(name)
+        while True:
+            targets = ray.get(balancer.targets.remote(), timeout=10)
+            if all(targets.get(prefix) for prefix in ROUTE_PREFIXES.values()):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} does not route to the Serve applications: {targets}")
+            time.sleep(0.2)
 
 
 def stop(config: Config) -> None:
