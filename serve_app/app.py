@@ -150,11 +150,13 @@ def config_from_args(args: dict[str, Any] | None) -> Config:
     from serve_app.operator_token import with_operator_token
 
     values = dict(args or {})
-    unset = [key for key, value in values.items() if isinstance(value, str) and PLACEHOLDER in value]
+    config = load_config(values.pop("config_file", None), overrides=values)
+    unset = [f.name for f in msgspec.structs.fields(Config)
+             if isinstance(getattr(config, f.name), str) and PLACEHOLDER in getattr(config, f.name)]
     if unset:
-        raise ValueError(f"serve config args still hold {PLACEHOLDER} placeholders: {', '.join(unset)}")
-    config = resolve(load_config(values.pop("config_file", None), overrides=values))
-    return with_operator_token(config)[0]
+        raise ValueError(f"CSMS config still holds {PLACEHOLDER} placeholders (set them in the serve "
+                         f"config's args or as CSMS_* variables of `ray start`): {', '.join(unset)}")
+    return with_operator_token(resolve(config))[0]
 
 
 def build_gateway(args: dict[str, Any] | None = None):
