@@ -72,6 +72,12 @@ class Snapshot(msgspec.Struct):
     stations: list[StationState]
 
 
+def _node_id() -> str:
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
+
+
 class StationHost:
     def __init__(self, name: str, config: Config) -> None:
         logs.configure()
@@ -505,6 +511,8 @@ class StationHost:
             "connected": sum(1 for s in self.sessions.values() if s.state.connected),
             "log": self.log.stats(),
             "id_tags_version": self._id_tags_version,
+            # Where Ray runs this incarnation (after a node loss: another node).
+            "node_id": _node_id(),
         }
 
     async def ping(self) -> str:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import msgspec
 import ray
 from ray import serve
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors import directory
 from actors.config import Config, load_config
@@ -82,13 +83,12 @@ def start_backend(config: Config) -> None:
     hosts = [
         ray.remote(StationHost).options(
             name=name, namespace=directory.NAMESPACE, lifetime="detached",
-            # Ray recreates a dead host, on any live node (no node affinity: a host must not be
-            # pinned to a node that can die); __init__ rebuilds its stations from snapshot + log
-            # on the shared data root. SPREAD puts hosts on different nodes to share the load.
+            # Ray recreates a dead host (on another node if its node died: the affinity is
+            # soft); __init__ rebuilds its stations from snapshot + log on the shared data root.
             max_restarts=-1, num_cpus=0, max_concurrency=10_000, get_if_exists=True,
-            scheduling_strategy="SPREAD",
+            scheduling_strategy=_spread(k),
         ).remote(name, config)
-        for name in names
+        for k, name in enumerate(names)
     ]
     ray.get([h.ping.remote() for h in hosts], timeout=120)
     if config.ingress == "direct":
@@ -97,11 +97,19 @@ def start_backend(config: Config) -> None:
                 name=name, namespace=directory.NAMESPACE, lifetime="detached",
                 max_restarts=-1, num_cpus=0, get_if_exists=True,
                 # One per node where possible: each node then takes stations on `port`.
-                scheduling_strategy="SPREAD",
+                scheduling_strategy=_spread(k),
             ).remote(config)
-            for name in balancer_names(config)
+            for k, name in enumerate(balancer_names(config))
         ]
         ray.get([b.ready.remote() for b in balancers], timeout=60)
+
+
+def _spread(k: int) -> NodeAffinitySchedulingStrategy:
+    """The k-th actor of a kind on the k-th live node (round robin), softly: if that node is
+    gone, full, or dies later, Ray places the actor (or restarts it) on any other node.
+    Ray's "SPREAD" strategy put every zero-CPU actor on the head node here."""
+    nodes = sorted(n["NodeID"] for n in ray.nodes() if n["Alive"])
+    return NodeAffinitySchedulingStrategy(nodes[k % len(nodes)], soft=True)
 
 
 # Marks every value in serve_config.yaml and cluster.yaml an admin must set.
