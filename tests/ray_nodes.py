@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,7 +124,8 @@ class LocalCluster:
     def __init__(self, workdir: Path, data_root: Path, env: dict[str, str]) -> None:
         self.workdir = workdir
         self.data_root = data_root
-        self.temp_dir = workdir / "ray"
+        # Short: Ray's unix socket paths under it must stay within 107 bytes.
+        self.temp_dir = Path(tempfile.mkdtemp(prefix="csmsray-", dir="/tmp"))
         self.gcs_port = free_port()
         # Ray binds the GCS to the node's IP address, which every node here shares.
         from ray._private.services import get_node_ip_address
@@ -209,3 +212,4 @@ class LocalCluster:
     def stop(self) -> None:
         for node in reversed(self.nodes):
             node.kill()
+        shutil.rmtree(self.temp_dir, ignore_errors=True)

@@ -103,3 +103,22 @@ def test_builder_without_tokens_uses_the_data_roots_operator_token(tmp_path, mon
     token_file = tmp_path / "operator-token"
     assert token_file.stat().st_mode & 0o777 == 0o600
     assert first.api_tokens == second.api_tokens == [token_file.read_text().strip()]
+
+
+def _defined_metrics() -> dict[str, str]:
+    """name -> kind, from the one module that defines them."""
+    source = (REPO / "actors" / "metrics.py").read_text()
+    return dict((name, kind) for kind, name in re.findall(r"_ray_metrics\.(Counter|Gauge|Histogram)\(\s*\"(csms_\w+)\"", source))
+
+
+def test_the_dashboard_and_the_docs_chart_every_metric_and_no_other():
+    defined = _defined_metrics()
+    assert len(defined) >= 14
+    exported = {f"ray_{name}" + {"Counter": "_total", "Gauge": "", "Histogram": "_bucket"}[kind]
+                for name, kind in defined.items()}
+    dashboard = json.loads((REPO / "docs" / "grafana-dashboard.json").read_text())
+    used = {m for panel in dashboard["panels"] for t in panel["targets"] for m in re.findall(r"ray_csms_\w+", t["expr"])}
+    assert used == exported
+    docs = DOCS.read_text()
+    for name, kind in defined.items():
+        assert f"ray_{name}" in docs, name
