@@ -22,7 +22,8 @@ def _replicas() -> dict:
     for app in details.get("applications", {}).values():
         for deployment in app.get("deployments", {}).values():
             for replica in deployment.get("replicas", []):
-                nodes[replica["actor_name"]] = replica["node_id"]
+                if replica.get("node_id") and replica.get("actor_name"):
+                    nodes[replica["actor_name"]] = replica["node_id"]
     out: dict[str, dict] = {}
     for app_name in ("ocpp", "api"):
         groups = ray.get(controller.get_target_groups.remote(app_name), timeout=30)
