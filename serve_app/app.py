@@ -91,6 +91,11 @@ def start_backend(config: Config) -> None:
         for k, name in enumerate(names)
     ]
     ray.get([h.ping.remote() for h in hosts], timeout=120)
+
+
+def start_balancers(config: Config) -> None:
+    """The public port (direct ingress). Started once the Serve apps exist: a balancer that
+    answers before then would make the CSMS look ready while it is still starting."""
     if config.ingress == "direct":
         balancers = [
             ray.remote(StationBalancer).options(
@@ -169,12 +174,20 @@ def config_from_args(args: dict[str, Any] | None) -> Config:
 
 def build_gateway(args: dict[str, Any] | None = None):
     """import_path `serve_app.app:build_gateway` (route_prefix /ocpp)."""
-    return application(config_from_args(args), "ocpp")
+    return _built(config_from_args(args), "ocpp")
 
 
 def build_api(args: dict[str, Any] | None = None):
     """import_path `serve_app.app:build_api` (route_prefix /)."""
-    return application(config_from_args(args), "api")
+    return _built(config_from_args(args), "api")
+
+
+def _built(config: Config, part: Part):
+    # Serve deploys what a builder returns after the builder returns, so the balancers start
+    # here, before the apps; they find the replicas within a second of their start.
+    built = application(config, part)
+    start_balancers(config)
+    return built
 
 
 def deploy(config: Config) -> None:
@@ -187,6 +200,7 @@ def deploy(config: Config) -> None:
         serve.start(http_options={"host": config.host, "port": config.port})
     for part, route_prefix in ROUTE_PREFIXES.items():
         serve.run(application(config, part), name=part, route_prefix=route_prefix)
+    start_balancers(config)
     wait_for_routes(config)
 
 
