@@ -15,7 +15,8 @@ from typing import Any, Literal
 import msgspec
 import ray
 from ray import serve
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+from ray.util.placement_group import placement_group
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from actors import directory
 from actors.config import Config, load_config
@@ -76,6 +77,7 @@ def resolve(config: Config) -> Config:
 def start_backend(config: Config) -> None:
     """Create what is not running yet (idempotent: named, detached, get_if_exists)."""
     names = directory.host_names(config.station_hosts)
+    slots = _spread("station-hosts", len(names))
     ray.remote(IdTagRegistry).options(
         name=directory.ID_TAG_REGISTRY, namespace=directory.NAMESPACE, lifetime="detached",
         max_restarts=-1, num_cpus=0, get_if_exists=True,
@@ -83,12 +85,12 @@ def start_backend(config: Config) -> None:
     hosts = [
         ray.remote(StationHost).options(
             name=name, namespace=directory.NAMESPACE, lifetime="detached",
-            # Ray recreates a dead host (on another node if its node died: the affinity is
-            # soft); __init__ rebuilds its stations from snapshot + log on the shared data root.
+            # Ray recreates a dead host (on another node if its node died, see _spread);
+            # __init__ rebuilds its stations from snapshot + log on the shared data root.
             max_restarts=-1, num_cpus=0, max_concurrency=10_000, get_if_exists=True,
-            scheduling_strategy=_spread(k),
+            scheduling_strategy=slot,
         ).remote(name, config)
-        for k, name in enumerate(names)
+        for slot, name in zip(slots, names)
     ]
     ray.get([h.ping.remote() for h in hosts], timeout=120)
 
@@ -97,24 +99,35 @@ def start_balancers(config: Config) -> None:
     """The public port (direct ingress). Started once the Serve apps exist: a balancer that
     answers before then would make the CSMS look ready while it is still starting."""
     if config.ingress == "direct":
+        names = balancer_names(config)
         balancers = [
             ray.remote(StationBalancer).options(
                 name=name, namespace=directory.NAMESPACE, lifetime="detached",
                 max_restarts=-1, num_cpus=0, get_if_exists=True,
                 # One per node where possible: each node then takes stations on `port`.
-                scheduling_strategy=_spread(k),
+                scheduling_strategy=slot,
             ).remote(config)
-            for k, name in enumerate(balancer_names(config))
+            for slot, name in zip(_spread("balancers", len(names)), names)
         ]
         ray.get([b.ready.remote() for b in balancers], timeout=60)
 
 
-def _spread(k: int) -> NodeAffinitySchedulingStrategy:
-    """The k-th actor of a kind on the k-th live node (round robin), softly: if that node is
-    gone, full, or dies later, Ray places the actor (or restarts it) on any other node.
-    Ray's "SPREAD" strategy put every zero-CPU actor on the head node here."""
-    nodes = sorted(n["NodeID"] for n in ray.nodes() if n["Alive"])
-    return NodeAffinitySchedulingStrategy(nodes[k % len(nodes)], soft=True)
+def _spread(kind: str, count: int) -> list[PlacementGroupSchedulingStrategy]:
+    """`count` slots spread over the nodes, one per actor of a kind.
+
+    A detached SPREAD placement group of tiny bundles: the GCS puts the bundles on different
+    nodes while there are enough, and when a node dies it reschedules that node's bundles on
+    the survivors, where Ray then restarts the actors. Neither Ray's "SPREAD" task strategy nor
+    soft node affinity spread zero-CPU actors here (measured: most landed on one node), and
+    hard node affinity would leave an actor dead with its node.
+    """
+    name = f"csms-{kind}-{count}"
+    try:
+        group = ray.util.get_placement_group(name)
+    except ValueError:
+        group = placement_group([{"CPU": 0.001}] * count, strategy="SPREAD", name=name, lifetime="detached")
+    ray.get(group.ready(), timeout=120)
+    return [PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=k) for k in range(count)]
 
 
 # Marks every value in serve_config.yaml and cluster.yaml an admin must set.

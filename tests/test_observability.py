@@ -61,3 +61,17 @@ def test_call_tally_counts_answers_by_action_and_outcome_only():
     ])
     assert tally == {("Heartbeat", "CALLRESULT"): 2, ("FlyToTheMoon", "NotImplemented"): 1,
                      ("unknown", "FormationViolation"): 1}
+
+
+async def test_the_event_log_reports_every_fsync_latency(tmp_path):
+    from actors.event_log import EventLog
+
+    latencies: list[float] = []
+    log = EventLog(tmp_path / "wal", 1 << 20, 3600, on_fsync=latencies.append)
+    log.append([_event("in", "CALL", "Heartbeat")])
+    await log.commit()
+    log.append([_event("in", "CALL", "Heartbeat")])
+    log.rotate()  # sealing fsyncs too
+    assert len(latencies) == log.stats()["fsyncs"] == 2
+    assert all(0 <= s < 5 for s in latencies)
+    log.close()
