@@ -253,6 +253,8 @@ async def test_stations_on_both_nodes_take_commands_and_show_in_metrics(deployme
                 and _metric_sum(text, "ray_csms_commands_total", action="GetConfiguration", outcome="answered") >= 6
                 and _metric_sum(text, "ray_csms_calls_total", action="FlyToTheMoon", outcome="NotImplemented") >= 1
                 and _metric_sum(text, "ray_csms_host_stations") >= len(station_ids)
+                # Levels are exported at Ray's report interval after they were last set.
+                and "ray_csms_stations_connected{" in text and "ray_csms_gateway_sockets{" in text
                 and text)
 
     text = await wait_until(metrics_show_the_load, 60, "the CSMS's metrics on Ray's metrics endpoints")
@@ -270,7 +272,8 @@ async def test_stations_on_both_nodes_take_commands_and_show_in_metrics(deployme
         assert f'host="{host}"' in text
     assert "ray_csms_event_log_backlog_events" in text and "ray_csms_event_log_unlanded_segments" in text
     assert _metric_sum(text, "ray_csms_host_stations") >= len(station_ids)
-    assert "ray_csms_stations_connected" in text and "ray_csms_gateway_sockets" in text
+    assert "ray_csms_stations_connected{" in text
+    assert "ray_csms_gateway_sockets{" in text
     assert _metric_sum(text, "ray_csms_gateway_handshakes_total", result="accepted") >= len(station_ids)
 
 
