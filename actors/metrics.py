@@ -75,7 +75,7 @@ class HostMetrics:
         self.command_latency.set_default_tags(tags)
         self.append_latency = _ray_metrics.Histogram(
             "csms_event_log_append_seconds",
-            description="Encoding and buffering one batch of events into the write-ahead log.",
+            description="Encoding and buffering one gateway batch of events into the write-ahead log.",
             boundaries=FSYNC_BOUNDARIES, tag_keys=("host",),
         )
         self.append_latency.set_default_tags(tags)

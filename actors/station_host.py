@@ -84,6 +84,7 @@ class StationHost:
         self.name = name
         self.config = config
         self.metrics = host_metrics(name)
+        self._appended, self._append_s = 0, 0.0
         self.incarnation = uuid.uuid4().hex
         self.policy = Policy(
             heartbeat_interval_s=config.heartbeat_interval_s,
@@ -146,8 +147,9 @@ class StationHost:
             return
         started = time.perf_counter()
         self.log.append(events)
-        self.metrics.append_latency.observe(time.perf_counter() - started)
-        self.metrics.events_appended.inc(len(events))
+        # Summed here, recorded once per batch (_record_appends): metrics cost microseconds.
+        self._append_s += time.perf_counter() - started
+        self._appended += len(events)
         for event in events:
             self._remember(event)
 
@@ -206,6 +208,7 @@ class StationHost:
         for station_id, answer in answers:
             self._resolve_command(station_id, answer)
         self.metrics.record_calls(calls)
+        self._record_appends()
         return encode_replies(BatchReply(self.incarnation, replies))
 
     def _on_frame(self, request: Frame, events: list[Event],
@@ -543,8 +546,15 @@ class StationHost:
             except Exception:
                 log.exception("lake flush failed; segments stay in the log and are retried", extra={"host": self.name})
 
+    def _record_appends(self) -> None:
+        if self._appended:
+            self.metrics.append_latency.observe(self._append_s)
+            self.metrics.events_appended.inc(self._appended)
+            self._appended, self._append_s = 0, 0.0
+
     def _sample_gauges(self) -> None:
         """Levels rather than events: sampled with the background work, not on the hot path."""
+        self._record_appends()  # appends outside process(): registrations, commands
         registered = connected = 0
         for session in self.sessions.values():
             if session.state.registration is not None:
