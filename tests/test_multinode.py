@@ -138,6 +138,7 @@ class ChargingStation:
         self.reconnects = 0
         self.close_codes: list[int | None] = []
         self.transaction: tuple[int, int, int] | None = None  # id, meter start, meter stop
+        self.after_kill = 0  # MeterValues answered after the node loss
         self._ws = None
         self._n = 0
 
@@ -185,7 +186,6 @@ class ChargingStation:
         reply = await self.call("StartTransaction", {"connectorId": 1, "idTag": ID_TAG, "meterStart": 1000,
                                                     "timestamp": "2026-11-24T06:00:00Z"})
         tx, meter = reply[2]["transactionId"], 1000
-        self.after_kill = 0
         while not stop.is_set():
             meter += 10
             await self.call("MeterValues", {"connectorId": 1, "transactionId": tx, "meterValue": [
