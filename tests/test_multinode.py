@@ -247,18 +247,23 @@ async def test_stations_on_both_nodes_take_commands_and_show_in_metrics(deployme
     with pytest.raises(AssertionError, match="NotImplemented"):
         await stations[0].call("FlyToTheMoon", {})
 
+    calls = sum(len(s.acked) for s in stations)
+
     async def metrics_show_the_load() -> bool:
+        # Every process exports at Ray's report interval: wait until all have reported it all.
         text = deployment.metrics()
         return (_metric_sum(text, "ray_csms_calls_total", action="MeterValues", outcome="CALLRESULT") >= 6
                 and _metric_sum(text, "ray_csms_commands_total", action="GetConfiguration", outcome="answered") >= 6
                 and _metric_sum(text, "ray_csms_calls_total", action="FlyToTheMoon", outcome="NotImplemented") >= 1
+                and _metric_sum(text, "ray_csms_calls_total") >= calls
+                and _metric_sum(text, "ray_csms_call_latency_seconds_count") >= calls
+                and _metric_sum(text, "ray_csms_event_log_events_total") >= 2 * calls
+                and _metric_sum(text, "ray_csms_gateway_handshakes_total", result="accepted") >= len(station_ids)
                 and _metric_sum(text, "ray_csms_host_stations") >= len(station_ids)
-                # Levels are exported at Ray's report interval after they were last set.
                 and "ray_csms_stations_connected{" in text and "ray_csms_gateway_sockets{" in text
                 and text)
 
-    text = await wait_until(metrics_show_the_load, 60, "the CSMS's metrics on Ray's metrics endpoints")
-    calls = sum(len(s.acked) for s in stations)
+    text = await wait_until(metrics_show_the_load, 90, "the CSMS's metrics on Ray's metrics endpoints")
     answered = _metric_sum(text, "ray_csms_calls_total")
     assert calls <= answered < calls + 50, (calls, answered)  # the later tests have not run yet
     assert _metric_sum(text, "ray_csms_call_latency_seconds_count") >= calls
