@@ -112,6 +112,10 @@ def start_balancers(config: Config) -> None:
         ray.get([b.ready.remote() for b in balancers], timeout=60)
 
 
+def _group_name(kind: str, count: int) -> str:
+    return f"csms-{kind}-{count}"
+
+
 def _spread(kind: str, count: int) -> list[PlacementGroupSchedulingStrategy]:
     """`count` slots spread over the nodes, one per actor of a kind.
 
@@ -121,7 +125,7 @@ def _spread(kind: str, count: int) -> list[PlacementGroupSchedulingStrategy]:
     soft node affinity spread zero-CPU actors here (measured: most landed on one node), and
     hard node affinity would leave an actor dead with its node.
     """
-    name = f"csms-{kind}-{count}"
+    name = _group_name(kind, count)
     try:
         group = ray.util.get_placement_group(name)
     except ValueError:
@@ -253,3 +257,9 @@ def stop(config: Config) -> None:
         ray.kill(directory.get_actor(directory.ID_TAG_REGISTRY))
     except ValueError:
         pass
+    # The next start spreads hosts and balancers over the nodes alive then.
+    for kind, count in (("station-hosts", config.station_hosts), ("balancers", len(balancer_names(config)))):
+        try:
+            ray.util.remove_placement_group(ray.util.get_placement_group(_group_name(kind, count)))
+        except ValueError:
+            pass
