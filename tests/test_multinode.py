@@ -249,21 +249,30 @@ async def test_stations_on_both_nodes_take_commands_and_show_in_metrics(deployme
 
     calls = sum(len(s.acked) for s in stations)
 
-    async def metrics_show_the_load() -> bool:
+    seen: dict[str, bool] = {}
+
+    async def metrics_show_the_load() -> str | None:
         # Every process exports at Ray's report interval: wait until all have reported it all.
         text = deployment.metrics()
-        return (_metric_sum(text, "ray_csms_calls_total", action="MeterValues", outcome="CALLRESULT") >= 6
-                and _metric_sum(text, "ray_csms_commands_total", action="GetConfiguration", outcome="answered") >= 6
-                and _metric_sum(text, "ray_csms_calls_total", action="FlyToTheMoon", outcome="NotImplemented") >= 1
-                and _metric_sum(text, "ray_csms_calls_total") >= calls
-                and _metric_sum(text, "ray_csms_call_latency_seconds_count") >= calls
-                and _metric_sum(text, "ray_csms_event_log_events_total") >= 2 * calls
-                and _metric_sum(text, "ray_csms_gateway_handshakes_total", result="accepted") >= len(station_ids)
-                and _metric_sum(text, "ray_csms_host_stations") >= len(station_ids)
-                and "ray_csms_stations_connected{" in text and "ray_csms_gateway_sockets{" in text
-                and text)
+        seen.clear()
+        seen.update({
+            "MeterValues answered": _metric_sum(text, "ray_csms_calls_total", action="MeterValues", outcome="CALLRESULT") >= 6,
+            "commands answered": _metric_sum(text, "ray_csms_commands_total", action="GetConfiguration", outcome="answered") >= 6,
+            "NotImplemented": _metric_sum(text, "ray_csms_calls_total", action="FlyToTheMoon", outcome="NotImplemented") >= 1,
+            "calls": _metric_sum(text, "ray_csms_calls_total") >= calls,
+            "latency count": _metric_sum(text, "ray_csms_call_latency_seconds_count") >= calls,
+            "events": _metric_sum(text, "ray_csms_event_log_events_total") >= 2 * calls,
+            "handshakes": _metric_sum(text, "ray_csms_gateway_handshakes_total", result="accepted") >= len(station_ids),
+            "host stations": _metric_sum(text, "ray_csms_host_stations") >= len(station_ids),
+            "connected gauge": "ray_csms_stations_connected{" in text,
+            "sockets gauge": "ray_csms_gateway_sockets{" in text,
+        })
+        return text if all(seen.values()) else None
 
-    text = await wait_until(metrics_show_the_load, 90, "the CSMS's metrics on Ray's metrics endpoints")
+    try:
+        text = await wait_until(metrics_show_the_load, 90, "the CSMS's metrics on Ray's metrics endpoints")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; missing: {[k for k, ok in seen.items() if not ok]}") from None
     answered = _metric_sum(text, "ray_csms_calls_total")
     assert calls <= answered < calls + 50, (calls, answered)  # the later tests have not run yet
     assert _metric_sum(text, "ray_csms_call_latency_seconds_count") >= calls
