@@ -116,6 +116,10 @@ class RayNode:
             self.proc.wait(30)
         except subprocess.TimeoutExpired:
             pass
+        # Gone for good before anyone removes their files (a dying process may still write).
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{pid}").exists() for pid in victims) and time.monotonic() < deadline:
+            time.sleep(0.1)
 
 
 class LocalCluster:
