@@ -219,13 +219,16 @@ def _coerce_env(name: str, field_type: Any, raw: str) -> Any:
         raise ValueError(f"invalid CSMS configuration: {_ENV_PREFIX}{name.upper()} is not valid JSON") from None
 
 
-def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Config:
-    """Read the TOML file at `path` (or $CSMS_CONFIG) and apply CSMS_* overrides."""
+def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None,
+                overrides: dict[str, Any] | None = None) -> Config:
+    """Read the TOML file at `path` (or $CSMS_CONFIG), then `overrides` (a Serve config's
+    `args`), then apply CSMS_* environment overrides."""
     env = dict(os.environ if env is None else env)
     values: dict[str, Any] = {}
     path = path or env.get("CSMS_CONFIG")
     if path:
         values.update(msgspec.toml.decode(Path(path).read_bytes()))
+    values.update(overrides or {})
     fields = {f.name: f.type for f in msgspec.structs.fields(Config)}
     for name, ftype in fields.items():
         raw = env.get(_ENV_PREFIX + name.upper())

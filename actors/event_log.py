@@ -16,7 +16,7 @@ from pathlib import Path
 from actors.durable_file import fsync_dir
 from actors.events import Event, decode_event, encode_event
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("csms.event_log")
 
 # Record framing: u32 LE body length, u32 LE CRC32 of the body, then the msgpack body.
 _HEADER = struct.Struct("<II")
@@ -98,11 +98,14 @@ class EventLog:
         segment_max_age_s: float,
         *,
         clock: Callable[[], float] = time.monotonic,
+        on_fsync: Callable[[float], None] | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.segment_max_bytes = segment_max_bytes
         self.segment_max_age_s = segment_max_age_s
         self._clock = clock
+        # Told each fsync's latency in seconds (metrics); must be cheap and must not raise.
+        self._on_fsync = on_fsync
         self.directory.mkdir(parents=True, exist_ok=True)
         # The log directory's own entry must be durable too (it may be new), or a crash
         # could take it away with every acknowledged event inside.
@@ -289,6 +292,8 @@ class EventLog:
             self._flight = None
         self.fsyncs += 1
         self.last_fsync_latency_s = latency
+        if self._on_fsync is not None:
+            self._on_fsync(latency)
         if upto > self._durable_seq:
             self.records_committed += upto - self._durable_seq
             self._durable_seq = upto
@@ -300,6 +305,8 @@ class EventLog:
         os.fsync(self._fd)
         self.fsyncs += 1
         self.last_fsync_latency_s = time.perf_counter() - t0
+        if self._on_fsync is not None:
+            self._on_fsync(self.last_fsync_latency_s)
         if self._last_seq > self._durable_seq:
             self.records_committed += self._last_seq - self._durable_seq
             self._durable_seq = self._last_seq

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import msgspec
 
-from actors import directory
+from actors import directory, logs
 from actors.durable_file import write_atomically
 from actors.station_state import IdTagRecord
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("csms.id_tags")
 
 
 class IdTagTable(msgspec.Struct):
@@ -34,6 +34,7 @@ class IdTagRegistry:
     """Owner of the id-tag table. Each change is written (atomically) before it is acknowledged."""
 
     def __init__(self, data_root: str, host_names: list[str]) -> None:
+        logs.configure()
         self._path = Path(data_root) / "registry" / "id_tags.msgpack"
         self._path.parent.mkdir(parents=True, exist_ok=True)
         self._hosts = host_names

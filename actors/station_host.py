@@ -21,7 +21,7 @@ from typing import NoReturn
 
 import msgspec
 
-from actors import directory, lake, ocppj
+from actors import directory, lake, logs, ocppj
 from actors.authorizer.decision import AuthorizationDecision
 from actors.authorizer.resolver import AuthorizationStatus, Authorizer
 from actors.config import Config
@@ -43,6 +43,7 @@ from actors.host_protocol import (
     replica_of,
 )
 from actors.mailbox import CommandOutcome, Mailbox, PendingCommand
+from actors.metrics import CallTally, host_metrics
 from actors.ocpp16.station_side import Policy
 from actors.ocpp16.secrets import SECRET_CONFIGURATION_KEYS, authorization_key_password
 from actors.passwords import hash_password, verify_password
@@ -79,10 +80,19 @@ class Snapshot(msgspec.Struct):
     stations: list[StationState]
 
 
+def _node_id() -> str:
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
+
+
 class StationHost:
     def __init__(self, name: str, config: Config) -> None:
+        logs.configure()
         self.name = name
         self.config = config
+        self.metrics = host_metrics(name)
+        self._appended, self._append_s = 0, 0.0
         self.incarnation = uuid.uuid4().hex
         self.policy = Policy(
             heartbeat_interval_s=config.heartbeat_interval_s,
@@ -108,7 +118,8 @@ class StationHost:
         # Id tags the local table does not know (or all, by config) asked of an external party.
         self.authorizer = Authorizer(config, name) if config.authorizer_url else None
         started = time.perf_counter()
-        self.log = EventLog(self._dir / "wal", config.wal_segment_max_bytes, config.wal_segment_max_age_s)
+        self.log = EventLog(self._dir / "wal", config.wal_segment_max_bytes, config.wal_segment_max_age_s,
+                            on_fsync=self.metrics.fsync_latency.observe)
         replayed = self._restore()
         self._background: asyncio.Task | None = None
         self._started: asyncio.Future | None = None
@@ -142,7 +153,13 @@ class StationHost:
 
     def _append(self, events: list[Event]) -> None:
         """Every event goes through here: into the log, and into its station's recent history."""
+        if not events:
+            return
+        started = time.perf_counter()
         self.log.append(events)
+        # Summed here, recorded once per batch (_record_appends): metrics cost microseconds.
+        self._append_s += time.perf_counter() - started
+        self._appended += len(events)
         for event in events:
             self._remember(event)
 
@@ -177,6 +194,7 @@ class StationHost:
         replies: list[HostReply] = []
         events: list[Event] = []
         answers: list[tuple[str, CommandAnswer]] = []
+        calls = CallTally()
         durable = False
         # Frames whose id tag awaits an external decision, by their place in the batch.
         undecided: dict[int, tuple[Frame, asyncio.Task]] = {}
@@ -196,6 +214,7 @@ class StationHost:
             else:
                 reply = self._on_disconnect(request, events)
             replies.append(reply)
+            calls.add(events)
             # Into the log before the next await (a Connect's password check): a snapshot
             # taken meanwhile must never hold state whose events the log lacks.
             self._append(events)
@@ -219,6 +238,8 @@ class StationHost:
         # An operator learns the station's answer only once it is on disk, like the station.
         for station_id, answer in answers:
             self._resolve_command(station_id, answer)
+        self.metrics.record_calls(calls)
+        self._record_appends()
         return encode_replies(BatchReply(self.incarnation, replies))
 
     def _external_decision(self, request: Frame) -> AuthorizationDecision | asyncio.Task | None:
@@ -317,6 +338,18 @@ class StationHost:
         `logged_payload_json` is what the event log keeps (secrets such as a new
         AuthorizationKey replaced); the station receives `payload_json`.
         """
+        started = time.perf_counter()
+        outcome = await self._command(station_id, action, payload_json, logged_payload_json, timeout_s)
+        self.metrics.commands.inc(1, tags={"action": action, "outcome": outcome.status})
+        self.metrics.command_latency.observe(time.perf_counter() - started)
+        log.info("command %s", outcome.status, extra={
+            "station_id": station_id, "message_id": outcome.message_id, "action": action,
+            "outcome": outcome.status, "error_code": outcome.error_code,
+        })
+        return outcome
+
+    async def _command(self, station_id: str, action: str, payload_json: str, logged_payload_json: str,
+                       timeout_s: float) -> CommandOutcome:
         await self._ensure_started()
         session = self.sessions.get(station_id)
         if session is None or session.state.registration is None:
@@ -421,10 +454,12 @@ class StationHost:
         """fsync what was appended. If that fails the pages may be lost while later fsyncs
         succeed, so nothing more may be acknowledged: exit, and Ray restarts this host, which
         rebuilds from what is really on disk."""
+        started = time.perf_counter()
         try:
             await self.log.commit()
         except Exception:
             self._die("event log fsync failed")
+        self.metrics.commit_latency.observe(time.perf_counter() - started)
 
     def _rotate(self, force: bool = False) -> bool:
         """Seal the active segment (if due, or `force`); sealing fsyncs, so a failure is fatal too."""
@@ -538,6 +573,8 @@ class StationHost:
             "connected": sum(1 for s in self.sessions.values() if s.state.connected),
             "log": self.log.stats(),
             "id_tags_version": self._id_tags_version,
+            # Where Ray runs this incarnation (after a node loss: another node).
+            "node_id": _node_id(),
         }
 
     async def authorization_status(self) -> AuthorizationStatus:
@@ -567,6 +604,7 @@ class StationHost:
             await asyncio.sleep(interval)
             if self.authorizer is not None:
                 self.authorizer.sweep()
+            self._sample_gauges()
             try:
                 assert self._flush_lock is not None
                 async with self._flush_lock:
@@ -574,6 +612,25 @@ class StationHost:
                         await self._land_sealed_segments()
             except Exception:
                 log.exception("lake flush failed; segments stay in the log and are retried", extra={"host": self.name})
+
+    def _record_appends(self) -> None:
+        if self._appended:
+            self.metrics.append_latency.observe(self._append_s)
+            self.metrics.events_appended.inc(self._appended)
+            self._appended, self._append_s = 0, 0.0
+
+    def _sample_gauges(self) -> None:
+        """Levels rather than events: sampled with the background work, not on the hot path."""
+        self._record_appends()  # appends outside process(): registrations, commands
+        registered = connected = 0
+        for session in self.sessions.values():
+            if session.state.registration is not None:
+                registered += 1
+                connected += session.state.connected
+        self.metrics.stations.set(registered)
+        self.metrics.connected.set(connected)
+        self.metrics.backlog.set(self.log.last_seq - self.log.durable_seq)
+        self.metrics.unlanded_segments.set(len(self.log.sealed_segments()))
 
     async def _land_sealed_segments(self) -> int:
         segments = self.log.sealed_segments()

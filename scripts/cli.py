@@ -4,33 +4,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import secrets
 import signal
 import sys
 import threading
-from pathlib import Path
-
-
-def _operator_token(config) -> tuple[object, Path | None]:
-    """With no token configured, make one for this data root (file mode 0600) instead of
-    running an open API; the token is never printed, only where it is."""
-    import msgspec
-
-    if config.api_tokens:
-        return config, None
-    path = config.data_path / "operator-token"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(32))
-    return msgspec.structs.replace(config, api_tokens=[path.read_text().strip()]), path
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from actors import logs
     from actors.config import load_config
     from serve_app import app
+    from serve_app.operator_token import with_operator_token
 
     # Installed first, so a stop asked for while Ray starts is honoured once it is up, and
     # again after start-up in case Ray's initialisation installed handlers of its own.
@@ -45,8 +28,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app.prepare_environment(config)
     import ray
 
-    config, token_path = _operator_token(config)
+    config, token_path = with_operator_token(config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure()
     # "local" forces a Ray of our own: with no address, ray.init would join any Ray already
     # running on this machine and take over its actors.
     ray.init(address=args.address or "local", namespace="csms", include_dashboard=False,
@@ -87,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_simulate(argv[1:])
     if argv and argv[0] == "catalog":
         return cmd_catalog(argv[1:])
+    if argv and argv[0] == "ray-start":  # every other argument goes to `ray start`
+        from scripts import ray_node
+
+        return ray_node.main(argv[1:])
     parser = argparse.ArgumentParser(prog="csms", description="OCPP Charge Station Management System on Ray")
     sub = parser.add_subparsers(dest="command", required=True)
     serve_p = sub.add_parser("serve", help="run the CSMS (embedded local Ray unless --address)")
@@ -94,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     serve_p.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
     sub.add_parser("simulate", help="run simulated stations against a CSMS (see csms simulate --help)")
     sub.add_parser("catalog", help="print the lake's data catalog: tables, columns, units, freshness ([--data-root] [--json])")
+    sub.add_parser("ray-start", help="`ray start ARGS...` with the environment the CSMS needs (cluster nodes)")
     args = parser.parse_args(argv)
     if args.command == "serve":
         return cmd_serve(args)

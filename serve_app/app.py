@@ -1,24 +1,33 @@
-"""Bring the CSMS up on a running Ray: the id-tag registry, the StationHosts, and the Serve apps."""
+"""Bring the CSMS up on a running Ray: the id-tag registry, the StationHosts, and the Serve apps.
+
+There is one way to wire it, `application(config, part)`, used both by `csms serve` (through
+`deploy`) and by `serve deploy serve_config.yaml`, whose import paths `serve_app.app:build_gateway`
+and `serve_app.app:build_api` take the Config fields as `args`.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-import secrets
+import time
+from typing import Any, Literal
 
 import msgspec
 import ray
 from ray import serve
+from ray.util.placement_group import placement_group
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from actors import directory
 from actors.authorizer.resolver import check_settings as check_authorizer_settings
-from actors.config import Config
+from actors.config import Config, load_config
 from actors.id_tags import IdTagRegistry
 from actors.station_host import StationHost
 from analytics import scheduler as analytics_scheduler
 from serve_app.balancer import StationBalancer
 from serve_app.gateway import OcppGateway
 from serve_app.operator_api import OperatorApi
+from serve_app.operator_token import with_ingress_secret, with_operator_token
 
 log = logging.getLogger("csms")
 
@@ -62,15 +71,19 @@ def prepare_environment(config: Config) -> None:
 
 
 def resolve(config: Config) -> Config:
-    """Fix what depends on the machine (host count) once, so every replica agrees."""
-    return msgspec.structs.replace(config, station_hosts=config.resolved_station_hosts(),
-                                   # balancer and gateway share it; nobody else learns it (serve_app/tls.py)
-                                   ingress_identity_secret=config.ingress_identity_secret or secrets.token_urlsafe(32))
+    """Fix what depends on the machine (host count, working directory) once, so every replica
+    agrees, and a host or replica restarted on another node finds the same data root."""
+    config = msgspec.structs.replace(config, station_hosts=config.resolved_station_hosts(),
+                                     data_root=str(config.data_path))
+    # Balancers and gateways share it; nobody else learns it (serve_app/tls.py).
+    return with_ingress_secret(config)
 
 
 def start_backend(config: Config) -> None:
+    """Create what is not running yet (idempotent: named, detached, get_if_exists)."""
     check_authorizer_settings(config)
     names = directory.host_names(config.station_hosts)
+    slots = _spread("station-hosts", len(names))
     ray.remote(IdTagRegistry).options(
         name=directory.ID_TAG_REGISTRY, namespace=directory.NAMESPACE, lifetime="detached",
         max_restarts=-1, num_cpus=0, get_if_exists=True,
@@ -78,14 +91,126 @@ def start_backend(config: Config) -> None:
     hosts = [
         ray.remote(StationHost).options(
             name=name, namespace=directory.NAMESPACE, lifetime="detached",
-            # Ray recreates a dead host; __init__ rebuilds its stations from snapshot + log.
+            # Ray recreates a dead host (on another node if its node died, see _spread);
+            # __init__ rebuilds its stations from snapshot + log on the shared data root.
             max_restarts=-1, num_cpus=0, max_concurrency=10_000, get_if_exists=True,
+            scheduling_strategy=slot,
         ).remote(name, config)
-        for name in names
+        for slot, name in zip(slots, names)
     ]
     ray.get([h.ping.remote() for h in hosts], timeout=120)
     if config.scheduler_enabled:
         analytics_scheduler.start(config)  # daily curation, anomaly jobs, monthly fault report
+
+
+def start_balancers(config: Config) -> None:
+    """The public port (direct ingress). Started once the Serve apps exist: a balancer that
+    answers before then would make the CSMS look ready while it is still starting."""
+    if config.ingress == "direct":
+        names = balancer_names(config)
+        balancers = [
+            ray.remote(StationBalancer).options(
+                name=name, namespace=directory.NAMESPACE, lifetime="detached",
+                max_restarts=-1, num_cpus=0, get_if_exists=True,
+                # One per node where possible: each node then takes stations on `port`.
+                scheduling_strategy=slot,
+            ).remote(config)
+            for slot, name in zip(_spread("balancers", len(names)), names)
+        ]
+        ray.get([b.ready.remote() for b in balancers], timeout=60)
+
+
+def _group_name(kind: str, count: int) -> str:
+    return f"csms-{kind}-{count}"
+
+
+def _spread(kind: str, count: int) -> list[PlacementGroupSchedulingStrategy]:
+    """`count` slots spread over the nodes, one per actor of a kind.
+
+    A detached SPREAD placement group of tiny bundles: the GCS puts the bundles on different
+    nodes while there are enough, and when a node dies it reschedules that node's bundles on
+    the survivors, where Ray then restarts the actors. Neither Ray's "SPREAD" task strategy nor
+    soft node affinity spread zero-CPU actors here (measured: most landed on one node), and
+    hard node affinity would leave an actor dead with its node.
+    """
+    name = _group_name(kind, count)
+    try:
+        group = ray.util.get_placement_group(name)
+    except ValueError:
+        group = placement_group([{"CPU": 0.001}] * count, strategy="SPREAD", name=name, lifetime="detached")
+    ray.get(group.ready(), timeout=120)
+    return [PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=k) for k in range(count)]
+
+
+# Marks every value in serve_config.yaml and cluster.yaml an admin must set.
+PLACEHOLDER = "<<CHANGE_ME"
+
+Part = Literal["ocpp", "api"]
+ROUTE_PREFIXES: dict[str, str] = {"ocpp": "/ocpp", "api": "/"}
+
+
+def application(config: Config, part: Part):
+    """The Serve application `part` (gateway or operator API), its backend actors created first.
+
+    Replica counts, max_ongoing_requests and resources set here are the defaults; a Serve
+    config's `deployments:` entries override them (autoscaling, resources per cluster).
+    """
+    _check_ingress_flags(config)
+    start_backend(config)
+    if part == "ocpp":
+        return OcppGateway.options(
+            num_replicas=config.gateway_replicas,
+            # Every websocket holds one ongoing request for its whole life (default is 5).
+            max_ongoing_requests=config.max_stations_per_gateway,
+            ray_actor_options={"num_cpus": 0},
+        ).bind(config)
+    return OperatorApi.options(
+        num_replicas=config.api_replicas, max_ongoing_requests=1000, ray_actor_options={"num_cpus": 0}
+    ).bind(config)
+
+
+def _check_ingress_flags(config: Config) -> None:
+    if config.ingress != "direct":
+        return
+    missing = [k for k, v in DIRECT_INGRESS_ENVIRONMENT.items() if os.environ.get(k) != v]
+    if missing:
+        raise RuntimeError(
+            f"ingress = \"direct\" needs {', '.join(f'{k}=1' for k in missing)} in the environment of "
+            "`ray start` on every node (Ray reads them when its processes start); set them there "
+            "or use ingress = \"proxy\""
+        )
+
+
+def config_from_args(args: dict[str, Any] | None) -> Config:
+    """A Serve config's `args`: Config fields as in the TOML file, plus `config_file` (a TOML
+    file to start from). CSMS_* environment variables still override, so secrets such as
+    api_tokens stay out of the YAML; with none, the data root's operator-token is used."""
+    values = dict(args or {})
+    config = load_config(values.pop("config_file", None), overrides=values)
+    unset = [f.name for f in msgspec.structs.fields(Config)
+             if isinstance(getattr(config, f.name), str) and PLACEHOLDER in getattr(config, f.name)]
+    if unset:
+        raise ValueError(f"CSMS config still holds {PLACEHOLDER} placeholders (set them in the serve "
+                         f"config's args or as CSMS_* variables of `ray start`): {', '.join(unset)}")
+    return with_operator_token(resolve(config))[0]
+
+
+def build_gateway(args: dict[str, Any] | None = None):
+    """import_path `serve_app.app:build_gateway` (route_prefix /ocpp)."""
+    return _built(config_from_args(args), "ocpp")
+
+
+def build_api(args: dict[str, Any] | None = None):
+    """import_path `serve_app.app:build_api` (route_prefix /)."""
+    return _built(config_from_args(args), "api")
+
+
+def _built(config: Config, part: Part):
+    # Serve deploys what a builder returns after the builder returns, so the balancers start
+    # here, before the apps; they find the replicas within a second of their start.
+    built = application(config, part)
+    start_balancers(config)
+    return built
 
 
 def deploy(config: Config) -> None:
@@ -100,26 +225,27 @@ def deploy(config: Config) -> None:
                                   "ssl_certfile": config.tls_cert_file, "ssl_keyfile": config.tls_key_file})
     else:
         serve.start(http_options={"host": config.host, "port": config.port})
-    gateway = OcppGateway.options(
-        num_replicas=config.gateway_replicas,
-        # Every websocket holds one ongoing request for its whole life (default is 5).
-        max_ongoing_requests=config.max_stations_per_gateway,
-        ray_actor_options={"num_cpus": 0},
-    ).bind(config)
-    api = OperatorApi.options(
-        num_replicas=config.api_replicas, max_ongoing_requests=1000, ray_actor_options={"num_cpus": 0}
-    ).bind(config)
-    serve.run(gateway, name="ocpp", route_prefix="/ocpp")
-    serve.run(api, name="api", route_prefix="/")
-    if config.ingress == "direct":
-        balancers = [
-            ray.remote(StationBalancer).options(
-                name=name, namespace=directory.NAMESPACE, lifetime="detached",
-                max_restarts=-1, num_cpus=0, get_if_exists=True,
-            ).remote(config)
-            for name in balancer_names(config)
-        ]
-        ray.get([b.ready.remote() for b in balancers], timeout=60)
+    for part, route_prefix in ROUTE_PREFIXES.items():
+        serve.run(application(config, part), name=part, route_prefix=route_prefix)
+    start_balancers(config)
+    wait_for_routes(config)
+
+
+def wait_for_routes(config: Config, timeout_s: float = 60.0) -> None:
+    """Until every balancer routes both applications to their replicas (they re-read Serve's
+    target groups every second), so `ready` means a station can connect now."""
+    if config.ingress != "direct":
+        return
+    deadline = time.monotonic() + timeout_s
+    for name in balancer_names(config):
+        balancer = directory.get_actor(name)
+        while True:
+            targets = ray.get(balancer.targets.remote(), timeout=10)
+            if all(targets.get(prefix) for prefix in ROUTE_PREFIXES.values()):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} does not route to the Serve applications: {targets}")
+            time.sleep(0.2)
 
 
 def stop(config: Config) -> None:
@@ -142,3 +268,9 @@ def stop(config: Config) -> None:
     except ValueError:
         pass
     analytics_scheduler.stop()
+    # The next start spreads hosts and balancers over the nodes alive then.
+    for kind, count in (("station-hosts", config.station_hosts), ("balancers", len(balancer_names(config)))):
+        try:
+            ray.util.remove_placement_group(ray.util.get_placement_group(_group_name(kind, count)))
+        except ValueError:
+            pass

@@ -18,6 +18,7 @@ import logging
 import ssl
 import threading
 
+from actors import logs
 from actors.config import Config
 from serve_app import tls
 
@@ -97,14 +98,24 @@ class _ClientSide(_Pipe):
             self._refuse(b"503 Service Unavailable")
             return
         self.routing = True
-        asyncio.get_running_loop().create_task(self._connect(target))
+        asyncio.get_running_loop().create_task(self._connect(path, target))
 
-    async def _connect(self, target: tuple[str, int]) -> None:
+    async def _connect(self, path: str, target: tuple[str, int] | None) -> None:
         loop = asyncio.get_running_loop()
-        try:
-            _, upstream = await asyncio.wait_for(loop.create_connection(_Pipe, *target), 10)
-        except (OSError, asyncio.TimeoutError):
-            self.balancer.forget(target)
+        # A replica that died (with its node) stays listed until Serve notices: nothing was
+        # sent to it yet, so try the next one before refusing the client.
+        for _attempt in range(3):
+            if target is None:
+                break
+            try:
+                _, upstream = await asyncio.wait_for(loop.create_connection(_Pipe, *target), 10)
+                break
+            except (OSError, asyncio.TimeoutError):
+                self.balancer.forget(target)
+                target = self.balancer.pick(path)
+        else:
+            target = None
+        if target is None:
             self._refuse(b"503 Service Unavailable")
             return
         if self.transport is None or self.transport.is_closing():
@@ -125,6 +136,7 @@ class StationBalancer:
     Ray restarts it after a crash the public port comes back without anyone calling it."""
 
     def __init__(self, config: Config) -> None:
+        logs.configure()
         self.config = config
         # route prefix -> replica addresses, longest prefix first when matching
         self._groups: list[tuple[str, list[tuple[str, int]]]] = []

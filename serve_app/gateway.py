@@ -16,6 +16,7 @@ import itertools
 import logging
 import math
 import random
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -25,12 +26,14 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from ray import serve
 from starlette.responses import JSONResponse
 
-from actors import directory
+from actors import directory, logs
 from actors.config import Config
 from actors.events import now_us
 from actors.host_protocol import Connect, Disconnect, Frame, Reattach, decode_outbound
+from actors.metrics import gateway_metrics
 from actors.station_session import CLOSE_REPLACED
 from serve_app import rate_limit
+from serve_app.drain import RolloutWatch
 from serve_app.handshake import Refusal, pick_subprotocol, station_credential, valid_station_id
 from serve_app.host_link import HostLink, HostUnavailable, links_for
 from serve_app.tls import forwarded_identity
@@ -76,7 +79,10 @@ async def _close_quietly(websocket: WebSocket, code: int) -> None:
 @serve.ingress(gateway_app)
 class OcppGateway:
     def __init__(self, config: Config) -> None:
+        logs.configure()
         self.config = config
+        self.metrics = gateway_metrics()
+        self._draining = False
         self.hosts = directory.host_names(config.resolved_station_hosts())
         self.links = links_for(config)
         for link in self.links.values():
@@ -94,6 +100,10 @@ class OcppGateway:
         if not self._pollers:
             loop = asyncio.get_running_loop()
             self._pollers = [loop.create_task(self._poll_outbound(name)) for name in self.hosts]
+            self._pollers.append(loop.create_task(self._watch_rollout()))
+        if self._draining:
+            await websocket.send_denial_response(_deny(503, "gateway replica is shutting down, reconnect"))
+            return
         if not valid_station_id(station_id):
             await websocket.send_denial_response(_deny(400, "invalid station id"))
             return
@@ -124,8 +134,10 @@ class OcppGateway:
         try:
             answer = await link.call(Connect(station_id, connection_id, connected_at, password))
         except HostUnavailable:
+            self.metrics.handshakes.inc(1, tags={"result": "host_unavailable"})
             await websocket.send_denial_response(_deny(503, "station host unavailable, retry later"))
             return
+        self.metrics.handshakes.inc(1, tags={"result": answer.connect_status})
         if answer.connect_status == "unknown_station":
             await websocket.send_denial_response(_deny(404, "unknown station"))
             return
@@ -139,6 +151,7 @@ class OcppGateway:
             await websocket.accept(subprotocol=subprotocol)
             previous = self.sockets.get(station_id)
             self.sockets[station_id] = OpenSocket(connection_id, connected_at, websocket)
+            self.metrics.sockets.set(len(self.sockets))
             if previous is not None:
                 # The newest connection of a station replaces an older one (DESIGN.md, handshake).
                 asyncio.get_running_loop().create_task(_close_quietly(previous.websocket, CLOSE_REPLACED))
@@ -149,6 +162,8 @@ class OcppGateway:
             current = self.sockets.get(station_id)
             if current is not None and current.connection_id == connection_id:
                 del self.sockets[station_id]
+            self.metrics.sockets.set(len(self.sockets))
+            self.metrics.closes.inc(1, tags={"code": str(close_code)})
             try:
                 await link.call(Disconnect(station_id, connection_id, close_code))
             except HostUnavailable:
@@ -184,6 +199,7 @@ class OcppGateway:
                     await _close_quietly(websocket, rate_limit.CLOSE_POLICY_VIOLATION)
                     return rate_limit.CLOSE_POLICY_VIOLATION
                 continue
+            received = time.perf_counter()
             try:
                 reply = await link.call(Frame(station_id, connection_id, connected_at, text, now_us()))
             except HostUnavailable:
@@ -192,6 +208,7 @@ class OcppGateway:
                 return CLOSE_INTERNAL_ERROR
             for out in reply.replies:
                 await websocket.send_text(out)
+            self.metrics.call_latency.observe(time.perf_counter() - received)
             if reply.close_code is not None:
                 await _close_quietly(websocket, reply.close_code)
                 return reply.close_code
@@ -236,6 +253,23 @@ class OcppGateway:
                     asyncio.get_running_loop().create_task(_close_quietly(open_socket.websocket, frame.close_code))
                 else:
                     asyncio.get_running_loop().create_task(_send_quietly(open_socket.websocket, frame.text))
+
+    async def _watch_rollout(self) -> None:
+        """Direct ingress only: close our sockets with 1001 as soon as Serve starts stopping us."""
+        if self.config.ingress != "direct":
+            return
+        import ray
+
+        watch = RolloutWatch(serve.get_replica_context().app_name,
+                             ray.get_runtime_context().get_actor_name(), self._drain)
+        await watch.run()
+
+    def _drain(self) -> None:
+        self._draining = True
+        log.info("draining: closing station sockets with 1001", extra={"sockets": len(self.sockets)})
+        loop = asyncio.get_running_loop()
+        for open_socket in list(self.sockets.values()):
+            loop.create_task(_close_quietly(open_socket.websocket, CLOSE_GOING_AWAY))
 
     def _reattach_sockets(self, link: HostLink) -> None:
         """The host restarted while our sockets stayed open: tell it they are still here."""

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from ray import serve
 from ray.exceptions import RayActorError
 
-from actors import directory
+from actors import directory, logs
 from actors.config import ROLE_RANK, Config, Role
 from actors.events import Event
 from actors.id_tags import normalise
@@ -120,6 +120,7 @@ def _id_tag_json(id_tag: str, record: IdTagRecord) -> dict[str, Any]:
 @serve.ingress(api_app)
 class OperatorApi:
     def __init__(self, config: Config) -> None:
+        logs.configure()
         self.config = config
         self.hosts = directory.host_names(config.resolved_station_hosts())
         self._tokens = [(token.encode(), role) for token, role in config.token_roles() if token]
