@@ -53,6 +53,11 @@ def test_decisions_are_folded_onto_transactions_and_offline_ones_flagged_for_bil
     for station, tx, stop in (("CP1", 1, "11:00"), ("CP1", 2, "11:10"), ("CP2", 1, "11:20"), ("CP2", -1, "11:30")):
         b.stop(station, tx, f"2026-11-02T{stop}:00Z", 5000)
     b.stop("CP1", 3, "2026-11-02T11:40:00Z", 6000, received="2026-11-04T07:00:05Z")
+    # A stop's idTagInfo is decided too (from the cache, without asking): logged, not an authorization.
+    b.call("CP2", "StopTransaction", {"transactionId": 7, "meterStop": 10, "timestamp": "2026-11-04T08:00:00Z",
+                                      "idTag": "TAG1"}, "2026-11-04T08:00:00Z", station_ts="2026-11-04T08:00:00Z",
+           message_id="stop7", result={"idTagInfo": {"status": "Accepted"}})
+    b.decided("CP2", "stop7", "2026-11-04T08:00:00Z", "cache", downstream="not_asked")
     b.write(tmp_path)
     run(tmp_path)
     rows = read(t.TRANSACTIONS, tmp_path, D1).select(
@@ -60,6 +65,7 @@ def test_decisions_are_folded_onto_transactions_and_offline_ones_flagged_for_bil
     assert rows == [("CP1", 1, "free_vending", True), ("CP1", 2, "downstream", False), ("CP1", 3, "cache", True),
                     ("CP2", 1, None, False), ("CP2", -1, None, None)]
     assert read(t.QUARANTINE, tmp_path, D3).is_empty()  # well-formed decisions are never quarantined
+    assert read(t.AUTHORIZATIONS, tmp_path, D3).is_empty()
 
 
 def test_a_retried_start_keeps_the_decision_it_started_with(tmp_path):
