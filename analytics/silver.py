@@ -235,7 +235,7 @@ def curate_day_frames(
                 accepted[row["action"]].append((row, payload))
 
     starts = _micros(starts)
-    decisions = authorization_decisions(pl.concat([window, starts]), quarantine)
+    decisions = authorization_decisions([window, starts], quarantine)
     answered = answered_starts(starts, quarantine)
     starts_by_tx = transaction_starts(answered, decisions)
     frames = {
@@ -549,11 +549,12 @@ def decision_key(row: dict[str, Any]) -> DecisionKey:
     return (row["station_id"], row["message_id"], row["received_at"])
 
 
-def authorization_decisions(frame: pl.DataFrame, quarantine: Quarantine) -> Decisions:
-    """The AuthorizationDecided events of `frame` by the CALL they decided; a malformed one is
+def authorization_decisions(frames: list[pl.DataFrame], quarantine: Quarantine) -> Decisions:
+    """The AuthorizationDecided events of `frames` by the CALL they decided; a malformed one is
     quarantined with the reason (and decides nothing)."""
     found: Decisions = {}
-    events = frame.filter((pl.col("message_type") == "SESSION") & (pl.col("action") == ev.AUTHORIZATION_DECIDED))
+    is_decision = (pl.col("message_type") == "SESSION") & (pl.col("action") == ev.AUTHORIZATION_DECIDED)
+    events = pl.concat([f.filter(is_decision) for f in frames])
     for row in events.unique(subset=["source", "seq"]).sort("received_at", "source", "seq").iter_rows(named=True):
         try:
             decided = _decided_decoder.decode(row["payload"] or "")
