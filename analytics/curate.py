@@ -165,8 +165,9 @@ def _day_expr(column: str) -> pl.Expr:
 def read_window(
     data_root: Path, state: State, day: dt.date, settings: Settings,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """The bronze rows the day's silver can come from, the StartTransactions (and authorization decisions) of its lookback,
-    and each station's last CALL received the day before (see silver.curate_day_frames)."""
+    """The bronze rows the day's silver can come from, the StartTransactions and authorization
+    decisions of its lookback, and each station's last CALL received the day before (see
+    silver.curate_day_frames)."""
     one = dt.timedelta(days=1)
     receive = state.receive_days([day - one, day, day + one]) | {day - one, day}
     files = [f for r in sorted(receive) for f in bronze_files(data_root, r)]
@@ -199,7 +200,8 @@ def read_window(
     start_files = [f for r in sorted(state.receive_days(lookback)) for f in bronze_files(data_root, r)]
     starts = (
         pl.scan_parquet(start_files, schema=lake.BRONZE_SCHEMA, hive_partitioning=False).filter(
-            ((pl.col("action") == "StartTransaction") & pl.col("message_type").is_in(["CALL", "CALLRESULT", "CALLERROR"])
+            ((pl.col("action") == "StartTransaction")
+             & pl.col("message_type").is_in(["CALL", "CALLRESULT", "CALLERROR"])
              & (event_day.is_between(lookback[-1], day) | pl.col("station_ts").is_null()))
             # How a start was authorized is logged when it was received, which may be days later.
             | (pl.col("action") == ev.AUTHORIZATION_DECIDED)
