@@ -31,6 +31,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from actors import events as ev
 from actors import lake
 from actors.durable_file import write_atomically
 from analytics import silver
@@ -43,7 +44,7 @@ STATE_VERSION = 1
 # may have stamped a file before that run listed the directory and renamed it in after.
 # Re-reading is harmless (every step is idempotent).
 WATERMARK_OVERLAP_S = 600
-DAY_TABLES = (t.STATUS_CHANGES, t.TRANSACTIONS, t.METER_VALUES, t.CONNECTIVITY, t.QUARANTINE)
+DAY_TABLES = (t.STATUS_CHANGES, t.TRANSACTIONS, t.METER_VALUES, t.CONNECTIVITY, t.QUARANTINE, t.AUTHORIZATIONS)
 
 
 @dataclass(frozen=True)
@@ -164,8 +165,9 @@ def _day_expr(column: str) -> pl.Expr:
 def read_window(
     data_root: Path, state: State, day: dt.date, settings: Settings,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """The bronze rows the day's silver can come from, the StartTransactions of its lookback,
-    and each station's last CALL received the day before (see silver.curate_day_frames)."""
+    """The bronze rows the day's silver can come from, the StartTransactions and authorization
+    decisions of its lookback, and each station's last CALL received the day before (see
+    silver.curate_day_frames)."""
     one = dt.timedelta(days=1)
     receive = state.receive_days([day - one, day, day + one]) | {day - one, day}
     files = [f for r in sorted(receive) for f in bronze_files(data_root, r)]
@@ -184,6 +186,8 @@ def read_window(
         window = pl.scan_parquet(files, schema=lake.BRONZE_SCHEMA, hive_partitioning=False).filter(
             (event_day == day) | (received_day == day) | spill
             | ((pl.col("action") == "StopTransaction") & (event_day == day + one))
+            # A station's answer to a RemoteStartTransaction sent just before midnight.
+            | ((pl.col("action") == silver.REMOTE_START) & (pl.col("direction") == "in") & (received_day == day + one))
         ).collect()
         # Text search only over the few candidates (in the scan it would run on every row).
         window = window.filter(~spill | may_sample_day)
@@ -196,8 +200,11 @@ def read_window(
     start_files = [f for r in sorted(state.receive_days(lookback)) for f in bronze_files(data_root, r)]
     starts = (
         pl.scan_parquet(start_files, schema=lake.BRONZE_SCHEMA, hive_partitioning=False).filter(
-            (pl.col("action") == "StartTransaction") & pl.col("message_type").is_in(["CALL", "CALLRESULT", "CALLERROR"])
-            & (event_day.is_between(lookback[-1], day) | pl.col("station_ts").is_null())
+            ((pl.col("action") == "StartTransaction")
+             & pl.col("message_type").is_in(["CALL", "CALLRESULT", "CALLERROR"])
+             & (event_day.is_between(lookback[-1], day) | pl.col("station_ts").is_null()))
+            # How a start was authorized is logged when it was received, which may be days later.
+            | (pl.col("action") == ev.AUTHORIZATION_DECIDED)
         ).collect()
         if start_files else pl.DataFrame(schema=lake.BRONZE_SCHEMA)
     )
@@ -230,6 +237,7 @@ _ORDER = {
     t.METER_VALUES.name: ["station_id", "connector_id", "sampled_at", "measurand", "phase", "location"],
     t.CONNECTIVITY.name: ["station_id", "event_ts", "kind"],
     t.QUARANTINE.name: ["received_at", "source", "seq"],
+    t.AUTHORIZATIONS.name: ["station_id", "event_ts", "source", "seq"],
 }
 
 

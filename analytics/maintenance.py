@@ -6,10 +6,11 @@ Features per station and UTC day, from silver:
   faults          Faulted statuses (status_changes)
   reboots         boots (connectivity kind=boot)
   disconnects     websocket disconnects (connectivity)
-  failed_starts   completed, non-orphan transactions with no energy that lasted under
-                  FAILED_START_S: the driver plugged in and nothing flowed. Silver has no
-                  authorization outcome, so refused starts that never became a transaction
-                  are not seen; this is the proxy the curated contract allows.
+  failed_starts   refused starts (silver.authorizations): Authorize and StartTransaction
+                  answered with anything but Accepted, and RemoteStartTransactions the
+                  station Rejected. A charger whose reader or contactor is failing shows
+                  up here before it faults; a RemoteStart that got no answer or a
+                  CALLERROR is not counted (it is connectivity, seen in disconnects).
   meter_cadence_cv  coefficient of variation of the intervals between a transaction's
                   energy-register samples: a healthy charger samples on a steady clock, a
                   failing one (resets, stalls, queued sends) does not.
@@ -55,13 +56,15 @@ import polars as pl
 from analytics import distributed
 from analytics.query import DAY_US, connect, day_range, day_start_us, frame, has_files, time_range_filter
 from analytics.tables import (
-    CONNECTIVITY, MAINTENANCE_SCORES, METER_VALUES, STATIONS, STATUS_CHANGES, TRANSACTIONS, conform, day_dir,
-    read_sql, write_partition,
+    AUTHORIZATIONS, CONNECTIVITY, MAINTENANCE_SCORES, METER_VALUES, STATIONS, STATUS_CHANGES, TRANSACTIONS, conform,
+    day_dir, read_sql, write_partition,
 )
 
 log = logging.getLogger("csms.analytics.maintenance")
 
-FAILED_START_S = 120.0
+# A refused start (silver.authorizations), as a whole parenthesised SQL condition.
+REFUSED = ("((action IN ('Authorize', 'StartTransaction') AND status <> 'Accepted') "
+           "OR (action = 'RemoteStartTransaction' AND status = 'Rejected'))")
 HISTORY_DAYS = 14
 # feature -> (harmful direction, smallest robust scale): the floor is one event for
 # counts, 0.05 for a CV, 1 kWh for energy, so a quiet feature's first blip is not a crisis.
@@ -98,15 +101,14 @@ def station_features(data_root: str, first_day: str, last_day: str, shard: int, 
     counts(STATUS_CHANGES, "status = 'Faulted'", "faults")
     counts(CONNECTIVITY, "kind = 'boot'", "reboots")
     counts(CONNECTIVITY, "kind = 'disconnect'", "disconnects")
+    counts(AUTHORIZATIONS, REFUSED, "failed_starts")
     if has_files(TRANSACTIONS, root):
         parts.append(frame(con, f"""
             SELECT station_id, CAST(stop_ts AS DATE) AS day,
-                   count(*) FILTER (WHERE coalesce(energy_wh, 0) <= 0 AND coalesce(duration_s, 0) < {FAILED_START_S})
-                       AS failed_starts,
                    avg(energy_wh) FILTER (WHERE energy_wh > 0) AS energy_per_session_wh
             FROM {read_sql(TRANSACTIONS, root)}
             WHERE NOT is_orphan AND {in_shard} AND {time_range_filter(start_us, end_us, 'stop_ts')} GROUP BY ALL""",
-                           schema={**key, "failed_starts": pl.Int64, "energy_per_session_wh": pl.Float64}))
+                           schema={**key, "energy_per_session_wh": pl.Float64}))
     if has_files(METER_VALUES, root):
         parts.append(frame(con, f"""
             WITH samples AS (
@@ -264,7 +266,8 @@ def compute_features(data_root: str | Path, days: list[dt.date], history_days: i
                      shards: int = distributed.DEFAULT_SHARDS, use_ray: bool | None = None) -> pl.DataFrame:
     days = sorted(set(days))
     first = days[0] - dt.timedelta(days=history_days)
-    if not any(has_files(t, data_root) for t in (STATUS_CHANGES, CONNECTIVITY, TRANSACTIONS, METER_VALUES, STATIONS)):
+    if not any(has_files(t, data_root)
+               for t in (STATUS_CHANGES, CONNECTIVITY, TRANSACTIONS, METER_VALUES, STATIONS, AUTHORIZATIONS)):
         shards, use_ray = 1, False  # nothing curated yet: no tasks to start, the result is empty
     parts = distributed.map_shards("maintenance", station_features, shards,
                                    (str(data_root), first.isoformat(), days[-1].isoformat()), use_ray=use_ray)

@@ -12,6 +12,9 @@ table, each holding exactly the rows whose time column falls on `day`. The rules
   retransmissions are removed: status changes by identical content, meter values by their
   grain, starts by the transactionId the CSMS gave back, stops by content.
 - A row's day is the day it happened by the station's clock where the message carries one.
+- How an id tag was authorized comes from the AuthorizationDecided event the session logs
+  with the message id and receive time of the CALL it decided (StationSession._handle_call):
+  it is folded onto that CALL's transaction and authorization rows, never kept on its own.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import msgspec
 import polars as pl
 
 from actors import events as ev
+from actors.authorizer.decision import OFFLINE_SOURCES, AuthorizationDecided
 from actors.ocpp16 import messages as m
 from actors.ocpp16.station_side import to_us
 from analytics import tables as t
@@ -34,9 +38,11 @@ from analytics import units
 _US_PER_DAY = 86_400_000_000
 _EPOCH = dt.date(1970, 1, 1)
 CURATED_VERSION = "1.6"
-# Actions whose payload silver interprets; other accepted CALLs (Authorize, DataTransfer,
-# firmware/diagnostics status) are in bronze and out of silver's scope, not quarantined.
-_INTERPRETED = ("StatusNotification", "StartTransaction", "StopTransaction", "MeterValues", "BootNotification")
+# Actions whose payload silver interprets; other accepted CALLs (DataTransfer, firmware/
+# diagnostics status) are in bronze and out of silver's scope, not quarantined.
+_INTERPRETED = ("StatusNotification", "StartTransaction", "StopTransaction", "MeterValues", "BootNotification",
+                "Authorize")
+REMOTE_START = "RemoteStartTransaction"
 
 
 def day_number(day: dt.date) -> int:
@@ -66,13 +72,36 @@ class _Disconnected(msgspec.Struct):
     close_code: int | None = None
 
 
+class _IdTagInfo(msgspec.Struct):
+    status: str
+
+
 class _StartResult(msgspec.Struct):
     transactionId: int
+    idTagInfo: _IdTagInfo | None = None
+
+
+class _AuthorizeResult(msgspec.Struct):
+    idTagInfo: _IdTagInfo
+
+
+class _RemoteStart(msgspec.Struct):
+    # Lenient on purpose: the CSMS validated what it sent; silver only needs these two.
+    idTag: str
+    connectorId: int | None = None
+
+
+class _RemoteStartResult(msgspec.Struct):
+    status: str
 
 
 _registered_decoder = msgspec.json.Decoder(_Registered)
 _disconnected_decoder = msgspec.json.Decoder(_Disconnected)
 _start_result_decoder = msgspec.json.Decoder(_StartResult)
+_authorize_result_decoder = msgspec.json.Decoder(_AuthorizeResult)
+_remote_start_decoder = msgspec.json.Decoder(_RemoteStart)
+_remote_start_result_decoder = msgspec.json.Decoder(_RemoteStartResult)
+_decided_decoder = msgspec.json.Decoder(AuthorizationDecided)
 _error_decoder = msgspec.json.Decoder(list)
 
 
@@ -180,7 +209,9 @@ def curate_day_frames(
 
     `window`: bronze rows (BRONZE_SCHEMA) received or happened on `day`, plus MeterValues
     and StopTransactions of the day before and stops of the day after whose samples may
-    fall on `day`. `starts`: the StartTransaction CALLs and answers of the lookback period.
+    fall on `day`, and station answers to RemoteStartTransaction received the day after.
+    `starts`: the StartTransaction CALLs and answers of the lookback period, and the
+    AuthorizationDecided events received in it.
     `last_calls_before`: per station, the receive time of its last CALL before `day`
     (station_id, received_at), where heartbeat gaps spanning midnight begin.
     """
@@ -203,7 +234,10 @@ def curate_day_frames(
             if payload is not None:
                 accepted[row["action"]].append((row, payload))
 
-    starts_by_tx = transaction_starts(_micros(starts), quarantine)
+    starts = _micros(starts)
+    decisions = authorization_decisions([window, starts], quarantine)
+    answered = answered_starts(starts, quarantine)
+    starts_by_tx = transaction_starts(answered, decisions)
     frames = {
         t.STATUS_CHANGES.name: status_changes(d, accepted["StatusNotification"]),
         t.TRANSACTIONS.name: transactions(d, accepted["StopTransaction"], starts_by_tx),
@@ -211,6 +245,7 @@ def curate_day_frames(
             d, accepted["MeterValues"], accepted["StopTransaction"], starts_by_tx, quarantine),
         t.CONNECTIVITY.name: connectivity(d, window, accepted["BootNotification"], calls, heartbeat_gap_s, quarantine,
                                           last_calls_before),
+        t.AUTHORIZATIONS.name: authorizations(d, window, accepted["Authorize"], answered, decisions, quarantine),
     }
     frames[t.QUARANTINE.name] = quarantine.frame()
     return frames
@@ -255,11 +290,16 @@ class Start(msgspec.Struct):
     start_us: int
     meter_start: int
     copies: int = 1
+    authorization: str | None = None  # the AuthorizationDecided source, if one was logged
 
 
-def transaction_starts(starts: pl.DataFrame, quarantine: Quarantine) -> dict[tuple[str, int], Start]:
-    """(station, transactionId) -> its StartTransaction, from the CALLs and the ids the CSMS answered."""
-    found: dict[tuple[str, int], Start] = {}
+# A StartTransaction the CSMS answered: the bronze CALL (with its answer), the request, the answer.
+AnsweredStart = tuple[dict[str, Any], m.StartTransactionRequest, _StartResult]
+
+
+def answered_starts(starts: pl.DataFrame, quarantine: Quarantine) -> list[AnsweredStart]:
+    """The StartTransactions of `starts` the CSMS answered with a transaction id, in receive order."""
+    found: list[AnsweredStart] = []
     if starts.is_empty():
         return found
     calls = answered_calls(starts.unique(subset=["source", "seq"], keep="first")).sort("received_at", "source", "seq")
@@ -270,15 +310,28 @@ def transaction_starts(starts: pl.DataFrame, quarantine: Quarantine) -> dict[tup
         if req is None:
             continue
         try:
-            tx_id = _start_result_decoder.decode(row["answer"]).transactionId
+            result = _start_result_decoder.decode(row["answer"])
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             quarantine.add(row, f"StartTransaction answer has no transactionId: {_short(exc)}")
             continue
-        key = (row["station_id"], tx_id)
-        if key in found:
-            found[key].copies += 1  # the CSMS gave a retried start the id it already had
+        found.append((row, req, result))
+    return found
+
+
+def transaction_starts(answered: list[AnsweredStart], decisions: Decisions) -> dict[tuple[str, int], Start]:
+    """(station, transactionId) -> its StartTransaction, from the CALLs and the ids the CSMS answered."""
+    found: dict[tuple[str, int], Start] = {}
+    for row, req, result in answered:
+        key = (row["station_id"], result.transactionId)
+        decided = decisions.get(decision_key(row))
+        start = found.get(key)
+        if start is None:
+            start = found[key] = Start(req.connectorId, req.idTag, to_us(req.timestamp), req.meterStart)
         else:
-            found[key] = Start(req.connectorId, req.idTag, to_us(req.timestamp), req.meterStart)
+            start.copies += 1  # the CSMS gave a retried start the id it already had
+        # As the live fold does: a retried start keeps the decision the transaction started with.
+        if start.authorization is None and decided is not None:
+            start.authorization = decided.source
     return found
 
 
@@ -307,6 +360,8 @@ def transactions(
             "energy_wh": float(req.meterStop - start.meter_start) if start else None,
             "stop_reason": req.reason or "Local", "is_orphan": start is None,
             "is_duplicate": bool(start and start.copies > 1),
+            "authorization": start.authorization if start else None,
+            "authorized_offline": start.authorization in OFFLINE_SOURCES if start else None,
         }
     ordered = sorted(rows.values(), key=lambda r: (r["station_id"], r["stop_ts"], r["transaction_id"]))
     return _frame(t.TRANSACTIONS, ordered)
@@ -440,7 +495,7 @@ def connectivity(
                 _registered_decoder.decode(row["payload"] or "")
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 quarantine.add(row, f"StationRegistered event payload unreadable: {_short(exc)}")
-        elif action != ev.STATION_DELETED:
+        elif action not in (ev.STATION_DELETED, ev.AUTHORIZATION_DECIDED):  # decisions: authorization_decisions
             quarantine.add(row, f"unknown SESSION event {action!r}")
     for row, req in boots:
         if us_day(row["received_at"]) == d:
@@ -481,6 +536,115 @@ def heartbeat_gaps(d: int, calls: pl.DataFrame, gap_s: float,
         .filter((pl.col("gap") > gap_s) & ((pl.col("received_at") // _US_PER_DAY) == d))
     )
     return [_fact(s, at, "heartbeat_gap", gap_s=g) for s, at, g in gaps.iter_rows()]
+
+
+# --- authorizations: Authorize and StartTransaction answers, RemoteStartTransaction results ---
+
+# (station, message id, receive time) of the CALL an AuthorizationDecided event decided.
+DecisionKey = tuple[str, str, int]
+Decisions = dict[DecisionKey, AuthorizationDecided]
+
+
+def decision_key(row: dict[str, Any]) -> DecisionKey:
+    return (row["station_id"], row["message_id"], row["received_at"])
+
+
+def authorization_decisions(frames: list[pl.DataFrame], quarantine: Quarantine) -> Decisions:
+    """The AuthorizationDecided events of `frames` by the CALL they decided; a malformed one is
+    quarantined with the reason (and decides nothing)."""
+    found: Decisions = {}
+    is_decision = (pl.col("message_type") == "SESSION") & (pl.col("action") == ev.AUTHORIZATION_DECIDED)
+    events = pl.concat([f.filter(is_decision) for f in frames])
+    for row in events.unique(subset=["source", "seq"]).sort("received_at", "source", "seq").iter_rows(named=True):
+        try:
+            decided = _decided_decoder.decode(row["payload"] or "")
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            quarantine.add(row, f"AuthorizationDecided event payload unreadable: {_short(exc)}")
+            continue
+        found.setdefault(decision_key(row), decided)
+    return found
+
+
+def _authorization(row: dict[str, Any], event_ts: int, action: str, id_tag: str, status: str | None,
+                   decided: AuthorizationDecided | None, connector_id: int | None = None,
+                   transaction_id: int | None = None) -> dict[str, Any]:
+    return {
+        "station_id": row["station_id"], "event_ts": event_ts, "received_at": row["received_at"],
+        "action": action, "connector_id": connector_id, "id_tag_hash": id_tag_hash(id_tag), "status": status,
+        "accepted": status == "Accepted", "authorization": decided.source if decided else None,
+        "downstream": decided.downstream if decided else None, "transaction_id": transaction_id,
+        "message_id": row["message_id"], "source": row["source"], "seq": row["seq"],
+    }
+
+
+def authorizations(
+    d: int, window: pl.DataFrame, authorizes: Iterable[tuple[dict[str, Any], m.AuthorizeRequest]],
+    starts: list[AnsweredStart], decisions: Decisions, quarantine: Quarantine,
+) -> pl.DataFrame:
+    rows = []
+    for row, req in authorizes:
+        if us_day(row["received_at"]) != d or row["answer_type"] != "CALLRESULT":
+            continue  # another day's, or its answer is not in bronze: no outcome to record
+        try:
+            status = _authorize_result_decoder.decode(row["answer"]).idTagInfo.status
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            quarantine.add(row, f"Authorize answer has no idTagInfo: {_short(exc)}")
+            continue
+        rows.append(_authorization(row, row["received_at"], "Authorize", req.idTag, status,
+                                   decisions.get(decision_key(row))))
+    seen: dict[tuple[str, int], dict[str, Any]] = {}
+    for row, req, result in starts:  # in receive order: a retried start is one row, its first copy
+        start_us = to_us(req.timestamp)
+        if us_day(start_us) != d:
+            continue
+        decided = decisions.get(decision_key(row))
+        key = (row["station_id"], result.transactionId)
+        if key in seen:
+            if seen[key]["authorization"] is None and decided is not None:
+                seen[key].update(authorization=decided.source, downstream=decided.downstream)
+            continue
+        seen[key] = _authorization(row, start_us, "StartTransaction", req.idTag,
+                                   result.idTagInfo.status if result.idTagInfo else None, decided,
+                                   req.connectorId, result.transactionId)
+    rows.extend(seen.values())
+    rows.extend(remote_starts(d, window, quarantine))
+    rows.sort(key=lambda r: (r["station_id"], r["event_ts"], r["source"], r["seq"]))
+    return _frame(t.AUTHORIZATIONS, rows)
+
+
+def remote_starts(d: int, window: pl.DataFrame, quarantine: Quarantine) -> list[dict[str, Any]]:
+    """The RemoteStartTransactions the CSMS sent on day `d`, each with the station's first answer.
+
+    The station's answer carries the CALL's message id but its own receive time, so it is
+    the first answer of that id at or after the CALL (it may come just after midnight).
+    """
+    frame = window.filter(pl.col("action") == REMOTE_START)
+    sent = frame.filter((pl.col("direction") == "out") & (pl.col("message_type") == "CALL")
+                        & ((pl.col("received_at") // _US_PER_DAY) == d))
+    if sent.is_empty():
+        return []
+    answers: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    replies = frame.filter((pl.col("direction") == "in") & pl.col("message_type").is_in(["CALLRESULT", "CALLERROR"]))
+    for reply in replies.sort("received_at", "source", "seq").iter_rows(named=True):
+        answers[(reply["station_id"], reply["message_id"])].append(reply)
+    rows = []
+    for row in sent.sort("received_at", "source", "seq").iter_rows(named=True):
+        try:
+            req = _remote_start_decoder.decode(row["payload"] or "")
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            quarantine.add(row, f"RemoteStartTransaction request unreadable: {_short(exc)}")
+            continue
+        reply = next((a for a in answers[(row["station_id"], row["message_id"])]
+                      if a["received_at"] >= row["received_at"]), None)
+        status = None  # no answer, or a CALLERROR: the station did not say Accepted or Rejected
+        if reply is not None and reply["message_type"] == "CALLRESULT":
+            try:
+                status = _remote_start_result_decoder.decode(reply["payload"] or "").status
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                quarantine.add(reply, f"RemoteStartTransaction answer has no status: {_short(exc)}")
+        rows.append(_authorization(row, row["received_at"], REMOTE_START, req.idTag, status, None,
+                                   req.connectorId))
+    return rows
 
 
 # --- stations: the latest registration and boot of each station (not day-partitioned) ---------

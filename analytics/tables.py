@@ -98,6 +98,13 @@ TRANSACTIONS = Table(
         _c("stop_reason", pl.String, "Reason of StopTransaction (Local when absent, per OCPP 1.6)"),
         _c("is_orphan", pl.Boolean, "stop without a known start (e.g. transactionId -1)", nullable=False),
         _c("is_duplicate", pl.Boolean, "the station sent the StartTransaction more than once", nullable=False),
+        _c("authorization", pl.String,
+           "who authorized the start's id tag (AuthorizationDecided source): local | cache | downstream | "
+           "free_vending | local_only | reject; null when no decision was logged (the local id-tag table "
+           "answered with no external authorizer configured, the start predates the authorizer, or an orphan)"),
+        _c("authorized_offline", pl.Boolean,
+           "authorized without a live check (cache or free_vending): billing must reconcile it; "
+           "null for an orphan (start unknown)"),
     ),
 )
 
@@ -167,6 +174,35 @@ STATIONS = Table(
     ),
 )
 
+AUTHORIZATIONS = Table(
+    "silver", "authorizations",
+    grain="one authorization answer: an Authorize or StartTransaction the CSMS answered (idTagInfo), "
+          "or a RemoteStartTransaction the CSMS sent and the station's answer (retried starts once)",
+    partitioning="day", time_column="event_ts",
+    columns=(
+        _c("station_id", pl.String, "station identity", nullable=False),
+        _c("event_ts", UTC_TS, "when it was asked: StartTransaction timestamp, else the receive time of the "
+                               "Authorize, or when the CSMS sent the RemoteStartTransaction", nullable=False),
+        _c("received_at", UTC_TS, "when the CSMS received the request (RemoteStart: sent it)", nullable=False),
+        _c("action", pl.String, "Authorize | StartTransaction | RemoteStartTransaction", nullable=False),
+        _c("connector_id", pl.Int32, "connector of a StartTransaction or RemoteStartTransaction (null: none named)"),
+        _c("id_tag_hash", pl.String, "SHA-256 (hex, first 16 bytes) of the upper-cased id tag", nullable=False),
+        _c("status", pl.String,
+           "idTagInfo status sent (Accepted, Blocked, Expired, Invalid, ConcurrentTx); RemoteStart: the station's "
+           "Accepted | Rejected, null when it answered with a CALLERROR or not at all"),
+        _c("accepted", pl.Boolean, "status is Accepted", nullable=False),
+        _c("authorization", pl.String,
+           "AuthorizationDecided source (local | cache | downstream | free_vending | local_only | reject); "
+           "null when no decision was logged (local id-tag table without an external authorizer; RemoteStart)"),
+        _c("downstream", pl.String, "what asking the external authorizer gave (answered, breaker_open, "
+                                    "unavailable, refused, not_asked); null when no decision was logged"),
+        _c("transaction_id", pl.Int64, "StartTransaction: the transactionId the CSMS gave back"),
+        _c("message_id", pl.String, "OCPP-J message id of the request", nullable=False),
+        _c("source", pl.String, "StationHost log of the request (first copy)", nullable=False),
+        _c("seq", pl.Int64, "sequence number in that log", nullable=False),
+    ),
+)
+
 # --- gold --------------------------------------------------------------------------------
 
 FAULT_REPORT = Table(
@@ -217,14 +253,15 @@ MAINTENANCE_SCORES = Table(
         _c("faults", pl.Int32, "Faulted statuses"),
         _c("reboots", pl.Int32, "BootNotifications"),
         _c("disconnects", pl.Int32, "websocket disconnects"),
-        _c("failed_starts", pl.Int32, "StartTransaction / RemoteStart refused or Authorize rejected"),
+        _c("failed_starts", pl.Int32, "authorizations refused: Authorize/StartTransaction not Accepted, "
+                                       "RemoteStartTransaction Rejected (silver.authorizations)"),
         _c("meter_cadence_cv", pl.Float64, "coefficient of variation of MeterValues intervals"),
         _c("energy_per_session_wh", pl.Float64, "mean energy per completed session", "Wh"),
         _c("top_features", pl.String, "JSON list of the features that drove the score", nullable=False),
     ),
 )
 
-SILVER_TABLES = (STATUS_CHANGES, TRANSACTIONS, METER_VALUES, CONNECTIVITY, QUARANTINE, STATIONS)
+SILVER_TABLES = (STATUS_CHANGES, TRANSACTIONS, METER_VALUES, CONNECTIVITY, QUARANTINE, STATIONS, AUTHORIZATIONS)
 GOLD_TABLES = (FAULT_REPORT, MASS_OUTAGES, MAINTENANCE_SCORES)
 
 

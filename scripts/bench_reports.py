@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from analytics.tables import CONNECTIVITY, METER_VALUES, STATIONS, STATUS_CHANGES, TRANSACTIONS, day_dir, write_partition
+from analytics.tables import (
+    AUTHORIZATIONS, CONNECTIVITY, METER_VALUES, STATIONS, STATUS_CHANGES, TRANSACTIONS, day_dir, write_partition,
+)
 
 UTC_TS = pl.Datetime("us", "UTC")
 STATUSES = np.array(["Available", "Preparing", "Charging", "SuspendedEV", "Finishing", "Faulted"])
@@ -43,7 +45,7 @@ def generate(root: Path, stations: int, first: dt.date, days: int, meter_interva
         "region": [f"region-{k // 300}" for k in range(stations)], "vendor": "V", "model": "M",
         "firmware_version": "1.0", "registered_at": dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), "deleted": False,
     }))
-    rows = {"status_changes": 0, "connectivity": 0, "transactions": 0, "meter_values": 0}
+    rows = {"status_changes": 0, "connectivity": 0, "transactions": 0, "meter_values": 0, "authorizations": 0}
     for d in range(days):
         day = first + dt.timedelta(days=d)
         day_us = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp()) * 1_000_000
@@ -84,8 +86,24 @@ def generate(root: Path, stations: int, first: dt.date, days: int, meter_interva
         tr = pl.DataFrame({"station_id": ids[who], "transaction_id": tx_id, "connector_id": np.int32(1),
                            "id_tag_hash": "h", "start_ts": _ts(day_us, start), "stop_ts": _ts(day_us, start + duration),
                            "duration_s": duration, "meter_start_wh": 0, "meter_stop_wh": energy.astype(np.int64),
-                           "energy_wh": energy, "stop_reason": "Local", "is_orphan": False, "is_duplicate": False})
+                           "energy_wh": energy, "stop_reason": "Local", "is_orphan": False, "is_duplicate": False,
+                           "authorization": None, "authorized_offline": False},
+                          schema_overrides={"authorization": pl.String})
         write_partition(TRANSACTIONS, day_dir(TRANSACTIONS, root, day), tr)
+        # every session's StartTransaction answer, plus now and then a refused Authorize
+        refused = rng.choice(stations, max(1, stations // 50), replace=False)
+        au = pl.DataFrame({
+            "station_id": np.concatenate([ids[who], ids[refused]]),
+            "event_ts": _ts(day_us, np.concatenate([start, rng.uniform(0, 80_000, len(refused))])),
+            "action": np.concatenate([np.full(len(who), "StartTransaction"), np.full(len(refused), "Authorize")]),
+            "connector_id": None, "id_tag_hash": "h",
+            "status": np.concatenate([np.full(len(who), "Accepted"), np.full(len(refused), "Invalid")]),
+            "authorization": None, "downstream": None, "transaction_id": None, "message_id": "m", "source": "bench",
+            "seq": np.arange(len(who) + len(refused)),
+        }, schema_overrides={"connector_id": pl.Int32, "authorization": pl.String, "downstream": pl.String,
+                             "transaction_id": pl.Int64}).with_columns(
+            pl.col("event_ts").alias("received_at"), (pl.col("status") == "Accepted").alias("accepted"))
+        write_partition(AUTHORIZATIONS, day_dir(AUTHORIZATIONS, root, day), au)
         samples = (duration // meter_interval_s).astype(np.int64)
         k = np.repeat(np.arange(len(who)), samples)
         step = np.arange(len(k)) - np.repeat(np.cumsum(samples) - samples, samples) + 1
@@ -97,7 +115,8 @@ def generate(root: Path, stations: int, first: dt.date, days: int, meter_interva
                            "location": "Outlet", "unit": "Wh", "raw_value": value.round(1).astype(str),
                            "value": value, "si_unit": "Wh"}, schema_overrides={"phase": pl.String})
         write_partition(METER_VALUES, day_dir(METER_VALUES, root, day), mv)
-        for name, frame in (("status_changes", sc), ("connectivity", cc), ("transactions", tr), ("meter_values", mv)):
+        for name, frame in (("status_changes", sc), ("connectivity", cc), ("transactions", tr), ("meter_values", mv),
+                            ("authorizations", au)):
             rows[name] += frame.height
         print(f"[generate] {day}: {sc.height:,} statuses, {mv.height:,} meter values", file=sys.stderr, flush=True)
     return rows

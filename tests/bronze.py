@@ -52,10 +52,11 @@ class Bronze:
         self.call(station, "StatusNotification", payload, received or at, station_ts=at)
 
     def start(self, station: str, tx_id: int, at: str, received: str | None = None, connector: int = 1,
-              id_tag: str = "TAG1", meter_start: int = 1000) -> None:
+              id_tag: str = "TAG1", meter_start: int = 1000, status: str = "Accepted",
+              message_id: str | None = None) -> None:
         payload = {"connectorId": connector, "idTag": id_tag, "meterStart": meter_start, "timestamp": at}
-        self.call(station, "StartTransaction", payload, received or at, station_ts=at,
-                  result={"transactionId": tx_id, "idTagInfo": {"status": "Accepted"}})
+        self.call(station, "StartTransaction", payload, received or at, station_ts=at, message_id=message_id,
+                  result={"transactionId": tx_id, "idTagInfo": {"status": status}})
 
     def stop(self, station: str, tx_id: int, at: str, meter_stop: int, received: str | None = None, **extra) -> None:
         payload = {"transactionId": tx_id, "meterStop": meter_stop, "timestamp": at, **extra}
@@ -72,6 +73,33 @@ class Bronze:
         text = payload if isinstance(payload, str) else json.dumps(payload)
         self.events.append(Event(station_id=station, received_at_us=us(received), direction="system",
                                  message_type="SESSION", message_id=message_id, action=action, payload=text))
+
+    def authorize(self, station: str, id_tag: str, received: str, status: str = "Accepted",
+                  message_id: str | None = None) -> None:
+        self.call(station, "Authorize", {"idTag": id_tag}, received, message_id=message_id,
+                  result={"idTagInfo": {"status": status}})
+
+    def decided(self, station: str, message_id: str, received: str, source: str, status: str = "Accepted",
+                downstream: str = "answered", transaction_id: int | None = None) -> None:
+        """The AuthorizationDecided event the session logs with the CALL it decided (same id and receive time)."""
+        payload = {"id_tag": "X", "source": source, "downstream": downstream, "status": status}
+        if transaction_id is not None:
+            payload["transaction_id"] = transaction_id
+        self.session(station, "AuthorizationDecided", payload, received, message_id=message_id)
+
+    def remote_start(self, station: str, id_tag: str, sent: str, answered: str | None = None,
+                     status: str | None = "Accepted", error: tuple[str, str] | None = None,
+                     connector: int | None = 1) -> None:
+        """A RemoteStartTransaction the CSMS sent and the station's answer (none when `answered` is None)."""
+        mid = self._next_id()
+        payload = {"idTag": id_tag, **({"connectorId": connector} if connector is not None else {})}
+        self.events.append(Event(station_id=station, received_at_us=us(sent), direction="out", message_type="CALL",
+                                 message_id=mid, action="RemoteStartTransaction", payload=json.dumps(payload)))
+        if answered is None:
+            return
+        kind, body = ("CALLERROR", [error[0], error[1], {}]) if error else ("CALLRESULT", {"status": status})
+        self.events.append(Event(station_id=station, received_at_us=us(answered), direction="in", message_type=kind,
+                                 message_id=mid, action="RemoteStartTransaction", payload=json.dumps(body)))
 
     def write(self, data_root: Path, file_stem: str | None = None, first_seq: int = 1) -> list[Path]:
         pairs = list(enumerate(self.events, first_seq))

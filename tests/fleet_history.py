@@ -2,8 +2,9 @@
 
 8 sites x 12 stations in two regions (north: site-0..3, south: site-4..7), 21 days of
 October 2026. Ordinary life: network blips (reconnect within seconds), now and then a
-station offline for hours, rare faults, reboots, ~4 sessions a day with energy samples
-every 5 minutes. Planted (all in the last week, the days the tests score): the
+station offline for hours, rare faults, reboots, ~4 session attempts a day (now and then
+one refused: an Authorize answered Invalid or a RemoteStart the station Rejected), energy
+samples every 5 minutes. Planted (all in the last week, the days the tests score): the
 incidents of PLANTED_OUTAGES, two near misses that must not be incidents, and the
 degrading chargers of DEGRADING (faults, reboots, disconnects, sampling jitter rising and
 energy falling over the days before their failure day).
@@ -18,7 +19,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from analytics.tables import CONNECTIVITY, METER_VALUES, STATUS_CHANGES, TRANSACTIONS, day_dir, write_partition
+from analytics.tables import (
+    AUTHORIZATIONS, CONNECTIVITY, METER_VALUES, STATUS_CHANGES, TRANSACTIONS, day_dir, write_partition,
+)
 from tests.silver_rows import station, write_stations
 
 UTC = dt.timezone.utc
@@ -85,7 +88,7 @@ def _degradation(station_id: str, day: dt.date) -> int:
 
 def generate(data_root: Path, seed: int = 7) -> None:
     rng = np.random.default_rng(seed)
-    conn, status, tx, meter = [], [], [], []
+    conn, status, tx, meter, auth = [], [], [], [], []
     stations = [(s, k) for s in range(SITES) for k in range(PER_SITE)]
     for day_index in range(DAYS):
         day = FIRST_DAY + dt.timedelta(days=day_index)
@@ -108,16 +111,19 @@ def generate(data_root: Path, seed: int = 7) -> None:
             jitter = 0.5 + 40.0 * d
             for n, t in enumerate(np.sort(rng.uniform(0, 80_000, rng.poisson(4)))):
                 transaction_id = day_index * 1000 + n
-                failed = rng.random() < 0.02 + 0.15 * d
-                duration = 40.0 if failed else rng.uniform(1_800, 5_400)
-                energy = 0.0 if failed else max(500.0, rng.normal(15_000, 3_000) * (1 - 0.2 * d))
+                if rng.random() < 0.02 + 0.15 * d:  # refused: no transaction
+                    action, refusal = ("Authorize", "Invalid") if n % 2 else ("RemoteStartTransaction", "Rejected")
+                    auth.append((station_id, at(t), action, refusal, None))
+                    continue
+                duration = rng.uniform(1_800, 5_400)
+                energy = max(500.0, rng.normal(15_000, 3_000) * (1 - 0.2 * d))
                 tx.append((station_id, transaction_id, 1, at(t), at(t + duration), duration, 0, int(energy), energy))
-                if not failed:
-                    offsets = np.arange(300.0, duration, 300.0) + rng.normal(0, jitter, len(np.arange(300.0, duration, 300.0)))
-                    for o in np.sort(np.clip(offsets, 1, duration - 1)):
-                        meter.append((station_id, 1, transaction_id, at(t + o), float(energy * o / duration)))
+                auth.append((station_id, at(t), "StartTransaction", "Accepted", transaction_id))
+                offsets = np.arange(300.0, duration, 300.0) + rng.normal(0, jitter, len(np.arange(300.0, duration, 300.0)))
+                for o in np.sort(np.clip(offsets, 1, duration - 1)):
+                    meter.append((station_id, 1, transaction_id, at(t + o), float(energy * o / duration)))
     _plant(conn, status)
-    _write(data_root, conn, status, tx, meter)
+    _write(data_root, conn, status, tx, meter, auth)
     write_stations(data_root, [station(sid(s, k), site=f"site-{s}", region=region(s)) for s, k in stations])
 
 
@@ -143,7 +149,7 @@ def _by_day(table, data_root: Path, frame: pl.DataFrame) -> None:
         write_partition(table, day_dir(table, data_root, day), part)
 
 
-def _write(data_root: Path, conn: list, status: list, tx: list, meter: list) -> None:
+def _write(data_root: Path, conn: list, status: list, tx: list, meter: list, auth: list) -> None:
     ts = pl.Datetime("us", "UTC")
     c = pl.DataFrame(conn, schema={"station_id": pl.String, "event_ts": ts, "kind": pl.String}, orient="row")
     _by_day(CONNECTIVITY, data_root, c.with_columns(
@@ -161,7 +167,16 @@ def _write(data_root: Path, conn: list, status: list, tx: list, meter: list) -> 
                                  "meter_stop_wh": pl.Int64, "energy_wh": pl.Float64}, orient="row")
     _by_day(TRANSACTIONS, data_root, t.with_columns(
         pl.lit("hash").alias("id_tag_hash"), pl.lit("Local").alias("stop_reason"), pl.lit(False).alias("is_orphan"),
-        pl.lit(False).alias("is_duplicate")))
+        pl.lit(False).alias("is_duplicate"), pl.lit(None, pl.String).alias("authorization"),
+        pl.lit(False).alias("authorized_offline")))
+    a = pl.DataFrame(auth, schema={"station_id": pl.String, "event_ts": ts, "action": pl.String, "status": pl.String,
+                                   "transaction_id": pl.Int64}, orient="row")
+    _by_day(AUTHORIZATIONS, data_root, a.with_columns(
+        pl.col("event_ts").alias("received_at"), pl.lit(1, pl.Int32).alias("connector_id"),
+        pl.lit("hash").alias("id_tag_hash"), (pl.col("status") == "Accepted").alias("accepted"),
+        pl.lit(None, pl.String).alias("authorization"), pl.lit(None, pl.String).alias("downstream"),
+        pl.lit("gen").alias("message_id"), pl.lit("gen").alias("source"),
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("seq")))
     m = pl.DataFrame(meter, schema={"station_id": pl.String, "connector_id": pl.Int32, "transaction_id": pl.Int64,
                                     "sampled_at": ts, "value": pl.Float64}, orient="row")
     _by_day(METER_VALUES, data_root, m.with_columns(

@@ -49,9 +49,9 @@ def lake_root(tmp_path):
 
 def test_silver_partitions_older_than_retention_are_deleted_whole(lake_root):
     result = retention.enforce(lake_root, bronze_days=0, silver_days=5, today=TODAY)
-    for table in (t.STATUS_CHANGES, t.TRANSACTIONS, t.METER_VALUES, t.CONNECTIVITY, t.QUARANTINE):
+    for table in curate.DAY_TABLES:  # authorizations included
         assert silver_days(lake_root, table) == [f"2026-11-{d}" for d in range(15, 20)]
-    assert len(result.silver) == 5 * 14
+    assert len(result.silver) == len(curate.DAY_TABLES) * 14
     assert (t.STATIONS.path(lake_root) / t.PART_FILE).exists()
     assert len(bronze_days(lake_root)) == 19  # bronze retention 0: kept forever
 
@@ -101,5 +101,5 @@ def test_the_command_line_takes_retention_from_the_config(lake_root, monkeypatch
     monkeypatch.setenv("CSMS_SILVER_RETENTION_DAYS", "3")
     monkeypatch.setenv("CSMS_BRONZE_RETENTION_DAYS", "0")
     assert retention.main(["--data-root", str(lake_root), "--today", TODAY.isoformat()]) == 0
-    assert "deleted 0 bronze and 80 silver partitions" in capsys.readouterr().out
+    assert f"deleted 0 bronze and {len(curate.DAY_TABLES) * 16} silver partitions" in capsys.readouterr().out
     assert silver_days(lake_root, t.STATUS_CHANGES) == ["2026-11-17", "2026-11-18", "2026-11-19"]
