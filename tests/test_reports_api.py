@@ -117,12 +117,13 @@ async def test_a_daily_job_on_demand_runs_as_ray_tasks(csms, gold):
 async def test_the_catalog_describes_the_tables_written_in_the_lake(csms, gold):
     async with viewer(csms) as api:
         response = await api.get("/api/catalog")
-        # Other tests of this module may rebuild the month over more silver: compare with now.
+        # Other tests of this module rebuild this month and build others: compare with now.
         built = (await api.get("/api/reports/faults", params={"month": "2026-10"})).json()["total"]
     assert response.status_code == 200, response.text
     tables = {t["id"]: t for t in response.json()["tables"]}
     report = tables["gold.fault_report"]
-    assert report["freshness"]["newest_partition"] == "2026-10" and report["freshness"]["rows"] == built
+    # Rows are counted over every month built; October's alone are `built`.
+    assert report["freshness"]["newest_partition"] == "2026-10" and report["freshness"]["rows"] >= built > 0
     assert [c["name"] for c in report["columns"]][:3] == ["month", "rank", "station_id"]
     assert tables["silver.status_changes"]["freshness"]["rows"] > 0
     assert {"bronze.events", "silver.meter_values", "gold.mass_outages"} <= tables.keys()
