@@ -66,13 +66,17 @@ def main(argv: list[str] | None = None) -> int:
         results["curate_day"] = measured(
             f"daily curation of {day}", [py, "-m", "analytics.curate", "--day", day.isoformat(), "--data-root", str(root)])
         if importlib.util.find_spec("analytics.fault_report") is not None:
+            from analytics import curate
+
+            # A first run over the whole month: without the state, every bronze file is new and
+            # every day it touches is curated (the daily run's state would leave most days out).
+            curate.State.path(root).unlink()
             results["curate_month"] = measured(
                 "curation of every day (catch-up for the report)", [py, "-m", "analytics.curate", "--data-root", str(root)])
             month = args.start.strftime("%Y-%m")
             results["fault_report"] = measured(
                 f"monthly fault report {month}",
-                [py, "-c", "import sys; from analytics.fault_report import build_report; "
-                           "build_report(sys.argv[1], sys.argv[2])", str(root), month])
+                [py, "-m", "analytics.fault_report", "--month", month, "--data-root", str(root)])
         else:
             print("== monthly fault report: skipped (analytics.fault_report is not in this tree)", flush=True)
     finally:

@@ -190,3 +190,111 @@ def test_duplicate_and_clockless_statuses_in_silver(tmp_path):
     late = faulted("CP-E", "2026-10-31")
     assert late.height == 5 and late["lateness_s"].min() > 11 * 3600
     assert faulted("CP-I", "2026-10-01").height == 1 and faulted("CP-I", "2026-09-30").height == 5
+
+
+# --- part 2: a generated fleet against its truth file -------------------------------------------
+
+import pytest  # noqa: E402
+
+from analytics import maintenance, mass_outage  # noqa: E402
+from scripts import gen_history  # noqa: E402
+
+GEN_START, GEN_DAYS = dt.date(2026, 9, 24), 38  # the whole of October, and a week of history before it
+GEN_DAYS_LIST = [GEN_START + dt.timedelta(days=k) for k in range(GEN_DAYS)]
+SCORED = [d for d in GEN_DAYS_LIST if d >= dt.date(2026, 10, 1)]
+MAINTENANCE_TOP = 3  # an alert: one of the day's three highest scores (1 % of the fleet) ...
+MAINTENANCE_MIN_SCORE = 6.0  # ... and a score this high (the threshold test_anomalies uses)
+WARNING_DAYS = 3  # a degrading charger counts as found when alerted in the 3 days before it fails
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    root = tmp_path_factory.mktemp("generated")
+    options = gen_history.Options(
+        stations=300, start=GEN_START, days=GEN_DAYS, seed=11, data_root=root, truth=root / "truth.json",
+        degrading_share=0.03, outages=12, chunk_stations=300)
+    gen_history.generate(options, echo=lambda *a, **k: None)
+    truth = json.loads(options.truth.read_text())
+    curate.run(root, today=GEN_START + dt.timedelta(days=GEN_DAYS), echo=lambda *_: None)
+    return root, truth
+
+
+def _overlaps(incident: dict, outage: dict, slack=dt.timedelta(minutes=5)) -> bool:
+    start = dt.datetime.fromisoformat(outage["window_start"].replace("Z", "+00:00"))
+    end = dt.datetime.fromisoformat(outage["window_end"].replace("Z", "+00:00"))
+    return incident["window_start"] <= end + slack and start <= incident["window_end"]
+
+
+def _explains(incident: dict, outage: dict, sites: dict[str, str]) -> bool:
+    if not _overlaps(incident, outage):
+        return False
+    if (incident["scope"], incident["scope_key"]) == (outage["scope"], outage["scope_key"]):
+        return True
+    # A region-wide outage is also an outage of each of its sites; a site-wide one may lift
+    # its whole region above that region's normal (a small region is a few sites).
+    if outage["scope"] == "region" and incident["scope"] == "site":
+        return sites.get(incident["scope_key"]) == outage["scope_key"]
+    if outage["scope"] == "site" and incident["scope"] == "region":
+        return sites.get(outage["scope_key"]) == incident["scope_key"]
+    return False
+
+
+def test_generated_mass_outages_match_the_truth(generated):
+    root, truth = generated
+    incidents = mass_outage.run(root, SCORED, shards=2, use_ray=False).to_dicts()
+    planted = [o for o in truth["outages"] if dt.date.fromisoformat(o["day"]) in SCORED]
+    explained = [i for i in incidents if any(_explains(i, o, truth["sites"]) for o in planted)]
+    found = [o for o in planted if any(_overlaps(i, o) and (i["scope"], i["scope_key"]) == (o["scope"], o["scope_key"])
+                                       for i in incidents)]
+    precision = len(explained) / max(len(incidents), 1)
+    recall = len(found) / max(len(planted), 1)
+    print(f"\nmass outages on generated data: {len(planted)} planted, {len(incidents)} incidents, "
+          f"precision {precision:.2f}, recall {recall:.2f}")
+    for o in planted:
+        if o not in found:
+            print("  missed:", {k: o[k] for k in ("scope", "scope_key", "mode", "window_start", "in_scope")},
+                  len(o["stations"]), "stations")
+    for i in incidents:
+        if i not in explained:
+            print("  unexplained:", i["incident_id"], i["stations_affected"], "/", i["stations_in_scope"])
+    assert len(planted) >= 8
+    assert precision >= 0.9 and recall >= 0.9
+
+
+def _maintenance_quality(scores: dict[dt.date, pl.DataFrame], degrading: list[dict]) -> tuple[float, float, list]:
+    alerts = {(r["station_id"], day) for day, frame in scores.items()
+              for r in frame.filter(pl.col("rank") <= MAINTENANCE_TOP, pl.col("score") >= MAINTENANCE_MIN_SCORE)
+              .iter_rows(named=True)}
+    ramps = {d["station_id"]: (dt.date.fromisoformat(d["degrading_from"]), dt.date.fromisoformat(d["failure_day"]))
+             for d in degrading}
+    # A true alert: a degrading charger, in its ramp or on its failure day.
+    true_alerts = {(s, day) for s, day in alerts if s in ramps and ramps[s][0] <= day <= ramps[s][1]}
+    # Found: alerted on one of the WARNING_DAYS days before the failure (a scored day).
+    judged = {s: r for s, r in ramps.items() if r[1] - dt.timedelta(days=1) in scores}
+    found = [s for s, (_, failure) in judged.items()
+             if any((s, failure - dt.timedelta(days=k)) in alerts for k in range(1, WARNING_DAYS + 1))]
+    missed = sorted(set(judged) - set(found))
+    return len(true_alerts) / max(len(alerts), 1), len(found) / max(len(judged), 1), missed
+
+
+def test_generated_degrading_chargers_are_ranked_before_they_fail(generated):
+    root, truth = generated
+    scores = maintenance.run(root, SCORED, shards=2, use_ray=False)
+    precision, recall, missed = _maintenance_quality(scores, truth["degrading"])
+    judged = [d for d in truth["degrading"] if dt.date.fromisoformat(d["failure_day"]) - dt.timedelta(days=1) in scores]
+    print(f"\npredictive maintenance on generated data: {len(judged)} degrading chargers judged, "
+          f"alert = top {MAINTENANCE_TOP} and score >= {MAINTENANCE_MIN_SCORE}: precision {precision:.2f}, "
+          f"recall {recall:.2f} (alerted within {WARNING_DAYS} days before failing); missed {missed}")
+    assert len(judged) >= 5
+    assert precision >= 0.9 and recall >= 0.8
+
+
+def test_generated_month_fault_report_is_what_was_planted(generated):
+    root, truth = generated
+    report = fault_report.run(root, MONTH)
+    reported = {(r["station_id"], day): n for r in report.iter_rows(named=True)
+                for day, n in json.loads(r["daily_counts"]).items() if n >= fault_report.FAULTS_PER_DAY_THRESHOLD}
+    planted = {(b["station_id"], b["day"]): b["faults"] for b in truth["fault_burst_days"] if b["day"].startswith(MONTH)}
+    assert len(planted) >= 10
+    assert reported == planted
+    assert report.height == len({s for s, _ in planted})
