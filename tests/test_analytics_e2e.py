@@ -298,3 +298,24 @@ def test_generated_month_fault_report_is_what_was_planted(generated):
     assert len(planted) >= 10
     assert reported == planted
     assert report.height == len({s for s, _ in planted})
+
+
+def test_a_one_day_fault_burst_alone_is_not_wear():
+    """Found by the generated fleet: healthy chargers with one loud day of faults (what the fault
+    report is for) took most maintenance alerts. One symptom now scores at most MAX_EVIDENCE."""
+    day = dt.date(2026, 10, 20)
+    rows = []
+    for k in range(15):
+        d = day - dt.timedelta(days=14 - k)
+        for s in range(20):
+            sid = f"CP-{s:02d}"
+            today = d == day
+            rows.append({"station_id": sid, "day": d,
+                         "faults": 9 if today and sid == "CP-00" else 3 if today and sid == "CP-01" else 0,
+                         "reboots": 2 if today and sid == "CP-01" else 0,
+                         "disconnects": 2 if today and sid == "CP-01" else 0, "failed_starts": 0,
+                         "meter_cadence_cv": 0.01, "energy_per_session_wh": 20_000.0})
+    scored = maintenance.score_day(pl.DataFrame(rows), day)
+    by_station = {r["station_id"]: r for r in scored.iter_rows(named=True)}
+    assert by_station["CP-01"]["rank"] == 1 and by_station["CP-01"]["score"] >= MAINTENANCE_MIN_SCORE
+    assert by_station["CP-00"]["rank"] == 2 and by_station["CP-00"]["score"] == maintenance.MAX_EVIDENCE
