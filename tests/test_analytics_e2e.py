@@ -258,6 +258,8 @@ def test_generated_mass_outages_match_the_truth(generated):
         if i not in explained:
             print("  unexplained:", i["incident_id"], i["stations_affected"], "/", i["stations_in_scope"])
     assert len(planted) >= 8
+    # Measured (seed 11): precision 1.00, recall 1.00 (11 planted, 47 incidents: a region-wide outage
+    # is also one incident per site it hit).
     assert precision >= 0.9 and recall >= 0.9
 
 
@@ -286,7 +288,9 @@ def test_generated_degrading_chargers_are_ranked_before_they_fail(generated):
           f"alert = top {MAINTENANCE_TOP} and score >= {MAINTENANCE_MIN_SCORE}: precision {precision:.2f}, "
           f"recall {recall:.2f} (alerted within {WARNING_DAYS} days before failing); missed {missed}")
     assert len(judged) >= 5
-    assert precision >= 0.9 and recall >= 0.8
+    # Measured (seed 11): precision 0.92, recall 1.00. The false alerts left are healthy chargers
+    # whose fault burst fell on a day with a link drop (a reconnect always boots in the generator).
+    assert precision >= 0.85 and recall >= 0.85
 
 
 def test_generated_month_fault_report_is_what_was_planted(generated):
