@@ -142,6 +142,7 @@ def test_hand_written_month_curated_and_reported(tmp_path):
     assert list(json.loads(report.filter(pl.col("station_id") == "CP-G")["error_codes"][0])) == \
         ["GroundFailure", "InternalError"]
     assert as_tuples(fault_report.run(root, "2026-09")) == SEPTEMBER
+    assert fault_report.build_report(root, "2026-11").is_empty()  # CP-E's arrival month has none of it
 
     # The CSV says what the Parquet says.
     directory = fault_report.report_dir(root, MONTH)
