@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         results["generate"] = measured(
             f"generate {args.stations} stations x {args.days} days",
             [py, "-m", "scripts.gen_history", "--stations", str(args.stations), "--start", args.start.isoformat(),
-             "--days", str(args.days), "--seed", str(args.seed), "--data-root", str(root)])
+             "--days", str(args.days), "--seed", str(args.seed), "--data-root", str(root),
+             "--truth", str(root / "truth.json")])
         bronze_bytes = sum(f.stat().st_size for f in (root / "bronze").rglob("*.parquet"))
         print(f"bronze: {bronze_bytes / 2**20:.0f} MiB", flush=True)
         # Index every other day's bronze, as earlier daily runs would have.
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             results["fault_report"] = measured(
                 f"monthly fault report {month}",
                 [py, "-m", "analytics.fault_report", "--month", month, "--data-root", str(root)])
+            print(report_against_truth(root, month), flush=True)
         else:
             print("== monthly fault report: skipped (analytics.fault_report is not in this tree)", flush=True)
     finally:
@@ -86,6 +88,23 @@ def main(argv: list[str] | None = None) -> int:
     for name, f in results.items():
         print(f"{name:<20} {f['wall_s']:>7.1f} {f['cpu_s']:>8.1f} {f['peak_rss_mib']:>13.0f}")
     return 0
+
+
+def report_against_truth(root: Path, month: str) -> str:
+    """Does the written report list exactly the station-days the generator says had >= 5 faults?"""
+    import json
+
+    from analytics import fault_report
+
+    report = fault_report.read_report(root, month)
+    reported = {(r["station_id"], day): n for r in report.iter_rows(named=True)
+                for day, n in json.loads(r["daily_counts"]).items() if n >= fault_report.FAULTS_PER_DAY_THRESHOLD}
+    truth = json.loads((root / "truth.json").read_text())
+    planted = {(b["station_id"], b["day"]): b["faults"] for b in truth["fault_burst_days"] if b["day"].startswith(month)}
+    if reported == planted:
+        return f"fault report agrees with the generator: {len(planted)} station-days with >= 5 faults, {report.height} stations"
+    return (f"fault report DISAGREES with the generator: {len(set(planted) - set(reported))} station-days missing, "
+            f"{len(set(reported) - set(planted))} extra, {sum(reported.get(k) != v for k, v in planted.items())} counts differ")
 
 
 def index_up_to(root: Path, day: dt.date) -> None:
