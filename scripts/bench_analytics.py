@@ -62,23 +62,26 @@ def main(argv: list[str] | None = None) -> int:
              "--truth", str(root / "truth.json")])
         bronze_bytes = sum(f.stat().st_size for f in (root / "bronze").rglob("*.parquet"))
         print(f"bronze: {bronze_bytes / 2**20:.0f} MiB", flush=True)
-        # Index every other day's bronze, as earlier daily runs would have.
-        index_up_to(root, day)
+        # Index every other day's bronze, as earlier daily runs would have. In a child: a child's
+        # peak RSS (wait4) starts from its parent's, so this process stays free of Polars and DuckDB.
+        subprocess.run([py, "-c", "import sys, datetime as dt; from pathlib import Path; "
+                        "from scripts.bench_analytics import index_up_to; "
+                        "index_up_to(Path(sys.argv[1]), dt.date.fromisoformat(sys.argv[2]))", str(root), day.isoformat()],
+                       check=True)
         results["curate_day"] = measured(
             f"daily curation of {day}", [py, "-m", "analytics.curate", "--day", day.isoformat(), "--data-root", str(root)])
         if importlib.util.find_spec("analytics.fault_report") is not None:
-            from analytics import curate
-
             # A first run over the whole month: without the state, every bronze file is new and
             # every day it touches is curated (the daily run's state would leave most days out).
-            curate.State.path(root).unlink()
+            subprocess.run([py, "-c", "import sys; from pathlib import Path; from analytics.curate import State; "
+                            "State.path(Path(sys.argv[1])).unlink()", str(root)], check=True)
             results["curate_month"] = measured(
                 "curation of every day (catch-up for the report)", [py, "-m", "analytics.curate", "--data-root", str(root)])
             month = args.start.strftime("%Y-%m")
             results["fault_report"] = measured(
                 f"monthly fault report {month}",
                 [py, "-m", "analytics.fault_report", "--month", month, "--data-root", str(root)])
-            print(report_against_truth(root, month), flush=True)
+            print(report_against_truth(root, month), flush=True)  # last: it loads Polars here
         else:
             print("== monthly fault report: skipped (analytics.fault_report is not in this tree)", flush=True)
     finally:
