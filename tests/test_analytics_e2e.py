@@ -12,9 +12,11 @@ import json
 from pathlib import Path
 
 import polars as pl
+import pytest
 
-from analytics import curate, fault_report
+from analytics import curate, fault_report, maintenance, mass_outage
 from analytics import tables as t
+from scripts import gen_history
 from tests.bronze import Bronze
 
 MONTH = "2026-10"
@@ -25,9 +27,9 @@ def _faults(b: Bronze, station: str, times: list[str], error_code: str, connecto
     """Faulted notifications at the given station times, each followed by Available a minute later."""
     for at in times:
         b.status(station, connector, "Faulted", at, received=received, error_code=error_code)
-        back = (dt.datetime.fromisoformat(at.replace("Z", "+00:00")) + dt.timedelta(minutes=1))
+        back = dt.datetime.fromisoformat(at.replace("Z", "+00:00")) + dt.timedelta(minutes=1)
         b.status(station, connector, "Available", back.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                 received=received if received else None)
+                 received=received)
 
 
 def _no_timestamp_fault(b: Bronze, station: str, received: str, error_code: str) -> None:
@@ -194,11 +196,6 @@ def test_duplicate_and_clockless_statuses_in_silver(tmp_path):
 
 
 # --- part 2: a generated fleet against its truth file -------------------------------------------
-
-import pytest  # noqa: E402
-
-from analytics import maintenance, mass_outage  # noqa: E402
-from scripts import gen_history  # noqa: E402
 
 GEN_START, GEN_DAYS = dt.date(2026, 9, 24), 38  # the whole of October, and a week of history before it
 GEN_DAYS_LIST = [GEN_START + dt.timedelta(days=k) for k in range(GEN_DAYS)]
