@@ -22,7 +22,11 @@ Two scorers; the robust baseline ships as the ranking (`--model robust`, the def
           station's own previous `history_days` days (median and MAD, with a floor on the
           scale so that a feature that is usually 0 does not explode on its first event).
           Only the harmful direction counts (more faults, less energy). A feature's
-          evidence is the mean of the two z's, clipped to [0, 10]; the score is the sum.
+          evidence is the mean of the two z's, clipped to [0, 5]; the score is the sum.
+          The clip is what tells wear from a bad day: one symptom alone, however loud
+          (a healthy charger's one-day fault burst, which the fault report is for), scores
+          at most 5, while a wearing charger shows several at once (faults, reboots,
+          disconnects, an irregular meter clock) and an alert (score >= 6) needs two.
           Why it ships: each score explains itself (the top features and their z's go into
           `top_features`), it uses the station's own history, it needs no training set and
           it is deterministic and fast (one pass, no trees).
@@ -77,7 +81,7 @@ FEATURES: dict[str, tuple[float, float]] = {
     "energy_per_session_wh": (-1.0, 1000.0),
 }
 COUNTS = ("faults", "reboots", "disconnects", "failed_starts")
-MAX_EVIDENCE = 10.0
+MAX_EVIDENCE = 5.0
 TOP_FEATURES = 3
 
 

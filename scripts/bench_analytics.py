@@ -58,21 +58,30 @@ def main(argv: list[str] | None = None) -> int:
         results["generate"] = measured(
             f"generate {args.stations} stations x {args.days} days",
             [py, "-m", "scripts.gen_history", "--stations", str(args.stations), "--start", args.start.isoformat(),
-             "--days", str(args.days), "--seed", str(args.seed), "--data-root", str(root)])
+             "--days", str(args.days), "--seed", str(args.seed), "--data-root", str(root),
+             "--truth", str(root / "truth.json")])
         bronze_bytes = sum(f.stat().st_size for f in (root / "bronze").rglob("*.parquet"))
         print(f"bronze: {bronze_bytes / 2**20:.0f} MiB", flush=True)
-        # Index every other day's bronze, as earlier daily runs would have.
-        index_up_to(root, day)
+        # Index every other day's bronze, as earlier daily runs would have. In a child: a child's
+        # peak RSS (wait4) starts from its parent's, so this process stays free of Polars and DuckDB.
+        subprocess.run([py, "-c", "import sys, datetime as dt; from pathlib import Path; "
+                        "from scripts.bench_analytics import index_up_to; "
+                        "index_up_to(Path(sys.argv[1]), dt.date.fromisoformat(sys.argv[2]))", str(root), day.isoformat()],
+                       check=True)
         results["curate_day"] = measured(
             f"daily curation of {day}", [py, "-m", "analytics.curate", "--day", day.isoformat(), "--data-root", str(root)])
         if importlib.util.find_spec("analytics.fault_report") is not None:
+            # A first run over the whole month: without the state, every bronze file is new and
+            # every day it touches is curated (the daily run's state would leave most days out).
+            subprocess.run([py, "-c", "import sys; from pathlib import Path; from analytics.curate import State; "
+                            "State.path(Path(sys.argv[1])).unlink()", str(root)], check=True)
             results["curate_month"] = measured(
                 "curation of every day (catch-up for the report)", [py, "-m", "analytics.curate", "--data-root", str(root)])
             month = args.start.strftime("%Y-%m")
             results["fault_report"] = measured(
                 f"monthly fault report {month}",
-                [py, "-c", "import sys; from analytics.fault_report import build_report; "
-                           "build_report(sys.argv[1], sys.argv[2])", str(root), month])
+                [py, "-m", "analytics.fault_report", "--month", month, "--data-root", str(root)])
+            print(report_against_truth(root, month), flush=True)  # last: it loads Polars here
         else:
             print("== monthly fault report: skipped (analytics.fault_report is not in this tree)", flush=True)
     finally:
@@ -82,6 +91,23 @@ def main(argv: list[str] | None = None) -> int:
     for name, f in results.items():
         print(f"{name:<20} {f['wall_s']:>7.1f} {f['cpu_s']:>8.1f} {f['peak_rss_mib']:>13.0f}")
     return 0
+
+
+def report_against_truth(root: Path, month: str) -> str:
+    """Does the written report list exactly the station-days the generator says had >= 5 faults?"""
+    import json
+
+    from analytics import fault_report
+
+    report = fault_report.read_report(root, month)
+    reported = {(r["station_id"], day): n for r in report.iter_rows(named=True)
+                for day, n in json.loads(r["daily_counts"]).items() if n >= fault_report.FAULTS_PER_DAY_THRESHOLD}
+    truth = json.loads((root / "truth.json").read_text())
+    planted = {(b["station_id"], b["day"]): b["faults"] for b in truth["fault_burst_days"] if b["day"].startswith(month)}
+    if reported == planted:
+        return f"fault report agrees with the generator: {len(planted)} station-days with >= 5 faults, {report.height} stations"
+    return (f"fault report DISAGREES with the generator: {len(set(planted) - set(reported))} station-days missing, "
+            f"{len(set(reported) - set(planted))} extra, {sum(reported.get(k) != v for k, v in planted.items())} counts differ")
 
 
 def index_up_to(root: Path, day: dt.date) -> None:

@@ -619,7 +619,8 @@ def generate(o: Options, echo=print) -> dict:
             faulted = rows.filter((pl.col("action") == "StatusNotification") & (pl.col("direction") == "in")
                                   & pl.col("payload").str.contains('"status":"Faulted"'))
             # Numbers only: a string column filtered from `rows` would keep the day's buffers alive.
-            fault_days.append(faulted.select("st", "station_ts", pl.col("payload").hash()).unique())
+            # "st" is Int32 or Int64 depending on whether the chunk had session rows that day.
+            fault_days.append(faulted.select(pl.col("st").cast(pl.Int64), "station_ts", pl.col("payload").hash()).unique())
             for (h,), part in sorted(rows.with_columns(_h=pl.col("st") % o.hosts).partition_by("_h", as_dict=True).items()):
                 first = int(seq[h]) + 1
                 frame = part.select(

@@ -80,9 +80,13 @@ def test_maintenance_ranks_the_degrading_chargers_first(fleet):
           f"isolation forest precision {p_iforest:.2f} recall {r_iforest:.2f}")
     assert p_robust >= 0.9 and r_robust >= 0.75
     assert p_iforest >= 0.7 and r_iforest >= 0.6
-    # On its failure day every degrading charger is the day's number 1 or 2.
+    # On its failure day every degrading charger ranks above every healthy one (only other
+    # wearing chargers, whose ramps overlap, may be ahead of it).
     for station_id, failure in fh.DEGRADING.items():
-        assert robust[failure].filter(pl.col("station_id") == station_id)["rank"][0] <= 2
+        day = robust[failure]
+        rank = day.filter(pl.col("station_id") == station_id)["rank"][0]
+        assert set(day.filter(pl.col("rank") < rank)["station_id"]) <= set(fh.DEGRADING)
+        assert rank <= 3
 
 
 def test_maintenance_scores_say_which_features_drove_them(fleet):

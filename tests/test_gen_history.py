@@ -128,3 +128,11 @@ def test_truth_duplicates_orphans_and_malformed_are_in_silver(history):
 def test_truth_file_is_json_of_the_same_truth(history):
     root, truth = history
     assert json.loads((root / "truth.json").read_text()) == truth
+
+
+def test_a_small_fleet_with_days_without_disconnects_is_generated(tmp_path):
+    # 60 stations: some chunk-days have no session rows, so their station index column came out
+    # Int32 instead of Int64 and the fault tally could not be put together.
+    truth = gen_history.generate(gen_history.Options(stations=60, start=START, days=4, seed=1, data_root=tmp_path),
+                                 echo=lambda *a, **k: None)
+    assert truth["rows"] > 0 and len(list((tmp_path / "bronze").rglob("*.parquet"))) >= 4
