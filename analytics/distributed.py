@@ -83,3 +83,30 @@ def map_shards(job: str, fn: Callable[..., T], shards: int, args: Sequence[Any] 
     log.info("shards done", extra={"job": job, "shards": shards, "ray": True,
                                    "seconds": round(time.monotonic() - started, 3)})
     return results
+
+
+def add_job_arguments(parser) -> None:
+    """The command-line arguments every day-scoring job takes (mass_outage, maintenance)."""
+    parser.add_argument("--day", help="first UTC day to score (default: yesterday)")
+    parser.add_argument("--through", help="last UTC day to score (default: --day)")
+    parser.add_argument("--data-root", help="data root (default: data_root of the config)")
+    parser.add_argument("--ray", action="store_true", help="run the shards as Ray tasks (automatic under ray job submit)")
+    parser.add_argument("--shards", type=int, default=DEFAULT_SHARDS)
+
+
+def job_days_and_root(parser, args):
+    """(days, data_root) from the parsed arguments; a bad day range is a usage error."""
+    from pathlib import Path
+
+    from analytics.query import day_range
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        days = day_range(args.day, args.through)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.data_root:
+        return days, Path(args.data_root)
+    from actors.config import load_config
+
+    return days, load_config().data_path

@@ -58,7 +58,7 @@ import numpy as np
 import polars as pl
 
 from analytics import distributed
-from analytics.query import DAY_US, connect, day_range, day_start_us, frame, has_files, time_range_filter
+from analytics.query import DAY_US, connect, day_start_us, frame, has_files, time_range_filter
 from analytics.tables import (
     AUTHORIZATIONS, CONNECTIVITY, MAINTENANCE_SCORES, METER_VALUES, STATIONS, STATUS_CHANGES, TRANSACTIONS, conform,
     day_dir, read_sql, write_partition,
@@ -295,26 +295,12 @@ def run(data_root: str | Path, days: list[dt.date], model: str = "robust", histo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analytics.maintenance", description=__doc__.splitlines()[0])
-    parser.add_argument("--day", help="first UTC day to score (default: yesterday)")
-    parser.add_argument("--through", help="last UTC day to score (default: --day)")
     parser.add_argument("--model", choices=("robust", "iforest"), default="robust")
     parser.add_argument("--history-days", type=int, default=HISTORY_DAYS)
-    parser.add_argument("--data-root", help="data root (default: data_root of the config)")
-    parser.add_argument("--ray", action="store_true", help="run the shards as Ray tasks (automatic under ray job submit)")
-    parser.add_argument("--shards", type=int, default=distributed.DEFAULT_SHARDS)
+    distributed.add_job_arguments(parser)
     parser.add_argument("--top", type=int, default=10, help="stations to print per day")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    try:
-        days = day_range(args.day, args.through)
-    except ValueError as exc:
-        parser.error(str(exc))
-    if args.data_root:
-        data_root = Path(args.data_root)
-    else:
-        from actors.config import load_config
-
-        data_root = load_config().data_path
+    days, data_root = distributed.job_days_and_root(parser, args)
     results = run(data_root, days, args.model, args.history_days, args.shards, distributed.want_ray(args.ray))
     for day, scored in results.items():
         print(f"{day}: top {min(args.top, scored.height)} of {scored.height}", flush=True)

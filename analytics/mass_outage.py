@@ -40,7 +40,7 @@ import numpy as np
 import polars as pl
 
 from analytics import distributed
-from analytics.query import DAY_US, US, connect, day_range, day_start_us, frame, has_files, time_range_filter
+from analytics.query import DAY_US, US, connect, day_start_us, frame, has_files, time_range_filter
 from analytics.tables import CONNECTIVITY, MASS_OUTAGES, STATIONS, STATUS_CHANGES, conform, day_dir, read_sql, write_partition
 
 log = logging.getLogger("csms.analytics.mass_outage")
@@ -199,25 +199,11 @@ def run(data_root: str | Path, days: list[dt.date], params: OutageParams = Outag
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analytics.mass_outage", description=__doc__.splitlines()[0])
-    parser.add_argument("--day", help="first UTC day to score (default: yesterday)")
-    parser.add_argument("--through", help="last UTC day to score (default: --day)")
-    parser.add_argument("--data-root", help="data root (default: data_root of the config)")
-    parser.add_argument("--ray", action="store_true", help="run the shards as Ray tasks (automatic under ray job submit)")
-    parser.add_argument("--shards", type=int, default=distributed.DEFAULT_SHARDS)
+    distributed.add_job_arguments(parser)
     for name, field in ((f.name, f) for f in msgspec.structs.fields(OutageParams)):
         parser.add_argument("--" + name.replace("_", "-"), type=type(field.default), default=field.default)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    try:
-        days = day_range(args.day, args.through)
-    except ValueError as exc:
-        parser.error(str(exc))
-    if args.data_root:
-        data_root = Path(args.data_root)
-    else:
-        from actors.config import load_config
-
-        data_root = load_config().data_path
+    days, data_root = distributed.job_days_and_root(parser, args)
     params = OutageParams(**{f.name: getattr(args, f.name) for f in msgspec.structs.fields(OutageParams)})
     incidents = run(data_root, days, params, args.shards, distributed.want_ray(args.ray))
     print(f"{incidents.height} incident(s) on {days[0]}..{days[-1]}", flush=True)

@@ -414,7 +414,7 @@ class Day:
     # --- assembling ---
 
     def build(self, incidents: list[dict]) -> pl.DataFrame:
-        o, rng, fl = self.o, self.rng, self.fleet
+        o, rng = self.o, self.rng
         if self.k == 0:
             self.registrations_and_boots()
         alive = self.alive()
