@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
@@ -18,6 +17,8 @@ import ray
 
 from actors import directory, lake
 from tests.conftest import PASSWORD, TOKEN, free_port, put_id_tag, register_station
+from tests.polling import wait_until
+from tests.ray_nodes import descendants
 from tests.stations import raw_socket
 
 pytestmark = pytest.mark.ray
@@ -68,17 +69,6 @@ def bronze_message_ids(data_root: Path, station_ids: list[str]) -> set[str]:
         f"where station_id in ({ids}) and direction = 'in' and message_type = 'CALL'"
     ).fetchall()
     return {r[0] for r in rows}
-
-
-async def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.2)
 
 
 async def test_killing_a_station_host_mid_stream_loses_no_acknowledged_event(csms):
@@ -143,27 +133,9 @@ async def _wait_ready(base: str, proc: subprocess.Popen, log_path: Path) -> None
     await wait_until(ready, 180, "the CSMS to come up")
 
 
-def _descendants(pid: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
 def _kill_process_tree(proc: subprocess.Popen) -> None:
     """SIGKILL the CSMS and every process of its Ray (actors run in sessions of their own)."""
-    victims = _descendants(proc.pid) | {proc.pid}
+    victims = descendants(proc.pid) | {proc.pid}
     for pid in victims:
         try:
             os.kill(pid, signal.SIGKILL)

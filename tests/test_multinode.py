@@ -22,6 +22,7 @@ import websockets
 import yaml
 
 from actors import directory, lake
+from tests.polling import wait_until
 from tests.ray_nodes import REPO, LocalCluster, free_port, free_port_range
 from tests.stations import basic_auth
 
@@ -31,17 +32,6 @@ TOKEN = "multinode-admin-token-0123456789"
 PASSWORD = "station-password-0123"
 STATION_HOSTS = 2
 ID_TAG = "MULTI"
-
-
-async def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.5)
 
 
 class Deployment:
@@ -115,7 +105,7 @@ def deployment(tmp_path_factory):
         cluster.wait_for_nodes(2)
         deployment = Deployment(cluster, workdir)
         cluster.deploy(deployment.serve_config())
-        asyncio.run(wait_until(deployment.healthy, 180, "the CSMS to answer through the balancer port"))
+        asyncio.run(wait_until(deployment.healthy, 180, "the CSMS to answer through the balancer port", interval=0.5))
         deadline = time.monotonic() + 180
         while len(deployment.gateways_by_node()) < 2:
             assert time.monotonic() < deadline, "gateway replicas not running on both nodes"
@@ -238,7 +228,7 @@ async def test_stations_on_both_nodes_take_commands_and_show_in_metrics(deployme
     assert {directory.host_for(s, directory.host_names(STATION_HOSTS)) for s in station_ids} == set(hosts)
     stop, after = asyncio.Event(), asyncio.Event()
     running = asyncio.gather(*(s.charge(stop, after) for s in stations))
-    await wait_until(lambda: _all_charging(stations), 120, "every station charging")
+    await wait_until(lambda: _all_charging(stations), 120, "every station charging", interval=0.5)
     await _command_all(deployment, station_ids)
     stop.set()
     await asyncio.wait_for(running, 120)
@@ -270,7 +260,7 @@ async def test_stations_on_both_nodes_take_commands_and_show_in_metrics(deployme
         return text if all(seen.values()) else None
 
     try:
-        text = await wait_until(metrics_show_the_load, 90, "the CSMS's metrics on Ray's metrics endpoints")
+        text = await wait_until(metrics_show_the_load, 90, "the CSMS's metrics on Ray's metrics endpoints", interval=0.5)
     except AssertionError as exc:
         raise AssertionError(f"{exc}; missing: {[k for k, ok in seen.items() if not ok]}") from None
     answered = _metric_sum(text, "ray_csms_calls_total")
@@ -335,7 +325,7 @@ async def test_losing_a_node_mid_transaction_loses_no_acknowledged_event(deploym
                 for i, sid in enumerate(station_ids)]
     stop, after = asyncio.Event(), asyncio.Event()
     running = asyncio.gather(*(s.charge(stop, after) for s in stations))
-    await wait_until(lambda: _all_charging(stations), 120, "every station charging")
+    await wait_until(lambda: _all_charging(stations), 120, "every station charging", interval=0.5)
 
     worker.kill()  # mid-transaction: every station has an open transaction and frames in flight
     killed_at = time.monotonic()
@@ -345,7 +335,7 @@ async def test_losing_a_node_mid_transaction_loses_no_acknowledged_event(deploym
         assert not running.done() or running.exception() is None
         return all(s.after_kill >= 3 for s in stations)
 
-    await wait_until(everyone_served_again, 150, "every station to be served again after the node loss")
+    await wait_until(everyone_served_again, 150, "every station to be served again after the node loss", interval=0.5)
     print(f"node loss: every station served again {time.monotonic() - killed_at:.1f}s after the kill")
     # Commands still reach every station (hosts and gateways now all on the surviving node).
     await _command_all(deployment, station_ids)
