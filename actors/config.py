@@ -163,6 +163,16 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     station_rate_per_s: float = 20.0
     station_rate_burst: int = 100
     station_rate_strikes: int = 100
+    # The request head the balancer reads before it routes a connection (serve_app/request_head.py):
+    # at most `max_request_head_bytes` (request line and headers; 431 beyond: the replicas'
+    # websocket parser drops a header line over 8 KB without answering), complete within
+    # `request_head_timeout_s` of the connection (408 after), and per source address at most
+    # `slow_handshakes_per_address` connections (per balancer) whose head is still incomplete
+    # after `slow_handshake_grace_s`; beyond that new ones from there get 429 (0: no cap).
+    max_request_head_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 8192
+    request_head_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    slow_handshakes_per_address: Annotated[int, msgspec.Meta(ge=0)] = 64
+    slow_handshake_grace_s: Annotated[float, msgspec.Meta(gt=0)] = 1.0
 
     # --- analytics: curation (bronze -> silver) and retention (analytics/curate.py, retention.py) ---
     # A StopTransaction finds its StartTransaction up to this many days before the stop's
