@@ -51,6 +51,13 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # BootNotification answer for a station that is registered but not yet approved.
     pending_retry_interval_s: int = 60
     max_frame_bytes: int = 65_536
+    # The CSMS side's websocket keepalive (RFC 6455 pings from the gateway replicas, direct
+    # ingress; serve_app/keepalive.py): a ping after this many idle seconds, and the socket is
+    # closed with 1011 "keepalive ping timeout" when its pong is this late; 0 turns either off.
+    # Stations ping on their own with OCPP 1.6's WebSocketPingInterval key (docs/operations.md);
+    # uvicorn's 20 s / 20 s dropped stations on a briefly starved client or link, hence longer here.
+    ws_ping_interval_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    ws_ping_timeout_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     # Completed transactions kept per station in live state; older ones are in the lake.
     completed_transactions_kept: int = 200
     # Recent events per station kept in memory for GET /api/stations/{id}/events (about
