@@ -36,16 +36,28 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Where Serve's own Python proxy listens in "direct" mode (it carries no traffic there but
     # Serve starts it regardless); 0 means port + 1.
     serve_proxy_port: int = 0
+    # The stations this CSMS is sized for (serve_app/sizing.py): with `balancers` or
+    # `gateway_replicas` at 0, enough of them start for this many under the open-file limit
+    # (raised to the hard limit at start); explicit counts too small for it log a warning.
+    station_capacity: Annotated[int, msgspec.Meta(ge=1)] = 20_000
     # Balancer processes sharing `port` (SO_REUSEPORT; the kernel spreads connections).
     # Each holds two sockets per station, so one process caps at half its open-file limit.
-    balancers: int = 1
+    # 0: as many as `station_capacity` needs.
+    balancers: Annotated[int, msgspec.Meta(ge=0)] = 0
     # Number of StationHost actors; 0 means one per CPU of the local node. The station ->
     # host mapping depends on the host *names*, so this is fixed for a given data root.
     station_hosts: int = 0
-    gateway_replicas: int = 1
+    # 0: as many as `station_capacity` needs (one socket per station each).
+    gateway_replicas: Annotated[int, msgspec.Meta(ge=0)] = 0
     api_replicas: int = 1
     # Each websocket is one ongoing request of its replica for its whole life.
     max_stations_per_gateway: int = 50_000
+    # Direct ingress: how long a stopping gateway or API replica stays reachable before it
+    # closes (Serve's RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S, read when Ray starts).
+    # Serve's 30 s default is for an external load balancer's health checks; our balancers
+    # follow Serve's replica list every second, so a few seconds do. With a load balancer of
+    # your own straight in front of the replica ports, raise it above its deregistration delay.
+    replica_drain_period_s: Annotated[float, msgspec.Meta(ge=0)] = 2.0
 
     heartbeat_interval_s: int = 300
     # BootNotification answer for a station that is registered but not yet approved.

@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import ssl
 import threading
 
 from actors import logs
 from actors.config import Config
-from serve_app import request_head, tls
+from serve_app import lifeline, request_head, sizing, tls
 
 log = logging.getLogger("csms.balancer")
 
@@ -188,6 +189,8 @@ class StationBalancer:
 
     def __init__(self, config: Config) -> None:
         logs.configure()
+        # Two sockets per station: whatever limit the node's Ray was started with, use it all.
+        sizing.raise_open_file_limit()
         self.config = config
         # route prefix -> replica addresses, longest prefix first when matching
         self._groups: list[tuple[str, list[tuple[str, int]]]] = []
@@ -210,12 +213,22 @@ class StationBalancer:
             self._servers = [self._loop.run_until_complete(self._listen(port, context))
                              for port, context in self._listeners()]
             self._loop.create_task(self._refresh_forever())
+            lifeline.watch_parent(self._loop, self._cluster_lost)
         except BaseException as exc:  # reported by ready()
             self._failed = exc
             return
         finally:
             self._ready.set()
         self._loop.run_forever()
+
+    def _cluster_lost(self) -> None:
+        """Our raylet is gone, and with it the cluster this balancer routes into: free the port
+        now (a new CSMS may want it; stations should get refused, not a dead cluster's answers)."""
+        for server in self._servers:
+            server.close()
+        log.warning("raylet gone: stopped listening, exiting", extra={"port": self.config.port})
+        logging.shutdown()
+        os._exit(1)
 
     def _listeners(self) -> list[tuple[int, ssl.SSLContext | None]]:
         """(port, TLS context or None): TLS on `port` when configured, plain on `plain_port` if set."""
