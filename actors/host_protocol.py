@@ -28,6 +28,8 @@ class Disconnect(msgspec.Struct, frozen=True, tag="disconnect"):
     station_id: str
     connection_id: str
     close_code: int | None
+    # The close frame's reason, e.g. "keepalive ping timeout" with 1011 (serve_app/keepalive.py).
+    close_reason: str = ""
 
 
 class Reattach(msgspec.Struct, frozen=True, tag="reattach"):

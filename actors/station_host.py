@@ -321,7 +321,8 @@ class StationHost:
     def _on_disconnect(self, request: Disconnect, events: list[Event]) -> HostReply:
         session = self.sessions.get(request.station_id)
         if session is not None:
-            event = session.disconnect(request.connection_id, now_us(), request.close_code)
+            event = session.disconnect(request.connection_id, now_us(), request.close_code,
+                                       request.close_reason)
             if event is not None:
                 events.append(event)
                 mailbox = self.mailboxes.pop(request.station_id, None)

@@ -32,7 +32,7 @@ from actors.events import now_us
 from actors.host_protocol import Connect, Disconnect, Frame, Reattach, decode_outbound
 from actors.metrics import gateway_metrics
 from actors.station_session import CLOSE_REPLACED
-from serve_app import rate_limit
+from serve_app import disconnects, keepalive, rate_limit
 from serve_app.drain import RolloutWatch
 from serve_app.handshake import Refusal, pick_subprotocol, station_credential, valid_station_id
 from serve_app.host_link import HostLink, HostUnavailable, links_for
@@ -81,6 +81,8 @@ class OcppGateway:
     def __init__(self, config: Config) -> None:
         logs.configure()
         self.config = config
+        if config.ingress == "direct":  # before Serve builds this replica's server (serve_app/keepalive.py)
+            keepalive.install(config.ws_ping_interval_s, config.ws_ping_timeout_s)
         self.metrics = gateway_metrics()
         self._draining = False
         self.hosts = directory.host_names(config.resolved_station_hosts())
@@ -156,6 +158,8 @@ class OcppGateway:
                 # The newest connection of a station replaces an older one (DESIGN.md, handshake).
                 asyncio.get_running_loop().create_task(_close_quietly(previous.websocket, CLOSE_REPLACED))
             log.info("station connected", extra={"station_id": station_id, "connection_id": connection_id})
+            if self.config.ingress == "direct":
+                keepalive.check_in_force(websocket.scope)
             close_code = await self._serve_frames(websocket, station_id, connection_id, connected_at, link)
         finally:
             # Whatever ended the socket, the host must learn the station is gone.
@@ -163,13 +167,9 @@ class OcppGateway:
             if current is not None and current.connection_id == connection_id:
                 del self.sockets[station_id]
             self.metrics.sockets.set(len(self.sockets))
+            close_code, close_reason = keepalive.close_cause(websocket.scope, close_code)
             self.metrics.closes.inc(1, tags={"code": str(close_code)})
-            try:
-                await link.call(Disconnect(station_id, connection_id, close_code))
-            except HostUnavailable:
-                log.warning("disconnect not recorded: host unavailable", extra={"station_id": station_id})
-            log.info("station disconnected",
-                     extra={"station_id": station_id, "connection_id": connection_id, "code": close_code})
+            await disconnects.record(link, Disconnect(station_id, connection_id, close_code, close_reason))
 
     async def _serve_frames(self, websocket: WebSocket, station_id: str, connection_id: str,
                             connected_at: int, link) -> int | None:

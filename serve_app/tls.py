@@ -20,9 +20,6 @@ IDENTITY_HEADER = "x-csms-client-cert-identity"
 SECRET_HEADER = "x-csms-ingress-secret"
 _OURS = (IDENTITY_HEADER.encode(), SECRET_HEADER.encode())
 
-# A request head (request line and headers) longer than this is not an upgrade we serve.
-MAX_HEAD_BYTES = 16 * 1024
-
 
 class BadHead(ValueError):
     """A request head we refuse to forward; `status` is the HTTP status line to answer."""
