@@ -27,6 +27,7 @@ from actors.authorizer.resolver import AuthorizationStatus, Authorizer
 from actors.config import Config
 from actors.durable_file import write_atomically
 from actors.event_log import EventLog
+from actors.fleet_page import FleetPage, FleetQuery, fleet_page
 from actors.events import Event, now_us
 from actors.host_protocol import (
     BatchReply,
@@ -486,6 +487,22 @@ class StationHost:
         await self._commit()
         return created
 
+    async def register_many(self, registrations: list[tuple[str, Registration]]) -> int:
+        """register() for many stations (the back office's CSV import): one append and one
+        fsync for all of them; how many were new. Durable on return."""
+        await self._ensure_started()
+        at_us = now_us()
+        events, created = [], 0
+        for station_id, registration in registrations:
+            session = self._session(station_id)
+            created += session.state.registration is None
+            registration.registered_at_us = at_us
+            events.append(session.register(registration, at_us))
+            self._verified.pop(station_id, None)
+        self._append(events)
+        await self._commit()
+        return created
+
     async def set_password(self, station_id: str, password_hash: str) -> bool:
         """Replace a registered station's password hash, nothing else; False if unknown. Durable
         on return; the station's open connection stays, the new password counts from its next."""
@@ -586,6 +603,10 @@ class StationHost:
     async def ping(self) -> str:
         await self._ensure_started()
         return self.name
+
+    async def fleet_page(self, query: FleetQuery) -> FleetPage:
+        """The back office's fleet page: counts and one page of this host's stations (actors/fleet_page.py)."""
+        return fleet_page((s.state for s in self.sessions.values()), query)
 
     # --- background: lake, snapshot, log truncation --------------------------------------
 
