@@ -134,51 +134,90 @@ def _matches(state: StationState, statuses: set[str], stale: bool, query: FleetQ
     return True
 
 
-def fleet_page(states: Iterable[StationState], query: FleetQuery) -> FleetPage:
-    """One host's part: counts over its registered stations and up to `limit` + 1 matching rows
-    next to the cursor (the extra row tells whether there is a further page)."""
-    counts = FleetCounts(connector_statuses={}, sites={})
-    matching = 0
-    before_count = 0
-    window: list[StationState] = []
-    for state in states:
-        if state.registration is None:
-            continue
-        statuses = {c.status for c in state.connectors.values()}
-        stale = is_stale(state, query)
-        faulted = FAULTED in statuses
-        counts.stations += 1
-        counts.connected += state.connected
-        counts.faulted += faulted
-        counts.stale += stale
-        for c in state.connectors.values():
-            counts.connector_statuses[c.status] = counts.connector_statuses.get(c.status, 0) + 1
-        site = counts.sites.setdefault(state.registration.site or "", SiteCounts())
-        site.stations += 1
-        site.connected += state.connected
-        site.faulted += faulted
-        site.stale += stale
-        if not _matches(state, statuses, stale, query):
-            continue
-        matching += 1
-        if query.before is not None:
-            if state.station_id < query.before:
+class FleetScan:
+    """One host's part, fed in chunks (the host lets frames through between them): counts over
+    its registered stations and up to `limit` + 1 matching rows next to the cursor (the extra
+    row tells whether there is a further page)."""
+
+    def __init__(self, query: FleetQuery) -> None:
+        self.query = query
+        self.stations = self.connected = self.faulted = self.stale = 0
+        self.connector_statuses: dict[str, int] = {}
+        # site -> [stations, connected, faulted, stale]: plain lists, this loop is the cost.
+        self.sites: dict[str, list[int]] = {}
+        self.matching = 0
+        self.before_count = 0
+        self.window: list[StationState] = []
+
+    def add(self, states: Iterable[StationState]) -> None:
+        query = self.query
+        statuses_seen = self.connector_statuses
+        sites = self.sites
+        window = self.window
+        take = query.limit + 1
+        for state in states:
+            registration = state.registration
+            if registration is None:
+                continue
+            statuses = set()
+            for c in state.connectors.values():
+                statuses.add(c.status)
+                statuses_seen[c.status] = statuses_seen.get(c.status, 0) + 1
+            stale = is_stale(state, query)
+            faulted = FAULTED in statuses
+            connected = state.connected
+            self.stations += 1
+            self.connected += connected
+            self.faulted += faulted
+            self.stale += stale
+            site = sites.get(registration.site or "")
+            if site is None:
+                site = sites[registration.site or ""] = [0, 0, 0, 0]
+            site[0] += 1
+            site[1] += connected
+            site[2] += faulted
+            site[3] += stale
+            if not _matches(state, statuses, stale, query):
+                continue
+            self.matching += 1
+            station_id = state.station_id
+            if query.before is not None:
+                if station_id < query.before:
+                    self.before_count += 1
+                    window.append(state)
+            elif query.after is None or station_id > query.after:
                 window.append(state)
-        elif query.after is None or state.station_id > query.after:
-            window.append(state)
-        if (query.after is not None and state.station_id <= query.after) or (
-                query.before is not None and state.station_id < query.before):
-            before_count += 1
-    take = query.limit + 1
-    if query.before is not None:
-        chosen = sorted(heapq.nlargest(take, window, key=lambda s: s.station_id), key=lambda s: s.station_id)
-        # The rows left before the page: everything before the cursor not on the page.
-        before_count -= len(chosen)
-    else:
-        chosen = heapq.nsmallest(take, window, key=lambda s: s.station_id)
-    rows = [_row(s, is_stale(s, query)) for s in chosen]
-    return FleetPage(counts=counts, matching=matching, before_count=before_count, rows=rows,
-                     has_next=False, has_previous=False)
+            else:
+                self.before_count += 1
+            if len(window) > 8 * take:  # keep it bounded: only the `take` nearest the cursor count
+                window[:] = self._nearest(window, take)
+
+    def _nearest(self, window: list[StationState], take: int) -> list[StationState]:
+        if self.query.before is not None:
+            return heapq.nlargest(take, window, key=lambda s: s.station_id)
+        return heapq.nsmallest(take, window, key=lambda s: s.station_id)
+
+    def page(self) -> FleetPage:
+        chosen = sorted(self._nearest(self.window, self.query.limit + 1), key=lambda s: s.station_id)
+        before_count = self.before_count
+        if self.query.before is not None:
+            # The rows left before the page: everything before the cursor not on the page.
+            before_count -= len(chosen)
+        counts = FleetCounts(
+            stations=self.stations, connected=self.connected, faulted=self.faulted, stale=self.stale,
+            connector_statuses=dict(self.connector_statuses),
+            sites={name: SiteCounts(stations=v[0], connected=v[1], faulted=v[2], stale=v[3])
+                   for name, v in self.sites.items()},
+        )
+        return FleetPage(counts=counts, matching=self.matching, before_count=before_count,
+                         rows=[_row(s, is_stale(s, self.query)) for s in chosen], has_next=False, has_previous=False)
+
+
+def fleet_page(states: Iterable[StationState], query: FleetQuery) -> FleetPage:
+    """One host's part in one go (FleetScan without the chunks)."""
+    scan = FleetScan(query)
+    scan.add(states)
+    return scan.page()
 
 
 def merge_pages(parts: list[FleetPage], query: FleetQuery) -> FleetPage:

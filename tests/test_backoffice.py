@@ -18,9 +18,11 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from actors import directory
 from actors.passwords import hash_password
 from actors.station_state import Registration
+from analytics import fault_report
 from tests.conftest import OPERATOR_TOKEN, PASSWORD, TOKEN, VIEWER_TOKEN, put_id_tag, register_station
 from tests.polling import wait_until
 from tests.stations import TestStation, connected_station
+from tests.test_fault_report import EXPECTED, october_fixture
 
 pytestmark = pytest.mark.ray
 
@@ -265,6 +267,18 @@ async def test_paging_through_ten_thousand_stations(browser, csms):
     await page.get_by_label("Search id or site").fill(f"{prefix}0424")
     await expect(page.locator("#paging-info")).to_have_text("Stations 1–10 of 10 matching")
     assert "token" not in page.url
+    # The server's part of a page (both hosts scanned, merged, rendered), without the browser.
+    client, _ = await _session_client(page, csms)
+    async with client:
+        took = []
+        for after in ids[::500]:
+            sent = time.monotonic()
+            response = await client.get("/fleet", params={"search": prefix, "after": after}, headers={"HX-Request": "true"})
+            took.append(time.monotonic() - sent)
+            assert response.status_code == 200 and "table class=\"fleet\"" in response.text
+    took.sort()
+    print(f"fleet list request over {len(ids)} + others' stations: median {took[len(took) // 2] * 1000:.0f} ms, "
+          f"max {took[-1] * 1000:.0f} ms")
     await page.context.close()
 
 
@@ -331,10 +345,20 @@ async def test_admin_manages_id_tags_and_imports_stations_from_csv(browser, csms
     await page.context.close()
 
 
-async def test_reports_page_says_when_a_month_is_not_built(browser, csms):
+async def test_reports_page_shows_the_fault_report_with_its_chart(browser, csms):
+    # October's silver and gold, as tests/test_reports_api.py builds them (same files, replaced).
+    october_fixture(csms.data_root)
+    fault_report.run(csms.data_root, "2026-10")
     page = await signed_in(browser, csms, VIEWER_TOKEN)
+    await page.goto(f"{csms.http_url}/reports?month=2026-10")
+    rows = page.locator("#fault-report tbody tr")
+    await expect(rows).to_have_count(len(EXPECTED))
+    await expect(rows.first).to_contain_text("CP-K")
+    await expect(rows.first).to_contain_text("HighTemperature 10")
+    # uPlot drew the faults-per-day chart from the data attribute (static/backoffice.js).
+    await expect(page.locator("#faults-chart .uplot canvas")).to_have_count(1)
+    await shot(page, "reports")
     await page.goto(f"{csms.http_url}/reports?month=2001-01")
-    await expect(page.locator("#faults-h")).to_have_text("Fault report 2001-01")
     await expect(page.get_by_text("has not been built yet")).to_be_visible()
     await page.goto(f"{csms.http_url}/reports?month=13-2001")
     await expect(page.get_by_role("alert")).to_be_visible()

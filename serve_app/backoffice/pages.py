@@ -116,8 +116,10 @@ async def fleet_page(request: Request, search: FleetParam = "", site: FleetParam
     session = bo.require(request)
     query = _fleet_query(search, site, connected, connector_status, stale, after, before)
     page = await bo.fleet(query)
-    # htmx asks for the list alone when a filter changes; a plain GET gets the whole page.
-    template = "_fleet_list.html" if request.headers.get("hx-request") else "fleet.html"
+    # htmx asks for the list alone when a filter changes; a plain GET, and htmx restoring a
+    # page from history it no longer holds, get the whole page.
+    partial = request.headers.get("hx-request") and not request.headers.get("hx-history-restore-request")
+    template = "_fleet_list.html" if partial else "fleet.html"
     return bo.render(template, request, session, page=page, query=query,
                      statuses=("Available", "Preparing", "Charging", "SuspendedEVSE", "SuspendedEV",
                                "Finishing", "Reserved", "Unavailable", "Faulted"))
