@@ -27,6 +27,7 @@ from actors.authorizer.resolver import AuthorizationStatus, Authorizer
 from actors.config import Config
 from actors.durable_file import write_atomically
 from actors.event_log import EventLog
+from actors.fleet_page import FleetPage, FleetQuery, FleetScan
 from actors.events import Event, now_us
 from actors.host_protocol import (
     BatchReply,
@@ -71,6 +72,9 @@ NOT_WHILE_PENDING = frozenset({"RemoteStartTransaction", "RemoteStopTransaction"
 # and frames queuing behind it at the gateway wait at most this (50 ms showed in their p99:
 # scripts/bench_authorizer.py).
 DECISION_HOLD_S = 0.02
+
+# Stations per slice of a back-office fleet scan (about 3 us each): frames wait at most ~10 ms.
+FLEET_SCAN_CHUNK = 4_000
 
 
 class Snapshot(msgspec.Struct):
@@ -487,6 +491,22 @@ class StationHost:
         await self._commit()
         return created
 
+    async def register_many(self, registrations: list[tuple[str, Registration]]) -> int:
+        """register() for many stations (the back office's CSV import): one append and one
+        fsync for all of them; how many were new. Durable on return."""
+        await self._ensure_started()
+        at_us = now_us()
+        events, created = [], 0
+        for station_id, registration in registrations:
+            session = self._session(station_id)
+            created += session.state.registration is None
+            registration.registered_at_us = at_us
+            events.append(session.register(registration, at_us))
+            self._verified.pop(station_id, None)
+        self._append(events)
+        await self._commit()
+        return created
+
     async def set_password(self, station_id: str, password_hash: str) -> bool:
         """Replace a registered station's password hash, nothing else; False if unknown. Durable
         on return; the station's open connection stays, the new password counts from its next."""
@@ -587,6 +607,17 @@ class StationHost:
     async def ping(self) -> str:
         await self._ensure_started()
         return self.name
+
+    async def fleet_page(self, query: FleetQuery) -> FleetPage:
+        """The back office's fleet page: counts and one page of this host's stations
+        (actors/fleet_page.py), scanned in chunks with frames let through between them, so a
+        page over 50,000 stations never stalls the hot path for more than one chunk."""
+        scan = FleetScan(query)
+        states = [s.state for s in self.sessions.values()]
+        for start in range(0, len(states), FLEET_SCAN_CHUNK):
+            scan.add(states[start : start + FLEET_SCAN_CHUNK])
+            await asyncio.sleep(0)
+        return scan.page()
 
     # --- background: lake, snapshot, log truncation --------------------------------------
 

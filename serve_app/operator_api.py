@@ -32,6 +32,7 @@ from actors.passwords import hash_password
 from actors.station_state import IdTagRecord, Registration
 from actors.views import TransactionFilter
 from analytics import catalog, gold_views, scheduler
+from serve_app.backoffice import router as backoffice_router
 from serve_app.handshake import valid_station_id
 
 api_app = FastAPI(
@@ -40,6 +41,7 @@ api_app = FastAPI(
     docs_url="/docs",
     openapi_url="/openapi.json",
 )
+api_app.include_router(backoffice_router)  # the back office's pages (serve_app/backoffice/), same port and tokens
 _bearer = HTTPBearer(auto_error=False)
 # Gold reads are small Parquet files on the data root; a slow shared filesystem gets a 503.
 _GOLD_READ_TIMEOUT_S = 30.0
