@@ -1,0 +1,189 @@
+"""Payloads derived mechanically from the ocpp library's OCPP 2.x JSON schemas (ocpp/v201/schemas/
+<Action>Request.json and <Action>Response.json), to check that our generated decoders accept
+exactly what those schemas accept, and answer what they refuse with the right error code.
+
+The cases are tests/ocpp_schema_cases.py's (a full and a minimal payload, then one change at a
+time at every node), run on the schema with its `$ref`s inlined, plus the 2.x rules the 1.6
+schemas do not have: maxItems, minimum / maximum, and more timestamps (RFC 3339 edge cases,
+years outside what we store). Every payload is judged once per session (`judged`): by the
+library's validator (Draft4Validator, as `ocpp.messages.get_validator` builds it: no format
+checker), by the same schema with `format: date-time` read as RFC 3339, and by our decoder.
+"""
+
+from __future__ import annotations
+
+import calendar
+import functools
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import ocpp
+from jsonschema import Draft4Validator
+
+from tests.ocpp_schema_cases import Mutation, SchemaCases
+
+# OCPP-J 2.0.1 (part 4, section 4.3) renamed two of 1.6's codes; actors/ocppj.py names the
+# 1.6 spelling. What a 2.0.1 station must get instead (see the report on issue 11).
+OCPPJ_201_SPELLING = {
+    "FormationViolation": "FormatViolation",
+    "OccurenceConstraintViolation": "OccurrenceConstraintViolation",
+}
+
+MORE_TIMESTAMPS = [
+    "2024-03-01T10:00:00+0100",  # offset without its colon: ISO 8601 basic, not RFC 3339
+    "2024-06-30T23:59:60Z",  # a leap second: RFC 3339 allows it, Python's datetime cannot hold it
+    "2024-03-01 10:00:00Z",  # RFC 3339 section 5.6 allows a space "by agreement" only
+    "2024-03-01t10:00:00z",
+    "2024-03-01T10:00:00.123456789Z",
+    "1899-12-31T23:59:59Z",  # outside the years we store (actors/ocpp16/messages.py)
+    "9000-01-01T00:00:00Z",
+]
+
+# RFC 3339 section 5.6, date-time: full-date "T" full-time, T and Z in either case (its note).
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt]([01]\d|2[0-3]):([0-5]\d):([0-5]\d|60)(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)",
+    re.ASCII,
+)
+
+
+def is_rfc3339_date_time(text: object) -> bool:
+    if not isinstance(text, str):
+        return True  # format applies to strings only; the type rule judges the rest
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        return False
+    year, month, day = (int(match.group(k)) for k in (1, 2, 3))
+    # Year 0000 is valid RFC 3339 and a leap year, as 2000 is; Python's calendar starts at 1.
+    return 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year or 2000, month)[1]
+
+
+def schema_dir(version: str) -> Path:
+    return Path(ocpp.__file__).parent / ("v" + version.replace(".", "")) / "schemas"
+
+
+@functools.cache
+def library_schema(version: str, name: str) -> dict:
+    return json.loads((schema_dir(version) / f"{name}.json").read_text(encoding="utf-8-sig"))
+
+
+@functools.cache
+def library_validator(version: str, name: str) -> Draft4Validator:
+    """The library's own schema file and validator class (no format checker, like the library)."""
+    return Draft4Validator(library_schema(version, name))
+
+
+def inlined(node: Any, definitions: dict) -> Any:
+    """The schema with every `$ref` replaced by its definition (OCPP schemas have no cycles)."""
+    if isinstance(node, dict):
+        if "$ref" in node:
+            return inlined(definitions[node["$ref"].removeprefix("#/definitions/")], definitions)
+        return {k: inlined(v, definitions) for k, v in node.items() if k != "definitions"}
+    if isinstance(node, list):
+        return [inlined(x, definitions) for x in node]
+    return node
+
+
+@dataclass(frozen=True)
+class Schema201Cases(SchemaCases):
+    """tests/ocpp_schema_cases.py's mutations plus the rules the 2.x schemas add."""
+
+    def mutations(self, node: dict, value: Any, path: tuple = (), required: bool = True) -> Iterator[tuple[Mutation, Any]]:
+        yield from super().mutations(node, value, path, required)
+
+        def change(what: str, new: Any) -> tuple[Mutation, Any]:
+            return Mutation(path, what, new, node, required), new
+
+        kind = node.get("type")
+        if kind == "array" and "maxItems" in node:
+            n = node["maxItems"]
+            yield change("at maxItems", [value[0]] * n)
+            yield change("past maxItems", [value[0]] * (n + 1))
+        if kind in ("integer", "number"):
+            for bound, step in (("minimum", -1), ("maximum", 1)):
+                if bound in node:
+                    limit = int(node[bound]) if kind == "integer" else node[bound]
+                    yield change(f"at {bound}", limit)
+                    yield change(f"past {bound}", limit + step)
+        if kind == "string" and node.get("format") == "date-time":
+            for text in MORE_TIMESTAMPS:
+                yield change(f"timestamp {text}", text)
+
+    def payloads(self, version: str, name: str) -> Iterator[tuple[Mutation, Any]]:
+        """The full and the minimal payload of the schema, each followed by its mutations."""
+        raw = library_schema(version, name)
+        schema = inlined(raw, raw.get("definitions", {}))
+        for full in (True, False):
+            base = self.sample(schema, full)
+            yield Mutation((), "full" if full else "minimal", base, schema, True), base
+            yield from self.mutations(schema, base)
+
+
+# DataTransfer's `data` has no type at all ("without specified length or format"); elsewhere
+# `data` is a string.
+CASES = Schema201Cases(sample_overrides={"data": "abc"}, non_ascii_at_max_length=True)
+
+
+class Judged(msgspec.Struct, frozen=True):
+    mutation: Mutation
+    payload: Any
+    library_errors: tuple  # the library validator's errors (jsonschema ValidationError)
+    rfc3339_valid: bool  # valid with date-time enforced as RFC 3339
+    decoded: Any  # our Struct, or None when we refused
+    error: msgspec.ValidationError | None  # why we refused
+
+    @property
+    def we_accept(self) -> bool:
+        return self.error is None
+
+    @property
+    def library_accepts(self) -> bool:
+        return not self.library_errors
+
+
+def decoder_for(messages: Any, name: str) -> Callable[[bytes], Any]:
+    if name.endswith("Request"):
+        return functools.partial(messages.decode_request, name.removesuffix("Request"))
+    return functools.partial(messages.decode_response, name.removesuffix("Response"))
+
+
+@functools.cache
+def judged(messages: Any, version: str, name: str) -> tuple[Judged, ...]:
+    """Every generated payload of the schema, judged by the library, by RFC 3339 and by us."""
+    decode = decoder_for(messages, name)
+    validator = library_validator(version, name)
+    out = []
+    for mutation, payload in CASES.payloads(version, name):
+        try:
+            decoded, error = decode(msgspec.json.encode(payload)), None
+        except msgspec.ValidationError as exc:
+            decoded, error = None, exc
+        errors = tuple(validator.iter_errors(payload))
+        # One change per payload, every other timestamp valid: RFC 3339 decides exactly when the
+        # library accepts and the changed node, if a date-time, is one. (A second validator with
+        # a format checker would say the same at twice the cost: jsonschema is the slow part.)
+        dated = mutation.node.get("format") == "date-time" and mutation.what != "dropped"
+        rfc3339_valid = not errors and (not dated or is_rfc3339_date_time(mutation.value))
+        out.append(Judged(mutation, payload, errors, rfc3339_valid, decoded, error))
+    return tuple(out)
+
+
+def disagreements(
+    cases: tuple[Judged, ...], they_accept: Callable[[Judged], bool], why_we_differ: Callable[[Judged], str | None]
+) -> tuple[list[str], set[str]]:
+    """(unexplained disagreements, explained difference kinds seen) between us and `they_accept`."""
+    unexplained, explained = [], set()
+    for case in cases:
+        if case.we_accept == they_accept(case):
+            continue
+        reason = why_we_differ(case)
+        if reason is None:
+            mutation = case.mutation
+            unexplained.append(f"{'/'.join(map(str, mutation.path))} {mutation.what}: we {'accept' if case.we_accept else 'reject'}")
+        else:
+            explained.add(reason)
+    return unexplained, explained
