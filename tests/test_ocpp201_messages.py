@@ -16,6 +16,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from ocpp.messages import get_validator
 from ocpp.v201.enums import Action
 
 from actors import ocppj
@@ -111,6 +112,13 @@ def why_we_differ(case: Judged) -> str | None:
     if node.get("format") == "date-time":
         return "time outside years 1900-8999" if is_rfc3339_date_time(value) else "timestamp not RFC 3339"
     return None
+
+
+@pytest.mark.parametrize("name", SCHEMAS)
+def test_inlined_schema_judges_as_the_library_validator_does(name):
+    validator = get_validator(ocppj.CALL if name.endswith("Request") else ocppj.CALLRESULT, name.removesuffix("Request").removesuffix("Response"), VERSION)
+    sample = cases(name)[::25]
+    assert [validator.is_valid(case.payload) for case in sample] == [case.library_accepts for case in sample]
 
 
 @pytest.mark.parametrize("name", SCHEMAS)
