@@ -1,6 +1,7 @@
 """Generate the msgspec Structs of every OCPP 2.x payload from the `ocpp` library's JSON schemas.
 
     .venv/bin/python scripts/gen_ocpp_types.py 2.0.1            # writes actors/ocpp201/messages.py
+    .venv/bin/python scripts/gen_ocpp_types.py 2.1              # writes actors/ocpp21/messages.py
     .venv/bin/python scripts/gen_ocpp_types.py 2.0.1 --output /tmp/messages.py
 
 One class per schema file (`<Action>Request`, `<Action>Response`) and one per definition
@@ -42,6 +43,8 @@ class Version:
     # (OCPP 2.0.1 part 2: each message's section names its sender). DataTransfer goes both ways.
     station_initiated: tuple[str, ...]
     csms_initiated: tuple[str, ...]
+    # SEND messages (OCPP-J 2.1 section 4.2.4): one schema, named without a suffix, no answer.
+    station_sends: tuple[str, ...] = ()
 
     @property
     def output(self) -> Path:
@@ -72,7 +75,25 @@ V201 = Version(
     ),
 )
 
-VERSIONS = {V201.name: V201}
+# OCPP 2.1 part 2 keeps every 2.0.1 message and adds these (each section names its sender).
+V21 = Version(
+    name="2.1",
+    schema_dir="v21",
+    package="ocpp21",
+    station_initiated=tuple(sorted(V201.station_initiated + (
+        "BatterySwap", "ClosePeriodicEventStream", "GetCertificateChainStatus", "NotifyDERAlarm", "NotifyDERStartStop",
+        "NotifyPriorityCharging", "NotifySettlement", "OpenPeriodicEventStream", "PullDynamicScheduleUpdate",
+        "ReportDERControl", "VatNumberValidation",
+    ))),
+    csms_initiated=tuple(sorted(V201.csms_initiated + (
+        "AFRRSignal", "AdjustPeriodicEventStream", "ChangeTransactionTariff", "ClearDERControl", "ClearTariffs",
+        "GetDERControl", "GetPeriodicEventStream", "GetTariffs", "NotifyAllowedEnergyTransfer", "NotifyWebPaymentStarted",
+        "RequestBatterySwap", "SetDERControl", "SetDefaultTariff", "UpdateDynamicSchedule", "UsePriorityCharging",
+    ))),
+    station_sends=("NotifyPeriodicEventStream",),
+)
+
+VERSIONS = {version.name: version for version in (V201, V21)}
 
 
 def schema_path(version: Version) -> Path:
@@ -215,7 +236,7 @@ class Renderer:
                 return self.alias(f"String{n}", f"Annotated[str, msgspec.Meta(max_length={n})]")
             return "str"
         if kind == "integer":
-            # OCPP 2.0.1 part 2, primitive datatypes: integer is 32-bit signed, whatever the schema says.
+            # OCPP 2.0.1 and 2.1 part 2, primitive datatypes: integer is 32-bit signed.
             low = max(node.get("minimum", INT32_MIN), INT32_MIN)
             high = min(node.get("maximum", INT32_MAX), INT32_MAX)
             name = "Int32" + self.bounds_name(low if low != INT32_MIN else None, high if high != INT32_MAX else None)
@@ -365,20 +386,22 @@ def decode_response(action: str, payload: bytes | msgspec.Raw) -> Payload:
 '''
 
 
-def mapping(name: str, doc: str, actions: list[str], suffix: str) -> list[str]:
+def mapping(name: str, doc: str, classes: dict[str, str]) -> list[str]:
     lines = [f"# {doc}", f"{name}: dict[str, type[Payload]] = {{"]
-    lines += [f'    "{action}": {action}{suffix},' for action in actions]
+    lines += [f'    "{action}": {cls},' for action, cls in sorted(classes.items())]
     return [*lines, "}"]
 
 
 def render(version: Version, schemas: dict[str, dict]) -> str:
     actions = sorted({stem.removesuffix("Request") for stem in schemas if stem.endswith("Request")})
     responses = sorted({stem.removesuffix("Response") for stem in schemas if stem.endswith("Response")})
+    sends = sorted(stem for stem in schemas if not stem.endswith(("Request", "Response")))
     station, csms = set(version.station_initiated), set(version.csms_initiated)
-    if actions != responses or set(actions) != station | csms or len(schemas) != 2 * len(actions):
+    if actions != responses or set(actions) != station | csms or sends != sorted(version.station_sends):
         raise ValueError(
             f"schemas and the direction table disagree: without a direction {sorted(set(actions) - station - csms)}, "
-            f"without a schema {sorted((station | csms) - set(actions))}, unpaired {sorted(set(actions) ^ set(responses))}"
+            f"without a schema {sorted((station | csms) - set(actions))}, unpaired {sorted(set(actions) ^ set(responses))}, "
+            f"sends {sends}"
         )
     definitions, names = collect_definitions(schemas)
     messages = sorted(schemas, key=str.casefold)
@@ -397,7 +420,9 @@ def render(version: Version, schemas: dict[str, dict]) -> str:
         struct_lines += ["", "", *renderer.struct(d.name, d.node, d.file, doc)]
     for stem in messages:
         action = stem.removesuffix("Request").removesuffix("Response")
-        if stem.endswith("Response"):
+        if stem in sends:
+            doc = "Sent by the station as a SEND: it gets no answer."
+        elif stem.endswith("Response"):
             doc = f"The answer to {action}Request."
         elif action in station and action in csms:
             doc = "Sent by either side."
@@ -429,11 +454,15 @@ def render(version: Version, schemas: dict[str, dict]) -> str:
         "",
         "# --- actions by direction --------------------------------------------------------------------",
         "",
-        *mapping("REQUESTS", "Requests a station sends.", sorted(station), "Request"),
+        *mapping(
+            "REQUESTS",
+            "Requests a station sends" + (", and its SENDs (no answer)." if sends else "."),
+            {action: f"{action}Request" for action in station} | {stem: stem for stem in sends},
+        ),
         "",
-        *mapping("CSMS_REQUESTS", "Requests the CSMS sends.", sorted(csms), "Request"),
+        *mapping("CSMS_REQUESTS", "Requests the CSMS sends.", {action: f"{action}Request" for action in csms}),
         "",
-        *mapping("RESPONSES", "The answer to every request, whichever side sent it.", actions, "Response"),
+        *mapping("RESPONSES", "The answer to every request, whichever side sent it.", {a: f"{a}Response" for a in actions}),
         "",
         FOOTER.rstrip("\n"),
         "",

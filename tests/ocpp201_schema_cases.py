@@ -1,5 +1,5 @@
-"""Payloads derived mechanically from the ocpp library's OCPP 2.x JSON schemas (ocpp/v201/schemas/
-<Action>Request.json and <Action>Response.json), to check that our generated decoders accept
+"""Payloads derived mechanically from the ocpp library's OCPP 2.x JSON schemas (ocpp/v201/schemas/ and
+ocpp/v21/schemas/: <Action>Request.json, <Action>Response.json), to check that our generated decoders accept
 exactly what those schemas accept, and answer what they refuse with the right error code.
 
 The cases are tests/ocpp_schema_cases.py's (a full and a minimal payload, then one change at a
@@ -17,7 +17,7 @@ import functools
 import json
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +25,10 @@ import msgspec
 import ocpp
 from jsonschema import Draft4Validator
 
-from tests.ocpp_schema_cases import Mutation, SchemaCases
+from tests.ocpp_schema_cases import SOME_VALUES, Mutation, SchemaCases
 
-# OCPP-J 2.0.1 (part 4, section 4.3) renamed two of 1.6's codes; actors/ocppj.py names the
-# 1.6 spelling. What a 2.0.1 station must get instead (see the report on issue 11).
+# OCPP-J 2.0.1 and 2.1 (part 4, section 4.3) renamed two of 1.6's codes; actors/ocppj.py names
+# the 1.6 spelling. What a 2.x station must get instead.
 OCPPJ_201_SPELLING = {
     "FormationViolation": "FormatViolation",
     "OccurenceConstraintViolation": "OccurrenceConstraintViolation",
@@ -80,11 +80,17 @@ def library_validator(version: str, name: str) -> Draft4Validator:
     return Draft4Validator(inlined(schema, schema.get("definitions", {})))
 
 
+DEFINITION = "x-definition"  # marks an inlined definition; validators ignore unknown keywords
+
+
 def inlined(node: Any, definitions: dict) -> Any:
-    """The schema with every `$ref` replaced by its definition (OCPP schemas have no cycles)."""
+    """The schema with every `$ref` replaced by its definition (OCPP schemas have no cycles),
+    marked with the definition's name and text: files repeat the same definitions."""
     if isinstance(node, dict):
         if "$ref" in node:
-            return inlined(definitions[node["$ref"].removeprefix("#/definitions/")], definitions)
+            name = node["$ref"].removeprefix("#/definitions/")
+            definition = definitions[name]
+            return {**inlined(definition, definitions), DEFINITION: name + json.dumps(definition, sort_keys=True)}
         return {k: inlined(v, definitions) for k, v in node.items() if k != "definitions"}
     if isinstance(node, list):
         return [inlined(x, definitions) for x in node]
@@ -93,13 +99,33 @@ def inlined(node: Any, definitions: dict) -> Any:
 
 @dataclass(frozen=True)
 class Schema201Cases(SchemaCases):
-    """tests/ocpp_schema_cases.py's mutations plus the rules the 2.x schemas add."""
+    """tests/ocpp_schema_cases.py's mutations plus the rules the 2.x schemas add.
+
+    A definition's inner changes are tried in the first payload that holds it (`covered`); later
+    payloads change only the node itself (every JSON type, dropped): the same generated class
+    decodes it wherever it appears, and the 2.1 schemas repeat their definitions so often that
+    trying them everywhere took minutes of jsonschema.
+    """
+
+    covered: set = field(default_factory=set, compare=False, hash=False)
+
+    def sample(self, node: dict, full: bool, name: str = "") -> Any:
+        if "type" not in node and "enum" not in node:
+            return "abc"  # DataTransfer's `data` has no type at all ("without specified length or format")
+        return super().sample(node, full, name)
 
     def mutations(self, node: dict, value: Any, path: tuple = (), required: bool = True) -> Iterator[tuple[Mutation, Any]]:
-        yield from super().mutations(node, value, path, required)
-
         def change(what: str, new: Any) -> tuple[Mutation, Any]:
             return Mutation(path, what, new, node, required), new
+
+        definition = node.get(DEFINITION)
+        if definition in self.covered:
+            for other in SOME_VALUES:
+                yield change(f"= {other!r:.20}", other)
+            return
+        if definition is not None:
+            self.covered.add(definition)
+        yield from super().mutations(node, value, path, required)
 
         kind = node.get("type")
         if kind == "array" and "maxItems" in node:
@@ -125,9 +151,6 @@ class Schema201Cases(SchemaCases):
             yield from self.mutations(schema, base)
 
 
-# DataTransfer's `data` has no type at all ("without specified length or format"); elsewhere
-# `data` is a string.
-CASES = Schema201Cases(sample_overrides={"data": "abc"}, non_ascii_at_max_length=True)
 
 
 class Judged(msgspec.Struct, frozen=True):
@@ -148,18 +171,30 @@ class Judged(msgspec.Struct, frozen=True):
 
 
 def decoder_for(messages: Any, name: str) -> Callable[[bytes], Any]:
-    if name.endswith("Request"):
-        return functools.partial(messages.decode_request, name.removesuffix("Request"))
-    return functools.partial(messages.decode_response, name.removesuffix("Response"))
+    """The decoder of a schema file: <Action>Response, <Action>Request, or a SEND's <Action>."""
+    if name.endswith("Response"):
+        return functools.partial(messages.decode_response, name.removesuffix("Response"))
+    return functools.partial(messages.decode_request, name.removesuffix("Request"))
+
+
+def judged(messages: Any, version: str, name: str) -> tuple[Judged, ...]:
+    """Every generated payload of the schema, judged by the library, by RFC 3339 and by us."""
+    return judged_version(messages, version)[name]
 
 
 @functools.cache
-def judged(messages: Any, version: str, name: str) -> tuple[Judged, ...]:
-    """Every generated payload of the schema, judged by the library, by RFC 3339 and by us."""
+def judged_version(messages: Any, version: str) -> dict[str, tuple[Judged, ...]]:
+    # All files at once, in one order: which file tries a shared definition's inner changes
+    # must not depend on which test asks first.
+    cases = Schema201Cases(non_ascii_at_max_length=True)
+    return {p.stem: _judged(cases, messages, version, p.stem) for p in sorted(schema_dir(version).glob("*.json"))}
+
+
+def _judged(cases: Schema201Cases, messages: Any, version: str, name: str) -> tuple[Judged, ...]:
     decode = decoder_for(messages, name)
     validator = library_validator(version, name)
     out = []
-    for mutation, payload in CASES.payloads(version, name):
+    for mutation, payload in cases.payloads(version, name):
         try:
             decoded, error = decode(msgspec.json.encode(payload)), None
         except msgspec.ValidationError as exc:

@@ -1,5 +1,5 @@
-"""OCPP 2.0.1 payload types (actors/ocpp201/messages.py, written by scripts/gen_ocpp_types.py):
-each action's direction, agreement with the ocpp library's JSON schemas on generated payloads,
+"""OCPP 2.0.1 and 2.1 payload types (actors/ocpp201/messages.py, actors/ocpp21/messages.py, written
+by scripts/gen_ocpp_types.py): each action's direction, agreement with the ocpp library's JSON schemas on generated payloads,
 the OCPP-J error code of each broken rule, round trips, and that the committed module is what
 the generator writes now.
 """
@@ -16,11 +16,13 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from ocpp.messages import get_validator
-from ocpp.v201.enums import Action
+from jsonschema import Draft4Validator
+from ocpp.v21.enums import Action as Action21
+from ocpp.v201.enums import Action as Action201
 
 from actors import ocppj
-from actors.ocpp201 import messages as m
+from actors.ocpp21 import messages as messages21
+from actors.ocpp201 import messages as messages201
 from scripts import gen_ocpp_types as gen
 from tests.ocpp201_schema_cases import (
     OCPPJ_201_SPELLING,
@@ -28,49 +30,62 @@ from tests.ocpp201_schema_cases import (
     disagreements,
     is_rfc3339_date_time,
     judged,
+    library_schema,
     schema_dir,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-VERSION = "2.0.1"
-SCHEMAS = sorted(p.stem for p in schema_dir(VERSION).glob("*.json"))
+MODULES = {"2.0.1": messages201, "2.1": messages21}
+LIBRARY_ACTIONS = {"2.0.1": {a.value for a in Action201}, "2.1": {a.value for a in Action21}}
+SCHEMAS = [pytest.param(v, p.stem, id=f"{v}-{p.stem}") for v in MODULES for p in sorted(schema_dir(v).glob("*.json"))]
 INT32 = range(-(2**31), 2**31)
+versions = pytest.mark.parametrize("version", sorted(MODULES))
 
 
-def cases(name: str) -> tuple[Judged, ...]:
-    return judged(m, VERSION, name)
+def cases(version: str, name: str) -> tuple[Judged, ...]:
+    return judged(MODULES[version], version, name)
 
 
 # --- the module and its directions --------------------------------------------------------------
 
 
-def test_committed_module_is_what_the_generator_writes(tmp_path):
+@versions
+def test_committed_module_is_what_the_generator_writes(version, tmp_path):
     written = tmp_path / "messages.py"
     subprocess.run(
-        [sys.executable, "scripts/gen_ocpp_types.py", VERSION, "--output", str(written)],
+        [sys.executable, "scripts/gen_ocpp_types.py", version, "--output", str(written)],
         cwd=ROOT, check=True, timeout=120, capture_output=True,
     )
-    assert written.read_text(encoding="utf-8") == (ROOT / "actors" / "ocpp201" / "messages.py").read_text(encoding="utf-8")
+    assert written.read_text(encoding="utf-8") == gen.VERSIONS[version].output.read_text(encoding="utf-8")
 
 
-def test_every_library_action_has_a_direction_a_request_and_a_response():
-    actions = {action.value for action in Action}
-    assert set(m.REQUESTS) | set(m.CSMS_REQUESTS) == actions
-    assert set(m.RESPONSES) == actions
+@versions
+def test_every_library_action_has_a_direction_a_request_and_a_response(version):
+    m = MODULES[version]
+    # NotifyPeriodicEventStream, 2.1's one SEND (OCPP-J 2.1): a schema and no answer, and not
+    # in the library's Action enum.
+    sends = {"NotifyPeriodicEventStream"} if version == "2.1" else set()
+    assert set(m.REQUESTS) | set(m.CSMS_REQUESTS) == LIBRARY_ACTIONS[version] | sends
+    assert set(m.RESPONSES) == LIBRARY_ACTIONS[version]
     # DataTransfer is the only message both sides send (OCPP 2.0.1 part 2, P01 and P02).
     assert set(m.REQUESTS) & set(m.CSMS_REQUESTS) == {"DataTransfer"}
-    assert all(cls.__name__ == f"{action}Request" for action, cls in (m.REQUESTS | m.CSMS_REQUESTS).items())
+    requests = {a: cls for a, cls in (m.REQUESTS | m.CSMS_REQUESTS).items() if a not in sends}
+    assert all(cls.__name__ == f"{action}Request" for action, cls in requests.items())
     assert all(cls.__name__ == f"{action}Response" for action, cls in m.RESPONSES.items())
 
 
-def test_directions_follow_the_use_cases():
+@versions
+def test_directions_follow_the_use_cases(version):
+    m = MODULES[version]
     assert {"BootNotification", "TransactionEvent", "NotifyReport", "SignCertificate"} <= set(m.REQUESTS)
     assert {"RequestStartTransaction", "GetVariables", "CertificateSigned", "TriggerMessage"} <= set(m.CSMS_REQUESTS)
     assert not {"RequestStartTransaction", "GetVariables"} & set(m.REQUESTS)
     assert not {"BootNotification", "TransactionEvent"} & set(m.CSMS_REQUESTS)
 
 
-def test_unknown_action_is_a_key_error():
+@versions
+def test_unknown_action_is_a_key_error(version):
+    m = MODULES[version]
     with pytest.raises(KeyError):
         m.decode_request("StartTransaction", b"{}")  # a 1.6 action
     with pytest.raises(KeyError):
@@ -114,24 +129,25 @@ def why_we_differ(case: Judged) -> str | None:
     return None
 
 
-@pytest.mark.parametrize("name", SCHEMAS)
-def test_inlined_schema_judges_as_the_library_validator_does(name):
-    validator = get_validator(ocppj.CALL if name.endswith("Request") else ocppj.CALLRESULT, name.removesuffix("Request").removesuffix("Response"), VERSION)
-    sample = cases(name)[::25]
+@pytest.mark.parametrize(("version", "name"), SCHEMAS)
+def test_inlined_schema_judges_as_the_library_validator_does(version, name):
+    # What ocpp.messages.get_validator builds from the same file (its $refs resolved by jsonschema).
+    validator = Draft4Validator(library_schema(version, name))
+    sample = cases(version, name)[::25]
     assert [validator.is_valid(case.payload) for case in sample] == [case.library_accepts for case in sample]
 
 
-@pytest.mark.parametrize("name", SCHEMAS)
-def test_decoder_accepts_exactly_what_the_library_schema_accepts(name):
-    unexplained, _explained = disagreements(cases(name), lambda case: case.library_accepts, why_we_differ)
-    assert len(cases(name)) > 25
+@pytest.mark.parametrize(("version", "name"), SCHEMAS)
+def test_decoder_accepts_exactly_what_the_library_schema_accepts(version, name):
+    unexplained, _explained = disagreements(cases(version, name), lambda case: case.library_accepts, why_we_differ)
+    assert len(cases(version, name)) > 25
     assert unexplained == []
 
 
 def test_every_known_difference_from_the_library_schemas_still_exists():
     seen: set[str] = set()
-    for name in SCHEMAS:
-        seen |= disagreements(cases(name), lambda case: case.library_accepts, why_we_differ)[1]
+    for version, name in (param.values for param in SCHEMAS):
+        seen |= disagreements(cases(version, name), lambda case: case.library_accepts, why_we_differ)[1]
     assert seen == set(KNOWN_DIFFERENCES)
 
 
@@ -166,16 +182,16 @@ def why_we_differ_from_rfc3339(case: Judged) -> str | None:
     return "time outside years 1900-8999" if is_rfc3339_date_time(value) else None
 
 
-@pytest.mark.parametrize("name", SCHEMAS)
-def test_datetime_parsing_agrees_with_rfc3339(name):
-    unexplained, _explained = disagreements(cases(name), lambda case: case.rfc3339_valid, why_we_differ_from_rfc3339)
+@pytest.mark.parametrize(("version", "name"), SCHEMAS)
+def test_datetime_parsing_agrees_with_rfc3339(version, name):
+    unexplained, _explained = disagreements(cases(version, name), lambda case: case.rfc3339_valid, why_we_differ_from_rfc3339)
     assert unexplained == []
 
 
 def test_every_known_difference_from_rfc3339_still_exists():
     seen: set[str] = set()
-    for name in SCHEMAS:
-        seen |= disagreements(cases(name), lambda case: case.rfc3339_valid, why_we_differ_from_rfc3339)[1]
+    for version, name in (param.values for param in SCHEMAS):
+        seen |= disagreements(cases(version, name), lambda case: case.rfc3339_valid, why_we_differ_from_rfc3339)[1]
     assert seen == set(DATE_TIME_DIFFERENCES)
 
 
@@ -203,10 +219,10 @@ def ocppj_201_code(error: msgspec.ValidationError) -> str:
     return OCPPJ_201_SPELLING.get(code, code)
 
 
-@pytest.mark.parametrize("name", SCHEMAS)
-def test_error_code_matches_the_kind_of_schema_rule_broken(name):
+@pytest.mark.parametrize(("version", "name"), SCHEMAS)
+def test_error_code_matches_the_kind_of_schema_rule_broken(version, name):
     checked = 0
-    for case in cases(name):
+    for case in cases(version, name):
         if len(case.library_errors) != 1 or case.we_accept:
             continue
         (error,) = case.library_errors
@@ -217,7 +233,9 @@ def test_error_code_matches_the_kind_of_schema_rule_broken(name):
     assert checked > 10
 
 
-def test_nested_errors_name_their_path():
+@versions
+def test_nested_errors_name_their_path(version):
+    m = MODULES[version]
     payload = {
         "eventType": "Started", "timestamp": "2024-03-01T10:00:00Z", "triggerReason": "CablePluggedIn", "seqNo": 0,
         "transactionInfo": {"transactionId": "tx-1"}, "evse": {"id": "1"},
@@ -227,7 +245,9 @@ def test_nested_errors_name_their_path():
     assert ocppj_201_code(info.value) == "TypeConstraintViolation"
 
 
-def test_a_station_time_before_1900_is_refused_where_it_is():
+@versions
+def test_a_station_time_before_1900_is_refused_where_it_is(version):
+    m = MODULES[version]
     payload = {
         "evseId": 1,
         "meterValue": [{"timestamp": "1899-12-31T23:59:59Z", "sampledValue": [{"value": 1.0}]}],
@@ -248,10 +268,10 @@ def without_nulls(value):
     return value
 
 
-@pytest.mark.parametrize("name", SCHEMAS)
-def test_valid_payloads_decode_and_encode_back_to_the_same_json(name):
+@pytest.mark.parametrize(("version", "name"), SCHEMAS)
+def test_valid_payloads_decode_and_encode_back_to_the_same_json(version, name):
     checked = 0
-    for case in cases(name):
+    for case in cases(version, name):
         mutation = case.mutation
         if not (case.we_accept and case.library_accepts):
             continue
@@ -267,14 +287,18 @@ def test_valid_payloads_decode_and_encode_back_to_the_same_json(name):
     assert checked >= 2
 
 
-def test_custom_data_takes_any_vendor_property_and_drops_it():
+@versions
+def test_custom_data_takes_any_vendor_property_and_drops_it(version):
+    m = MODULES[version]
     payload = {"customData": {"vendorId": "com.example", "firmwareChannel": "beta", "nested": {"a": [1]}}}
     decoded = m.decode_request("Heartbeat", msgspec.json.encode(payload))
     assert decoded.customData.vendorId == "com.example"
     assert json.loads(msgspec.json.encode(decoded)) == {"customData": {"vendorId": "com.example"}}
 
 
-def test_typical_transaction_event_decodes_to_typed_fields():
+@versions
+def test_typical_transaction_event_decodes_to_typed_fields(version):
+    m = MODULES[version]
     payload = {
         "eventType": "Updated", "timestamp": "2024-03-01T10:15:00.123Z", "triggerReason": "MeterValuePeriodic",
         "seqNo": 3, "offline": True,
