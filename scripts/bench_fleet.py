@@ -456,19 +456,30 @@ class Fleet:
 
 
 class ProcSeries:
-    """Samples a process set from /proc every `interval` s in a thread (reading smaps_rollup
-    of a large process takes milliseconds; off the stations' loop)."""
+    """Samples a process set from /proc in a thread, off the stations' loop: CPU every
+    `interval` s, memory (PSS, costly) every `memory_every`-th time."""
 
-    def __init__(self, pids_of, interval: float = 1.0) -> None:
+    def __init__(self, pids_of: Callable[[], list[int]], interval: float = 1.0, memory_every: int = 5) -> None:
         self.pids_of = pids_of
         self.interval = interval
-        self.samples: list[tuple[float, ProcSample]] = []
+        self.memory_every = memory_every
+        self.cpu: list[tuple[float, ProcSample]] = []
+        self.memory: list[tuple[float, ProcSample]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
+    def _take(self, memory: bool) -> None:
+        s = sample(self.pids_of(), memory)
+        t = time.monotonic()
+        self.cpu.append((t, s))
+        if memory:
+            self.memory.append((t, s))
+
     def _loop(self) -> None:
+        n = 0
         while True:
-            self.samples.append((time.monotonic(), sample(self.pids_of())))
+            self._take(n % self.memory_every == 0)
+            n += 1
             if self._stop.wait(self.interval):
                 return
 
@@ -479,10 +490,18 @@ class ProcSeries:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
-        self.samples.append((time.monotonic(), sample(self.pids_of())))
+        self._take(True)
 
-    def between(self, t0: float, t1: float) -> list[tuple[float, ProcSample]]:
-        return [(t, s) for t, s in self.samples if t0 <= t <= t1]
+    def cpu_over(self, t0: float, t1: float) -> list[tuple[float, ProcSample]]:
+        """The CPU samples that bracket [t0, t1]: the last one at or before t0 to the first at or after t1."""
+        before = [i for i, (t, _) in enumerate(self.cpu) if t <= t0]
+        after = [i for i, (t, _) in enumerate(self.cpu) if t >= t1]
+        first = before[-1] if before else 0
+        last = after[0] if after else len(self.cpu) - 1
+        return self.cpu[first:last + 1]
+
+    def memory_over(self, t0: float, t1: float) -> list[int]:
+        return [s.pss_kib for t, s in self.memory if t0 <= t <= t1]
 
 
 def cores_between(samples: list[tuple[float, ProcSample]]) -> float | None:
@@ -562,12 +581,12 @@ def report(cfg: FleetConfig, target: str, r: WorkerResult, server: ProcSeries | 
         row = {"s": s, "answered": h.n, **{k: v for k, v in h.summary_ms().items() if k != "n"}}
         if server is not None:
             t0 = r.window_start + s
-            row["server_cores"] = cores_between(server.between(t0 - 0.5, t0 + 1.5))
-            near = server.between(t0, t0 + 1.5)
-            row["server_pss_mib"] = round(near[0][1].pss_kib / 1024) if near else None
+            row["server_cores"] = cores_between(server.cpu_over(t0, t0 + 1))
+            near = server.memory_over(t0, t0 + 1)
+            row["server_pss_mib"] = round(near[0] / 1024) if near else None
         per_second.append(row)
-    window = server.between(r.window_start - 0.5, r.window_end + 0.5) if server else []
-    pss = [s.pss_kib for _, s in window]
+    window = server.cpu_over(r.window_start, r.window_end) if server else []
+    pss = server.memory_over(r.window_start, r.window_end + 2) if server else []
     in_window = {a: window_histogram(r, (a,), 0 if not storm else RAMP_SECOND, seconds - 1) for a in ACTIONS}
     by_action = {a: h.summary_ms() for a, h in in_window.items() if h.n}
     if not storm:
@@ -591,8 +610,7 @@ def report(cfg: FleetConfig, target: str, r: WorkerResult, server: ProcSeries | 
         "kib_per_station": (round((end_pss - base_pss_kib) / held, 1)
                             if end_pss and base_pss_kib and held else None),
         "server_processes": max((s.pids for _, s in window), default=None),
-        "client_cores": round(c, 3) if (c := cores_between(client.between(r.window_start - 0.5,
-                                                                          r.window_end + 0.5))) else None,
+        "client_cores": round(c, 3) if (c := cores_between(client.cpu_over(r.window_start, r.window_end))) else None,
         "callerrors": r.callerrors, "close_codes": r.close_codes,
         "disconnects_in_window": r.disconnects_in_window, "connect_failures": r.connect_failures,
         "not_accepted": r.not_accepted, "unanswered": r.unanswered, "busy_skips": r.busy_skips,
@@ -681,7 +699,7 @@ async def amain(a: argparse.Namespace, cfg: FleetConfig, workers: list | None, g
         base_pss = sample(server.pids()).pss_kib if server else None
         server_series = ProcSeries(server.pids).start() if server else None
         client_pids = [os.getpid()] + [w.pid for w in workers or []]
-        client_series = ProcSeries(lambda: client_pids).start()
+        client_series = ProcSeries(lambda: client_pids, memory_every=10**9).start()
         if workers:
             go.set()
             parts = [msgspec.msgpack.decode(await asyncio.to_thread(results_q.get), type=WorkerResult)

@@ -176,19 +176,23 @@ def test_process_tree_takes_descendants_and_sample_reads_cpu_and_pss():
         assert after.cpu_s - before.cpu_s >= 0.2
         assert before.pids == 1 and before.pss_kib > 1024 and before.rss_kib >= before.pss_kib // 2
         assert sample([os.getpid(), child.pid]).pids == 2
+        assert sample([os.getpid()], memory=False).pss_kib == 0
     finally:
         child.communicate(b"")
 
 
 def test_series_gives_the_cores_a_busy_process_used():
-    series = ProcSeries(lambda: [os.getpid()], interval=0.1).start()
-    deadline = time.monotonic() + 0.6
-    while time.monotonic() < deadline:
+    series = ProcSeries(lambda: [os.getpid()], interval=0.1, memory_every=3).start()
+    t0 = time.monotonic()
+    while time.monotonic() < t0 + 0.6:
         pass
     series.stop()
     # One busy thread: close to one core (the machine is shared, so only a loose floor).
-    assert 0.3 < cores_between(series.samples) <= 1.2
-    assert cores_between(series.samples[:1]) is None
+    assert 0.3 < cores_between(series.cpu_over(t0, t0 + 0.6)) <= 1.2
+    assert cores_between(series.cpu[:1]) is None
+    assert 2 <= len(series.memory) < len(series.cpu) and all(s.pss_kib > 0 for _, s in series.memory)
+    assert all(s.pss_kib == 0 for s in {id(s): s for _, s in series.cpu}.values()
+               if id(s) not in {id(m) for _, m in series.memory})
 
 
 # --- a short run, for real ----------------------------------------------------------------------
