@@ -615,10 +615,16 @@ def report(cfg: FleetConfig, target: str, r: WorkerResult, server: ProcSeries | 
         "disconnects_in_window": r.disconnects_in_window, "connect_failures": r.connect_failures,
         "not_accepted": r.not_accepted, "unanswered": r.unanswered, "busy_skips": r.busy_skips,
         "stray_replies": r.stray_replies, "server_calls": r.server_calls,
-        "client_processes": cfg.processes, "uvloop": _has_uvloop(),
+        "client_processes": cfg.processes, "uvloop": _has_uvloop(), "loadavg_1m_end": _loadavg(),
         "per_second": per_second,
     }
     return out
+
+
+def _loadavg() -> float:
+    """The machine's 1-minute load average: on a shared machine, how much else ran."""
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
 
 
 def _has_uvloop() -> bool:
@@ -778,7 +784,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"bench_fleet {cfg.mode}: {cfg.stations} stations + {out['probes']} probes against {cfg.url}, "
           f"{cfg.duration:g} s window after {cfg.warmup:g} s warm-up; {os.cpu_count()} CPUs; "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average {out['loadavg_1m_end']}")
     print(table(out))
     line = msgspec.json.encode({k: v for k, v in out.items() if k != "per_second"}).decode()
     print(f"BENCH_FLEET {line}")

@@ -102,8 +102,12 @@ def close_code(payload: bytes) -> int:
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
 
 
+def call_text(message_id: int | str, action: str, payload_json: str) -> str:
+    return f'[2,"{message_id}","{action}",{payload_json}]'
+
+
 def call(message_id: int, action: str, payload_json: str) -> bytes:
-    return ws_frame(f'[2,"{message_id}","{action}",{payload_json}]'.encode())
+    return ws_frame(call_text(message_id, action, payload_json).encode())
 
 
 def boot_notification(vendor: str = "FleetVendor", model: str = "FleetModel") -> str:
