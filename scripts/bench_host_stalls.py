@@ -1,16 +1,18 @@
 """What a StationHost's candidate stalls cost at fleet size: the snapshot encode and full garbage collections.
 
 Builds one real `StationHost` in this process (no Ray: its Ray-facing parts are not used),
-in a temporary data root, and feeds it real batches as a gateway would: every station
-connects, boots, sends a StatusNotification, half of them start a transaction, then
---rounds rounds of Heartbeats (and MeterValues with 4 sampled values for the charging half)
-fill each station's recent-event history to its steady state. Then it times, with the
-fleet alive:
+in a temporary data root, and feeds it real batches as a gateway would: --real stations
+connect, boot, send a StatusNotification, half of them start a transaction, then --rounds
+rounds of Heartbeats (and MeterValues with 4 sampled values for the charging half) fill each
+station's recent-event history to its steady state. The host then grows to --stations by
+copies of those sessions, decoded from msgpack as a restore decodes a snapshot (building
+50,000 from frames takes many minutes on a shared 2-core machine and gives the same objects).
+Then it times, with the fleet alive:
 
 - the snapshot the host takes on its event loop when it lands sealed log segments
   (`_land_sealed_segments`: a list of every StationState, msgpack-encoded in one call);
 - garbage collections, through `gc.callbacks`: the ones that happen by themselves while
-  the fleet sends --rounds more rounds, and forced full ones (`gc.collect()`), before and
+  the --real stations send --steady-rounds more rounds, and forced full ones (`gc.collect()`), before and
   after `gc.freeze()`.
 
     python -m scripts.bench_host_stalls --stations 20000 50000
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+from collections import deque
 import os
 import statistics
 import sys
@@ -31,8 +34,10 @@ import msgspec
 
 from actors import host_protocol as hp
 from actors.config import Config
+from actors.events import Event
 from actors.station_host import Snapshot, StationHost
-from actors.station_state import IdTagRecord, Registration
+from actors.station_session import StationSession
+from actors.station_state import IdTagRecord, Registration, StationState
 from scripts import fleet_frames as ff
 
 PASSWORD_HASH = "pbkdf2_sha256$2000$00$00"  # never checked: stations connect as certificate-authenticated
@@ -40,7 +45,9 @@ BATCH = 1000  # requests per host call, about what a busy gateway replica sends
 
 
 class GcTimer:
-    """Times every collection Python makes, by generation, through gc.callbacks."""
+    """Times every collection Python makes, by generation, through gc.callbacks. Thread CPU
+    time, not wall time: on a shared machine the wall time of a pause includes waiting for
+    a core; the CPU time is what the pause costs where the process has a core of its own."""
 
     def __init__(self) -> None:
         self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
@@ -48,9 +55,9 @@ class GcTimer:
 
     def __call__(self, phase: str, info: dict) -> None:
         if phase == "start":
-            self._t0 = time.perf_counter()
+            self._t0 = time.thread_time()
         else:
-            self.pauses[info["generation"]].append(time.perf_counter() - self._t0)
+            self.pauses[info["generation"]].append(time.thread_time() - self._t0)
 
     def __enter__(self) -> GcTimer:
         gc.callbacks.append(self)
@@ -121,23 +128,45 @@ class FleetOnHost:
         await self.send(frames)
 
 
+def clone_fleet(host: StationHost, stations: int) -> None:
+    """Grows the host to `stations` sessions by copies of the ones it built from frames: each
+    copy is decoded from msgpack as a restore decodes a snapshot (fresh objects, nothing
+    shared), with its own station id, and its own copy of the recent-event history."""
+    real = list(host.sessions.values())
+    states = msgspec.msgpack.encode([s.state for s in real])
+    recent = msgspec.msgpack.encode([list(host.recent[s.station_id]) for s in real])
+    keep = host.config.recent_events_kept
+    copy = 1
+    while len(host.sessions) < stations:
+        decoded = zip(msgspec.msgpack.decode(states, type=list[StationState]),
+                      msgspec.msgpack.decode(recent, type=list[list[Event]]))
+        for state, events in decoded:
+            if len(host.sessions) >= stations:
+                break
+            state.station_id = sid = f"{state.station_id}.{copy}"
+            host.sessions[sid] = StationSession(sid, host.policy, state)
+            host.recent[sid] = deque(events, maxlen=keep)
+        copy += 1
+
+
 def snapshot_encode_s(host: StationHost) -> tuple[float, int]:
     """Exactly what `_land_sealed_segments` runs on the host's loop before its first await."""
-    t = time.perf_counter()
+    t = time.thread_time()
     data = msgspec.msgpack.encode(Snapshot(host.log.last_seq, [s.state for s in host.sessions.values()]))
-    return time.perf_counter() - t, len(data)
+    return time.thread_time() - t, len(data)
 
 
 def timed_full_collections(n: int = 3) -> list[float]:
+    """Thread CPU seconds of `n` forced full collections."""
     out = []
     for _ in range(n):
-        t = time.perf_counter()
+        t = time.thread_time()
         gc.collect()
-        out.append(time.perf_counter() - t)
+        out.append(time.thread_time() - t)
     return out
 
 
-async def measure(stations: int, rounds: int) -> dict:
+async def measure(stations: int, real: int, rounds: int, steady_rounds: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="host-stalls-") as root:
         config = msgspec.structs.replace(Config(), data_root=root)
         host = StationHost("station-host-0", config)
@@ -149,21 +178,24 @@ async def measure(stations: int, rounds: int) -> dict:
         host._started, host._flush_lock, host._background = started, asyncio.Lock(), loop.create_future()
         host.id_tags["FLEETTAG"] = IdTagRecord()
         rss0 = _rss_mib()
-        fleet = FleetOnHost(host, stations)
+        objects0 = len(gc.get_objects())
+        empty_full = timed_full_collections()
+        fleet = FleetOnHost(host, min(real, stations))
         t = time.perf_counter()
         with GcTimer() as build_gc:
             await fleet.bring_up()
             for k in range(rounds):
                 await fleet.round(k)
+            clone_fleet(host, stations)
         build_s = time.perf_counter() - t
         recent = statistics.mean(len(d) for d in host.recent.values())
         objects = len(gc.get_objects())
         rss = _rss_mib()
         # Steady state: the same rounds again, collections timed as they come.
         with GcTimer() as steady_gc:
-            t = time.perf_counter()
+            t = time.perf_counter()  # wall: the frames' rate
             frames0 = fleet.frames
-            for k in range(rounds, 2 * rounds):
+            for k in range(rounds, rounds + steady_rounds):
                 await fleet.round(k)
             steady_s = time.perf_counter() - t
             steady_frames = fleet.frames - frames0
@@ -172,19 +204,22 @@ async def measure(stations: int, rounds: int) -> dict:
         gc.freeze()  # what a host could do after restore / bring-up: park the fleet out of the GC's reach
         full_frozen = timed_full_collections()
         with GcTimer() as frozen_gc:
-            for k in range(2 * rounds, 3 * rounds):
+            for k in range(rounds + steady_rounds, rounds + 2 * steady_rounds):
                 await fleet.round(k)
         gc.unfreeze()
         host.log.close()
         return {
-            "stations": stations, "rounds": rounds, "frames": fleet.frames, "build_s": round(build_s, 1),
-            "recent_events_per_station": round(recent, 1), "gc_objects": objects,
+            "stations": stations, "built_from_frames": len(fleet.ids), "rounds": rounds, "steady_rounds": steady_rounds, "frames": fleet.frames,
+            "build_s": round(build_s, 1), "cpu_s": round(time.process_time(), 1),
+            "recent_events_per_station": round(recent, 1), "gc_objects": objects, "gc_objects_empty_host": objects0,
+            "full_collect_empty_host_ms": [round(s * 1e3, 1) for s in empty_full],
             "host_rss_mib": round(rss - rss0), "kib_per_station": round((rss - rss0) * 1024 / stations, 1),
             "snapshot_encode_ms": [round(s * 1e3, 1) for s, _ in snapshots],
             "snapshot_mib": round(snapshots[0][1] / 2**20, 1),
             "gc_while_building": build_gc.summary(),
             "gc_steady": steady_gc.summary(), "steady_frames": steady_frames,
-            "steady_us_per_frame": round(steady_s / steady_frames * 1e6, 1),
+            "steady_wall_us_per_frame": round(steady_s / steady_frames * 1e6, 1),
+            "loadavg_1m": float(open("/proc/loadavg").read().split()[0]),
             "full_collect_ms": [round(s * 1e3, 1) for s in full],
             "full_collect_after_freeze_ms": [round(s * 1e3, 1) for s in full_frozen],
             "gc_steady_after_freeze": frozen_gc.summary(),
@@ -195,14 +230,17 @@ async def measure(stations: int, rounds: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m scripts.bench_host_stalls", description=__doc__.splitlines()[0])
     p.add_argument("--stations", type=int, nargs="+", default=[20_000, 50_000])
-    p.add_argument("--rounds", type=int, default=12,
-                   help="Heartbeat (+ MeterValues) rounds to reach the steady recent-event history")
+    p.add_argument("--real", type=int, default=5000,
+                   help="stations built from frames; the rest are copies of them (restore's decode)")
+    p.add_argument("--rounds", type=int, default=16,
+                   help="Heartbeat (+ MeterValues) rounds to reach the steady recent-event history (50 kept)")
+    p.add_argument("--steady-rounds", type=int, default=4, help="rounds timed in the steady state, and after gc.freeze")
     a = p.parse_args(argv)
     for n in a.stations:
         # Each size in a fresh process, so one size's garbage does not time the next.
         pid = os.fork()
         if pid == 0:
-            result = asyncio.run(measure(n, a.rounds))
+            result = asyncio.run(measure(n, a.real, a.rounds, a.steady_rounds))
             print(msgspec.json.encode(result).decode(), flush=True)
             os._exit(0)
         os.waitpid(pid, 0)

@@ -11,19 +11,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections import Counter
 
-# Frames in which an asyncio loop (or a thread pool worker) waits rather than works.
-IDLE_FRAMES = ("select (selectors.py", "_worker (concurrent/futures/thread.py", "wait (threading.py",
-               "poll (", "epoll_wait", "run_forever")
+# Innermost frames of a thread that waits rather than works: the selector of a plain asyncio
+# loop; a uvloop loop (its wait is C, so its thread shows nothing inside Thread.run); thread
+# pools and Ray's main loop waiting for work.
+IDLE_FRAMES = ("select (selectors.py", "run (threading.py", "_worker (concurrent/futures/thread.py",
+               "wait (threading.py", "main_loop (ray/_private/worker.py", "epoll_wait")
 # Frames too generic to say what a stretch did.
 GENERIC = ("_run_once", "run_forever", "run_until_complete", "_run (asyncio/events.py", "<module>",
            "main_loop", "run (", "_bootstrap", "worker.py", "function_manager.py")
 
 
 def frame_name(frame: dict) -> str:
-    return f"{frame['name']} ({frame.get('file', '?').rsplit('site-packages/', 1)[-1]}:{frame.get('line', 0)})"
+    """`function (path:line)`, the path from the package root (site-packages or the stdlib)."""
+    path = re.split(r"site-packages/|/lib/python3\.\d+/", frame.get("file", "?"))[-1]
+    return f"{frame['name']} ({path}:{frame.get('line', 0)})"
 
 
 def busy_runs(samples: list[list[int]], names: list[str]) -> list[tuple[int, int]]:
@@ -45,12 +50,17 @@ def busy_runs(samples: list[list[int]], names: list[str]) -> list[tuple[int, int
 
 
 def what_ran(samples: list[list[int]], names: list[str], first: int, length: int, depth: int = 3) -> list[str]:
-    """The most frequent specific frames of a stretch (a frame counts once per sample)."""
+    """The most frequent specific frames of a stretch, innermost first among equals (a frame
+    counts once per sample)."""
     seen: Counter[str] = Counter()
+    deepest: dict[str, int] = {}
     for stack in samples[first:first + length]:
         specific = [names[f] for f in stack if not any(g in names[f] for g in GENERIC)]
+        for level, name in enumerate(specific):
+            deepest[name] = max(deepest.get(name, 0), level)
         seen.update(set(specific[-8:]))
-    return [f"{n} x{c}" for n, c in seen.most_common(depth)]
+    ranked = sorted(seen, key=lambda n: (-seen[n], -deepest[n]))
+    return [f"{n} x{seen[n]}" for n in ranked[:depth]]
 
 
 def stalls(profile: dict, names: list[str], top: int) -> dict:

@@ -181,18 +181,21 @@ def test_process_tree_takes_descendants_and_sample_reads_cpu_and_pss():
         child.communicate(b"")
 
 
-def test_series_gives_the_cores_a_busy_process_used():
-    series = ProcSeries(lambda: [os.getpid()], interval=0.1, memory_every=3).start()
-    t0 = time.monotonic()
-    while time.monotonic() < t0 + 0.6:
+def test_series_gives_the_cpu_a_process_used_and_memory_every_few_samples():
+    series = ProcSeries(lambda: [os.getpid()], interval=0.1, memory_every=3)
+    cpu0 = time.process_time()
+    series.start()
+    while time.process_time() < cpu0 + 0.5:  # CPU time, not wall time: the machine is shared
         pass
     series.stop()
-    # One busy thread: close to one core (the machine is shared, so only a loose floor).
-    assert 0.3 < cores_between(series.cpu_over(t0, t0 + 0.6)) <= 1.2
+    cpu1 = time.process_time()
+    (t0, first), (t1, last) = series.cpu[0], series.cpu[-1]
+    # /proc counts in clock ticks (10 ms); the sampler thread's own reads count too.
+    assert last.cpu_s - first.cpu_s == pytest.approx(cpu1 - cpu0, abs=0.08)
+    assert cores_between(series.cpu) == pytest.approx((last.cpu_s - first.cpu_s) / (t1 - t0))
     assert cores_between(series.cpu[:1]) is None
     assert 2 <= len(series.memory) < len(series.cpu) and all(s.pss_kib > 0 for _, s in series.memory)
-    assert all(s.pss_kib == 0 for s in {id(s): s for _, s in series.cpu}.values()
-               if id(s) not in {id(m) for _, m in series.memory})
+    assert series.cpu_over(t0, t1) == series.cpu
 
 
 # --- a short run, for real ----------------------------------------------------------------------
@@ -227,3 +230,17 @@ async def test_a_server_close_is_counted_with_its_code():
         r = await Fleet(cfg, [0, 1]).run()
     assert r.close_codes == {4001: 2}
     assert r.ready == 0 and r.connect_failures == {"closed before ready": 2}
+
+
+# --- py-spy recordings ------------------------------------------------------------------------
+
+
+def test_busy_stretches_are_runs_of_samples_outside_the_selector():
+    from scripts.spy_stalls import busy_runs, what_ran
+
+    names = ["Thread.run (threading.py:982)", "select (selectors.py:468)", "process (actors/station_host.py:190)",
+             "_land_sealed_segments (actors/station_host.py:652)"]
+    idle, work, snapshot = [0], [0, 2], [0, 2, 3]
+    samples = [idle, work, idle, snapshot, snapshot, snapshot, idle, [0, 1], work]
+    assert busy_runs(samples, names) == [(1, 1), (3, 3), (8, 1)]
+    assert what_ran(samples, names, 3, 3, depth=1) == ["_land_sealed_segments (actors/station_host.py:652) x3"]
