@@ -573,7 +573,9 @@ def window_histogram(r: WorkerResult, actions: tuple[str, ...], first: int, last
 def report(cfg: FleetConfig, target: str, r: WorkerResult, server: ProcSeries | None, client: ProcSeries,
            base_pss_kib: int | None) -> dict:
     storm = cfg.mode == "storm"
-    seconds = max(1, int(round(r.window_end - r.window_start)))
+    span = r.window_end - r.window_start
+    # A storm's window ends when its last station is ready: its last second is a partial one.
+    seconds = max(1, math.ceil(span) if storm else round(span))
     measured = ("BootNotification", "StatusNotification") if storm else ("Heartbeat", "MeterValues")
     per_second = []
     for s in range(seconds):

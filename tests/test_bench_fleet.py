@@ -20,7 +20,7 @@ from websockets.streams import StreamReader
 from scripts import fleet_frames as ff
 from scripts.baseline_central_system import server_port, start_baseline
 from scripts.bench_fleet import (
-    Fleet, FleetConfig, ProcSeries, WorkerResult, cores_between, merge_results, split_indices,
+    Fleet, FleetConfig, ProcSeries, WorkerResult, cores_between, merge_results, report, split_indices,
 )
 from scripts.bench_stations import process_tree, sample
 
@@ -216,6 +216,24 @@ async def test_idle_fleet_against_the_baseline_answers_every_probe():
     probes = sum(h.n for s, h in r.histograms["Heartbeat"].items() if s >= 0)
     assert probes >= 2 * 10  # 2 probes x 10/s over the 1.5 s window, at least 1 s of it
     assert sum(h.n for s, h in r.histograms["MeterValues"].items() if s >= 0) >= 3
+
+
+async def test_storm_reports_every_station_accepted_with_its_boot_and_status():
+    server, state = await start_baseline("127.0.0.1", 0)
+    client = ProcSeries(lambda: [os.getpid()], memory_every=10**9).start()
+    try:
+        cfg = FleetConfig(url=f"ws://127.0.0.1:{server_port(server)}", mode="storm", stations=30, connect_rate=0)
+        r = await Fleet(cfg, list(range(cfg.total))).run()
+    finally:
+        client.stop()
+        server.close()
+        await server.wait_closed()
+    out = report(cfg, "baseline", r, None, client, None)
+    assert out["held"] == 30 and out["ready_s"] is not None and out["callerrors"] == {}
+    # Every answer of the storm counts, the last partial second's included.
+    assert {a: out["latency"][a]["n"] for a in ("Handshake", "BootNotification", "StatusNotification")} == {
+        "Handshake": 30, "BootNotification": 30, "StatusNotification": 30}
+    assert len(state.statuses) == 30
 
 
 async def test_a_server_close_is_counted_with_its_code():
