@@ -613,6 +613,7 @@ def report(cfg: FleetConfig, target: str, r: WorkerResult, server: ProcSeries | 
                             if end_pss and base_pss_kib and held else None),
         "server_processes": max((s.pids for _, s in window), default=None),
         "client_cores": round(c, 3) if (c := cores_between(client.cpu_over(r.window_start, r.window_end))) else None,
+        "client_pss_mib": round(client.memory[-1][1].pss_kib / 1024) if client.memory else None,
         "callerrors": r.callerrors, "close_codes": r.close_codes,
         "disconnects_in_window": r.disconnects_in_window, "connect_failures": r.connect_failures,
         "not_accepted": r.not_accepted, "unanswered": r.unanswered, "busy_skips": r.busy_skips,
@@ -654,12 +655,13 @@ def table(out: dict) -> str:
     for action, s in out["latency"].items():
         lines.append(f"| {action} | {s['n']} | {_f(s['p50_ms'])} | {_f(s['p99_ms'])} | {_f(s['max_ms'])} |")
     lines += ["", "| target | mode | held | ready s | connects/s | CALLs/s | server cores | server PSS MiB "
-              "| base PSS MiB | KiB/station | client cores | CALLERRORs | disconnects |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+              "| base PSS MiB | KiB/station | client cores | client PSS MiB | CALLERRORs | disconnects |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
               f"| {out['target']} | {out['mode']} | {out['held']:,} | {_f(out['ready_s'])} | "
               f"{_f(out['connects_per_s'])} | {_f(out['calls_per_s'])} | {_f(out['server_cores'])} | "
               f"{_f(out['server_pss_mib'])} | {_f(out['server_base_pss_mib'])} | {_f(out['kib_per_station'])} | "
-              f"{_f(out['client_cores'])} | {sum(out['callerrors'].values())} | {out['disconnects_in_window']} |"]
+              f"{_f(out['client_cores'])} | {_f(out['client_pss_mib'])} | {sum(out['callerrors'].values())} | "
+              f"{out['disconnects_in_window']} |"]
     notes = {k: out[k] for k in ("callerrors", "close_codes", "connect_failures", "not_accepted", "unanswered",
                                  "busy_skips", "stray_replies", "server_calls") if out[k]}
     if notes:
