@@ -181,16 +181,22 @@ def read_window(
         | pl.col("payload").str.contains(r"T\d\d:\d\d(:\d\d(\.\d+)?)?-\d\d")
     window, last_calls = pl.DataFrame(schema=lake.BRONZE_SCHEMA), pl.DataFrame(
         schema={"station_id": pl.String, "received_at": lake.BRONZE_SCHEMA["received_at"]})
+    midnight = dt.datetime.combine(day, dt.time(), dt.timezone.utc)
+    # A CALL received again just after midnight is recognised by its first copy (analytics.silver.staging).
+    resent_from = (pl.col("received_at") >= midnight - dt.timedelta(seconds=t.RETRANSMISSION_WINDOW_S)) \
+        & (received_day == day - one) & pl.col("action").is_in(silver.INTERPRETED_ACTIONS) \
+        & pl.col("message_type").is_in(["CALL", "CALLRESULT", "CALLERROR"])
     if files:
         spill = samples & (event_day == day - one) & (received_day != day)
         window = pl.scan_parquet(files, schema=lake.BRONZE_SCHEMA, hive_partitioning=False).filter(
-            (event_day == day) | (received_day == day) | spill
+            (event_day == day) | (received_day == day) | spill | resent_from
             | ((pl.col("action") == "StopTransaction") & (event_day == day + one))
             # A station's answer to a RemoteStartTransaction sent just before midnight.
-            | ((pl.col("action") == silver.REMOTE_START) & (pl.col("direction") == "in") & (received_day == day + one))
+            | (pl.col("action").is_in(silver.REMOTE_START_ACTIONS) & (pl.col("direction") == "in")
+               & (received_day == day + one))
         ).collect()
         # Text search only over the few candidates (in the scan it would run on every row).
-        window = window.filter(~spill | may_sample_day)
+        window = window.filter(~spill | may_sample_day | resent_from)
         before = bronze_files(data_root, day - one)
         if before:
             last_calls = pl.scan_parquet(before, schema=lake.BRONZE_SCHEMA, hive_partitioning=False).filter(
