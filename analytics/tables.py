@@ -239,6 +239,11 @@ FAULT_REPORT = Table(
         _c("days_at_or_over_threshold", pl.Int32, "days with >= 5 faults", nullable=False),
         _c("daily_counts", pl.String, "JSON object day -> faults, days with faults only", nullable=False),
         _c("error_codes", pl.String, "JSON object error code -> count", nullable=False),
+        _c("faulted_connectors", pl.String, "JSON object connector id -> Faulted statuses in the month "
+                                            "(0 = the whole station)", nullable=False),
+        _c("still_faulted_connectors", pl.String,
+           "JSON list of the faulted connectors whose latest status in silver when the report was built is "
+           "Faulted; [] = the station has recovered", nullable=False),
     ),
 )
 
