@@ -26,7 +26,10 @@ day; `stations` folds registrations and boots into the one table that is not. Th
 from analytics.silver.day import curate_day_frames
 from analytics.silver.identity import id_tag_hash
 from analytics.silver.staging import INTERPRETED as INTERPRETED_ACTIONS
-from analytics.silver.staging import REMOTE_START_ACTIONS
+from analytics.silver.staging import (
+    BOOT_ACTIONS, REMOTE_START_ACTIONS, SAMPLED_ACTIONS, START_ACTIONS, STOP_ACTIONS,
+)
 from analytics.silver.stations import stations
 
-__all__ = ["INTERPRETED_ACTIONS", "REMOTE_START_ACTIONS", "curate_day_frames", "id_tag_hash", "stations"]
+__all__ = ["BOOT_ACTIONS", "INTERPRETED_ACTIONS", "REMOTE_START_ACTIONS", "SAMPLED_ACTIONS", "START_ACTIONS",
+           "STOP_ACTIONS", "curate_day_frames", "id_tag_hash", "stations"]

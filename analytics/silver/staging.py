@@ -13,7 +13,7 @@ recognised too.
 
 from __future__ import annotations
 
-from types import ModuleType
+from typing import Protocol
 
 import polars as pl
 
@@ -24,14 +24,40 @@ from analytics.silver.quarantine import Quarantine
 from analytics.silver.records import Booted, RemoteStartSent, Staged, TransactionStarted
 from analytics.tables import RETRANSMISSION_WINDOW_S
 
-STAGING_BY_VERSION: dict[str, ModuleType] = {staging_16.VERSION: staging_16}
-# Every version's interpreted actions, its transaction starts and its CSMS-sent remote starts:
-# what the curation reads from bronze.
-INTERPRETED = tuple(dict.fromkeys(a for s in STAGING_BY_VERSION.values() for a in s.INTERPRETED))
-START_ACTIONS = tuple(dict.fromkeys(s.START for s in STAGING_BY_VERSION.values()))
-BOOT_ACTIONS = tuple(dict.fromkeys(s.BOOT for s in STAGING_BY_VERSION.values()))
-REMOTE_START_ACTIONS = tuple(dict.fromkeys(s.REMOTE_START for s in STAGING_BY_VERSION.values()))
 
+
+class VersionStaging(Protocol):
+    """The face of a staging module (staging_16 is one)."""
+
+    VERSION: str  # `ocpp_version` of its bronze rows
+    INTERPRETED: tuple[str, ...]  # station CALLs whose payload silver reads
+    START: str  # the CALL that starts a transaction
+    STOP: str  # the CALL that ends one
+    BOOT: str  # the CALL with the station's vendor, model and firmware
+    REMOTE_START: str  # the CSMS's CALL asking the station to start one
+    SAMPLED: tuple[str, ...]  # CALLs carrying timestamped sampled values
+
+    def stage_call(self, row: BronzeRow, staged: Staged, quarantine: Quarantine) -> None: ...
+    def stage_start(self, row: BronzeRow, quarantine: Quarantine) -> TransactionStarted | None: ...
+    def boot(self, row: BronzeRow) -> Booted | None: ...
+    def remote_starts(self, frame: pl.DataFrame, d: int, quarantine: Quarantine) -> list[RemoteStartSent]: ...
+
+
+STAGING_BY_VERSION: dict[str, VersionStaging] = {staging_16.VERSION: staging_16}
+
+
+def _every(name: str) -> tuple[str, ...]:
+    """The action(s) `name` of every version: what the curation reads from bronze."""
+    found = (getattr(s, name) for s in STAGING_BY_VERSION.values())
+    return tuple(dict.fromkeys(a for v in found for a in ((v,) if isinstance(v, str) else v)))
+
+
+INTERPRETED = _every("INTERPRETED")
+START_ACTIONS = _every("START")
+STOP_ACTIONS = _every("STOP")
+BOOT_ACTIONS = _every("BOOT")
+REMOTE_START_ACTIONS = _every("REMOTE_START")
+SAMPLED_ACTIONS = _every("SAMPLED")
 
 
 class Retransmissions:
@@ -51,7 +77,7 @@ class Retransmissions:
         return False
 
 
-def _staging_of(row: BronzeRow, quarantine: Quarantine) -> ModuleType | None:
+def _staging_of(row: BronzeRow, quarantine: Quarantine) -> VersionStaging | None:
     staging = STAGING_BY_VERSION.get(row["ocpp_version"])
     if staging is None:
         quarantine.add(row, f"OCPP version {row['ocpp_version']!r} is not curated")

@@ -24,8 +24,11 @@ VERSION = "1.6"
 INTERPRETED = ("StatusNotification", "StartTransaction", "StopTransaction", "MeterValues", "BootNotification",
                "Authorize")
 START = "StartTransaction"
+STOP = "StopTransaction"
 BOOT = "BootNotification"
 REMOTE_START = "RemoteStartTransaction"
+# Actions whose sampled values carry their own timestamps (possibly of another day than the message).
+SAMPLED = ("MeterValues", "StopTransaction")
 
 
 class _IdTagInfo(msgspec.Struct):
