@@ -25,7 +25,6 @@ from analytics.silver.records import Booted, RemoteStartSent, Staged, Transactio
 from analytics.tables import RETRANSMISSION_WINDOW_S
 
 
-
 class VersionStaging(Protocol):
     """The face of a staging module (staging_16 is one)."""
 
