@@ -22,7 +22,7 @@ import websockets
 import yaml
 
 from actors import directory, lake
-from tests.polling import wait_until
+from tests.polling import wait_until, wait_until_blocking
 from tests.ray_nodes import REPO, LocalCluster, free_port, free_port_range
 from tests.stations import basic_auth
 
@@ -106,10 +106,8 @@ def deployment(tmp_path_factory):
         deployment = Deployment(cluster, workdir)
         cluster.deploy(deployment.serve_config())
         asyncio.run(wait_until(deployment.healthy, 180, "the CSMS to answer through the balancer port", interval=0.5))
-        deadline = time.monotonic() + 180
-        while len(deployment.gateways_by_node()) < 2:
-            assert time.monotonic() < deadline, "gateway replicas not running on both nodes"
-            time.sleep(2)
+        wait_until_blocking(lambda: len(deployment.gateways_by_node()) >= 2, 180,
+                            "gateway replicas running on both nodes", interval=2)
         yield deployment
     finally:
         cluster.stop()
