@@ -163,6 +163,13 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     station_rate_per_s: float = 20.0
     station_rate_burst: int = 100
     station_rate_strikes: int = 100
+    # An unknown station id is answered 404 at the handshake (OCPP-J 1.6 section 3.1.1), which
+    # tells anyone probing ids which ones are registered. True answers it like a wrong
+    # password (401), for operators who prefer not to reveal registrations.
+    hide_registrations: bool = False
+    # Unknown station ids that tried to connect, kept per host for GET /api/unknown-stations
+    # (station-sent ids are unbounded: the one seen longest ago is forgotten first).
+    unknown_stations_kept: Annotated[int, msgspec.Meta(ge=0)] = 1000
 
     # --- analytics: curation (bronze -> silver) and retention (analytics/curate.py, retention.py) ---
     # A StopTransaction finds its StartTransaction up to this many days before the stop's

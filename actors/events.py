@@ -8,6 +8,7 @@ Events are the single source of truth. The write-ahead log stores them, the Parq
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from typing import Literal
 
 import msgspec
@@ -53,6 +54,11 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
 
 def now_us() -> int:
     return time.time_ns() // 1000
+
+
+def utc_datetime(us: int | None) -> datetime | None:
+    """Microseconds since the epoch as an aware UTC datetime (None stays None)."""
+    return None if us is None else datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc)
 
 
 _encoder = msgspec.msgpack.Encoder()

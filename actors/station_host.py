@@ -49,6 +49,7 @@ from actors.ocpp16.secrets import SECRET_CONFIGURATION_KEYS, authorization_key_p
 from actors.passwords import hash_password, verify_password
 from actors.station_session import CLOSE_REPLACED, CLOSE_UNREGISTERED, CommandAnswer, StationSession
 from actors.station_state import IdTagRecord, Registration, StationState
+from actors.unknown_stations import UnknownStation, UnknownStations
 from actors.views import (
     StationSummary,
     StationView,
@@ -117,6 +118,7 @@ class StationHost:
         self._outbound_ready: dict[str, asyncio.Event] = {}
         # Id tags the local table does not know (or all, by config) asked of an external party.
         self.authorizer = Authorizer(config, name) if config.authorizer_url else None
+        self.unknown_stations = UnknownStations(config.unknown_stations_kept)
         started = time.perf_counter()
         self.log = EventLog(self._dir / "wal", config.wal_segment_max_bytes, config.wal_segment_max_age_s,
                             on_fsync=self.metrics.fsync_latency.observe)
@@ -293,6 +295,7 @@ class StationHost:
     async def _on_connect(self, request: Connect, events: list[Event]) -> HostReply:
         session = self.sessions.get(request.station_id)
         if session is None or session.state.registration is None:
+            self.unknown_stations.record(request.station_id, request.source_address, request.subprotocols)
             return HostReply(connect_status="unknown_station")
         if request.password is not None and not await self._password_ok(
                 session.state.registration, request.station_id, request.password):
@@ -483,6 +486,7 @@ class StationHost:
         registration.registered_at_us = now_us()
         self._append([session.register(registration, registration.registered_at_us)])
         self._verified.pop(station_id, None)
+        self.unknown_stations.forget(station_id)
         await self._commit()
         return created
 
@@ -548,6 +552,10 @@ class StationHost:
             return None
         newest_first = list(reversed(self.recent.get(station_id, ())))
         return len(newest_first), newest_first[offset : offset + limit]
+
+    async def unknown(self) -> list[UnknownStation]:
+        """Unknown station ids that tried to connect to this host, most recently seen first."""
+        return self.unknown_stations.listed()
 
     async def stations(self) -> list[StationSummary]:
         return [station_summary(s.state) for s in self.sessions.values() if s.state.registration is not None]

@@ -7,12 +7,12 @@ document refers to the schema msgspec generates for the struct, so /docs shows t
 
 Timestamps: msgspec writes every timezone-aware datetime as RFC 3339 (`format: date-time`),
 `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`: UTC with `Z`, microsecond precision, the fraction left out
-when it is zero. Every timestamp the API prints goes through `utc` and this encoder.
+when it is zero. Every timestamp the API prints is an aware datetime (`actors.events.utc_datetime`)
+encoded by this encoder.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from collections.abc import Callable
 from typing import Any
 
@@ -23,11 +23,6 @@ from fastapi.responses import JSONResponse
 
 _REF = "#/components/schemas/{name}"
 _encoder = msgspec.json.Encoder()
-
-
-def utc(us: int | None) -> datetime | None:
-    """A timestamp in microseconds since the epoch as the API prints it (None stays None)."""
-    return None if us is None else datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc)
 
 
 class StructResponse(JSONResponse):

@@ -8,10 +8,10 @@ from typing import Any, Literal
 import msgspec
 
 from actors.authorizer.resolver import AuthorizationStatus
-from actors.events import Event
+from actors.events import Event, utc_datetime as utc
 from actors.station_state import IdTagRecord
+from actors.unknown_stations import UnknownStation
 from actors.views import StationSummary, TransactionView
-from serve_app.api_schema import utc
 
 
 class Health(msgspec.Struct, kw_only=True):
@@ -26,6 +26,12 @@ class Health(msgspec.Struct, kw_only=True):
 class StationPage(msgspec.Struct, kw_only=True):
     total: int
     stations: list[StationSummary]
+
+
+class UnknownStationPage(msgspec.Struct, kw_only=True):
+    # Unknown ids kept (each host keeps its most recent `unknown_stations_kept`).
+    total: int
+    stations: list[UnknownStation]
 
 
 class StationRegistered(msgspec.Struct, kw_only=True):

@@ -57,6 +57,11 @@ class _Pipe(asyncio.Protocol):
             self.peer.transport.close()
 
 
+def _address(peer: tuple) -> str:
+    host, port = peer[0], peer[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 class _ClientSide(_Pipe):
     def __init__(self, balancer: StationBalancer) -> None:
         super().__init__()
@@ -65,11 +70,15 @@ class _ClientSide(_Pipe):
         self.routing = False
         # Names of a verified client certificate (TLS with a client CA only).
         self.certificate_names: list[str] = []
+        # Where the connection comes from, for the gateway (unknown stations are shown with it).
+        self.client_address: str | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         # Over TLS this runs after the handshake, so the certificate (if any) is verified.
         self.certificate_names = tls.certificate_names(transport.get_extra_info("peercert"))
+        peer = transport.get_extra_info("peername")
+        self.client_address = _address(peer) if peer else None
 
     def data_received(self, data: bytes) -> None:
         if self.peer is not None:
@@ -86,7 +95,7 @@ class _ClientSide(_Pipe):
             return
         try:
             head = tls.rewrite_head(bytes(self.head[:end + 4]), self.balancer.config.ingress_identity_secret,
-                                    self.certificate_names)
+                                    self.certificate_names, self.client_address)
         except tls.BadHead as exc:
             self._refuse(exc.status)
             return

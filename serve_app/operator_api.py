@@ -40,6 +40,7 @@ from serve_app.api_views import (
     StationPage,
     StationRegistered,
     TransactionPage,
+    UnknownStationPage,
     event_view,
     id_tag_view,
 )
@@ -168,6 +169,15 @@ class OperatorApi:
         if site is not None:
             stations = [s for s in stations if s.site == site]
         return StructResponse(StationPage(total=len(stations), stations=stations[offset : offset + limit]))
+
+    @api_app.get("/api/unknown-stations", dependencies=viewer, **typed(UnknownStationPage))
+    async def unknown_stations(self, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> StructResponse:
+        """Station ids that tried to connect but are not registered (a charger installed but not
+        yet registered): attempts, first and last seen, source address, subprotocols offered;
+        most recently seen first. Kept in memory per host, so a host restart starts them afresh."""
+        parts = await asyncio.gather(*(self._call(self._host_named(n).unknown.remote()) for n in self.hosts))
+        knocks = sorted((k for part in parts for k in part), key=lambda k: k.last_seen, reverse=True)
+        return StructResponse(UnknownStationPage(total=len(knocks), stations=knocks[:limit]))
 
     @api_app.get("/api/stations/{station_id}", dependencies=viewer, **typed(StationView))
     async def get_station(self, station_id: str) -> StructResponse:
