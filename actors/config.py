@@ -57,6 +57,10 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # 300 bytes each: 50 x 100,000 stations is 1.5 GB across the hosts); the rest is in the lake.
     recent_events_kept: int = 50
 
+    # Below this much free space on the data root a host's events may not be made durable
+    # (a log segment, a snapshot and a landed Parquet file each need room): /api/health says
+    # degraded naming it, and registrations are refused (507) rather than half applied.
+    disk_free_min_bytes: Annotated[int, msgspec.Meta(ge=0)] = 64 * 1024 * 1024
     # Group commit: a batch of appends shares one fsync.
     wal_segment_max_bytes: int = 16 * 1024 * 1024
     wal_segment_max_age_s: float = 60.0

@@ -49,6 +49,7 @@ from actors.ocpp16.secrets import SECRET_CONFIGURATION_KEYS, authorization_key_p
 from actors.passwords import hash_password, verify_password
 from actors.station_session import CLOSE_REPLACED, CLOSE_UNREGISTERED, CommandAnswer, StationSession
 from actors.station_state import IdTagRecord, Registration, StationState
+from actors.storage import NotStored, describe, write_problem
 from actors.unknown_stations import UnknownStation, UnknownStations
 from actors.views import (
     StationSummary,
@@ -460,16 +461,16 @@ class StationHost:
         started = time.perf_counter()
         try:
             await self.log.commit()
-        except Exception:
-            self._die("event log fsync failed")
+        except Exception as exc:
+            self._die(f"event log commit failed: {describe(exc)}")
         self.metrics.commit_latency.observe(time.perf_counter() - started)
 
     def _rotate(self, force: bool = False) -> bool:
         """Seal the active segment (if due, or `force`); sealing fsyncs, so a failure is fatal too."""
         try:
             return self.log.rotate() is not None if force else self.log.maybe_rotate()
-        except OSError:
-            self._die("sealing a log segment failed")
+        except OSError as exc:
+            self._die(f"sealing a log segment failed: {describe(exc)}")
 
     def _die(self, what: str) -> NoReturn:
         log.critical("%s; exiting so Ray rebuilds this host from what is on disk", what,
@@ -478,9 +479,20 @@ class StationHost:
 
     # --- registry --------------------------------------------------------------------------
 
-    async def register(self, station_id: str, registration: Registration) -> bool:
-        """Create or update a station's registration; True when it is new. Durable on return."""
+    async def write_problem(self) -> NotStored | None:
+        """Why this host's events cannot be made durable now (full or read-only disk), else None."""
         await self._ensure_started()
+        return self._write_refusal()
+
+    def _write_refusal(self) -> NotStored | None:
+        return write_problem(self.config.data_path, self.config.disk_free_min_bytes)
+
+    async def register(self, station_id: str, registration: Registration) -> bool | NotStored:
+        """Create or update a station's registration; True when it is new. Durable on return;
+        refused (NotStored, nothing changed) while the disk cannot take it."""
+        await self._ensure_started()
+        if (refused := self._write_refusal()) is not None:
+            return refused
         session = self._session(station_id)
         created = session.state.registration is None
         registration.registered_at_us = now_us()
@@ -490,24 +502,28 @@ class StationHost:
         await self._commit()
         return created
 
-    async def set_password(self, station_id: str, password_hash: str) -> bool:
+    async def set_password(self, station_id: str, password_hash: str) -> bool | NotStored:
         """Replace a registered station's password hash, nothing else; False if unknown. Durable
         on return; the station's open connection stays, the new password counts from its next."""
         await self._ensure_started()
         session = self.sessions.get(station_id)
         if session is None or session.state.registration is None:
             return False
+        if (refused := self._write_refusal()) is not None:
+            return refused
         updated = msgspec.structs.replace(session.state.registration, password_hash=password_hash)
         self._append([session.register(updated, now_us())])
         self._verified.pop(station_id, None)
         await self._commit()
         return True
 
-    async def deregister(self, station_id: str) -> bool:
+    async def deregister(self, station_id: str) -> bool | NotStored:
         await self._ensure_started()
         session = self.sessions.get(station_id)
         if session is None or session.state.registration is None:
             return False
+        if (refused := self._write_refusal()) is not None:
+            return refused
         self._append([session.deregister(now_us())])
         self._verified.pop(station_id, None)
         await self._commit()

@@ -27,6 +27,7 @@ from actors.ocpp16.secrets import check_secret_command, loggable_command
 from actors.ocpp16.station_side import to_us
 from actors.passwords import hash_password
 from actors.station_state import IdTagRecord, Registration
+from actors.storage import NotStored
 from actors.views import StationView, TransactionFilter
 from analytics import catalog, gold_views, scheduler
 from serve_app.api_schema import ResponseSchemas, StructResponse
@@ -59,6 +60,8 @@ _schemas.install(api_app, document_roles)
 viewer, operator, admin = requires("viewer"), requires("operator"), requires("admin")
 # Gold reads are small Parquet files on the data root; a slow shared filesystem gets a 503.
 _GOLD_READ_TIMEOUT_S = 30.0
+# A host that does not answer health within this is reported as not answering.
+_HEALTH_TIMEOUT_S = 5.0
 
 
 class StationRegistrationBody(BaseModel):
@@ -121,6 +124,16 @@ class OperatorApi:
         except (RayActorError, asyncio.TimeoutError) as exc:
             raise HTTPException(503, f"backend unavailable, retry later ({type(exc).__name__})") from None
 
+    async def _write(self, ref) -> Any:
+        """A change's answer; 507 (disk full) or 503 when it was refused as not durable, in which
+        case nothing of it took effect."""
+        result = await self._call(ref)
+        if isinstance(result, NotStored):
+            raise HTTPException(507 if result.no_space else 503,
+                                {"message": "not stored, nothing changed; retry once the data root can take writes",
+                                 "reason": result.reason})
+        return result
+
     def _host(self, station_id: str):
         return self._host_named(directory.host_for(station_id, self.hosts))
 
@@ -140,17 +153,21 @@ class OperatorApi:
 
     @api_app.get("/api/health", **typed(Health))
     async def health(self) -> StructResponse:
-        """Every StationHost answering and able to make events durable? (no token)"""
-        async def ping(name: str) -> bool:
+        """Every StationHost answering and able to make events durable? (no token) "degraded"
+        names each host's problem: not answering, or why its events cannot be made durable
+        (a full or read-only data root: statvfs, so this stays fast)."""
+        async def check(name: str) -> tuple[bool, str | None]:
+            """(answered, what keeps its events from being durable)"""
             try:
-                await asyncio.wait_for(directory.get_actor(name).ping.remote(), 5)
-                return True
-            except Exception:
-                return False
+                problem = await asyncio.wait_for(directory.get_actor(name).write_problem.remote(), _HEALTH_TIMEOUT_S)
+            except Exception as exc:
+                return False, f"not answering ({type(exc).__name__})"
+            return True, None if problem is None else problem.reason
 
-        results = await asyncio.gather(*(ping(n) for n in self.hosts))
-        healthy = all(results)
-        return StructResponse(Health(status="ok" if healthy else "degraded", station_hosts=dict(zip(self.hosts, results))))
+        results = dict(zip(self.hosts, await asyncio.gather(*(check(n) for n in self.hosts))))
+        problems = {name: problem for name, (_, problem) in results.items() if problem is not None}
+        return StructResponse(Health(status="degraded" if problems else "ok", problems=problems,
+                                     station_hosts={name: answered for name, (answered, _) in results.items()}))
 
     # --- stations ----------------------------------------------------------------------
 
@@ -197,7 +214,7 @@ class OperatorApi:
             metadata=body.metadata,
             boot_status=body.boot_status,
         )
-        created = await self._call(self._host(station_id).register.remote(station_id, registration))
+        created = await self._write(self._host(station_id).register.remote(station_id, registration))
         return StructResponse(StationRegistered(station_id=station_id, created=created),
                               status_code=201 if created else 200)
 
@@ -217,13 +234,13 @@ class OperatorApi:
                                           "message": "the station did not accept the new password; the old one stays"})
             return StructResponse(PasswordChanged(station_id=station_id, changed=True, pushed=True,
                                                   station_status=answer))
-        if not await self._call(self._host(station_id).set_password.remote(station_id, hash_password(body.password))):
+        if not await self._write(self._host(station_id).set_password.remote(station_id, hash_password(body.password))):
             raise HTTPException(404, f"unknown station {station_id!r}")
         return StructResponse(PasswordChanged(station_id=station_id, changed=True, pushed=False))
 
     @api_app.delete("/api/stations/{station_id}", status_code=204, dependencies=admin)
     async def delete_station(self, station_id: str) -> Response:
-        if not await self._call(self._host(station_id).deregister.remote(station_id)):
+        if not await self._write(self._host(station_id).deregister.remote(station_id)):
             raise HTTPException(404, f"unknown station {station_id!r}")
         return Response(status_code=204)
 
@@ -342,12 +359,12 @@ class OperatorApi:
             expiry_us=to_us(body.expiry_date) if body.expiry_date else None,
             parent_id_tag=body.parent_id_tag,
         )
-        created = await self._call(self._registry().put.remote(id_tag, record))
+        created = await self._write(self._registry().put.remote(id_tag, record))
         return StructResponse(id_tag_view(normalise(id_tag), record), status_code=201 if created else 200)
 
     @api_app.delete("/api/id-tags/{id_tag}", status_code=204, dependencies=admin)
     async def delete_id_tag(self, id_tag: str) -> Response:
-        if not await self._call(self._registry().delete.remote(id_tag)):
+        if not await self._write(self._registry().delete.remote(id_tag)):
             raise HTTPException(404, f"unknown id tag {id_tag!r}")
         return Response(status_code=204)
 
