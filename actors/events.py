@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -54,6 +54,10 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
 
 def now_us() -> int:
     return time.time_ns() // 1000
+
+
+# An aware datetime, declared so in JSON Schema (`format: date-time`): what the API prints.
+UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
 def utc_datetime(us: int | None) -> datetime | None:

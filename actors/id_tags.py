@@ -61,6 +61,18 @@ class IdTagRegistry:
             refused = await self._commit({key: record})
         return refused or created
 
+    async def put_many(self, records: dict[str, IdTagRecord]) -> tuple[int, int, int] | NotStored:
+        """Create or replace many tags (bulk onboarding) with one write: (created, updated,
+        unchanged). All or nothing: NotStored means none of them changed."""
+        changes = {normalise(tag): record for tag, record in records.items()}
+        async with self._lock:
+            current = self._table.tags
+            changed = {key: record for key, record in changes.items() if current.get(key) != record}
+            created = sum(1 for key in changed if key not in current)
+            if changed and (refused := await self._commit(changed)) is not None:
+                return refused
+        return created, len(changed) - created, len(changes) - len(changed)
+
     async def delete(self, id_tag: str) -> bool | NotStored:
         key = normalise(id_tag)
         async with self._lock:

@@ -24,6 +24,7 @@ import msgspec
 from actors import directory, lake, logs, ocppj
 from actors.authorizer.decision import AuthorizationDecision
 from actors.authorizer.resolver import AuthorizationStatus, Authorizer
+from actors.bulk_registration import BulkOutcome, StationRow, registration_for
 from actors.config import Config
 from actors.durable_file import write_atomically
 from actors.event_log import EventLog
@@ -501,6 +502,30 @@ class StationHost:
         self.unknown_stations.forget(station_id)
         await self._commit()
         return created
+
+    async def register_many(self, rows: list[StationRow]) -> BulkOutcome | NotStored:
+        """Register or update many stations with one commit (bulk onboarding); a row that says
+        what is registered already changes nothing. Durable on return; refused as a whole
+        (NotStored) while the disk cannot take it."""
+        await self._ensure_started()
+        if (refused := self._write_refusal()) is not None:
+            return refused
+        outcome, events, at = BulkOutcome(rows=len(rows)), [], now_us()
+        for row in rows:
+            session = self._session(row.station_id)
+            current = session.state.registration
+            registration = registration_for(row, current, at)
+            if registration is None:
+                outcome.unchanged += 1
+                continue
+            outcome.created += current is None
+            outcome.updated += current is not None
+            events.append(session.register(registration, at))
+            self._verified.pop(row.station_id, None)
+            self.unknown_stations.forget(row.station_id)
+        self._append(events)
+        await self._commit()
+        return outcome
 
     async def set_password(self, station_id: str, password_hash: str) -> bool | NotStored:
         """Replace a registered station's password hash, nothing else; False if unknown. Durable

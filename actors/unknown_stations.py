@@ -9,18 +9,16 @@ longest ago is forgotten first. Not durable: a restarted host starts counting ag
 from __future__ import annotations
 
 from collections import OrderedDict
-from datetime import datetime
-
 import msgspec
 
-from actors.events import now_us, utc_datetime
+from actors.events import UtcDatetime, now_us, utc_datetime
 
 
 class UnknownStation(msgspec.Struct, kw_only=True):
     station_id: str
     attempts: int
-    first_seen: datetime
-    last_seen: datetime
+    first_seen: UtcDatetime
+    last_seen: UtcDatetime
     # The address the last attempt came from (host:port as the ingress saw it), if known.
     source_address: str | None
     # The websocket subprotocols the last attempt offered, in its order of preference.

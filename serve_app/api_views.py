@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
 
 from actors.authorizer.resolver import AuthorizationStatus
-from actors.events import Event, utc_datetime as utc
+from actors.events import Event, UtcDatetime, utc_datetime as utc
 from actors.station_state import IdTagRecord
 from actors.unknown_stations import UnknownStation
 from actors.views import StationSummary, TransactionView
@@ -48,8 +47,8 @@ class PasswordChanged(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 class EventView(msgspec.Struct, kw_only=True):
-    received_at: datetime
-    station_timestamp: datetime | None
+    received_at: UtcDatetime
+    station_timestamp: UtcDatetime | None
     direction: str
     message_type: str
     message_id: str
@@ -81,7 +80,7 @@ class AuthorizationOverview(msgspec.Struct, kw_only=True):
 class IdTagView(msgspec.Struct, kw_only=True):
     id_tag: str
     status: str
-    expiry_date: datetime | None
+    expiry_date: UtcDatetime | None
     parent_id_tag: str | None
 
 

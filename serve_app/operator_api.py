@@ -20,6 +20,7 @@ from ray import serve
 from ray.exceptions import RayActorError
 
 from actors import directory, logs
+from actors.bulk_registration import BulkOutcome, IdTagRow, StationRow
 from actors.config import Config
 from actors.id_tags import normalise
 from actors.ocpp16.csms_side import COMMANDS, decode_command
@@ -45,6 +46,7 @@ from serve_app.api_views import (
     event_view,
     id_tag_view,
 )
+from serve_app import bulk_rows
 from serve_app.handshake import valid_station_id
 from serve_app.operator_auth import TokenTable, document_roles, requires
 
@@ -62,6 +64,18 @@ viewer, operator, admin = requires("viewer"), requires("operator"), requires("ad
 _GOLD_READ_TIMEOUT_S = 30.0
 # A host that does not answer health within this is reported as not answering.
 _HEALTH_TIMEOUT_S = 5.0
+# Bulk registration: rows per request, and per host call (a call holds its host's event loop
+# for about 10 us a row, so frames of its stations wait at most a few ms behind one).
+_BULK_MAX_ROWS = 100_000
+_BULK_ROWS_PER_HOST_CALL = 500
+
+
+def _bulk_body(row_type: type, csv_columns: str) -> dict[str, Any]:
+    """The OpenAPI request body of a bulk endpoint: a JSON array of rows, or CSV."""
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": _schemas.schema_of(list[row_type])},
+        "text/csv": {"schema": {"type": "string", "description": f"a header line ({csv_columns}), then one row a line"}},
+    }}}
 
 
 class StationRegistrationBody(BaseModel):
@@ -106,6 +120,20 @@ _COMMAND_FAILURES: dict[str, tuple[int, str]] = {
 }
 
 
+def _not_stored(refused: NotStored) -> HTTPException:
+    return HTTPException(507 if refused.no_space else 503,
+                         {"message": "not stored, nothing changed; retry once the data root can take writes",
+                          "reason": refused.reason})
+
+
+class _PartFailed(Exception):
+    """A host's part of a bulk batch failed after `applied` of its rows were made durable."""
+
+    def __init__(self, applied: BulkOutcome, reason: str) -> None:
+        super().__init__(reason)
+        self.applied = applied
+
+
 @serve.deployment(name="OperatorApi")
 @serve.ingress(api_app)
 class OperatorApi:
@@ -129,9 +157,7 @@ class OperatorApi:
         case nothing of it took effect."""
         result = await self._call(ref)
         if isinstance(result, NotStored):
-            raise HTTPException(507 if result.no_space else 503,
-                                {"message": "not stored, nothing changed; retry once the data root can take writes",
-                                 "reason": result.reason})
+            raise _not_stored(result)
         return result
 
     def _host(self, station_id: str):
@@ -301,6 +327,78 @@ class OperatorApi:
         status, message = _COMMAND_FAILURES[outcome.status]
         raise HTTPException(status, {**body, "message": message})
 
+
+    # --- bulk onboarding (issue 15 item 6) ------------------------------------------------
+
+    async def _bulk_rows(self, request: Request, row_type: type, id_field: str, normalise=lambda key: key) -> list:
+        """Every row of the body, valid, or 422 naming each bad row (nothing is applied then)."""
+        try:
+            rows, errors = bulk_rows.decode(await request.body(), request.headers.get("content-type", ""),
+                                            row_type, id_field, _BULK_MAX_ROWS, normalise)
+        except bulk_rows.BadBatch as exc:
+            raise HTTPException(422, str(exc)) from None
+        if errors:
+            raise HTTPException(422, {"message": f"{len(errors)} of {len(rows) + len(errors)} rows invalid; "
+                                                 "nothing was applied", "errors": msgspec.to_builtins(errors)})
+        return rows
+
+    @api_app.post("/api/bulk/stations", dependencies=admin,
+                  openapi_extra=_bulk_body(StationRow, "station_id,password,site,boot_status,metadata.<key>..."),
+                  **typed(BulkOutcome))
+    async def bulk_stations(self, request: Request) -> StructResponse:
+        """Register or update many stations at once: a JSON array of rows or CSV (Content-Type
+        text/csv). Every row is validated first; if any is invalid, 422 lists each bad row and
+        nothing is applied. Idempotent: a row that says what is registered changes nothing, so
+        a batch may be sent again after any failure. 507 (disk full) or 503 before anything is
+        applied when a host cannot take writes; if a host fails midway, 503 says how many rows
+        were applied."""
+        rows = await self._bulk_rows(request, StationRow, "station_id")
+        parts: dict[str, list[StationRow]] = {}
+        for row in rows:
+            parts.setdefault(directory.host_for(row.station_id, self.hosts), []).append(row)
+        # Every host must be able to take its part before any part is applied.
+        for refused in await asyncio.gather(*(self._call(self._host_named(n).write_problem.remote()) for n in parts)):
+            if refused is not None:
+                raise _not_stored(refused)
+        outcome = BulkOutcome()
+        results = await asyncio.gather(*(self._register_part(name, part) for name, part in parts.items()),
+                                       return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        for result in results:
+            if isinstance(result, BulkOutcome):
+                outcome.add(result)
+            elif isinstance(result, _PartFailed):
+                outcome.add(result.applied)
+        if failures:
+            raise HTTPException(503, {"message": f"{outcome.rows} of {len(rows)} rows applied before a station host "
+                                                 "failed; the batch is idempotent: send it again",
+                                      "applied": msgspec.to_builtins(outcome),
+                                      "reasons": sorted({str(f) for f in failures})})
+        return StructResponse(outcome)
+
+    async def _register_part(self, host_name: str, rows: list[StationRow]) -> BulkOutcome:
+        """One host's rows, in calls of a few hundred; _PartFailed says how many were applied."""
+        applied = BulkOutcome()
+        host = self._host_named(host_name)
+        for start in range(0, len(rows), _BULK_ROWS_PER_HOST_CALL):
+            try:
+                applied.add(await self._write(host.register_many.remote(rows[start:start + _BULK_ROWS_PER_HOST_CALL])))
+            except HTTPException as exc:
+                raise _PartFailed(applied, f"{host_name}: {exc.detail}") from None
+        return applied
+
+    @api_app.post("/api/bulk/id-tags", dependencies=admin,
+                  openapi_extra=_bulk_body(IdTagRow, "id_tag,status,expiry_date,parent_id_tag"), **typed(BulkOutcome))
+    async def bulk_id_tags(self, request: Request) -> StructResponse:
+        """Create or replace many id tags at once, a JSON array of rows or CSV (Content-Type
+        text/csv): all or nothing, with one write. 422 lists each bad row (nothing applied);
+        unchanged rows are counted as such (idempotent)."""
+        rows = await self._bulk_rows(request, IdTagRow, "id_tag", normalise)
+        records = {row.id_tag: IdTagRecord(status=row.status, parent_id_tag=row.parent_id_tag,
+                                           expiry_us=to_us(row.expiry_date) if row.expiry_date else None)
+                   for row in rows}
+        created, updated, unchanged = await self._write(self._registry().put_many.remote(records))
+        return StructResponse(BulkOutcome(rows=len(rows), created=created, updated=updated, unchanged=unchanged))
 
     # --- transactions ------------------------------------------------------------------
 
