@@ -76,6 +76,10 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # 300 bytes each: 50 x 100,000 stations is 1.5 GB across the hosts); the rest is in the lake.
     recent_events_kept: int = 50
 
+    # Below this much free space on the data root a host's events may not be made durable
+    # (a log segment, a snapshot and a landed Parquet file each need room): /api/health says
+    # degraded naming it, and registrations are refused (507) rather than half applied.
+    disk_free_min_bytes: Annotated[int, msgspec.Meta(ge=0)] = 64 * 1024 * 1024
     # Group commit: a batch of appends shares one fsync.
     wal_segment_max_bytes: int = 16 * 1024 * 1024
     wal_segment_max_age_s: float = 60.0
@@ -192,6 +196,13 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     request_head_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     slow_handshakes_per_address: Annotated[int, msgspec.Meta(ge=0)] = 64
     slow_handshake_grace_s: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    # An unknown station id is answered 404 at the handshake (OCPP-J 1.6 section 3.1.1), which
+    # tells anyone probing ids which ones are registered. True answers it like a wrong
+    # password (401), for operators who prefer not to reveal registrations.
+    hide_registrations: bool = False
+    # Unknown station ids that tried to connect, kept per host for GET /api/unknown-stations
+    # (station-sent ids are unbounded: the one seen longest ago is forgotten first).
+    unknown_stations_kept: Annotated[int, msgspec.Meta(ge=0)] = 1000
 
     # --- analytics: curation (bronze -> silver) and retention (analytics/curate.py, retention.py) ---
     # A StopTransaction finds its StartTransaction up to this many days before the stop's

@@ -14,6 +14,9 @@ class Connect(msgspec.Struct, frozen=True, tag="connect"):
     # None: the gateway authenticated the station by a verified client certificate naming it
     # (security profile 3), so there is no password to check.
     password: bytes | None
+    # Where the station connects from and what it offered: kept for unknown station ids.
+    source_address: str | None = None
+    subprotocols: tuple[str, ...] = ()
 
 
 class Frame(msgspec.Struct, frozen=True, tag="frame"):

@@ -24,6 +24,7 @@ import msgspec
 from actors import directory, lake, logs, ocppj
 from actors.authorizer.decision import AuthorizationDecision
 from actors.authorizer.resolver import AuthorizationStatus, Authorizer
+from actors.bulk_registration import BulkOutcome, StationRow, registration_for
 from actors.config import Config
 from actors.durable_file import write_atomically
 from actors.event_log import EventLog
@@ -50,6 +51,8 @@ from actors.ocpp16.secrets import SECRET_CONFIGURATION_KEYS, authorization_key_p
 from actors.passwords import hash_password, verify_password
 from actors.station_session import CLOSE_REPLACED, CLOSE_UNREGISTERED, CommandAnswer, StationSession
 from actors.station_state import IdTagRecord, Registration, StationState
+from actors.storage import NotStored, describe, write_problem
+from actors.unknown_stations import UnknownStation, UnknownStations
 from actors.views import (
     StationSummary,
     StationView,
@@ -121,6 +124,7 @@ class StationHost:
         self._outbound_ready: dict[str, asyncio.Event] = {}
         # Id tags the local table does not know (or all, by config) asked of an external party.
         self.authorizer = Authorizer(config, name) if config.authorizer_url else None
+        self.unknown_stations = UnknownStations(config.unknown_stations_kept)
         started = time.perf_counter()
         self.log = EventLog(self._dir / "wal", config.wal_segment_max_bytes, config.wal_segment_max_age_s,
                             on_fsync=self.metrics.fsync_latency.observe)
@@ -297,6 +301,7 @@ class StationHost:
     async def _on_connect(self, request: Connect, events: list[Event]) -> HostReply:
         session = self.sessions.get(request.station_id)
         if session is None or session.state.registration is None:
+            self.unknown_stations.record(request.station_id, request.source_address, request.subprotocols)
             return HostReply(connect_status="unknown_station")
         if request.password is not None and not await self._password_ok(
                 session.state.registration, request.station_id, request.password):
@@ -462,16 +467,16 @@ class StationHost:
         started = time.perf_counter()
         try:
             await self.log.commit()
-        except Exception:
-            self._die("event log fsync failed")
+        except Exception as exc:
+            self._die(f"event log commit failed: {describe(exc)}")
         self.metrics.commit_latency.observe(time.perf_counter() - started)
 
     def _rotate(self, force: bool = False) -> bool:
         """Seal the active segment (if due, or `force`); sealing fsyncs, so a failure is fatal too."""
         try:
             return self.log.rotate() is not None if force else self.log.maybe_rotate()
-        except OSError:
-            self._die("sealing a log segment failed")
+        except OSError as exc:
+            self._die(f"sealing a log segment failed: {describe(exc)}")
 
     def _die(self, what: str) -> NoReturn:
         log.critical("%s; exiting so Ray rebuilds this host from what is on disk", what,
@@ -480,18 +485,30 @@ class StationHost:
 
     # --- registry --------------------------------------------------------------------------
 
-    async def register(self, station_id: str, registration: Registration) -> bool:
-        """Create or update a station's registration; True when it is new. Durable on return."""
+    async def write_problem(self) -> NotStored | None:
+        """Why this host's events cannot be made durable now (full or read-only disk), else None."""
         await self._ensure_started()
+        return self._write_refusal()
+
+    def _write_refusal(self) -> NotStored | None:
+        return write_problem(self.config.data_path, self.config.disk_free_min_bytes)
+
+    async def register(self, station_id: str, registration: Registration) -> bool | NotStored:
+        """Create or update a station's registration; True when it is new. Durable on return;
+        refused (NotStored, nothing changed) while the disk cannot take it."""
+        await self._ensure_started()
+        if (refused := self._write_refusal()) is not None:
+            return refused
         session = self._session(station_id)
         created = session.state.registration is None
         registration.registered_at_us = now_us()
         self._append([session.register(registration, registration.registered_at_us)])
         self._verified.pop(station_id, None)
+        self.unknown_stations.forget(station_id)
         await self._commit()
         return created
 
-    async def register_many(self, registrations: list[tuple[str, Registration]]) -> int:
+    async def import_registrations(self, registrations: list[tuple[str, Registration]]) -> int:
         """register() for many stations (the back office's CSV import): one append and one
         fsync for all of them; how many were new. Durable on return."""
         await self._ensure_started()
@@ -507,24 +524,52 @@ class StationHost:
         await self._commit()
         return created
 
-    async def set_password(self, station_id: str, password_hash: str) -> bool:
+    async def register_many(self, rows: list[StationRow]) -> BulkOutcome | NotStored:
+        """Register or update many stations with one commit (bulk onboarding); a row that says
+        what is registered already changes nothing. Durable on return; refused as a whole
+        (NotStored) while the disk cannot take it."""
+        await self._ensure_started()
+        if (refused := self._write_refusal()) is not None:
+            return refused
+        outcome, events, at = BulkOutcome(rows=len(rows)), [], now_us()
+        for row in rows:
+            session = self._session(row.station_id)
+            current = session.state.registration
+            registration = registration_for(row, current, at)
+            if registration is None:
+                outcome.unchanged += 1
+                continue
+            outcome.created += current is None
+            outcome.updated += current is not None
+            events.append(session.register(registration, at))
+            self._verified.pop(row.station_id, None)
+            self.unknown_stations.forget(row.station_id)
+        self._append(events)
+        await self._commit()
+        return outcome
+
+    async def set_password(self, station_id: str, password_hash: str) -> bool | NotStored:
         """Replace a registered station's password hash, nothing else; False if unknown. Durable
         on return; the station's open connection stays, the new password counts from its next."""
         await self._ensure_started()
         session = self.sessions.get(station_id)
         if session is None or session.state.registration is None:
             return False
+        if (refused := self._write_refusal()) is not None:
+            return refused
         updated = msgspec.structs.replace(session.state.registration, password_hash=password_hash)
         self._append([session.register(updated, now_us())])
         self._verified.pop(station_id, None)
         await self._commit()
         return True
 
-    async def deregister(self, station_id: str) -> bool:
+    async def deregister(self, station_id: str) -> bool | NotStored:
         await self._ensure_started()
         session = self.sessions.get(station_id)
         if session is None or session.state.registration is None:
             return False
+        if (refused := self._write_refusal()) is not None:
+            return refused
         self._append([session.deregister(now_us())])
         self._verified.pop(station_id, None)
         await self._commit()
@@ -569,6 +614,10 @@ class StationHost:
             return None
         newest_first = list(reversed(self.recent.get(station_id, ())))
         return len(newest_first), newest_first[offset : offset + limit]
+
+    async def unknown(self) -> list[UnknownStation]:
+        """Unknown station ids that tried to connect to this host, most recently seen first."""
+        return self.unknown_stations.listed()
 
     async def stations(self) -> list[StationSummary]:
         return [station_summary(s.state) for s in self.sessions.values() if s.state.registration is not None]

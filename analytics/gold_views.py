@@ -28,8 +28,9 @@ def _rows(table: pl.DataFrame) -> list[dict[str, Any]]:
         for key, value in row.items():
             if key in _JSON_COLUMNS and isinstance(value, str):
                 row[key] = json.loads(value)
-            elif isinstance(value, (dt.datetime, dt.date)):
-                row[key] = value.isoformat()
+            elif isinstance(value, dt.datetime) and value.tzinfo is None:
+                # The API encodes datetimes as UTC with `Z` (serve_app/api_schema.py); gold is UTC.
+                row[key] = value.replace(tzinfo=dt.timezone.utc)
     return rows
 
 

@@ -60,6 +60,11 @@ class _Pipe(asyncio.Protocol):
             self.peer.transport.close()
 
 
+def _address(peer: tuple) -> str:
+    host, port = peer[0], peer[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 class _ClientSide(_Pipe):
     def __init__(self, balancer: StationBalancer) -> None:
         super().__init__()
@@ -73,6 +78,8 @@ class _ClientSide(_Pipe):
         # Until the head is complete: first the grace after which it counts as slow, then its deadline.
         self._head_timer: asyncio.TimerHandle | None = None
         self._slow = False
+        # Where the connection comes from, for the gateway (unknown stations are shown with it).
+        self.client_address: str | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -80,6 +87,7 @@ class _ClientSide(_Pipe):
         self.certificate_names = tls.certificate_names(transport.get_extra_info("peercert"))
         peer = transport.get_extra_info("peername")
         self.address = str(peer[0]) if peer else ""
+        self.client_address = _address(peer) if peer else None
         config = self.balancer.config
         if not self.balancer.slow_handshakes.admits(self.address):
             self._refuse(request_head.TOO_MANY, b"Retry-After: 10\r\n")
@@ -122,7 +130,7 @@ class _ClientSide(_Pipe):
         self._head_done()
         try:
             head = tls.rewrite_head(bytes(self.head[:end + 4]), self.balancer.config.ingress_identity_secret,
-                                    self.certificate_names)
+                                    self.certificate_names, self.client_address)
         except tls.BadHead as exc:
             self._refuse(exc.status)
             return

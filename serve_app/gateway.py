@@ -36,7 +36,7 @@ from serve_app import disconnects, keepalive, rate_limit
 from serve_app.drain import RolloutWatch
 from serve_app.handshake import Refusal, pick_subprotocol, station_credential, valid_station_id
 from serve_app.host_link import HostLink, HostUnavailable, links_for
-from serve_app.tls import forwarded_identity
+from serve_app.tls import forwarded_address, forwarded_identity
 
 log = logging.getLogger("csms.gateway")
 
@@ -109,7 +109,8 @@ class OcppGateway:
         if not valid_station_id(station_id):
             await websocket.send_denial_response(_deny(400, "invalid station id"))
             return
-        subprotocol = pick_subprotocol(websocket.scope.get("subprotocols") or [])
+        offered = websocket.scope.get("subprotocols") or []
+        subprotocol = pick_subprotocol(offered)
         if subprotocol is None:
             await websocket.send_denial_response(_deny(400, "no supported OCPP subprotocol offered (ocpp1.6)"))
             return
@@ -134,13 +135,14 @@ class OcppGateway:
         connection_id = f"{self._replica}-{next(self._ids)}"
         connected_at = now_us()
         try:
-            answer = await link.call(Connect(station_id, connection_id, connected_at, password))
+            answer = await link.call(Connect(station_id, connection_id, connected_at, password,
+                                             self._source_address(websocket), tuple(offered)))
         except HostUnavailable:
             self.metrics.handshakes.inc(1, tags={"result": "host_unavailable"})
             await websocket.send_denial_response(_deny(503, "station host unavailable, retry later"))
             return
         self.metrics.handshakes.inc(1, tags={"result": answer.connect_status})
-        if answer.connect_status == "unknown_station":
+        if answer.connect_status == "unknown_station" and not self.config.hide_registrations:
             await websocket.send_denial_response(_deny(404, "unknown station"))
             return
         if answer.connect_status != "accepted":
@@ -170,6 +172,12 @@ class OcppGateway:
             close_code, close_reason = keepalive.close_cause(websocket.scope, close_code)
             self.metrics.closes.inc(1, tags={"code": str(close_code)})
             await disconnects.record(link, Disconnect(station_id, connection_id, close_code, close_reason))
+
+    def _source_address(self, websocket: WebSocket) -> str | None:
+        """The station's address: as the balancer saw it, else this socket's peer (proxy ingress)."""
+        forwarded = forwarded_address(websocket.headers, self.config.ingress_identity_secret)
+        client = websocket.client
+        return forwarded or (f"{client.host}:{client.port}" if client else None)
 
     async def _serve_frames(self, websocket: WebSocket, station_id: str, connection_id: str,
                             connected_at: int, link) -> int | None:

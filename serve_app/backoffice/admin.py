@@ -189,7 +189,7 @@ async def delete_station(request: Request) -> Response:
 
 @router.post("/admin/stations/import")
 async def import_stations(request: Request) -> Response:
-    """CSV with station_id,password[,site,boot_status]: one `register_many` call (one fsync) per host."""
+    """CSV with station_id,password[,site,boot_status]: one `import_registrations` call (one fsync) per host."""
     bo = BackOffice.of_replica()
     form = await request.form()
     session = bo.require_change(request, form, "admin")
@@ -217,6 +217,6 @@ async def import_stations(request: Request) -> Response:
 
     # PBKDF2 for every row (about 0.8 ms each): off the replica's event loop.
     by_host = await asyncio.to_thread(hashed)
-    created = await asyncio.gather(*(bo.call(bo.host_named(h).register_many.remote(regs)) for h, regs in by_host.items()))
+    created = await asyncio.gather(*(bo.call(bo.host_named(h).import_registrations.remote(regs)) for h, regs in by_host.items()))
     return _stations_result(bo, request, session,
                             f"Imported {len(parsed)} stations ({sum(created)} new).", [])

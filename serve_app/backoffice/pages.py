@@ -9,10 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
+import msgspec
+
 from actors.fleet_page import FleetQuery
 from serve_app.backoffice import commands
 from serve_app.backoffice.session import COOKIE, SESSION_TTL_S
 from serve_app.backoffice.web import SECURITY_HEADERS, BackOffice, static_asset
+from serve_app.api_views import event_view
 from serve_app.handshake import valid_station_id
 
 router = APIRouter(include_in_schema=False)
@@ -140,9 +143,7 @@ async def _station_data(bo: BackOffice, station_id: str) -> tuple[object, list] 
                                       bo.call(host.recent_events.remote(station_id, 0, RECENT_EVENTS_SHOWN)))
     if view is None or page is None:
         return None
-    from serve_app.operator_api import _event_json
-
-    return view, [_event_json(e) for e in page[1]]
+    return view, [msgspec.to_builtins(event_view(e)) for e in page[1]]
 
 
 @router.get("/station/{station_id}")
