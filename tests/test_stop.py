@@ -19,7 +19,8 @@ from tests.conftest import PASSWORD, TOKEN, free_port
 from tests.polling import wait_until
 from tests.ray_nodes import descendants
 from tests.stations import raw_socket
-from tests.test_crash_recovery import _kill_process_tree, _start_csms, _wait_ready, bronze_message_ids
+from tests.csms_process import kill_process_tree, start_csms, wait_ready
+from tests.test_crash_recovery import bronze_message_ids
 
 pytestmark = pytest.mark.ray
 
@@ -30,9 +31,9 @@ STOP_BOUND_S = 20
 async def test_ctrl_c_stops_in_seconds_closing_sockets_and_landing_the_log(tmp_path):
     data_root, port, log_path = tmp_path / "data", free_port(), tmp_path / "csms.log"
     base = f"http://127.0.0.1:{port}"
-    proc = _start_csms(data_root, port, log_path)
+    proc = start_csms(data_root, port, log_path)
     try:
-        await _wait_ready(base, proc, log_path)
+        await wait_ready(base, proc, log_path)
         async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as api:
             assert (await api.put("/api/stations/CP-stop", json={"password": PASSWORD})).status_code == 201
         async with raw_socket(f"ws://127.0.0.1:{port}/ocpp", "CP-stop") as ws:
@@ -49,15 +50,15 @@ async def test_ctrl_c_stops_in_seconds_closing_sockets_and_landing_the_log(tmp_p
         assert "boot-1" in bronze_message_ids(data_root, ["CP-stop"])
     finally:
         if proc.poll() is None:
-            _kill_process_tree(proc)
+            kill_process_tree(proc)
 
 
 async def test_a_killed_csms_frees_its_port_at_once(tmp_path):
     data_root, port, log_path = tmp_path / "data", free_port(), tmp_path / "csms.log"
-    proc = _start_csms(data_root, port, log_path)
+    proc = start_csms(data_root, port, log_path)
     leftovers: set[int] = set()
     try:
-        await _wait_ready(f"http://127.0.0.1:{port}", proc, log_path)
+        await wait_ready(f"http://127.0.0.1:{port}", proc, log_path)
         leftovers = descendants(proc.pid)
         # The driver's process group: the driver, GCS and raylet. Ray's workers (the balancer
         # among them) run in sessions of their own and are left behind, as when a shell's
