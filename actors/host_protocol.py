@@ -14,6 +14,8 @@ class Connect(msgspec.Struct, frozen=True, tag="connect"):
     # None: the gateway authenticated the station by a verified client certificate naming it
     # (security profile 3), so there is no password to check.
     password: bytes | None
+    # The OCPP version the negotiated subprotocol selected (a key of actors.protocols.PROTOCOLS).
+    ocpp_version: str = "1.6"
 
 
 class Frame(msgspec.Struct, frozen=True, tag="frame"):

@@ -6,7 +6,6 @@ tests/data/make_upgrade_fixture.py): a snapshot plus WAL segments it does not co
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -14,29 +13,19 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from actors.config import Config
 from actors.host_protocol import Connect, Frame, decode_replies, encode_requests
-from actors.station_host import StationHost
 from actors.views import TransactionFilter
+from tests.local_host import close, local_host
 
 FIXTURE = Path(__file__).parent / "data" / "upgrade-v1"
-HOST = "station-host-0"
 
 
 @pytest.fixture
-def restored(tmp_path: Path):
+async def restored(tmp_path: Path):
     shutil.copytree(FIXTURE, tmp_path / "root")
-    host = StationHost(HOST, Config(data_root=str(tmp_path / "root"), wal_segment_max_age_s=3600, station_hosts=1))
+    host = local_host(tmp_path / "root")
     yield host
-    if host._background is not None:
-        host._background.cancel()
-    host.log.close()
-
-
-def _started(host: StationHost) -> None:
-    done = asyncio.get_running_loop().create_future()
-    done.set_result(None)
-    host._started = done  # no id-tag registry actor in this test: the table is empty
+    close(host)
 
 
 def _subset(expected, actual, path="") -> None:
@@ -56,6 +45,7 @@ def _subset(expected, actual, path="") -> None:
 async def test_a_host_restores_an_old_data_root_with_the_state_it_had(restored):
     expected = json.loads((FIXTURE / "expected.json").read_text())
     assert restored.log.last_seq > 21, "the fixture must hold events past its snapshot"
+    assert {s.state.ocpp_version for s in restored.sessions.values()} == {"1.6"}  # old snapshots: 1.6
     for station_id, view in expected["stations"].items():
         _subset(view, msgspec.to_builtins(await restored.station(station_id)), station_id)
     transactions = sorted(msgspec.to_builtins(await restored.transactions(TransactionFilter())),
@@ -64,7 +54,6 @@ async def test_a_host_restores_an_old_data_root_with_the_state_it_had(restored):
 
 
 async def test_a_restored_station_carries_on_where_it_was(restored):
-    _started(restored)
     connect = Connect("CP-UP-1", "after-1", 1_800_000_000_000_000, b"upgrade-fixture-password")
     [reply] = decode_replies(await restored.process(encode_requests([connect]))).replies
     assert reply.connect_status == "accepted"  # the password hash survived
