@@ -280,6 +280,13 @@ def apply_meter_values(state: StationState, req: m.MeterValuesRequest, res: a.Me
 def answer_stop(state: StationState, req: m.StopTransactionRequest, ctx: Context) -> a.StopTransactionResponse:
     if req.idTag is None:
         return a.StopTransactionResponse()
+    tx = state.transactions.get(req.transactionId)
+    if (tx is not None and tx.authorization is not None and tx.id_tag_status is not None
+            and (tx.id_tag or "").upper() == req.idTag.upper()):
+        # Authorized beyond the local table (an external decision, the cache or a policy): the
+        # stop's informative idTagInfo (4.10) agrees with how the start was authorized, not
+        # with what the local table alone says now (issue 16, item 8).
+        return a.StopTransactionResponse(idTagInfo=a.IdTagInfo(status=tx.id_tag_status))
     return a.StopTransactionResponse(idTagInfo=id_tag_info(req.idTag, ctx))
 
 
