@@ -122,14 +122,18 @@ class HostMetrics:
 class CallTally(_Tally):
     """Station CALLs answered in one batch, by (action, outcome)."""
 
-    def add(self, events: Iterable[Event], known_actions: Container[str]) -> None:
-        """`known_actions`: the station actions of our versions. Station-sent names are
-        unbounded (and may hold any character): every other name counts as "unknown", so a
-        tag never grows without bound nor fails to encode (issue 16, item 1)."""
+    def add(self, events: Iterable[Event], known_actions: Container[str] | None = None) -> None:
+        """`known_actions` (the host passes the action names of our versions): station-sent
+        names are unbounded (and may hold any character), so every other name counts as
+        "unknown" and a tag never grows without bound nor fails to encode (issue 16, item 1).
+        None keeps every name but the empty one."""
         for event in events:
             if event.direction != "out":
                 continue
-            action = event.action if event.action in known_actions else "unknown"
+            if known_actions is None:
+                action = event.action or "unknown"
+            else:
+                action = event.action if event.action in known_actions else "unknown"
             if event.message_type == "CALLRESULT":
                 self[(action, "CALLRESULT")] += 1
             elif event.message_type == "CALLERROR":
