@@ -244,7 +244,7 @@ async def test_paging_through_ten_thousand_stations(browser, csms):
     for sid in ids:
         by_host.setdefault(directory.host_for(sid, hosts), []).append(
             (sid, Registration(password_hash=password_hash, site=f"site-{int(sid[-5:]) % 7}")))
-    await asyncio.gather(*(directory.get_actor(h).register_many.remote(regs) for h, regs in by_host.items()))
+    await asyncio.gather(*(directory.get_actor(h).import_registrations.remote(regs) for h, regs in by_host.items()))
     page = await signed_in(browser, csms, VIEWER_TOKEN)
     await page.get_by_label("Search id or site").fill(prefix)
     await expect(page.locator("#paging-info")).to_have_text("Stations 1–50 of 10000 matching")
