@@ -23,12 +23,10 @@ from actors import directory, logs
 from actors.bulk_registration import BulkOutcome, IdTagRow, StationRow
 from actors.config import Config
 from actors.id_tags import normalise
-from actors.ocpp16.csms_side import COMMANDS, decode_command
-from actors.ocpp16.secrets import check_secret_command, loggable_command
-from actors.ocpp16.station_side import to_us
 from actors.passwords import hash_password
 from actors.station_state import IdTagRecord, Registration
 from actors.storage import NotStored
+from actors.timestamps import to_us
 from actors.views import StationView, TransactionFilter
 from analytics import catalog, gold_views, scheduler
 from serve_app.backoffice import router as backoffice_router
@@ -48,6 +46,7 @@ from serve_app.api_views import (
     id_tag_view,
 )
 from serve_app import bulk_rows
+from serve_app.command_path import send_command
 from serve_app.handshake import valid_station_id
 from serve_app.operator_auth import TokenTable, document_roles, requires
 
@@ -108,18 +107,6 @@ class IdTagBody(BaseModel):
     status: Literal["Accepted", "Blocked", "Expired", "Invalid"] = "Accepted"
     expiry_date: datetime | None = None
     parent_id_tag: str | None = Field(default=None, max_length=20)
-
-
-# Command outcomes other than an answer: HTTP status and what to tell the operator.
-_COMMAND_FAILURES: dict[str, tuple[int, str]] = {
-    "unknown_station": (404, "unknown station"),
-    "not_connected": (409, "station not connected"),
-    "not_accepted": (409, "the station's BootNotification is not Accepted (OCPP 1.6 section 4.2 forbids "
-                          "RemoteStartTransaction and RemoteStopTransaction while Pending)"),
-    "disconnected": (409, "station disconnected before answering"),
-    "busy": (429, "too many commands queued for this station; retry later"),
-    "timeout": (504, "no answer from the station in time"),
-}
 
 
 def _not_stored(refused: NotStored) -> HTTPException:
@@ -302,32 +289,16 @@ class OperatorApi:
         429 too many commands queued for the station, 502 the station answered with a
         CALLERROR, 504 no answer within the command timeout.
         """
-        if action not in COMMANDS:
-            raise HTTPException(404, f"{action!r} is not a CSMS-initiated OCPP 1.6 action; one of: {', '.join(sorted(COMMANDS))}")
-        try:
-            request = decode_command(action, msgspec.json.encode(payload))
-            check_secret_command(action, request)
-        except (msgspec.ValidationError, ValueError) as exc:
-            raise HTTPException(422, f"invalid {action} payload: {exc}") from None
-        payload_json = msgspec.json.encode(request).decode()
-        logged_json = msgspec.json.encode(loggable_command(action, request)).decode()
-        timeout = self.config.command_timeout_s
-        try:
-            outcome = await asyncio.wait_for(
-                self._host(station_id).command.remote(station_id, action, payload_json, logged_json, timeout),
-                timeout + self.config.host_call_timeout_s,
-            )
-        except (RayActorError, asyncio.TimeoutError) as exc:
-            raise HTTPException(503, f"station host unavailable, retry later ({type(exc).__name__})") from None
-        body = {"station_id": station_id, "action": action, "message_id": outcome.message_id}
-        if outcome.status == "answered":
-            return {**body, "response": msgspec.json.decode(outcome.response or "{}")}
-        if outcome.status == "call_error":
-            raise HTTPException(502, {**body, "error_code": outcome.error_code,
-                                      "error_description": outcome.error_description,
-                                      "message": "the station answered with a CALLERROR"})
-        status, message = _COMMAND_FAILURES[outcome.status]
-        raise HTTPException(status, {**body, "message": message})
+        result = await send_command(self.config, self.hosts, station_id, action, payload)
+        if not result.from_host:
+            raise HTTPException(result.status_code, result.message)
+        body = {"station_id": station_id, "action": action, "message_id": result.message_id}
+        if result.status_code == 200:
+            return {**body, "response": msgspec.json.decode(result.response or "{}")}
+        if result.status_code == 502:
+            raise HTTPException(502, {**body, "error_code": result.error_code,
+                                      "error_description": result.error_description, "message": result.message})
+        raise HTTPException(result.status_code, {**body, "message": result.message})
 
 
     # --- bulk onboarding (issue 15 item 6) ------------------------------------------------

@@ -7,16 +7,10 @@ send goes the API's way (`StationHost.command`, one CALL in flight per connectio
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
-import msgspec
-from ray.exceptions import RayActorError
-
-from actors import directory
-from actors.ocpp16.csms_side import COMMANDS, decode_command
-from actors.ocpp16.secrets import check_secret_command, loggable_command
+from serve_app.command_path import CommandResult, send_command
 
 # The commands with a form of their own, in the order the station page shows them.
 FORM_COMMANDS = ("RemoteStartTransaction", "RemoteStopTransaction", "Reset", "UnlockConnector",
@@ -24,19 +18,6 @@ FORM_COMMANDS = ("RemoteStartTransaction", "RemoteStopTransaction", "Reset", "Un
 # TriggerMessage.req's requestedMessage (OCPP 1.6 section 5.17).
 TRIGGERABLE = ("BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification",
                "Heartbeat", "MeterValues", "StatusNotification")
-
-
-class CommandResult(msgspec.Struct, kw_only=True):
-    """What the station page shows in place: the HTTP status the API would answer, and why."""
-
-    status_code: int
-    action: str
-    message: str
-    message_id: str | None = None
-    # The station's CALLRESULT payload (200), pretty-printed.
-    response: str | None = None
-    error_code: str | None = None
-    error_description: str | None = None
 
 
 def _int(form: dict[str, str], name: str, required: bool = True) -> int | None:
@@ -97,35 +78,9 @@ def payload_from_form(action: str, form: dict[str, str]) -> dict[str, Any]:
 
 
 async def send(api: Any, station_id: str, action: str, payload: dict[str, Any]) -> CommandResult:
-    """Send `action` the way POST /api/stations/{id}/commands/{action} does, through the
-    station's host; the same outcome codes (404, 409, 422, 429, 502, 503, 504)."""
-    # Imported here: operator_api imports this package to mount it.
-    from serve_app.operator_api import _COMMAND_FAILURES
-
-    if action not in COMMANDS:
-        return CommandResult(status_code=404, action=action, message=f"{action!r} is not a CSMS-initiated OCPP 1.6 action")
-    try:
-        request = decode_command(action, msgspec.json.encode(payload))
-        check_secret_command(action, request)
-    except (msgspec.ValidationError, ValueError) as exc:
-        return CommandResult(status_code=422, action=action, message=f"invalid {action} payload: {exc}")
-    timeout = api.config.command_timeout_s
-    try:
-        host = directory.get_actor(directory.host_for(station_id, api.hosts))
-        outcome = await asyncio.wait_for(
-            host.command.remote(station_id, action, msgspec.json.encode(request).decode(),
-                                msgspec.json.encode(loggable_command(action, request)).decode(), timeout),
-            timeout + api.config.host_call_timeout_s,
-        )
-    except (ValueError, RayActorError, asyncio.TimeoutError) as exc:
-        return CommandResult(status_code=503, action=action, message=f"station host unavailable, retry later ({type(exc).__name__})")
-    if outcome.status == "answered":
-        response = json.dumps(json.loads(outcome.response or "{}"), indent=2, sort_keys=True)
-        return CommandResult(status_code=200, action=action, message="answered", message_id=outcome.message_id,
-                             response=response)
-    if outcome.status == "call_error":
-        return CommandResult(status_code=502, action=action, message="the station answered with a CALLERROR",
-                             message_id=outcome.message_id, error_code=outcome.error_code,
-                             error_description=outcome.error_description)
-    status_code, message = _COMMAND_FAILURES[outcome.status]
-    return CommandResult(status_code=status_code, action=action, message=message, message_id=outcome.message_id)
+    """Send `action` the way POST /api/stations/{id}/commands/{action} does (the same outcome
+    codes), with the station's answer pretty-printed for the page."""
+    result = await send_command(api.config, api.hosts, station_id, action, payload)
+    if result.response is not None:
+        result.response = json.dumps(json.loads(result.response), indent=2, sort_keys=True)
+    return result

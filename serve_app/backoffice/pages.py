@@ -8,14 +8,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
-
 import msgspec
 
 from actors.fleet_page import FleetQuery
+from serve_app.api_views import event_view
 from serve_app.backoffice import commands
 from serve_app.backoffice.session import COOKIE, SESSION_TTL_S
 from serve_app.backoffice.web import SECURITY_HEADERS, BackOffice, static_asset
-from serve_app.api_views import event_view
+from serve_app.command_path import COMMANDS
 from serve_app.handshake import valid_station_id
 
 router = APIRouter(include_in_schema=False)
@@ -155,7 +155,7 @@ async def station_page(station_id: str, request: Request) -> Response:
         return bo.render("not_found.html", request, session, status_code=404, what=f"station {station_id}")
     view, events = data
     return bo.render("station.html", request, session, station=view, events=events,
-                     form_commands=commands.FORM_COMMANDS, all_commands=sorted(commands.COMMANDS),
+                     form_commands=commands.FORM_COMMANDS, all_commands=sorted(COMMANDS),
                      triggerable=commands.TRIGGERABLE)
 
 
