@@ -347,7 +347,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from actors.ocpp16.messages import EARLIEST_STATION_TIME, LATEST_STATION_TIME
+from actors.timestamps import EARLIEST_STATION_TIME, LATEST_STATION_TIME
 '''
 
 BASES = '''

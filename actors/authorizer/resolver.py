@@ -29,8 +29,8 @@ from actors.authorizer.client import DownstreamClient, DownstreamCounters
 from actors.config import Config
 from actors.events import now_us
 from actors.ocpp16 import messages as m
-from actors.ocpp16.station_side import to_us
 from actors.station_state import IdTagRecord
+from actors.timestamps import to_us
 
 log = logging.getLogger("csms.authorizer")
 

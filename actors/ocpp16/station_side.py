@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -23,6 +23,7 @@ from actors.station_state import (
     StationState,
     Transaction,
 )
+from actors.timestamps import iso, to_us
 
 
 class Policy(msgspec.Struct, frozen=True, kw_only=True):
@@ -37,18 +38,6 @@ class Context(msgspec.Struct, frozen=True, kw_only=True):
     policy: Policy
     id_tags: Mapping[str, IdTagRecord]
     now_us: int
-
-
-def to_us(ts: datetime) -> int:
-    # Stations that send local time without an offset are taken as UTC (the 1.6 spec asks
-    # for UTC); anything else would shift every event of the station.
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=timezone.utc)
-    return int(ts.timestamp() * 1_000_000)
-
-
-def iso(us: int) -> str:
-    return datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def station_timestamp_us(request: m.Payload) -> int | None:

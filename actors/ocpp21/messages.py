@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from actors.ocpp16.messages import EARLIEST_STATION_TIME, LATEST_STATION_TIME
+from actors.timestamps import EARLIEST_STATION_TIME, LATEST_STATION_TIME
 
 # Scalars with the schemas' bounds (maxLength, minimum, maximum); integers are 32-bit signed.
 FloatAtMost0 = Annotated[float, msgspec.Meta(le=0)]

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from actors.id_tags import normalise
-from actors.ocpp16.station_side import to_us
 from actors.passwords import hash_password
 from actors.station_state import IdTagRecord, Registration
+from actors.timestamps import to_us
 from serve_app.backoffice.web import BackOffice
 from serve_app.handshake import valid_station_id
 

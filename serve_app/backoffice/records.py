@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from actors.ocpp16.station_side import to_us
+from actors.timestamps import to_us
 from actors.views import TransactionFilter, TransactionView
 from analytics import gold_views
 from serve_app.backoffice.web import SECURITY_HEADERS, BackOffice
