@@ -18,7 +18,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from serve_app.operator_token import with_operator_token
 
     # Installed first, so a stop asked for while Ray starts is honoured once it is up, and
-    # again after start-up in case Ray's initialisation installed handlers of its own.
+    # again after ray.init, which installs handlers of its own.
     done = threading.Event()
 
     def on_stop_signals() -> None:
@@ -39,6 +39,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # running on this machine and take over its actors.
     ray.init(address=args.address or "local", namespace="csms", include_dashboard=False,
              logging_level=logging.WARNING)
+    # ray.init replaces the driver's SIGTERM handler with one that exits at once (no drain, no
+    # flush, nothing landed); ours goes back before anything can be accepted.
+    on_stop_signals()
     app.start_backend(config)
     app.deploy(config)
     base = f"{config.host}:{config.port}"

@@ -148,7 +148,7 @@ async def test_killing_the_whole_csms_process_loses_nothing_acknowledged(tmp_pat
             assert new_id not in {int(t) for t in by_id} | {tx for tx, _, _ in completed[station_ids[0]]}
         # Graceful stop lands everything in the lake; then every acknowledged CALL is there.
         proc.send_signal(signal.SIGTERM)  # the CSMS process only: it stops Ray itself
-        proc.wait(120)
+        assert proc.wait(120) == 0, log_path.read_text()[-3000:]  # a graceful stop, not Ray's exit
         assert acked <= bronze_message_ids(data_root, station_ids)
     finally:
         if proc.poll() is None:
