@@ -17,6 +17,8 @@ class Connect(msgspec.Struct, frozen=True, tag="connect"):
     # Where the station connects from and what it offered: kept for unknown station ids.
     source_address: str | None = None
     subprotocols: tuple[str, ...] = ()
+    # The OCPP version the negotiated subprotocol selected (a key of actors.protocols.PROTOCOLS).
+    ocpp_version: str = "1.6"
 
 
 class Frame(msgspec.Struct, frozen=True, tag="frame"):

@@ -15,6 +15,9 @@ import msgspec
 
 CommandStatus = Literal[
     "answered", "call_error", "timeout", "not_connected", "not_accepted", "busy", "unknown_station", "disconnected",
+    # Refused before anything is queued: not a command of the station's OCPP version, or not
+    # a valid payload for it (`error_description` says why).
+    "unknown_action", "invalid_payload",
 ]
 
 
@@ -87,7 +90,11 @@ class Mailbox:
                 pass
 
     def fail_all(self, outcome: CommandOutcome) -> None:
-        for command in ([self.in_flight] if self.in_flight else []) + list(self._queue):
+        """Fail every command; the one in flight keeps its message id (the CALL went out under
+        it and is in the events: issue 16, item 7)."""
+        if self.in_flight is not None and not self.in_flight.future.done():
+            self.in_flight.future.set_result(msgspec.structs.replace(outcome, message_id=self.in_flight.message_id))
+        for command in self._queue:
             if not command.future.done():
                 command.future.set_result(outcome)
         self.in_flight = None

@@ -15,7 +15,7 @@ them with their own core worker), so each process makes its own set on first use
 from __future__ import annotations
 
 from collections import Counter as _Tally
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from functools import cache
 
 from ray.util import metrics as _ray_metrics
@@ -122,14 +122,22 @@ class HostMetrics:
 class CallTally(_Tally):
     """Station CALLs answered in one batch, by (action, outcome)."""
 
-    def add(self, events: Iterable[Event]) -> None:
+    def add(self, events: Iterable[Event], known_actions: Container[str] | None = None) -> None:
+        """`known_actions` (the host passes the action names of our versions): station-sent
+        names are unbounded (and may hold any character), so every other name counts as
+        "unknown" and a tag never grows without bound nor fails to encode (issue 16, item 1).
+        None keeps every name but the empty one."""
         for event in events:
             if event.direction != "out":
                 continue
+            if known_actions is None:
+                action = event.action or "unknown"
+            else:
+                action = event.action if event.action in known_actions else "unknown"
             if event.message_type == "CALLRESULT":
-                self[(event.action, "CALLRESULT")] += 1
+                self[(action, "CALLRESULT")] += 1
             elif event.message_type == "CALLERROR":
-                self[(event.action or "unknown", _error_code(event.payload))] += 1
+                self[(action, _error_code(event.payload))] += 1
 
 
 def _error_code(payload: str) -> str:

@@ -78,7 +78,9 @@ _encode = msgspec.json.encode
 def parse_frame(text: str | bytes) -> Frame | FrameError:
     """Split an OCPP-J message into its parts without decoding the payload."""
     if _nested_too_deep(text):
-        return FrameError(UNREADABLE_MESSAGE_ID, FORMATION_VIOLATION, f"frame nests deeper than {MAX_NESTING} levels")
+        # Answered under its own id where that can be read (issue 16, item 8).
+        return FrameError(_leading_message_id(text) or UNREADABLE_MESSAGE_ID, FORMATION_VIOLATION,
+                          f"frame nests deeper than {MAX_NESTING} levels")
     try:
         elements = _decode_elements(text)
     except msgspec.ValidationError:
@@ -145,6 +147,24 @@ def _nested_too_deep(text: str | bytes) -> bool:
         else:
             depth -= 1
     return False
+
+
+# The head of a frame, `[<type>, "<message id>",`, read without decoding the rest.
+_LEADING_ID = re.compile(r'\s*\[\s*[0-9]+\s*,\s*("(?:[^"\\]|\\.){0,%d}")\s*,' % (MAX_MESSAGE_ID_LENGTH * 6))
+
+
+def _leading_message_id(text: str | bytes) -> str | None:
+    """The message id of a frame that cannot be decoded whole, if its head is readable."""
+    if isinstance(text, bytes):
+        text = text[:512].decode("utf-8", errors="replace")
+    match = _LEADING_ID.match(text)
+    if match is None:
+        return None
+    try:
+        message_id = _decode_str(match.group(1))
+    except msgspec.DecodeError:
+        return None
+    return message_id if message_id and len(message_id) <= MAX_MESSAGE_ID_LENGTH else None
 
 
 def _is_json(text: str | bytes) -> bool:

@@ -16,12 +16,11 @@ import logging
 import os
 import time
 import uuid
-from collections import deque
 from typing import NoReturn
 
 import msgspec
 
-from actors import directory, lake, logs, ocppj
+from actors import directory, events as ev, lake, logs, ocppj, protocols
 from actors.authorizer.decision import AuthorizationDecision
 from actors.authorizer.resolver import AuthorizationStatus, Authorizer
 from actors.bulk_registration import BulkOutcome, StationRow, registration_for
@@ -44,11 +43,10 @@ from actors.host_protocol import (
     encode_replies,
     replica_of,
 )
-from actors.mailbox import CommandOutcome, Mailbox, PendingCommand
+from actors.mailbox import CommandOutcome
 from actors.metrics import CallTally, host_metrics
-from actors.ocpp16.station_side import Policy
-from actors.ocpp16.secrets import SECRET_CONFIGURATION_KEYS, authorization_key_password
-from actors.passwords import hash_password, verify_password
+from actors.passwords import verify_password
+from actors.protocol import Policy
 from actors.station_session import CLOSE_REPLACED, CLOSE_UNREGISTERED, CommandAnswer, StationSession
 from actors.station_state import IdTagRecord, Registration, StationState
 from actors.storage import NotStored, describe, write_problem
@@ -66,10 +64,6 @@ from actors.views import (
 log = logging.getLogger("csms.station_host")
 
 
-# OCPP 1.6 section 4.2: while a station is Pending these may not be sent to it (the CSMS may
-# configure it, trigger messages, etc., but not start or stop charging).
-NOT_WHILE_PENDING = frozenset({"RemoteStartTransaction", "RemoteStopTransaction"})
-
 # A batch holding nothing but frames that await external authorization waits this long for a
 # decision before going back deferred: a quick downstream then needs no second round trip,
 # and frames queuing behind it at the gateway wait at most this (50 ms showed in their p99:
@@ -78,6 +72,10 @@ DECISION_HOLD_S = 0.02
 
 # Stations per slice of a back-office fleet scan (about 3 us each): frames wait at most ~10 ms.
 FLEET_SCAN_CHUNK = 4_000
+
+
+# The action names a metric may carry as a tag (the rest count as "unknown").
+_METRIC_ACTIONS = protocols.ACTION_NAMES | {ev.MALFORMED}
 
 
 class Snapshot(msgspec.Struct):
@@ -109,17 +107,11 @@ class StationHost:
         self._dir = config.data_path / "hosts" / name
         self._dir.mkdir(parents=True, exist_ok=True)
         self._snapshot_path = self._dir / "snapshot.msgpack"
+        # Each station's session owns its state, mailbox, recent events and password cache.
         self.sessions: dict[str, StationSession] = {}
         self.id_tags: dict[str, IdTagRecord] = {}
         self._id_tags_version = 0
-        # station id -> sha256 of the password last verified against the stored hash, so a
-        # reconnect storm pays the PBKDF2 cost once per station per host lifetime.
-        self._verified: dict[str, bytes] = {}
-        # Operator commands (not durable: a restarted host has none in flight; their callers
-        # see the failure). Outbound CALLs wait per gateway replica for its poll.
-        self.mailboxes: dict[str, Mailbox] = {}
-        # The last events of each station, newest last, for support agents (older: the lake).
-        self.recent: dict[str, deque[Event]] = {}
+        # Outbound CALLs wait per gateway replica for its poll.
         self._outbound: dict[str, list[OutboundFrame]] = {}
         self._outbound_ready: dict[str, asyncio.Event] = {}
         # Id tags the local table does not know (or all, by config) asked of an external party.
@@ -146,17 +138,15 @@ class StationHost:
             snapshot = msgspec.msgpack.decode(self._snapshot_path.read_bytes(), type=Snapshot)
             snapshot_seq = snapshot.last_seq
             for state in snapshot.stations:
-                self.sessions[state.station_id] = StationSession(state.station_id, self.policy, state)
+                self.sessions[state.station_id] = self._new_session(state.station_id, state)
         replayed = 0
         for _seq, event in self.log.replay(after_seq=snapshot_seq):
-            self._session(event.station_id).apply(event)
-            self._remember(event)
+            session = self._session(event.station_id)
+            session.apply(event)
+            session.remember(event)
             replayed += 1
-        # Sockets do not survive this process: a station counts as connected again once its
-        # gateway sends the next frame over the still-open socket (see _admit).
         for session in self.sessions.values():
-            session.state.connected = False
-            session.state.pending_call = None
+            session.restarted()
         return replayed
 
     def _append(self, events: list[Event]) -> None:
@@ -168,19 +158,18 @@ class StationHost:
         # Summed here, recorded once per batch (_record_appends): metrics cost microseconds.
         self._append_s += time.perf_counter() - started
         self._appended += len(events)
+        sessions = self.sessions
         for event in events:
-            self._remember(event)
+            sessions[event.station_id].remember(event)
 
-    def _remember(self, event: Event) -> None:
-        recent = self.recent.get(event.station_id)
-        if recent is None:
-            recent = self.recent[event.station_id] = deque(maxlen=self.config.recent_events_kept)
-        recent.append(msgspec.structs.replace(event, private="") if event.private else event)
+    def _new_session(self, station_id: str, state: StationState | None = None) -> StationSession:
+        return StationSession(station_id, self.policy, state, recent_events_kept=self.config.recent_events_kept,
+                              command_queue_bound=self.config.command_queue_bound)
 
     def _session(self, station_id: str) -> StationSession:
         session = self.sessions.get(station_id)
         if session is None:
-            session = self.sessions[station_id] = StationSession(station_id, self.policy)
+            session = self.sessions[station_id] = self._new_session(station_id)
         return session
 
     async def _ensure_started(self) -> None:
@@ -213,7 +202,7 @@ class StationHost:
                     undecided[len(replies)] = (request, decision)
                     replies.append(HostReply(deferred=True))
                     continue
-                reply, durable_frame = self._on_frame(request, events, answers, decision)
+                reply, durable_frame = self._on_frame_isolated(request, events, answers, decision)
                 durable = durable or durable_frame
             elif isinstance(request, Connect):
                 reply = await self._on_connect(request, events)
@@ -222,7 +211,7 @@ class StationHost:
             else:
                 reply = self._on_disconnect(request, events)
             replies.append(reply)
-            calls.add(events)
+            calls.add(events, _METRIC_ACTIONS)
             # Into the log before the next await (a Connect's password check): a snapshot
             # taken meanwhile must never hold state whose events the log lacks.
             self._append(events)
@@ -237,7 +226,7 @@ class StationHost:
                 decision = self._external_decision(request)
                 if isinstance(decision, asyncio.Task):
                     continue
-                replies[index], durable_frame = self._on_frame(request, events, answers, decision)
+                replies[index], durable_frame = self._on_frame_isolated(request, events, answers, decision)
                 durable = durable or durable_frame
                 self._append(events)
                 events.clear()
@@ -249,6 +238,26 @@ class StationHost:
         self.metrics.record_calls(calls)
         self._record_appends()
         return encode_replies(BatchReply(self.incarnation, replies))
+
+    def _on_frame_isolated(self, request: Frame, events: list[Event], answers: list[tuple[str, CommandAnswer]],
+                           decision: AuthorizationDecision | None = None) -> tuple[HostReply, bool]:
+        """One frame whose handling raises costs that frame alone: it is answered with
+        CALLERROR InternalError and the rest of the batch goes on (issue 10, point 7)."""
+        mark, answered = len(events), len(answers)
+        try:
+            return self._on_frame(request, events, answers, decision)
+        except Exception:
+            # Whatever the frame made before raising is dropped: half of a CALL + CALLRESULT
+            # pair must not reach the log.
+            del events[mark:], answers[answered:]
+            log.exception("frame handling failed; answered InternalError",
+                          extra={"host": self.name, "station_id": request.station_id,
+                                 "connection_id": request.connection_id})
+            session = self.sessions.get(request.station_id)
+            if session is None:
+                return HostReply(), False
+            outcome = session.internal_error(request.text, request.received_at_us, "the CSMS failed to handle this frame")
+            return HostReply(replies=outcome.replies), False
 
     def _external_decision(self, request: Frame) -> AuthorizationDecision | asyncio.Task | None:
         """The external authorization decision the frame needs before its session handles it:
@@ -262,7 +271,7 @@ class StationHost:
                 or not session.admits(request.connection_id, request.connected_at_us)):
             return None
         return self.authorizer.decision_for(request.station_id, request.connection_id, request.received_at_us,
-                                            request.text, self.id_tags)
+                                            request.text, self.id_tags, session.protocol)
 
     def _on_frame(self, request: Frame, events: list[Event], answers: list[tuple[str, CommandAnswer]],
                   decision: AuthorizationDecision | None = None) -> tuple[HostReply, bool]:
@@ -271,13 +280,12 @@ class StationHost:
             return HostReply(close_code=CLOSE_UNREGISTERED), False
         if not self._admit(session, request.connection_id, request.connected_at_us, events):
             return HostReply(close_code=CLOSE_REPLACED), False
-        outcome = session.handle(request.text, request.received_at_us, self.id_tags, decision)
+        outcome = session.handle(request.text, request.received_at_us, self.id_tags, decision, answer_resent=True)
         events.extend(outcome.events)
         if outcome.answer is not None:
             answers.append((request.station_id, outcome.answer))
-            password_change = self._password_change(session, outcome.answer)
-            if password_change is not None:
-                events.append(password_change)
+            if any(e.action == ev.STATION_REGISTERED for e in outcome.events):
+                log.info("station password changed by its accepted command", extra={"station_id": request.station_id})
         return HostReply(replies=outcome.replies, close_code=outcome.close_code), outcome.durable
 
     def _admit(self, session: StationSession, connection_id: str, connected_at_us: int, events: list[Event]) -> bool:
@@ -303,28 +311,29 @@ class StationHost:
         if session is None or session.state.registration is None:
             self.unknown_stations.record(request.station_id, request.source_address, request.subprotocols)
             return HostReply(connect_status="unknown_station")
-        if request.password is not None and not await self._password_ok(
-                session.state.registration, request.station_id, request.password):
+        if request.password is not None and not await self._password_ok(session, request.password):
             return HostReply(connect_status="bad_credentials")
         if session.state.registration is None:  # deregistered while the password was checked
             return HostReply(connect_status="unknown_station")
         if not session.admits(request.connection_id, request.connected_at_us):
             return HostReply(connect_status="accepted", close_code=CLOSE_REPLACED)
         previous = session.state.connection_id if session.state.connected else None
-        events.append(session.connect(request.connection_id, request.connected_at_us, now_us()))
+        events.append(session.connect(request.connection_id, request.connected_at_us, now_us(), request.ocpp_version))
         if previous is not None and previous != request.connection_id:
             # The newest connection of a station replaces an older one, wherever it is held.
             self._send_outbound(OutboundFrame(request.station_id, previous, "", close_code=CLOSE_REPLACED))
         return HostReply(connect_status="accepted")
 
-    async def _password_ok(self, registration: Registration, station_id: str, password: bytes) -> bool:
+    async def _password_ok(self, session: StationSession, password: bytes) -> bool:
+        registration = session.state.registration
+        assert registration is not None
         fingerprint = hashlib.sha256(registration.password_hash.encode() + b"\x00" + password).digest()
-        if self._verified.get(station_id) == fingerprint:
+        if session.verified_password == fingerprint:
             return True
         # PBKDF2 releases the GIL: verify in a thread so the event loop keeps serving frames.
         ok = await asyncio.to_thread(verify_password, password, registration.password_hash)
         if ok:
-            self._verified[station_id] = fingerprint
+            session.verified_password = fingerprint
         return ok
 
     def _on_disconnect(self, request: Disconnect, events: list[Event]) -> HostReply:
@@ -334,70 +343,58 @@ class StationHost:
                                        request.close_reason)
             if event is not None:
                 events.append(event)
-                mailbox = self.mailboxes.pop(request.station_id, None)
-                if mailbox is not None:
-                    mailbox.fail_all(CommandOutcome(status="disconnected"))
         return HostReply()
 
     # --- operator commands (OCPP-J 4.1.1: one CALL in flight per connection) ---------------
 
-    async def command(self, station_id: str, action: str, payload_json: str, logged_payload_json: str,
-                      timeout_s: float) -> CommandOutcome:
+    async def command(self, station_id: str, action: str, payload_json: str, timeout_s: float) -> CommandOutcome:
         """Send a CSMS-initiated CALL through the station's mailbox; the station's answer.
 
-        `logged_payload_json` is what the event log keeps (secrets such as a new
-        AuthorizationKey replaced); the station receives `payload_json`.
+        The payload is checked against the station's OCPP version first (unknown_action,
+        invalid_payload: nothing is sent); the event log keeps it with secrets (such as a new
+        AuthorizationKey) masked, the station receives it whole.
         """
         started = time.perf_counter()
-        outcome = await self._command(station_id, action, payload_json, logged_payload_json, timeout_s)
-        self.metrics.commands.inc(1, tags={"action": action, "outcome": outcome.status})
+        outcome = await self._command(station_id, action, payload_json, timeout_s)
+        # Operators' action names are unbounded too: only known ones become a metric tag.
+        tag = action if outcome.status != "unknown_action" else "unknown"
+        self.metrics.commands.inc(1, tags={"action": tag, "outcome": outcome.status})
         self.metrics.command_latency.observe(time.perf_counter() - started)
         log.info("command %s", outcome.status, extra={
-            "station_id": station_id, "message_id": outcome.message_id, "action": action,
+            "station_id": station_id, "message_id": outcome.message_id, "action": tag,
             "outcome": outcome.status, "error_code": outcome.error_code,
         })
         return outcome
 
-    async def _command(self, station_id: str, action: str, payload_json: str, logged_payload_json: str,
-                       timeout_s: float) -> CommandOutcome:
+    async def _command(self, station_id: str, action: str, payload_json: str, timeout_s: float) -> CommandOutcome:
         await self._ensure_started()
-        session = self.sessions.get(station_id)
-        if session is None or session.state.registration is None:
-            return CommandOutcome(status="unknown_station")
-        if not session.state.connected:
-            return CommandOutcome(status="not_connected")
-        if action in NOT_WHILE_PENDING and session.state.boot_status != "Accepted":
-            return CommandOutcome(status="not_accepted")
-        mailbox = self.mailboxes.setdefault(station_id, Mailbox(self.config.command_queue_bound))
-        command = PendingCommand(uuid.uuid4().hex[:32], action, payload_json, logged_payload_json)
-        if not mailbox.submit(command):
+        session = self.sessions.get(station_id) or self._new_session(station_id)  # unknown: checked, not kept
+        checked = session.check_command(action, payload_json)
+        if isinstance(checked, CommandOutcome):
+            return checked
+        refused = session.refuse_command(action)
+        if refused is not None:
+            return refused
+        command = session.queue_command(action, *checked)
+        if command is None:
             return CommandOutcome(status="busy")
-        self._pump(station_id)
+        self._pump(session)
         try:
             return await asyncio.wait_for(asyncio.shield(command.future), timeout_s)
         except asyncio.TimeoutError:
-            mailbox.abandon(command)
-            self._pump(station_id)
+            session.mailbox.abandon(command)
+            self._pump(session)
             return CommandOutcome(status="timeout", message_id=command.message_id)
 
-    def _pump(self, station_id: str) -> None:
-        """Send the next queued command if the station's line is free."""
-        mailbox = self.mailboxes.get(station_id)
-        session = self.sessions.get(station_id)
-        if mailbox is None or session is None:
+    def _pump(self, session: StationSession) -> None:
+        """Send the station's next queued command if its line is free."""
+        sent = session.next_command(now_us())
+        if sent is None:
             return
-        command = mailbox.next_to_send()
-        if command is None:
-            return
-        state = session.state
-        if not state.connected or state.connection_id is None:
-            mailbox.fail_all(CommandOutcome(status="disconnected"))
-            return
-        frame, event = session.send_command(command.message_id, command.action, command.logged_payload_json, now_us())
-        if command.logged_payload_json != command.payload_json:
-            frame = ocppj.call_json(command.message_id, command.action, command.payload_json)
+        frame, event = sent
         self._append([event])
-        self._send_outbound(OutboundFrame(station_id, state.connection_id, frame))
+        assert session.state.connection_id is not None
+        self._send_outbound(OutboundFrame(session.station_id, session.state.connection_id, frame))
 
     def _send_outbound(self, frame: OutboundFrame) -> None:
         """Queue a frame for the gateway replica that holds the socket; its poll picks it up."""
@@ -405,48 +402,15 @@ class StationHost:
         self._outbound.setdefault(replica, []).append(frame)
         self._outbound_ready.setdefault(replica, asyncio.Event()).set()
 
-    def _password_change(self, session: StationSession, answer: CommandAnswer) -> Event | None:
-        """A station that accepted ChangeConfiguration AuthorizationKey authenticates with the
-        new key from its next connection on (security profile 1-2): store its hash, in the
-        same batch as the answer so both are durable together."""
-        mailbox = self.mailboxes.get(session.station_id)
-        command = mailbox.in_flight if mailbox else None
-        if (command is None or command.message_id != answer.message_id or not answer.ok
-                or command.action != "ChangeConfiguration"):
-            return None
-        request = msgspec.json.decode(command.payload_json)
-        if str(request.get("key", "")).lower() not in SECRET_CONFIGURATION_KEYS:
-            return None
-        if msgspec.json.decode(answer.payload).get("status") not in ("Accepted", "RebootRequired"):
-            return None
-        registration = session.state.registration
-        if registration is None:
-            return None
-        try:
-            password = authorization_key_password(str(request.get("value", "")))
-        except ValueError:
-            return None  # refused by the API before sending; nothing else sends it
-        self._verified.pop(session.station_id, None)
-        updated = msgspec.structs.replace(registration, password_hash=hash_password(password))
-        log.info("station password changed by ChangeConfiguration", extra={"station_id": session.station_id})
-        return session.register(updated, now_us())
-
     def _resolve_command(self, station_id: str, answer: CommandAnswer) -> None:
-        mailbox = self.mailboxes.get(station_id)
-        if mailbox is None:
-            return
-        if answer.ok:
-            outcome = CommandOutcome(status="answered", message_id=answer.message_id, response=answer.payload)
-        else:
-            outcome = CommandOutcome(status="call_error", message_id=answer.message_id,
-                                     error_code=answer.error_code, error_description=answer.error_description)
-        if mailbox.resolve(answer.message_id, outcome):
-            self._pump(station_id)
+        session = self.sessions.get(station_id)
+        if session is not None and session.resolve_command(answer):
+            self._pump(session)
 
     async def pending_commands(self, station_id: str) -> int:
         """Commands queued or in flight for a station (support and tests)."""
-        mailbox = self.mailboxes.get(station_id)
-        return 0 if mailbox is None else len(mailbox)
+        session = self.sessions.get(station_id)
+        return 0 if session is None else len(session.mailbox)
 
     async def outbound(self, replica: str, wait_s: float) -> bytes:
         """A gateway replica's long poll: the CALLs to send over the sockets it holds."""
@@ -503,7 +467,6 @@ class StationHost:
         created = session.state.registration is None
         registration.registered_at_us = now_us()
         self._append([session.register(registration, registration.registered_at_us)])
-        self._verified.pop(station_id, None)
         self.unknown_stations.forget(station_id)
         await self._commit()
         return created
@@ -519,7 +482,6 @@ class StationHost:
             created += session.state.registration is None
             registration.registered_at_us = at_us
             events.append(session.register(registration, at_us))
-            self._verified.pop(station_id, None)
         self._append(events)
         await self._commit()
         return created
@@ -542,7 +504,6 @@ class StationHost:
             outcome.created += current is None
             outcome.updated += current is not None
             events.append(session.register(registration, at))
-            self._verified.pop(row.station_id, None)
             self.unknown_stations.forget(row.station_id)
         self._append(events)
         await self._commit()
@@ -559,7 +520,6 @@ class StationHost:
             return refused
         updated = msgspec.structs.replace(session.state.registration, password_hash=password_hash)
         self._append([session.register(updated, now_us())])
-        self._verified.pop(station_id, None)
         await self._commit()
         return True
 
@@ -571,7 +531,6 @@ class StationHost:
         if (refused := self._write_refusal()) is not None:
             return refused
         self._append([session.deregister(now_us())])
-        self._verified.pop(station_id, None)
         await self._commit()
         return True
 
@@ -612,7 +571,7 @@ class StationHost:
         session = self.sessions.get(station_id)
         if session is None or session.state.registration is None:
             return None
-        newest_first = list(reversed(self.recent.get(station_id, ())))
+        newest_first = list(reversed(session.recent))
         return len(newest_first), newest_first[offset : offset + limit]
 
     async def unknown(self) -> list[UnknownStation]:

@@ -1,14 +1,18 @@
-"""The station actor: one station's state and the serial processing of its frames, free of I/O.
+"""The station actor: one station's state, its protocol rules, its command mailbox and recent events; free of I/O.
 
 A `StationSession` takes a frame and the receive time and returns the replies to send and
 the events to log (`Outcome`). State changes only through `apply(event)`, which the host
 also uses to rebuild the session from its snapshot and write-ahead log after a restart.
+What a frame means comes from the station's OCPP version (`actors.protocols.PROTOCOLS`,
+chosen by the subprotocol of its connection); nothing here names a version's actions.
 The caller (StationHost) guarantees one frame at a time per session.
 """
 
 from __future__ import annotations
 
-from collections import ChainMap
+import hashlib
+import uuid
+from collections import ChainMap, deque
 from collections.abc import Mapping
 
 import msgspec
@@ -17,15 +21,28 @@ from actors import events as ev
 from actors import ocppj
 from actors.authorizer.decision import AuthorizationDecided, AuthorizationDecision
 from actors.events import Event
-from actors.ocpp16 import csms_side as c16
-from actors.ocpp16 import messages as m
-from actors.ocpp16 import station_side as s16
-from actors.station_state import IdTagRecord, Registration, StationState
+from actors.mailbox import CommandOutcome, Mailbox, PendingCommand
+from actors.passwords import hash_password
+from actors.protocol import Context, Policy, Protocol
+from actors.protocols import DEFAULT_VERSION, PROTOCOLS
+from actors.station_state import (
+    ANSWERED_CALLS_KEPT,
+    AnsweredCall,
+    IdTagRecord,
+    PendingCall,
+    Registration,
+    SentCommand,
+    StationState,
+)
 
 # Close codes (RFC 6455 section 7.4): 1008 policy violation for a station that is no
 # longer registered; 4000 (private range) for a connection replaced by a newer one.
 CLOSE_UNREGISTERED = 1008
 CLOSE_REPLACED = 4000
+
+# Not logged: the fold of "this process restarted" (sockets and calls in flight do not
+# survive it). The host applies it to every session after replaying the log.
+_RESTARTED = "HostRestarted"
 
 _json_decode = msgspec.json.decode
 _json_encode = msgspec.json.encode
@@ -52,11 +69,28 @@ class Outcome(msgspec.Struct, kw_only=True):
     answer: CommandAnswer | None = None
 
 
+def _fingerprint(payload: bytes) -> bytes:
+    return hashlib.blake2b(payload, digest_size=8).digest()
+
+
 class StationSession:
-    def __init__(self, station_id: str, policy: s16.Policy, state: StationState | None = None) -> None:
+    def __init__(self, station_id: str, policy: Policy, state: StationState | None = None,
+                 recent_events_kept: int = 100, command_queue_bound: int = 16) -> None:
         self.station_id = station_id
         self.policy = policy
         self.state = state or StationState(station_id=station_id)
+        self.protocol: Protocol = PROTOCOLS.get(self.state.ocpp_version) or PROTOCOLS[DEFAULT_VERSION]
+        # The last events, newest last, for support agents (older ones: the lake).
+        self.recent: deque[Event] = deque(maxlen=recent_events_kept)
+        # Operator commands (not durable: a restarted host has none in flight; their callers
+        # see the failure). One CALL in flight per connection (OCPP-J 1.6 section 4.1.1).
+        self.mailbox = Mailbox(command_queue_bound)
+        # sha256 of the password last verified against the stored hash, so a reconnect
+        # storm pays the PBKDF2 cost once per station per host lifetime.
+        self.verified_password: bytes | None = None
+
+    def remember(self, event: Event) -> None:
+        self.recent.append(msgspec.structs.replace(event, private="") if event.private else event)
 
     # --- connections -------------------------------------------------------------------
 
@@ -69,28 +103,43 @@ class StationSession:
             return True
         return st.connected_at_us is None or connected_at_us >= st.connected_at_us
 
-    def connect(self, connection_id: str, connected_at_us: int, now_us: int) -> Event:
-        payload = {"connection_id": connection_id, "connected_at_us": connected_at_us}
-        return self._system_event(ev.CONNECTED, connection_id, payload, now_us)
+    def connect(self, connection_id: str, connected_at_us: int, now_us: int, ocpp_version: str | None = None) -> Event:
+        """`ocpp_version`: what the connection's subprotocol chose; None (a socket re-attached
+        after a host restart) keeps the version the station spoke."""
+        version = ocpp_version or self.state.ocpp_version
+        payload = {"connection_id": connection_id, "connected_at_us": connected_at_us, "ocpp_version": version}
+        return self._system_event(ev.CONNECTED, connection_id, payload, now_us, ocpp_version=version)
 
     def disconnect(self, connection_id: str, now_us: int, close_code: int | None,
                    close_reason: str = "") -> Event | None:
         if self.state.connection_id != connection_id or not self.state.connected:
             return None  # an older connection closing after its replacement arrived
         payload = {"connection_id": connection_id, "close_code": close_code, "close_reason": close_reason}
-        return self._system_event(ev.DISCONNECTED, connection_id, payload, now_us)
+        event = self._system_event(ev.DISCONNECTED, connection_id, payload, now_us)
+        self.mailbox.fail_all(CommandOutcome(status="disconnected"))
+        return event
+
+    def restarted(self) -> None:
+        """The host process restarted: its sockets and calls in flight are gone. A station
+        counts as connected again once its gateway sends the next frame over the still-open
+        socket (StationHost._admit)."""
+        self.apply(Event(station_id=self.station_id, received_at_us=0, direction="system",
+                         message_type="SESSION", message_id="", action=_RESTARTED, payload="{}"))
 
     # --- registry ----------------------------------------------------------------------
 
     def register(self, registration: Registration, now_us: int) -> Event:
         public = msgspec.structs.replace(registration, password_hash="")
+        self.verified_password = None
         # The hash must survive in the log to rebuild the registry, never in the lake.
         return self._system_event(ev.STATION_REGISTERED, "", public, now_us, private=registration.password_hash)
 
     def deregister(self, now_us: int) -> Event:
+        self.verified_password = None
         return self._system_event(ev.STATION_DELETED, "", {}, now_us)
 
-    def _system_event(self, action: str, message_id: str, payload: object, now_us: int, private: str = "") -> Event:
+    def _system_event(self, action: str, message_id: str, payload: object, now_us: int, private: str = "",
+                      ocpp_version: str | None = None) -> Event:
         """A lifecycle event the CSMS itself produces, applied before it is returned for logging."""
         event = Event(
             station_id=self.station_id,
@@ -100,6 +149,7 @@ class StationSession:
             message_id=message_id,
             action=action,
             payload=_json_encode(payload).decode(),
+            ocpp_version=ocpp_version or self.state.ocpp_version,
             private=private,
         )
         self.apply(event)
@@ -108,53 +158,73 @@ class StationSession:
     # --- frames from the station -------------------------------------------------------
 
     def handle(self, text: str, received_at_us: int, id_tags: Mapping[str, IdTagRecord],
-               decision: AuthorizationDecision | None = None) -> Outcome:
+               decision: AuthorizationDecision | None = None, answer_resent: bool = False) -> Outcome:
         """`decision`: how the frame's id tag was decided beyond the local table (resolved by
         the host before this call, see actors/authorizer); the idTagInfo of the frame's
         answer (Authorize, StartTransaction, StopTransaction) comes from it, and it is logged
-        right after the answer."""
+        right after the answer.
+
+        `answer_resent` (the host sets it): a durable CALL the station resends with the same
+        message id and payload, because our answer did not reach it, gets the same answer
+        again and nothing is logged twice (issue 16, item 1). Without it every CALL is
+        answered anew (the fold's own tests)."""
         frame = ocppj.parse_frame(text)
         if isinstance(frame, ocppj.FrameError):
             inbound = self._event("in", "CALL", frame.message_id, ev.MALFORMED, text, received_at_us)
             return self._error(inbound, frame.message_id, frame.code, frame.description)
         if isinstance(frame, ocppj.CallResult | ocppj.CallError):
-            # Answers to CSMS-initiated CALLs: logged (under the command's action when it is
-            # the one we wait for) and folded by apply(); the mailbox resolves the operator's request.
-            kind = "CALLRESULT" if isinstance(frame, ocppj.CallResult) else "CALLERROR"
-            command = self.state.pending_command
-            action = command[1] if command is not None and command[0] == frame.message_id else ""
+            return self._handle_answer(frame, received_at_us)
+        return self._handle_call(frame, received_at_us, id_tags, decision, answer_resent)
+
+    def _handle_answer(self, frame: ocppj.CallResult | ocppj.CallError, received_at_us: int) -> Outcome:
+        """Answers to CSMS-initiated CALLs: logged (under the command's action when it is the
+        one we wait for) and folded by apply(); the mailbox resolves the operator's request."""
+        kind = "CALLRESULT" if isinstance(frame, ocppj.CallResult) else "CALLERROR"
+        command = self.state.pending_command
+        action = command.action if command is not None and command.message_id == frame.message_id else ""
+        if isinstance(frame, ocppj.CallResult):
             # An answer we no longer wait for (late, after a timeout) may still carry secrets:
             # mask it as the one kind of answer that can (GetConfiguration).
-            masked_as = action or "GetConfiguration"
-            payload = c16.loggable_result(masked_as, bytes(frame.payload).decode()) if isinstance(frame, ocppj.CallResult) else (
-                _json_encode([frame.code, frame.description, frame.details]).decode()
-            )
-            inbound = self._event("in", kind, frame.message_id, action, payload, received_at_us)
-            self.apply(inbound)
-            if isinstance(frame, ocppj.CallResult):
-                answer = CommandAnswer(message_id=frame.message_id, ok=True, payload=payload)
-            else:
-                answer = CommandAnswer(message_id=frame.message_id, ok=False, error_code=frame.code,
-                                       error_description=frame.description)
-            return Outcome(events=[inbound], answer=answer)
-        return self._handle_call(frame, received_at_us, id_tags, decision)
+            payload = self.protocol.loggable_result(action or "GetConfiguration", bytes(frame.payload).decode())
+            answer = CommandAnswer(message_id=frame.message_id, ok=True, payload=payload)
+        else:
+            payload = _json_encode([frame.code, frame.description, frame.details]).decode()
+            answer = CommandAnswer(message_id=frame.message_id, ok=False, error_code=frame.code,
+                                   error_description=frame.description)
+        inbound = self._event("in", kind, frame.message_id, action, payload, received_at_us)
+        self.apply(inbound)
+        events = [inbound]
+        password_change = self._password_change(answer, received_at_us)
+        if password_change is not None:
+            events.append(password_change)
+        return Outcome(events=events, answer=answer)
 
     def _handle_call(self, call: ocppj.Call, received_at_us: int, id_tags: Mapping[str, IdTagRecord],
-                     decision: AuthorizationDecision | None = None) -> Outcome:
-        payload_text = bytes(call.payload).decode()
-        entry = s16.ACTIONS.get(call.action)
+                     decision: AuthorizationDecision | None, answer_resent: bool) -> Outcome:
+        protocol = self.protocol
+        entry = protocol.actions.get(call.action)
         if entry is None:
+            payload_text = bytes(call.payload).decode()
             inbound = self._event("in", "CALL", call.message_id, call.action, payload_text, received_at_us)
+            if call.action in protocol.commands:
+                # A known action, but one only the CSMS sends (OCPP-J 1.6 section 4.2.3).
+                return self._error(inbound, call.message_id, ocppj.NOT_SUPPORTED,
+                                   f"{call.action} is sent by the Central System, not by a station")
             return self._error(inbound, call.message_id, ocppj.NOT_IMPLEMENTED, f"action {call.action!r} is not supported")
-        answer, _apply, durable = entry
+        payload = bytes(call.payload)
+        if answer_resent and entry.durable and self.state.answered_calls:
+            fingerprint = _fingerprint(payload)
+            for answered in self.state.answered_calls:
+                if answered.message_id == call.message_id and answered.fingerprint == fingerprint:
+                    return Outcome(replies=[answered.reply], durable=True)
         try:
-            request = m.decode_request(call.action, call.payload)
+            request = protocol.decode_request(call.action, payload)
         except msgspec.ValidationError as exc:
-            inbound = self._event("in", "CALL", call.message_id, call.action, payload_text, received_at_us)
+            inbound = self._event("in", "CALL", call.message_id, call.action, payload.decode(), received_at_us)
             return self._error(inbound, call.message_id, ocppj.constraint_error_code(exc), str(exc))
         inbound = self._event(
-            "in", "CALL", call.message_id, call.action, payload_text, received_at_us,
-            station_ts_us=s16.station_timestamp_us(request),
+            "in", "CALL", call.message_id, call.action, payload.decode(), received_at_us,
+            station_ts_us=protocol.station_timestamp_us(request),
         )
         if self.state.registration is None:
             outcome = self._error(inbound, call.message_id, ocppj.SECURITY_ERROR, "station is not registered")
@@ -163,17 +233,17 @@ class StationSession:
         # OCPP 1.6 section 4.2.1: until its BootNotification is Accepted a station may send
         # nothing else, but what the CSMS asked for with an Accepted TriggerMessage (4.2).
         if (
-            call.action != "BootNotification"
+            not entry.before_accepted
             and self.state.boot_status != "Accepted"
             and call.action not in self.state.triggered_messages
         ):
             return self._error(inbound, call.message_id, ocppj.SECURITY_ERROR, "BootNotification not accepted yet")
-        if decision is not None and decision.id_tag != (getattr(request, "idTag", None) or "").upper():
+        if decision is not None and decision.id_tag != protocol.id_token(request):
             decision = None  # decided for another frame: never answer one tag with another's decision
         if decision is not None:
             id_tags = ChainMap({decision.id_tag: decision.record}, id_tags)
-        ctx = s16.Context(policy=self.policy, id_tags=id_tags, now_us=received_at_us)
-        answered = answer(self.state, request, ctx)
+        ctx = Context(policy=self.policy, id_tags=id_tags, now_us=received_at_us)
+        answered = entry.answer(self.state, request, ctx)
         result = _json_encode(answered).decode()
         reply = ocppj.call_result_json(call.message_id, result)
         outbound = self._event("out", "CALLRESULT", call.message_id, call.action, result, received_at_us)
@@ -182,13 +252,14 @@ class StationSession:
         events = [inbound, outbound]
         if decision is not None:
             # In the same batch as the answer, so the transaction's authorization is as durable as it.
+            info = getattr(answered, "idTagInfo", None)
             decided = AuthorizationDecided(
                 id_tag=decision.id_tag, source=decision.source, downstream=decision.downstream,
-                status=answered.get("idTagInfo", {}).get("status", ""),
-                transaction_id=answered.get("transactionId"),
+                status=getattr(info, "status", ""),
+                transaction_id=getattr(answered, "transactionId", None),
             )
             events.append(self._system_event(ev.AUTHORIZATION_DECIDED, call.message_id, decided, received_at_us))
-        return Outcome(replies=[reply], events=events, durable=durable)
+        return Outcome(replies=[reply], events=events, durable=entry.durable)
 
     def _error(self, inbound: Event, message_id: str, code: str, description: str) -> Outcome:
         reply = ocppj.call_error(message_id, code, description)
@@ -196,6 +267,15 @@ class StationSession:
         self.apply(inbound)
         self.apply(outbound)
         return Outcome(replies=[reply], events=[inbound, outbound])
+
+    def internal_error(self, text: str, received_at_us: int, reason: str) -> Outcome:
+        """The answer to a frame whose handling raised: CALLERROR InternalError under its
+        message id where that can be read (OCPP-J 1.6 section 4.2.3); nothing else changes."""
+        frame = ocppj.parse_frame(text)
+        message_id = frame.message_id if isinstance(frame, ocppj.Call | ocppj.FrameError) else None
+        if message_id is None:
+            return Outcome()  # an answer to one of our CALLs: nothing to answer
+        return Outcome(replies=[ocppj.call_error(message_id, ocppj.INTERNAL_ERROR, reason)])
 
     def _event(
         self, direction: ev.Direction, kind: ev.MessageType, message_id: str, action: str,
@@ -210,18 +290,83 @@ class StationSession:
             action=action,
             payload=payload,
             station_ts_us=station_ts_us,
+            ocpp_version=self.state.ocpp_version,
         )
 
     # --- commands to the station ------------------------------------------------------
 
-    def send_command(self, message_id: str, action: str, payload_json: str, now_us: int) -> tuple[str, Event]:
-        """The CALL frame for a CSMS-initiated action and its event (already applied).
+    def check_command(self, action: str, payload_json: str) -> tuple[str, str] | CommandOutcome:
+        """The payload to send and the one to log (secrets masked) for a CSMS-initiated action,
+        or why it may not be sent: not an action of the station's version, or not a valid
+        payload for it (nothing is sent)."""
+        protocol = self.protocol
+        if action not in protocol.commands:
+            return CommandOutcome(status="unknown_action", error_description=(
+                f"{action!r} is not a CSMS-initiated OCPP {protocol.version} action; "
+                f"one of: {', '.join(sorted(protocol.commands))}"))
+        try:
+            request = protocol.decode_command(action, payload_json)
+            protocol.check_command(action, request)
+        except (msgspec.ValidationError, ValueError) as exc:
+            return CommandOutcome(status="invalid_payload", error_description=f"invalid {action} payload: {exc}")
+        return (_json_encode(request).decode(), _json_encode(protocol.loggable_command(action, request)).decode())
 
-        The caller (the station's mailbox) guarantees one CALL in flight per connection.
-        """
+    def refuse_command(self, action: str) -> CommandOutcome | None:
+        """Why a valid command cannot be queued now, else None."""
+        if self.state.registration is None:
+            return CommandOutcome(status="unknown_station")
+        if not self.state.connected:
+            return CommandOutcome(status="not_connected")
+        if action in self.protocol.not_while_pending and self.state.boot_status != "Accepted":
+            return CommandOutcome(status="not_accepted")
+        return None
+
+    def next_command(self, now_us: int) -> tuple[str, Event] | None:
+        """The next queued command's CALL frame and its event (applied), if the line is free."""
+        command = self.mailbox.next_to_send()
+        if command is None:
+            return None
+        if not self.state.connected or self.state.connection_id is None:
+            self.mailbox.fail_all(CommandOutcome(status="disconnected"))
+            return None
+        event = self._event("out", "CALL", command.message_id, command.action, command.logged_payload_json, now_us)
+        self.apply(event)
+        # The station gets the real payload; the log keeps the masked one.
+        return ocppj.call_json(command.message_id, command.action, command.payload_json), event
+
+    def send_command(self, message_id: str, action: str, payload_json: str, now_us: int) -> tuple[str, Event]:
+        """The CALL frame for a CSMS-initiated action and its event (already applied), outside
+        the mailbox (tests of the fold)."""
         event = self._event("out", "CALL", message_id, action, payload_json, now_us)
         self.apply(event)
         return ocppj.call_json(message_id, action, payload_json), event
+
+    def queue_command(self, action: str, payload_json: str, logged_payload_json: str) -> PendingCommand | None:
+        """Queue a checked command; None when the mailbox is full."""
+        command = PendingCommand(uuid.uuid4().hex[:32], action, payload_json, logged_payload_json)
+        return command if self.mailbox.submit(command) else None
+
+    def resolve_command(self, answer: CommandAnswer) -> bool:
+        """Complete the operator's request the answer belongs to; whether the line is free again."""
+        if answer.ok:
+            outcome = CommandOutcome(status="answered", message_id=answer.message_id, response=answer.payload)
+        else:
+            outcome = CommandOutcome(status="call_error", message_id=answer.message_id,
+                                     error_code=answer.error_code, error_description=answer.error_description)
+        return self.mailbox.resolve(answer.message_id, outcome)
+
+    def _password_change(self, answer: CommandAnswer, now_us: int) -> Event | None:
+        """A command the station accepted that sets its Basic-auth password (1.6:
+        ChangeConfiguration AuthorizationKey): its hash is stored in the same batch as the
+        answer, so both are durable together."""
+        command = self.mailbox.in_flight
+        registration = self.state.registration
+        if command is None or command.message_id != answer.message_id or not answer.ok or registration is None:
+            return None
+        password = self.protocol.new_password(command.action, command.payload_json, answer.payload)
+        if password is None:
+            return None
+        return self.register(msgspec.structs.replace(registration, password_hash=hash_password(password)), now_us)
 
     # --- the fold ----------------------------------------------------------------------
 
@@ -234,7 +379,7 @@ class StationSession:
         if event.direction == "in":
             st.last_seen_us = event.received_at_us
             if event.message_type == "CALL":
-                st.pending_call = (event.message_id, event.action, event.payload)
+                st.pending_call = PendingCall(event.message_id, event.action, event.payload)
                 # The request a TriggerMessage asked for has come: one trigger, one request.
                 if event.action in st.triggered_messages:
                     st.triggered_messages.remove(event.action)
@@ -244,29 +389,36 @@ class StationSession:
         if event.message_type == "CALL":
             # Our command: one in flight per connection (OCPP-J 1.6 section 4.1.1), so a new
             # one replaces a command whose answer never came.
-            st.pending_command = (event.message_id, event.action, event.payload)
+            st.pending_command = SentCommand(event.message_id, event.action, event.payload)
             return
         pending = st.pending_call
-        if pending is None or pending[0] != event.message_id:
+        if pending is None or pending.message_id != event.message_id:
             return
         st.pending_call = None
+        entry = self.protocol.actions.get(pending.action)
+        if entry is None:
+            return  # a CALLERROR to an action we do not know
         if event.message_type != "CALLRESULT":
             return
-        _answer, apply_action, _durable = s16.ACTIONS[pending[1]]
-        request = m.decode_request(pending[1], pending[2].encode())
-        apply_action(st, request, _json_decode(event.payload), event.received_at_us)
-        if pending[1] == "StopTransaction":
-            s16.forget_old_transactions(st, self.policy.completed_transactions_kept)
+        if entry.durable:
+            # Kept (bounded) so a resent CALL gets this same answer, after a restart too.
+            reply = ocppj.call_result_json(event.message_id, event.payload)
+            st.answered_calls.append(AnsweredCall(event.message_id, _fingerprint(pending.payload.encode()), reply))
+            del st.answered_calls[:-ANSWERED_CALLS_KEPT]
+        request = self.protocol.decode_request(pending.action, pending.payload.encode())
+        entry.apply(st, request, _json_decode(event.payload, type=entry.result_type), event.received_at_us)
+        self.protocol.after_apply(st, pending.action, self.policy)
 
     def _apply_command_answer(self, event: Event) -> None:
         st = self.state
         command = st.pending_command
-        if command is None or command[0] != event.message_id:
+        if command is None or command.message_id != event.message_id:
             return  # an answer to a command we stopped waiting for, or to none of ours
         st.pending_command = None
         if event.message_type == "CALLRESULT":
             # Never raises: an answer that does not decode for its action changes nothing.
-            c16.apply_command_result(st, command[1], command[2], event.payload, event.received_at_us)
+            self.protocol.apply_command_result(st, command.action, command.payload, event.payload,
+                                               event.received_at_us)
 
     def _apply_session(self, event: Event) -> None:
         st = self.state
@@ -276,9 +428,17 @@ class StationSession:
             st.connection_id = event.message_id
             st.connected_at_us = info.get("connected_at_us", event.received_at_us)
             st.last_seen_us = event.received_at_us
+            # Events logged before the version was recorded were all 1.6 (DEFAULT_VERSION).
+            version = info.get("ocpp_version", DEFAULT_VERSION)
+            if version in PROTOCOLS:
+                st.ocpp_version = version
+                self.protocol = PROTOCOLS[version]
         elif event.action == ev.DISCONNECTED:
             if st.connection_id == event.message_id:
                 st.connected = False
+        elif event.action == _RESTARTED:
+            st.connected = False
+            st.pending_call = None
         elif event.action == ev.STATION_REGISTERED:
             registration = msgspec.json.decode(event.payload, type=Registration)
             registration.password_hash = event.private

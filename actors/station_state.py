@@ -6,7 +6,7 @@ operator API returns them as typed JSON. Only `StationSession.apply` mutates the
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import msgspec
 
@@ -185,8 +185,42 @@ class DiagnosticsUpload(msgspec.Struct, kw_only=True):
     requested_at_us: int = 0
 
 
+class PendingCall(NamedTuple):
+    """A station's CALL whose CALLRESULT has not been applied yet (a tuple on the wire, as
+    snapshots before it was named wrote it)."""
+
+    message_id: str
+    action: str
+    payload: str
+
+
+class SentCommand(NamedTuple):
+    """Our CALL to the station whose answer has not come yet; `payload` as logged (masked)."""
+
+    message_id: str
+    action: str
+    payload: str
+
+
+class AnsweredCall(msgspec.Struct, array_like=True, frozen=True):
+    """A durable CALL we answered, so the same CALL resent (same message id, same payload:
+    the station did not get our answer) is answered the same and not recorded twice."""
+
+    message_id: str
+    # blake2b-64 of the CALL's payload: the same message id with another payload is a new message.
+    fingerprint: bytes
+    reply: str
+
+
+# Covers the retransmissions of a reconnect: a station resends its unanswered CALLs first.
+ANSWERED_CALLS_KEPT = 8
+
+
 class StationState(msgspec.Struct, kw_only=True):
     station_id: str
+    # The OCPP version the station speaks on its latest connection (a key of
+    # actors.protocols.PROTOCOLS). Snapshots written before it was recorded were all 1.6.
+    ocpp_version: str = "1.6"
     registration: Registration | None = None
     boot_status: BootStatus | None = None
     boot: BootInfo | None = None
@@ -204,10 +238,12 @@ class StationState(msgspec.Struct, kw_only=True):
     diagnostics_status: str | None = None
     # The inbound CALL whose CALLRESULT has not been applied yet (CALL and CALLRESULT are
     # separate events; apply() pairs them).
-    pending_call: tuple[str, str, str] | None = None
-    # Our CALL (message id, action, payload) whose answer has not come yet; the station's
-    # CALLRESULT with that id folds through actors.ocpp16.csms_side.COMMAND_RESULTS.
-    pending_command: tuple[str, str, str] | None = None
+    pending_call: PendingCall | None = None
+    # Our CALL whose answer has not come yet; the station's CALLRESULT with that id folds
+    # through its protocol's apply_command_result.
+    pending_command: SentCommand | None = None
+    # The last durable CALLs answered, oldest first (ANSWERED_CALLS_KEPT).
+    answered_calls: list[AnsweredCall] = []
 
     # What operators' commands changed (OCPP 1.6 section 5). New fields keep defaults so
     # snapshots written before them still decode.

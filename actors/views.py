@@ -157,6 +157,8 @@ class StationSummary(msgspec.Struct, kw_only=True):
     connected: bool
     boot_status: str | None
     last_seen: datetime | None
+    # The OCPP version the station speaks on its latest connection ("1.6", ...).
+    ocpp_version: str
 
 
 class StationView(msgspec.Struct, kw_only=True):
@@ -167,6 +169,8 @@ class StationView(msgspec.Struct, kw_only=True):
     boot_status: str | None
     boot: BootView | None
     connected: bool
+    # The OCPP version the station speaks on its latest connection ("1.6", ...).
+    ocpp_version: str
     # `<gateway replica>-<n>`: which replica holds the socket, for support and tests.
     connection_id: str | None
     connected_at: datetime | None
@@ -299,6 +303,7 @@ def station_summary(st: StationState) -> StationSummary:
         connected=st.connected,
         boot_status=st.boot_status,
         last_seen=_ts(st.last_seen_us),
+        ocpp_version=st.ocpp_version,
     )
 
 
@@ -314,6 +319,7 @@ def station_view(st: StationState, now_us: int | None = None) -> StationView:
         boot_status=st.boot_status,
         boot=boot_view(st.boot) if st.boot else None,
         connected=st.connected,
+        ocpp_version=st.ocpp_version,
         connection_id=st.connection_id,
         connected_at=_ts(st.connected_at_us),
         last_seen=_ts(st.last_seen_us),

@@ -135,6 +135,9 @@ async def run(args: argparse.Namespace) -> None:
         authorizer_url=f"http://127.0.0.1:{downstream_port}/authorize", authorizer_policy="free_vending",
         authorizer_deadline_s=args.deadline, authorizer_attempt_timeout_s=args.deadline,
         authorizer_breaker_failures=1_000_000_000,
+        # Closed-loop stations run far past the per-station rate limit that protects a real
+        # network (docs/security.md); with it they are closed with 1008 within seconds.
+        station_rate_per_s=0,
     ))
     app.prepare_environment(config)
     import ray

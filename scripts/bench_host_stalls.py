@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-from collections import deque
 import os
 import statistics
 import sys
@@ -36,7 +35,6 @@ from actors import host_protocol as hp
 from actors.config import Config
 from actors.events import Event
 from actors.station_host import Snapshot, StationHost
-from actors.station_session import StationSession
 from actors.station_state import IdTagRecord, Registration, StationState
 from scripts import fleet_frames as ff
 
@@ -134,8 +132,7 @@ def clone_fleet(host: StationHost, stations: int) -> None:
     shared), with its own station id, and its own copy of the recent-event history."""
     real = list(host.sessions.values())
     states = msgspec.msgpack.encode([s.state for s in real])
-    recent = msgspec.msgpack.encode([list(host.recent[s.station_id]) for s in real])
-    keep = host.config.recent_events_kept
+    recent = msgspec.msgpack.encode([list(s.recent) for s in real])
     copy = 1
     while len(host.sessions) < stations:
         decoded = zip(msgspec.msgpack.decode(states, type=list[StationState]),
@@ -144,8 +141,8 @@ def clone_fleet(host: StationHost, stations: int) -> None:
             if len(host.sessions) >= stations:
                 break
             state.station_id = sid = f"{state.station_id}.{copy}"
-            host.sessions[sid] = StationSession(sid, host.policy, state)
-            host.recent[sid] = deque(events, maxlen=keep)
+            host.sessions[sid] = session = host._new_session(sid, state)
+            session.recent.extend(events)
         copy += 1
 
 
@@ -188,7 +185,7 @@ async def measure(stations: int, real: int, rounds: int, steady_rounds: int) -> 
                 await fleet.round(k)
             clone_fleet(host, stations)
         build_s = time.perf_counter() - t
-        recent = statistics.mean(len(d) for d in host.recent.values())
+        recent = statistics.mean(len(s.recent) for s in host.sessions.values())
         objects = len(gc.get_objects())
         rss = _rss_mib()
         # Steady state: the same rounds again, collections timed as they come.

@@ -1,4 +1,4 @@
-"""Sending a CSMS-initiated command to a station, for the operator API and the back office alike: validate it for its action, hand it to the station's host, say what came of it."""
+"""Sending a CSMS-initiated command to a station, for the operator API and the back office alike: hand it to the station's host (which checks it against the station's OCPP version), say what came of it."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from ray.exceptions import RayActorError
 
 from actors import directory
 from actors.config import Config
-from actors.ocpp16.csms_side import COMMANDS, decode_command
-from actors.ocpp16.secrets import check_secret_command, loggable_command
+from actors.protocols import DEFAULT_VERSION, PROTOCOLS
+
+# The CSMS-initiated actions the back office offers. The station's host checks a command
+# against the station's own OCPP version (StationSession.check_command).
+COMMANDS = PROTOCOLS[DEFAULT_VERSION].commands
 
 # Command outcomes other than an answer: HTTP status and what to tell the operator.
 COMMAND_FAILURES: dict[str, tuple[int, str]] = {
@@ -21,6 +24,10 @@ COMMAND_FAILURES: dict[str, tuple[int, str]] = {
                           "RemoteStartTransaction and RemoteStopTransaction while Pending)"),
     "disconnected": (409, "station disconnected before answering"),
     "busy": (429, "too many commands queued for this station; retry later"),
+    # Refused by the station's host, nothing sent: not a command of the station's OCPP version,
+    # or not a valid payload for it (the host's error_description says which and why).
+    "unknown_action": (404, ""),
+    "invalid_payload": (422, ""),
     "timeout": (504, "no answer from the station in time"),
 }
 
@@ -31,8 +38,9 @@ class CommandResult(msgspec.Struct, kw_only=True):
     status_code: int
     action: str
     message: str
-    # True when the station's host decided the outcome (the command got a message id, or the
-    # host refused it); False when it was refused before (unknown action, invalid payload, no host).
+    # True when the outcome concerns a command the station's host took up (it got a message id,
+    # or the host refused to queue it for the station); False when the command itself was
+    # refused (unknown action, invalid payload: nothing queued) or no host answered.
     from_host: bool = False
     message_id: str | None = None
     # The station's CALLRESULT payload as JSON text (200).
@@ -45,14 +53,6 @@ async def send_command(config: Config, hosts: list[str], station_id: str, action
                        payload: dict[str, Any]) -> CommandResult:
     """Send `action` with `payload` (as on the wire) to the station and wait for its answer,
     through its host's mailbox (one CALL in flight per connection, OCPP-J 1.6 section 4.1.1)."""
-    if action not in COMMANDS:
-        return CommandResult(status_code=404, action=action, message=(
-            f"{action!r} is not a CSMS-initiated OCPP 1.6 action; one of: {', '.join(sorted(COMMANDS))}"))
-    try:
-        request = decode_command(action, msgspec.json.encode(payload))
-        check_secret_command(action, request)
-    except (msgspec.ValidationError, ValueError) as exc:
-        return CommandResult(status_code=422, action=action, message=f"invalid {action} payload: {exc}")
     name = directory.host_for(station_id, hosts)
     try:
         host = directory.get_actor(name)
@@ -61,8 +61,7 @@ async def send_command(config: Config, hosts: list[str], station_id: str, action
     timeout = config.command_timeout_s
     try:
         outcome = await asyncio.wait_for(
-            host.command.remote(station_id, action, msgspec.json.encode(request).decode(),
-                                msgspec.json.encode(loggable_command(action, request)).decode(), timeout),
+            host.command.remote(station_id, action, msgspec.json.encode(payload).decode(), timeout),
             timeout + config.host_call_timeout_s,
         )
     except (RayActorError, asyncio.TimeoutError) as exc:
@@ -76,5 +75,7 @@ async def send_command(config: Config, hosts: list[str], station_id: str, action
                              from_host=True, message_id=outcome.message_id, error_code=outcome.error_code,
                              error_description=outcome.error_description)
     status_code, message = COMMAND_FAILURES[outcome.status]
+    if outcome.status in ("unknown_action", "invalid_payload"):
+        return CommandResult(status_code=status_code, action=action, message=outcome.error_description or message)
     return CommandResult(status_code=status_code, action=action, message=message, from_host=True,
                          message_id=outcome.message_id)

@@ -26,7 +26,7 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from ray import serve
 from starlette.responses import JSONResponse
 
-from actors import directory, logs
+from actors import directory, logs, protocols
 from actors.config import Config
 from actors.events import now_us
 from actors.host_protocol import Connect, Disconnect, Frame, Reattach, decode_outbound
@@ -34,7 +34,7 @@ from actors.metrics import gateway_metrics
 from actors.station_session import CLOSE_REPLACED
 from serve_app import disconnects, keepalive, rate_limit
 from serve_app.drain import RolloutWatch
-from serve_app.handshake import Refusal, pick_subprotocol, station_credential, valid_station_id
+from serve_app.handshake import Refusal, station_credential, valid_station_id
 from serve_app.host_link import HostLink, HostUnavailable, links_for
 from serve_app.tls import forwarded_address, forwarded_identity
 
@@ -110,9 +110,10 @@ class OcppGateway:
             await websocket.send_denial_response(_deny(400, "invalid station id"))
             return
         offered = websocket.scope.get("subprotocols") or []
-        subprotocol = pick_subprotocol(offered)
-        if subprotocol is None:
-            await websocket.send_denial_response(_deny(400, "no supported OCPP subprotocol offered (ocpp1.6)"))
+        protocol = protocols.negotiate(offered)
+        if protocol is None:
+            await websocket.send_denial_response(_deny(
+                400, f"no supported OCPP subprotocol offered ({', '.join(protocols.SUBPROTOCOLS)})"))
             return
         locked_out_s = self._buckets.locked_out_s(station_id)
         if locked_out_s:
@@ -136,7 +137,8 @@ class OcppGateway:
         connected_at = now_us()
         try:
             answer = await link.call(Connect(station_id, connection_id, connected_at, password,
-                                             self._source_address(websocket), tuple(offered)))
+                                             source_address=self._source_address(websocket),
+                                             subprotocols=tuple(offered), ocpp_version=protocol.version))
         except HostUnavailable:
             self.metrics.handshakes.inc(1, tags={"result": "host_unavailable"})
             await websocket.send_denial_response(_deny(503, "station host unavailable, retry later"))
@@ -152,17 +154,19 @@ class OcppGateway:
             return
         close_code: int | None = CLOSE_INTERNAL_ERROR
         try:
-            await websocket.accept(subprotocol=subprotocol)
+            await websocket.accept(subprotocol=protocol.subprotocol)
             previous = self.sockets.get(station_id)
             self.sockets[station_id] = OpenSocket(connection_id, connected_at, websocket)
             self.metrics.sockets.set(len(self.sockets))
             if previous is not None:
                 # The newest connection of a station replaces an older one (DESIGN.md, handshake).
                 asyncio.get_running_loop().create_task(_close_quietly(previous.websocket, CLOSE_REPLACED))
-            log.info("station connected", extra={"station_id": station_id, "connection_id": connection_id})
+            log.info("station connected", extra={"station_id": station_id, "connection_id": connection_id,
+                                                 "ocpp_version": protocol.version})
             if self.config.ingress == "direct":
                 keepalive.check_in_force(websocket.scope)
-            close_code = await self._serve_frames(websocket, station_id, connection_id, connected_at, link)
+            close_code = await self._serve_frames(websocket, station_id, connection_id, connected_at, link,
+                                                  protocol.transaction_actions)
         finally:
             # Whatever ended the socket, the host must learn the station is gone.
             current = self.sockets.get(station_id)
@@ -180,7 +184,7 @@ class OcppGateway:
         return forwarded or (f"{client.host}:{client.port}" if client else None)
 
     async def _serve_frames(self, websocket: WebSocket, station_id: str, connection_id: str,
-                            connected_at: int, link) -> int | None:
+                            connected_at: int, link, transaction_actions: frozenset[str]) -> int | None:
         limit = self.config.max_frame_bytes
         bucket = self._buckets.open(station_id)
         while True:
@@ -199,7 +203,7 @@ class OcppGateway:
             if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
                 await _close_quietly(websocket, CLOSE_TOO_BIG)
                 return CLOSE_TOO_BIG
-            if bucket is not None and not await self._within_rate(websocket, bucket, text):
+            if bucket is not None and not await self._within_rate(websocket, bucket, text, transaction_actions):
                 if bucket.strike():
                     self._buckets.flooded(station_id)
                     log.warning("station flooding: closing its socket",
@@ -221,12 +225,13 @@ class OcppGateway:
                 await _close_quietly(websocket, reply.close_code)
                 return reply.close_code
 
-    async def _within_rate(self, websocket: WebSocket, bucket: rate_limit.TokenBucket, text: str) -> bool:
+    async def _within_rate(self, websocket: WebSocket, bucket: rate_limit.TokenBucket, text: str,
+                           transaction_actions: frozenset[str]) -> bool:
         """Take the frame's token; False when it was refused (its CALLERROR already sent)."""
         wait = bucket.take()
         if not wait:
             return True
-        if rate_limit.must_wait(text):
+        if rate_limit.must_wait(text, transaction_actions):
             while wait:  # the limit itself: this socket's next frame is read only after this one
                 await asyncio.sleep(wait)
                 wait = bucket.take()

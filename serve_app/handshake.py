@@ -7,8 +7,11 @@ import binascii
 import re
 from typing import NamedTuple
 
-OCPP16 = "ocpp1.6"
-SUPPORTED_SUBPROTOCOLS = (OCPP16,)
+from actors import protocols
+
+SUPPORTED_SUBPROTOCOLS = protocols.SUBPROTOCOLS
+# The subprotocol of OCPP 1.6J (its tests name it; the gateway asks the registry).
+OCPP16 = protocols.PROTOCOLS["1.6"].subprotocol
 
 # chargeBoxIdentity travels in the URL path: unreserved URL characters only, at most 48
 # (the 2.0.1 identity limit, which we apply to 1.6 as well).
@@ -20,11 +23,9 @@ def valid_station_id(station_id: str) -> bool:
 
 
 def pick_subprotocol(offered: list[str]) -> str | None:
-    """The first subprotocol we support, in the station's order of preference."""
-    for name in offered:
-        if name in SUPPORTED_SUBPROTOCOLS:
-            return name
-    return None
+    """The subprotocol of the highest OCPP version both sides speak (actors.protocols), else None."""
+    protocol = protocols.negotiate(offered)
+    return None if protocol is None else protocol.subprotocol
 
 
 def basic_auth_password(header: str | None, station_id: str) -> bytes | None:

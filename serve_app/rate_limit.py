@@ -28,28 +28,29 @@ from __future__ import annotations
 import re
 import time
 
-from actors import ocppj
+from actors import ocppj, protocols
 
 CLOSE_POLICY_VIOLATION = 1008
 RATE_LIMITED = ocppj.GENERIC_ERROR
 STRIKE_WINDOW_S = 60.0
 FLOOD_LOCKOUT_S = 60.0
 
-# OCPP 1.6 section 4.7: the messages a station must not lose.
-TRANSACTION_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterValues"})
+# The messages a station must not lose (OCPP 1.6 section 4.7), of every version we speak;
+# the gateway passes the set of the socket's own version.
+TRANSACTION_ACTIONS = protocols.TRANSACTION_ACTIONS
 
 # Just enough of the frame to classify it without parsing: [type, "id", "Action", ...
 _PREFIX = re.compile(r'\s*\[\s*([0-9]+)\s*,\s*"(?:[^"\\]|\\.)*"\s*,\s*"([A-Za-z]*)"')
 _ANSWER = re.compile(r"\s*\[\s*[34]\s*,")
 
 
-def must_wait(text: str) -> bool:
+def must_wait(text: str, transaction_actions: frozenset[str] = TRANSACTION_ACTIONS) -> bool:
     """Whether a frame over the limit waits for a token (answers, transaction messages)
     rather than being refused with a CALLERROR."""
     if _ANSWER.match(text):
         return True
     match = _PREFIX.match(text)
-    return match is not None and match.group(1) == "2" and match.group(2) in TRANSACTION_ACTIONS
+    return match is not None and match.group(1) == "2" and match.group(2) in transaction_actions
 
 
 def refusal(text: str, rate_per_s: float, burst: int) -> str:

@@ -724,10 +724,18 @@ def test_every_answer_is_valid_against_the_ocpp_library_response_schema():
 # --- errors: unknown actions and schema violations (OCPP-J 1.6 section 4.2.3) -----------------
 
 
-@pytest.mark.parametrize("action", ["FooBar", "Reset", "RemoteStartTransaction", "SignCertificate", "heartbeat", ""])
-def test_unknown_or_csms_side_action_is_not_implemented(action):
+@pytest.mark.parametrize("action", ["FooBar", "SignCertificate", "heartbeat", "", "Hëartbeat", "X" * 5000])
+def test_unknown_action_is_not_implemented(action):
     station = Station()
     assert station.refuse(action, {}) == ocppj.NOT_IMPLEMENTED
+
+
+@pytest.mark.parametrize("action", ["Reset", "RemoteStartTransaction", "ChangeConfiguration"])
+def test_csms_side_action_sent_by_a_station_is_not_supported(action):
+    # A known action, but not in this direction: NotSupported (OCPP-J 1.6 section 4.2.3;
+    # issue 16, item 8; this test said NotImplemented before).
+    station = Station()
+    assert station.refuse(action, {}) == ocppj.NOT_SUPPORTED
 
 
 SCHEMA_ERRORS = [

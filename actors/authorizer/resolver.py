@@ -28,7 +28,8 @@ from actors.authorizer.cache import AnswerCache
 from actors.authorizer.client import DownstreamClient, DownstreamCounters
 from actors.config import Config
 from actors.events import now_us
-from actors.ocpp16 import messages as m
+from actors.protocol import Protocol
+from actors.protocols import DEFAULT_VERSION, PROTOCOLS
 from actors.station_state import IdTagRecord
 from actors.timestamps import to_us
 
@@ -36,12 +37,11 @@ log = logging.getLogger("csms.authorizer")
 
 # The downstream's bearer token: from the environment only, never the config file or the repo.
 TOKEN_ENVIRONMENT_VARIABLE = "CSMS_AUTHORIZER_TOKEN"
-# The actions whose answer carries an idTagInfo the CSMS decides (OCPP 1.6 sections 4.1, 4.8).
-DECIDED_ACTIONS = ("Authorize", "StartTransaction")
-# StopTransaction's idTagInfo is only informative (4.10): never worth a wait, but a tag the
-# downstream accepted must not be called Invalid there (stations may cache what they are
-# told), so it is answered from a cached downstream answer when there is one.
-CACHE_ONLY_ACTIONS = ("StopTransaction",)
+# Which actions' answers need a decision is each version's (StationAction.authorization):
+# "decide" (1.6 Authorize, StartTransaction: sections 4.1, 4.8) asks the downstream; "cache"
+# (1.6 StopTransaction, whose idTagInfo is only informative, 4.10) is never worth a wait, but
+# a tag the downstream accepted must not be called Invalid there (stations may cache what
+# they are told), so it is answered from a cached downstream answer when there is one.
 # A decision whose frame never came back for it (the socket closed) is dropped after this.
 UNCLAIMED_DECISION_TTL_S = 60.0
 
@@ -110,38 +110,41 @@ class Authorizer:
 
     # --- which frames need a decision ------------------------------------------------------
 
-    def wanted(self, text: str, local: Mapping[str, IdTagRecord]) -> tuple[str, str, str] | None:
+    def wanted(self, text: str, local: Mapping[str, IdTagRecord],
+               protocol: Protocol = PROTOCOLS[DEFAULT_VERSION]) -> tuple[str, str, str] | None:
         """(action, message id, normalised id tag) when this frame's answer needs a decision
         beyond the local table."""
         # Cheap test first: almost every frame is something else.
-        if '"Authorize"' not in text and '"StartTransaction"' not in text and '"StopTransaction"' not in text:
+        if not any(marker in text for marker in protocol.authorization_markers):
             return None
         frame = ocppj.parse_frame(text)
-        if not isinstance(frame, ocppj.Call) or frame.action not in DECIDED_ACTIONS + CACHE_ONLY_ACTIONS:
+        entry = protocol.actions.get(frame.action) if isinstance(frame, ocppj.Call) else None
+        if entry is None or entry.authorization is None:
             return None
         try:
-            request = m.decode_request(frame.action, frame.payload)
+            request = protocol.decode_request(frame.action, bytes(frame.payload))
         except msgspec.ValidationError:
             return None  # the session answers it with a CALLERROR
-        if request.idTag is None:  # a StopTransaction without an identifier
+        id_tag = protocol.id_token(request)
+        if id_tag is None:  # e.g. a StopTransaction without an identifier
             return None
-        id_tag = request.idTag.upper()
-        if (self.mode == "unknown_only" or frame.action in CACHE_ONLY_ACTIONS) and id_tag in local:
+        if (self.mode == "unknown_only" or entry.authorization == "cache") and id_tag in local:
             return None
         return frame.action, frame.message_id, id_tag
 
     def decision_for(self, station_id: str, connection_id: str, received_at_us: int, text: str,
-                     local: Mapping[str, IdTagRecord]) -> d.AuthorizationDecision | asyncio.Task | None:
+                     local: Mapping[str, IdTagRecord], protocol: Protocol = PROTOCOLS[DEFAULT_VERSION],
+                     ) -> d.AuthorizationDecision | asyncio.Task | None:
         """None: no external decision needed. A task: still deciding (ask again with the same
         frame). A decision: hand it to the session with the frame."""
         key = (station_id, connection_id, received_at_us)
         task = self._pending.get(key)
         if task is None:
-            wanted = self.wanted(text, local)
+            wanted = self.wanted(text, local, protocol)
             if wanted is None:
                 return None
             action, _message_id, id_tag = wanted
-            if action in CACHE_ONLY_ACTIONS:
+            if protocol.actions[action].authorization == "cache":
                 cached = self.cache.lookup(id_tag, now_us())
                 return None if cached is None else d.from_cache(id_tag, cached)
             task = asyncio.get_running_loop().create_task(self.decide(id_tag, station_id, local))

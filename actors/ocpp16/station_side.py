@@ -9,35 +9,19 @@ always exactly what the durable log says.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-import msgspec
-
+from actors.ocpp16 import answers as a
 from actors.ocpp16 import messages as m
+from actors.protocol import Context, Policy  # noqa: F401  (Policy: importable from here, as before)
 from actors.station_state import (
     BootInfo,
     ConnectorState,
-    IdTagRecord,
     StationState,
     Transaction,
 )
 from actors.timestamps import iso, to_us
-
-
-class Policy(msgspec.Struct, frozen=True, kw_only=True):
-    """What the CSMS tells stations; from the configuration."""
-
-    heartbeat_interval_s: int = 300
-    pending_retry_interval_s: int = 60
-    completed_transactions_kept: int = 200
-
-
-class Context(msgspec.Struct, frozen=True, kw_only=True):
-    policy: Policy
-    id_tags: Mapping[str, IdTagRecord]
-    now_us: int
 
 
 def station_timestamp_us(request: m.Payload) -> int | None:
@@ -54,23 +38,22 @@ def station_timestamp_us(request: m.Payload) -> int | None:
 # --- authorization ---------------------------------------------------------------------
 
 
-def id_tag_info(id_tag: str, ctx: Context, state: StationState | None = None) -> dict[str, Any]:
+def id_tag_info(id_tag: str, ctx: Context, state: StationState | None = None) -> a.IdTagInfo:
     """OCPP 1.6 IdTagInfo for `id_tag`: unknown is Invalid, past expiry is Expired."""
     # idTags are CiString (case-insensitive) in 1.6; the table is keyed upper-case.
     record = ctx.id_tags.get(id_tag.upper())
     if record is None:
-        return {"status": "Invalid"}
+        return a.IdTagInfo(status="Invalid")
     status: str = record.status
     if status == "Accepted" and record.expiry_us is not None and record.expiry_us <= ctx.now_us:
         status = "Expired"
     if status == "Accepted" and state is not None and _in_active_transaction(state, id_tag):
         status = "ConcurrentTx"
-    info: dict[str, Any] = {"status": status}
-    if record.expiry_us is not None:
-        info["expiryDate"] = iso(record.expiry_us)
-    if record.parent_id_tag:
-        info["parentIdTag"] = record.parent_id_tag
-    return info
+    return a.IdTagInfo(
+        status=status,
+        expiryDate=iso(record.expiry_us) if record.expiry_us is not None else None,
+        parentIdTag=record.parent_id_tag or None,
+    )
 
 
 def _in_active_transaction(state: StationState, id_tag: str) -> bool:
@@ -81,14 +64,14 @@ def _in_active_transaction(state: StationState, id_tag: str) -> bool:
 # --- BootNotification (1.6 section 4.2) -----------------------------------------------------
 
 
-def answer_boot(state: StationState, req: m.BootNotificationRequest, ctx: Context) -> dict[str, Any]:
+def answer_boot(state: StationState, req: m.BootNotificationRequest, ctx: Context) -> a.BootNotificationResponse:
     status = state.registration.boot_status if state.registration else "Rejected"
     interval = ctx.policy.heartbeat_interval_s if status == "Accepted" else ctx.policy.pending_retry_interval_s
-    return {"status": status, "currentTime": iso(ctx.now_us), "interval": interval}
+    return a.BootNotificationResponse(status=status, currentTime=iso(ctx.now_us), interval=interval)
 
 
-def apply_boot(state: StationState, req: m.BootNotificationRequest, res: dict[str, Any], at_us: int) -> None:
-    state.boot_status = res["status"]
+def apply_boot(state: StationState, req: m.BootNotificationRequest, res: a.BootNotificationResponse, at_us: int) -> None:
+    state.boot_status = res.status
     state.boot = BootInfo(
         vendor=req.chargePointVendor,
         model=req.chargePointModel,
@@ -108,22 +91,23 @@ def apply_boot(state: StationState, req: m.BootNotificationRequest, res: dict[st
 # --- Heartbeat (4.6) -----------------------------------------------------------------------
 
 
-def answer_heartbeat(state: StationState, req: m.HeartbeatRequest, ctx: Context) -> dict[str, Any]:
-    return {"currentTime": iso(ctx.now_us)}
+def answer_heartbeat(state: StationState, req: m.HeartbeatRequest, ctx: Context) -> a.HeartbeatResponse:
+    return a.HeartbeatResponse(currentTime=iso(ctx.now_us))
 
 
-def apply_heartbeat(state: StationState, req: m.HeartbeatRequest, res: dict[str, Any], at_us: int) -> None:
+def apply_heartbeat(state: StationState, req: m.HeartbeatRequest, res: a.HeartbeatResponse, at_us: int) -> None:
     state.last_heartbeat_us = at_us
 
 
 # --- StatusNotification (4.9) --------------------------------------------------------------
 
 
-def answer_status(state: StationState, req: m.StatusNotificationRequest, ctx: Context) -> dict[str, Any]:
-    return {}
+def answer_status(state: StationState, req: m.StatusNotificationRequest, ctx: Context) -> a.StatusNotificationResponse:
+    return a.StatusNotificationResponse()
 
 
-def apply_status(state: StationState, req: m.StatusNotificationRequest, res: dict[str, Any], at_us: int) -> None:
+def apply_status(state: StationState, req: m.StatusNotificationRequest, res: a.StatusNotificationResponse,
+                 at_us: int) -> None:
     status_at = to_us(req.timestamp) if req.timestamp else at_us
     current = state.connectors.get(req.connectorId)
     # Offline-queued notifications arrive late and in order; the newest station timestamp
@@ -158,11 +142,11 @@ def end_reservations_of_unusable_connector(state: StationState, connector_id: in
 # --- Authorize (4.1) -----------------------------------------------------------------------
 
 
-def answer_authorize(state: StationState, req: m.AuthorizeRequest, ctx: Context) -> dict[str, Any]:
-    return {"idTagInfo": id_tag_info(req.idTag, ctx)}
+def answer_authorize(state: StationState, req: m.AuthorizeRequest, ctx: Context) -> a.AuthorizeResponse:
+    return a.AuthorizeResponse(idTagInfo=id_tag_info(req.idTag, ctx))
 
 
-def apply_nothing(state: StationState, req: Any, res: dict[str, Any], at_us: int) -> None:
+def apply_nothing(state: StationState, req: Any, res: Any, at_us: int) -> None:
     return None
 
 
@@ -183,16 +167,17 @@ def find_duplicate_start(state: StationState, req: m.StartTransactionRequest) ->
     return None
 
 
-def answer_start(state: StationState, req: m.StartTransactionRequest, ctx: Context) -> dict[str, Any]:
+def answer_start(state: StationState, req: m.StartTransactionRequest, ctx: Context) -> a.StartTransactionResponse:
     duplicate = find_duplicate_start(state, req)
     if duplicate is not None:
         info = id_tag_info(req.idTag, ctx)
-        if info["status"] == "ConcurrentTx":
-            info["status"] = "Accepted"
-        return {"transactionId": duplicate.transaction_id, "idTagInfo": info}
+        if info.status == "ConcurrentTx":
+            info.status = "Accepted"
+        return a.StartTransactionResponse(transactionId=duplicate.transaction_id, idTagInfo=info)
     # A transaction id is always returned, even for a rejected tag: the station needs it to
     # send StopTransaction for the transaction it may already have started.
-    return {"transactionId": next_free_transaction_id(state), "idTagInfo": id_tag_info(req.idTag, ctx, state)}
+    return a.StartTransactionResponse(transactionId=next_free_transaction_id(state),
+                                      idTagInfo=id_tag_info(req.idTag, ctx, state))
 
 
 def next_free_transaction_id(state: StationState) -> int:
@@ -204,15 +189,16 @@ def next_free_transaction_id(state: StationState) -> int:
     return tx_id
 
 
-def apply_start(state: StationState, req: m.StartTransactionRequest, res: dict[str, Any], at_us: int) -> None:
-    tx_id = int(res["transactionId"])
+def apply_start(state: StationState, req: m.StartTransactionRequest, res: a.StartTransactionResponse,
+                at_us: int) -> None:
+    tx_id = res.transactionId
     if tx_id in state.transactions:
         return  # the duplicate was answered with the id it already has
     state.transactions[tx_id] = Transaction(
         transaction_id=tx_id,
         connector_id=req.connectorId,
         id_tag=req.idTag,
-        id_tag_status=res["idTagInfo"]["status"],
+        id_tag_status=res.idTagInfo.status,
         meter_start_wh=req.meterStart,
         started_at_us=to_us(req.timestamp),
         reservation_id=req.reservationId,
@@ -269,11 +255,11 @@ def energy_register_wh(values: list[m.MeterValue]) -> float | None:
     return reading
 
 
-def answer_meter_values(state: StationState, req: m.MeterValuesRequest, ctx: Context) -> dict[str, Any]:
-    return {}
+def answer_meter_values(state: StationState, req: m.MeterValuesRequest, ctx: Context) -> a.MeterValuesResponse:
+    return a.MeterValuesResponse()
 
 
-def apply_meter_values(state: StationState, req: m.MeterValuesRequest, res: dict[str, Any], at_us: int) -> None:
+def apply_meter_values(state: StationState, req: m.MeterValuesRequest, res: a.MeterValuesResponse, at_us: int) -> None:
     if req.transactionId is None:
         return
     tx = state.transactions.get(req.transactionId)
@@ -288,13 +274,20 @@ def apply_meter_values(state: StationState, req: m.MeterValuesRequest, res: dict
 # --- StopTransaction (4.10) ----------------------------------------------------------------
 
 
-def answer_stop(state: StationState, req: m.StopTransactionRequest, ctx: Context) -> dict[str, Any]:
+def answer_stop(state: StationState, req: m.StopTransactionRequest, ctx: Context) -> a.StopTransactionResponse:
     if req.idTag is None:
-        return {}
-    return {"idTagInfo": id_tag_info(req.idTag, ctx)}
+        return a.StopTransactionResponse()
+    tx = state.transactions.get(req.transactionId)
+    if (tx is not None and tx.authorization is not None and tx.id_tag_status is not None
+            and (tx.id_tag or "").upper() == req.idTag.upper()):
+        # Authorized beyond the local table (an external decision, the cache or a policy): the
+        # stop's informative idTagInfo (4.10) agrees with how the start was authorized, not
+        # with what the local table alone says now (issue 16, item 8).
+        return a.StopTransactionResponse(idTagInfo=a.IdTagInfo(status=tx.id_tag_status))
+    return a.StopTransactionResponse(idTagInfo=id_tag_info(req.idTag, ctx))
 
 
-def apply_stop(state: StationState, req: m.StopTransactionRequest, res: dict[str, Any], at_us: int) -> None:
+def apply_stop(state: StationState, req: m.StopTransactionRequest, res: a.StopTransactionResponse, at_us: int) -> None:
     tx = state.transactions.get(req.transactionId)
     if tx is not None and not tx.active:
         return  # a repeated stop: already closed, nothing changes
@@ -330,37 +323,26 @@ def forget_old_transactions(state: StationState, keep: int) -> None:
 # --- DataTransfer (4.3), Diagnostics (4.4) and Firmware (4.5) status ------------------------
 
 
-def answer_data_transfer(state: StationState, req: m.DataTransferRequest, ctx: Context) -> dict[str, Any]:
+def answer_data_transfer(state: StationState, req: m.DataTransferRequest, ctx: Context) -> a.DataTransferResponse:
     # No vendor extensions are registered yet: 1.6 section 4.3 says answer UnknownVendorId.
-    return {"status": "UnknownVendorId"}
+    return a.DataTransferResponse(status="UnknownVendorId")
 
 
-def answer_empty(state: StationState, req: Any, ctx: Context) -> dict[str, Any]:
-    return {}
+def answer_diagnostics_status(state: StationState, req: m.DiagnosticsStatusNotificationRequest,
+                              ctx: Context) -> a.DiagnosticsStatusNotificationResponse:
+    return a.DiagnosticsStatusNotificationResponse()
 
 
-def apply_diagnostics_status(state: StationState, req: m.DiagnosticsStatusNotificationRequest, res: dict[str, Any], at_us: int) -> None:
+def apply_diagnostics_status(state: StationState, req: m.DiagnosticsStatusNotificationRequest,
+                             res: a.DiagnosticsStatusNotificationResponse, at_us: int) -> None:
     state.diagnostics_status = req.status
 
 
-def apply_firmware_status(state: StationState, req: m.FirmwareStatusNotificationRequest, res: dict[str, Any], at_us: int) -> None:
+def answer_firmware_status(state: StationState, req: m.FirmwareStatusNotificationRequest,
+                           ctx: Context) -> a.FirmwareStatusNotificationResponse:
+    return a.FirmwareStatusNotificationResponse()
+
+
+def apply_firmware_status(state: StationState, req: m.FirmwareStatusNotificationRequest,
+                          res: a.FirmwareStatusNotificationResponse, at_us: int) -> None:
     state.firmware_status = req.status
-
-
-Answer = Callable[[StationState, Any, Context], dict[str, Any]]
-Apply = Callable[[StationState, Any, dict[str, Any], int], None]
-
-# action -> (answer, apply, needs_durability). A CALLRESULT for the durable ones is sent
-# only after the events are fsync'd (DESIGN.md, Durability).
-ACTIONS: dict[str, tuple[Answer, Apply, bool]] = {
-    "BootNotification": (answer_boot, apply_boot, True),
-    "Heartbeat": (answer_heartbeat, apply_heartbeat, False),
-    "StatusNotification": (answer_status, apply_status, True),
-    "Authorize": (answer_authorize, apply_nothing, False),
-    "StartTransaction": (answer_start, apply_start, True),
-    "MeterValues": (answer_meter_values, apply_meter_values, True),
-    "StopTransaction": (answer_stop, apply_stop, True),
-    "DataTransfer": (answer_data_transfer, apply_nothing, False),
-    "DiagnosticsStatusNotification": (answer_empty, apply_diagnostics_status, False),
-    "FirmwareStatusNotification": (answer_empty, apply_firmware_status, False),
-}

@@ -10,7 +10,7 @@ import msgspec
 import polars as pl
 
 from actors.ocpp16 import messages as m
-from actors.ocpp16.station_side import to_us
+from actors.timestamps import to_us
 from analytics.silver.bronze import BronzeRow
 from analytics.silver.frames import US_PER_DAY, short
 from analytics.silver.quarantine import Quarantine

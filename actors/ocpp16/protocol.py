@@ -1,0 +1,95 @@
+"""OCPP 1.6J as the rest of the CSMS sees it: the one `Protocol` object of this folder (actors/protocol.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from actors.ocpp16 import answers as a
+from actors.ocpp16 import csms_side as c16
+from actors.ocpp16 import messages as m
+from actors.ocpp16 import station_side as s16
+from actors.ocpp16.secrets import (
+    SECRET_CONFIGURATION_KEYS,
+    authorization_key_password,
+    check_secret_command,
+    loggable_command,
+)
+from actors.protocol import Policy, Protocol, StationAction
+from actors.station_state import StationState
+
+A = StationAction
+# Durable: a CALLRESULT for these leaves only after the events are fsync'd (DESIGN.md,
+# Durability). Transaction messages: OCPP 1.6 section 4.7, the ones a station must not lose.
+# BootNotification is the one action allowed before an Accepted boot (section 4.2.1; what a
+# TriggerMessage asked for is let through by the session, section 4.2).
+ACTIONS: dict[str, StationAction] = {
+    "BootNotification": A(s16.answer_boot, s16.apply_boot, a.BootNotificationResponse, durable=True,
+                          before_accepted=True),
+    "Heartbeat": A(s16.answer_heartbeat, s16.apply_heartbeat, a.HeartbeatResponse, durable=False),
+    "StatusNotification": A(s16.answer_status, s16.apply_status, a.StatusNotificationResponse, durable=True),
+    "Authorize": A(s16.answer_authorize, s16.apply_nothing, a.AuthorizeResponse, durable=False,
+                   authorization="decide"),
+    "StartTransaction": A(s16.answer_start, s16.apply_start, a.StartTransactionResponse, durable=True,
+                          transaction_message=True, authorization="decide"),
+    "MeterValues": A(s16.answer_meter_values, s16.apply_meter_values, a.MeterValuesResponse, durable=True,
+                     transaction_message=True),
+    # StopTransaction's idTagInfo is only informative (4.10): never worth a wait for the
+    # downstream, but answered from its cached answer where there is one.
+    "StopTransaction": A(s16.answer_stop, s16.apply_stop, a.StopTransactionResponse, durable=True,
+                         transaction_message=True, authorization="cache"),
+    "DataTransfer": A(s16.answer_data_transfer, s16.apply_nothing, a.DataTransferResponse, durable=False),
+    "DiagnosticsStatusNotification": A(s16.answer_diagnostics_status, s16.apply_diagnostics_status,
+                                       a.DiagnosticsStatusNotificationResponse, durable=False),
+    "FirmwareStatusNotification": A(s16.answer_firmware_status, s16.apply_firmware_status,
+                                    a.FirmwareStatusNotificationResponse, durable=False),
+}
+
+
+def new_password(action: str, request_json: str, response_json: str) -> bytes | None:
+    """A station that accepted ChangeConfiguration AuthorizationKey authenticates with the new
+    key from its next connection on (security profile 1-2; OCPP-J 1.6 section 6.2.2)."""
+    if action != "ChangeConfiguration":
+        return None
+    request = msgspec.json.decode(request_json)
+    if str(request.get("key", "")).lower() not in SECRET_CONFIGURATION_KEYS:
+        return None
+    if msgspec.json.decode(response_json).get("status") not in ("Accepted", "RebootRequired"):
+        return None
+    try:
+        return authorization_key_password(str(request.get("value", "")))
+    except ValueError:
+        return None  # refused by check_command before sending; nothing else sends it
+
+
+def id_token(request: Any) -> str | None:
+    # idTags are CiString (case-insensitive) in 1.6; the id-tag table is keyed upper-case.
+    tag = getattr(request, "idTag", None)
+    return tag.upper() if tag else None
+
+
+def after_apply(state: StationState, action: str, policy: Policy) -> None:
+    if action == "StopTransaction":
+        s16.forget_old_transactions(state, policy.completed_transactions_kept)
+
+
+OCPP16 = Protocol(
+    version="1.6",
+    subprotocol="ocpp1.6",
+    actions=ACTIONS,
+    decode_request=m.decode_request,
+    commands=c16.COMMANDS,
+    decode_command=c16.decode_command,
+    check_command=check_secret_command,
+    loggable_command=loggable_command,
+    loggable_result=c16.loggable_result,
+    apply_command_result=c16.apply_command_result,
+    new_password=new_password,
+    station_timestamp_us=s16.station_timestamp_us,
+    id_token=id_token,
+    after_apply=after_apply,
+    # OCPP 1.6 section 4.2: while a station is Pending the CSMS may configure it, trigger
+    # messages, etc., but not start or stop charging.
+    not_while_pending=frozenset({"RemoteStartTransaction", "RemoteStopTransaction"}),
+)

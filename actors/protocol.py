@@ -1,0 +1,108 @@
+"""The face every OCPP version exposes to the rest of the CSMS (one `Protocol` object per version folder).
+
+The session, host, gateway, rate limit, authorizer and operator API know OCPP only through
+this shape; they find a station's version in `actors.protocols.PROTOCOLS` by the version its
+state names. A version folder (`actors/ocpp<version>/`, one per version) fills it in:
+docs/architecture.md says how. Everything here is pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from actors.station_state import IdTagRecord, StationState
+
+
+class Policy(msgspec.Struct, frozen=True, kw_only=True):
+    """What the CSMS tells stations, whatever their version; from the configuration."""
+
+    heartbeat_interval_s: int = 300
+    pending_retry_interval_s: int = 60
+    completed_transactions_kept: int = 200
+
+
+class Context(msgspec.Struct, frozen=True, kw_only=True):
+    """What an answer may read besides the station's state and the request."""
+
+    policy: Policy
+    id_tags: Mapping[str, IdTagRecord]
+    now_us: int
+
+
+# answer(state, request, ctx) -> the CALLRESULT payload (a msgspec Struct); never mutates state.
+Answer = Callable[[StationState, Any, Context], Any]
+# apply(state, request, result, at_us): folds the logged CALL + CALLRESULT pair into the state.
+Apply = Callable[[StationState, Any, Any, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class StationAction:
+    """One station-initiated action: how it is answered and how the answer changes state."""
+
+    answer: Answer
+    apply: Apply
+    # The answer's type: the logged CALLRESULT decodes into it for `apply` (live and on replay).
+    result_type: type
+    # The CALLRESULT leaves only after the events are fsync'd (DESIGN.md, Durability).
+    durable: bool
+    # Stations retry it until answered and must not lose it: the rate limit delays it
+    # instead of refusing it.
+    transaction_message: bool = False
+    # May come before the station's BootNotification is Accepted.
+    before_accepted: bool = False
+    # Its answer carries an idTagInfo / idTokenInfo the CSMS decides: an external authorizer
+    # may be asked ("decide"), or only its cached answers used ("cache"), else None.
+    authorization: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Protocol:
+    """One OCPP version as the rest of the system sees it."""
+
+    # On the station's state and on every event (`Event.ocpp_version`, bronze).
+    version: str
+    # The websocket subprotocol that selects it (OCPP-J section 3.1.2).
+    subprotocol: str
+    actions: Mapping[str, StationAction]
+    # decode_request(action, payload bytes) -> typed request; raises msgspec.ValidationError.
+    decode_request: Callable[[str, bytes], Any]
+    # CSMS-initiated actions (operator commands): action -> request type.
+    commands: Mapping[str, type]
+    # decode_command(action, payload) -> typed request; raises msgspec.ValidationError.
+    decode_command: Callable[[str, bytes | str], Any]
+    # check_command(action, request): ValueError for a command the station could not use
+    # (e.g. a password it could not authenticate with).
+    check_command: Callable[[str, Any], None]
+    # loggable_command(action, request) -> the request as the log may keep it (secrets masked).
+    loggable_command: Callable[[str, Any], Any]
+    # loggable_result(action, payload_json) -> the station's answer as the log may keep it.
+    loggable_result: Callable[[str, str], str]
+    # apply_command_result(state, action, request_json, response_json, at_us): fold the
+    # station's CALLRESULT to our CALL; never raises.
+    apply_command_result: Callable[[StationState, str, str, str, int], bool]
+    # new_password(action, request_json, response_json) -> the Basic-auth password bytes a
+    # command the station accepted set, else None (the host stores its hash).
+    new_password: Callable[[str, str, str], bytes | None]
+    # station_timestamp_us(request) -> the station's own time of what it reports, if any.
+    station_timestamp_us: Callable[[Any], int | None]
+    # id_token(request) -> the id token (normalised) whose decision the answer needs, if any.
+    id_token: Callable[[Any], str | None]
+    # after_apply(state, action, policy): bounds the state after an action folded (e.g.
+    # forgets old completed transactions).
+    after_apply: Callable[[StationState, str, Policy], None]
+    # Commands that may not be sent while the station's boot is not Accepted.
+    not_while_pending: frozenset[str] = frozenset()
+    # Derived: the transaction messages; and the quoted names of the actions whose answer
+    # needs an authorization decision, for a cheap test on the raw frame.
+    transaction_actions: frozenset[str] = field(init=False)
+    authorization_markers: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "transaction_actions",
+                           frozenset(a for a, s in self.actions.items() if s.transaction_message))
+        object.__setattr__(self, "authorization_markers",
+                           tuple(f'"{a}"' for a, s in self.actions.items() if s.authorization is not None))
