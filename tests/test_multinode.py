@@ -246,7 +246,8 @@ async def test_stations_on_both_nodes_take_commands_and_show_in_metrics(deployme
         seen.update({
             "MeterValues answered": _metric_sum(text, "ray_csms_calls_total", action="MeterValues", outcome="CALLRESULT") >= 6,
             "commands answered": _metric_sum(text, "ray_csms_commands_total", action="GetConfiguration", outcome="answered") >= 6,
-            "NotImplemented": _metric_sum(text, "ray_csms_calls_total", action="FlyToTheMoon", outcome="NotImplemented") >= 1,
+            # Station-sent action names are unbounded: an unknown one is tagged "unknown" (issue 16, item 1).
+            "NotImplemented": _metric_sum(text, "ray_csms_calls_total", action="unknown", outcome="NotImplemented") >= 1,
             "calls": _metric_sum(text, "ray_csms_calls_total") >= calls,
             "latency count": _metric_sum(text, "ray_csms_call_latency_seconds_count") >= calls,
             "events": _metric_sum(text, "ray_csms_event_log_events_total") >= 2 * calls,
