@@ -65,6 +65,9 @@ class BatchReply(msgspec.Struct, frozen=True):
     # Changes whenever Ray recreates the host: the gateway then re-attaches its open sockets.
     incarnation: str
     replies: list[HostReply]
+    # What waited for the replica's outbound poll, taken along (under load the replica calls
+    # far more often than its poll returns: a late reply then costs no Ray call of its own).
+    outbound: list[OutboundFrame] = []
 
 
 class OutboundFrame(msgspec.Struct, frozen=True, array_like=True):

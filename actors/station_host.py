@@ -220,7 +220,9 @@ class StationHost:
             self._resolve_command(station_id, answer)
         self.metrics.record_calls(calls)
         self._record_appends()
-        return encode_replies(BatchReply(self.incarnation, replies))
+        # Every request of a batch comes from one gateway replica (its link to this host).
+        outbound = self._outbound.pop(replica_of(requests[0].connection_id), []) if requests else []
+        return encode_replies(BatchReply(self.incarnation, replies, outbound))
 
     # --- frames that wait for an external authorization decision (issue 10, point 5) --------
     #
@@ -448,11 +450,17 @@ class StationHost:
         """A gateway replica's long poll: the CALLs to send over the sockets it holds."""
         await self._ensure_started()
         ready = self._outbound_ready.setdefault(replica, asyncio.Event())
-        if not self._outbound.get(replica):
+        deadline = asyncio.get_running_loop().time() + wait_s
+        # A process() reply may have taken what woke us: then wait on, never answer empty early.
+        while not self._outbound.get(replica):
+            ready.clear()
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                break
             try:
-                await asyncio.wait_for(ready.wait(), wait_s)
+                await asyncio.wait_for(ready.wait(), remaining)
             except asyncio.TimeoutError:
-                pass
+                break
         ready.clear()
         return encode_outbound(OutboundBatch(self.incarnation, self._outbound.pop(replica, [])))
 

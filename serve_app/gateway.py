@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse
 from actors import directory, logs, protocols
 from actors.config import Config
 from actors.events import now_us
-from actors.host_protocol import Connect, Disconnect, Frame, Reattach, decode_outbound
+from actors.host_protocol import Connect, Disconnect, Frame, OutboundFrame, Reattach, decode_outbound
 from actors.metrics import gateway_metrics
 from actors.station_session import CLOSE_REPLACED
 from serve_app import disconnects, keepalive, rate_limit
@@ -89,6 +89,7 @@ class OcppGateway:
         self.links = links_for(config)
         for link in self.links.values():
             link.on_host_restart = self._reattach_sockets
+            link.on_outbound = self._on_outbound
         self._replica = uuid.uuid4().hex[:8]
         self._ids = itertools.count(1)
         self._buckets = rate_limit.StationBuckets(config.station_rate_per_s, config.station_rate_burst,
@@ -254,22 +255,26 @@ class OcppGateway:
                 delay = min(delay * 2, 5.0)
                 continue
             batch = decode_outbound(data)
-            self.links[host_name].observe_incarnation(batch.incarnation)
             link = self.links[host_name]
-            for frame in batch.frames:
-                if frame.reply is not None:
-                    link.deliver(frame)  # the late reply to a deferred frame: its reader goes on
-                    continue
-                open_socket = self.sockets.get(frame.station_id)
-                if open_socket is None or open_socket.connection_id != frame.connection_id:
-                    # The socket went away: the command times out or fails on the disconnect.
-                    log.info("outbound frame for a closed socket dropped", extra={"station_id": frame.station_id})
-                    continue
-                # A task per frame: one slow station must not hold up the others' CALLs.
-                if frame.close_code is not None:
-                    asyncio.get_running_loop().create_task(_close_quietly(open_socket.websocket, frame.close_code))
-                else:
-                    asyncio.get_running_loop().create_task(_send_quietly(open_socket.websocket, frame.text))
+            link.observe_incarnation(batch.incarnation)
+            self._on_outbound(link, batch.frames)
+
+    def _on_outbound(self, link: HostLink, frames: list[OutboundFrame]) -> None:
+        """Frames from a host for our sockets: CALLs, closes, late replies to deferred frames."""
+        for frame in frames:
+            if frame.reply is not None:
+                link.deliver(frame)  # the late reply to a deferred frame: its reader goes on
+                continue
+            open_socket = self.sockets.get(frame.station_id)
+            if open_socket is None or open_socket.connection_id != frame.connection_id:
+                # The socket went away: the command times out or fails on the disconnect.
+                log.info("outbound frame for a closed socket dropped", extra={"station_id": frame.station_id})
+                continue
+            # A task per frame: one slow station must not hold up the others' CALLs.
+            if frame.close_code is not None:
+                asyncio.get_running_loop().create_task(_close_quietly(open_socket.websocket, frame.close_code))
+            else:
+                asyncio.get_running_loop().create_task(_send_quietly(open_socket.websocket, frame.text))
 
     async def _watch_rollout(self) -> None:
         """Direct ingress only: close our sockets with 1001 as soon as Serve starts stopping us."""

@@ -47,6 +47,8 @@ class HostLink:
         self._incarnation: str | None = None
         # Called when the host turns out to be a new incarnation (Ray recreated it).
         self.on_host_restart: Callable[[HostLink], None] | None = None
+        # Called with the outbound frames a batch's answer took along (BatchReply.outbound).
+        self.on_outbound: Callable[[HostLink, list[OutboundFrame]], None] | None = None
         # Frames the host answered "deferred": their waiter, and the fallback resend.
         self._deferred: dict[DeferredKey, tuple[HostRequest, asyncio.Future[HostReply], asyncio.TimerHandle]] = {}
         self._early: dict[DeferredKey, HostReply] = {}
@@ -153,6 +155,9 @@ class HostLink:
                 self.requests_sent += len(batch)
                 answer = decode_replies(data)
                 self.observe_incarnation(answer.incarnation)
+                if answer.outbound and self.on_outbound is not None:
+                    # Before the replies: a late reply in it may be for a frame of this batch.
+                    self.on_outbound(self, answer.outbound)
                 return answer.replies
             except RayActorError as exc:
                 # The host died or is restarting (Ray recreates it; it rebuilds from its log).

@@ -835,6 +835,37 @@ async def test_a_late_decision_is_delivered_through_the_outbound_poll_while_neig
         await host.authorizer.close()
 
 
+async def test_a_late_reply_rides_along_on_the_next_batch_of_its_gateway_replica(server, tmp_path):
+    from actors.host_protocol import decode_outbound, decode_replies, encode_requests, replica_of
+    from tests.local_host import batch, close, local_host
+    from tests.test_version_seam import booted, registered
+
+    tag = new_tag("RIDE")
+    server.answer(tag, "Accepted")
+    server.answer_delay_s = 0.2
+    host = local_host(tmp_path, authorizer_url=server.url, authorizer_deadline_s=2.0,
+                      authorizer_attempt_timeout_s=1.0, authorizer_backoff_s=0.02)
+    try:
+        slow, fast = await registered(host, "CP-RIDE-1", "CP-RIDE-2")
+        for station in (slow, fast):
+            await booted(host, station)
+        [waiting] = await batch(host, [slow.frame([2, "a1", "Authorize", {"idTag": tag}])])
+        assert waiting.deferred
+        await server.wait_for_requests(tag, 1)
+
+        async def taken_along():
+            answer = decode_replies(await host.process(encode_requests([fast.frame([2, "h", "Heartbeat", {}])])))
+            return answer.outbound or None
+
+        [delivered] = await wait_until(taken_along, 10, "the late reply on a batch's answer", interval=0.05)
+        assert json.loads(delivered.reply.replies[0])[:2] == [3, "a1"]
+        # Taken along, so the long poll has nothing left to answer with.
+        assert decode_outbound(await host.outbound(replica_of(slow.connection_id), 0.2)).frames == []
+    finally:
+        close(host)
+        await host.authorizer.close()
+
+
 @pytest.mark.ray
 async def test_a_late_decision_reaches_the_station_before_its_next_frame_is_read(csms, downstream, station_id):
     from tests.stations import raw_socket
