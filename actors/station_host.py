@@ -218,13 +218,7 @@ class StationHost:
             # taken meanwhile must never hold state whose events the log lacks.
             self._append(events)
             events.clear()
-        if durable or answers:
-            await self._commit()
-        # An operator learns the station's answer only once it is on disk, like the station.
-        for station_id, answer in answers:
-            self._resolve_command(station_id, answer)
-        self.metrics.record_calls(calls)
-        self._record_appends()
+        await self._settle(durable, answers, calls)
         # Every request of a batch comes from one gateway replica (its link to this host).
         outbound = self._outbound.pop(replica_of(requests[0].connection_id), []) if requests else []
         return encode_replies(BatchReply(self.incarnation, replies, outbound))
@@ -269,14 +263,20 @@ class StationHost:
         calls.add(events, _METRIC_ACTIONS)
         # Into the log before the commit's await, as in process().
         self._append(events)
+        await self._settle(durable, answers, calls)
+        self._send_outbound(OutboundFrame(request.station_id, request.connection_id, "",
+                                          reply=reply, received_at_us=request.received_at_us))
+
+    async def _settle(self, durable: bool, answers: list[tuple[str, CommandAnswer]], calls: CallTally) -> None:
+        """After frames were handled and appended: commit what must be durable before its reply
+        leaves, complete the operators' commands the frames answered, record the metrics."""
         if durable or answers:
             await self._commit()
+        # An operator learns the station's answer only once it is on disk, like the station.
         for station_id, answer in answers:
             self._resolve_command(station_id, answer)
         self.metrics.record_calls(calls)
         self._record_appends()
-        self._send_outbound(OutboundFrame(request.station_id, request.connection_id, "",
-                                          reply=reply, received_at_us=request.received_at_us))
 
     def _on_frame_isolated(self, request: Frame, events: list[Event], answers: list[tuple[str, CommandAnswer]],
                            decision: AuthorizationDecision | None = None) -> tuple[HostReply, bool]:

@@ -799,21 +799,33 @@ async def test_an_open_breaker_shows_in_rays_metrics(csms, downstream):
 # ================================================================================================
 
 
-async def test_a_late_decision_is_delivered_through_the_outbound_poll_while_neighbours_go_on(server, tmp_path):
-    """A real StationHost in this process (tests/local_host.py) against the real slow hub."""
-    from actors.host_protocol import decode_outbound, replica_of
-    from tests.local_host import batch, close, local_host
+@contextlib.asynccontextmanager
+async def host_with_two_stations(server: AuthorizerServer, data_root):
+    """A real StationHost in this process (tests/local_host.py) asking the real hub, and two
+    booted stations on one gateway replica."""
+    from tests.local_host import close, local_host
     from tests.test_version_seam import booted, registered
+
+    host = local_host(data_root, authorizer_url=server.url, authorizer_deadline_s=2.0,
+                      authorizer_attempt_timeout_s=1.0, authorizer_backoff_s=0.02)
+    try:
+        stations = await registered(host, "CP-SLOW-1", "CP-FAST-2")
+        for station in stations:
+            await booted(host, station)
+        yield host, *stations
+    finally:
+        close(host)
+        await host.authorizer.close()
+
+
+async def test_a_late_decision_is_delivered_through_the_outbound_poll_while_neighbours_go_on(server, tmp_path):
+    from actors.host_protocol import decode_outbound, replica_of
+    from tests.local_host import batch
 
     tag = new_tag("LATE")
     server.answer(tag, "Accepted", parent_id_tag="FLEET5")
     server.answer_delay_s = 0.5
-    host = local_host(tmp_path, authorizer_url=server.url, authorizer_deadline_s=2.0,
-                      authorizer_attempt_timeout_s=1.0, authorizer_backoff_s=0.02)
-    try:
-        slow, fast = await registered(host, "CP-LATE-1", "CP-LATE-2")
-        for station in (slow, fast):
-            await booted(host, station)
+    async with host_with_two_stations(server, tmp_path) as (host, slow, fast):
         authorize = slow.frame([2, "a1", "Authorize", {"idTag": tag}])
         started = time.monotonic()
         waiting, heartbeat = await batch(host, [authorize, fast.frame([2, "h1", "Heartbeat", {}])])
@@ -830,25 +842,16 @@ async def test_a_late_decision_is_delivered_through_the_outbound_poll_while_neig
         assert json.loads(delivered.reply.replies[0]) == [3, "a1", {"idTagInfo": {
             "status": "Accepted", "parentIdTag": "FLEET5"}}]
         assert len(server.requests_for(tag)) == 1
-    finally:
-        close(host)
-        await host.authorizer.close()
 
 
 async def test_a_late_reply_rides_along_on_the_next_batch_of_its_gateway_replica(server, tmp_path):
     from actors.host_protocol import decode_outbound, decode_replies, encode_requests, replica_of
-    from tests.local_host import batch, close, local_host
-    from tests.test_version_seam import booted, registered
+    from tests.local_host import batch
 
     tag = new_tag("RIDE")
     server.answer(tag, "Accepted")
     server.answer_delay_s = 0.2
-    host = local_host(tmp_path, authorizer_url=server.url, authorizer_deadline_s=2.0,
-                      authorizer_attempt_timeout_s=1.0, authorizer_backoff_s=0.02)
-    try:
-        slow, fast = await registered(host, "CP-RIDE-1", "CP-RIDE-2")
-        for station in (slow, fast):
-            await booted(host, station)
+    async with host_with_two_stations(server, tmp_path) as (host, slow, fast):
         [waiting] = await batch(host, [slow.frame([2, "a1", "Authorize", {"idTag": tag}])])
         assert waiting.deferred
         await server.wait_for_requests(tag, 1)
@@ -861,9 +864,6 @@ async def test_a_late_reply_rides_along_on_the_next_batch_of_its_gateway_replica
         assert json.loads(delivered.reply.replies[0])[:2] == [3, "a1"]
         # Taken along, so the long poll has nothing left to answer with.
         assert decode_outbound(await host.outbound(replica_of(slow.connection_id), 0.2)).frames == []
-    finally:
-        close(host)
-        await host.authorizer.close()
 
 
 @pytest.mark.ray
@@ -895,9 +895,8 @@ async def test_a_late_decision_reaches_the_station_before_its_next_frame_is_read
 
 @pytest.mark.ray
 async def test_a_frame_waiting_for_its_decision_is_answered_after_its_host_restarts(csms, downstream):
-    import ray
-
     from tests.stations import raw_socket
+    from tests.test_crash_recovery import kill_and_await_restart
 
     host_name = directory.host_names(csms.config.station_hosts)[0]
     station_id = station_on(csms, host_name)
@@ -909,17 +908,7 @@ async def test_a_frame_waiting_for_its_decision_is_answered_after_its_host_resta
         downstream.behave("hang")
         await ws.send(json.dumps([2, "a1", "Authorize", {"idTag": tag}]))
         await downstream.wait_for_requests(tag, 1)
-        host = directory.get_actor(host_name)
-        before = ray.get(host.stats.remote())["incarnation"]
-        ray.kill(host, no_restart=False)  # the wait for the decision dies with the process
-
-        async def restarted() -> bool:
-            try:
-                return ray.get(host.stats.remote(), timeout=5)["incarnation"] != before
-            except ray.exceptions.RayError:
-                return False
-
-        await wait_until(restarted, 60, "Ray to restart the host")
+        await kill_and_await_restart(host_name)  # the wait for the decision dies with the process
         # The gateway sends the waiting frame to the new incarnation, which decides it anew
         # (free_vending at the 2 s deadline, the hub still hanging) and delivers the answer.
         answer = json.loads(await asyncio.wait_for(ws.recv(), 60))

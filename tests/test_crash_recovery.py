@@ -155,6 +155,21 @@ async def test_killing_the_whole_csms_process_loses_nothing_acknowledged(tmp_pat
             kill_process_tree(proc)
 
 
+async def kill_and_await_restart(host_name: str) -> None:
+    """SIGKILL a StationHost and wait until Ray has restarted it (a new incarnation answers)."""
+    host = directory.get_actor(host_name)
+    before = ray.get(host.stats.remote())["incarnation"]
+    ray.kill(host, no_restart=False)
+
+    async def restarted() -> bool:
+        try:
+            return ray.get(host.stats.remote(), timeout=5)["incarnation"] != before
+        except ray.exceptions.RayError:
+            return False
+
+    await wait_until(restarted, 60, "Ray to restart the host")
+
+
 async def test_open_sockets_are_reattached_after_their_host_restarts(csms):
     hosts = directory.host_names(csms.config.station_hosts)
     victim = hosts[1]
@@ -165,17 +180,7 @@ async def test_open_sockets_are_reattached_after_their_host_restarts(csms):
         for ws in (idle_ws, busy_ws):
             await ws.send(json.dumps([2, "b", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]))
             await ws.recv()
-        host = directory.get_actor(victim)
-        before = ray.get(host.stats.remote())["incarnation"]
-        ray.kill(host, no_restart=False)
-
-        async def restarted() -> bool:
-            try:
-                return ray.get(host.stats.remote(), timeout=5)["incarnation"] != before
-            except ray.exceptions.RayError:
-                return False
-
-        await wait_until(restarted, 60, "Ray to restart the host")
+        await kill_and_await_restart(victim)
         # Any traffic to the new incarnation makes the gateway re-attach every socket it holds there.
         await busy_ws.send(json.dumps([2, "h", "Heartbeat", {}]))
         assert json.loads(await asyncio.wait_for(busy_ws.recv(), 60))[0] == 3
