@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import os
 import struct
 import time
-from pathlib import Path
 
 import httpx
 import msgspec
@@ -26,6 +24,7 @@ from ray import serve
 
 from tests.conftest import PASSWORD, register_station
 from tests.polling import wait_until
+from tests.worker_logs import json_lines
 
 pytestmark = pytest.mark.ray
 
@@ -215,19 +214,7 @@ async def test_a_station_closing_with_a_code_is_recorded_with_that_code_and_reas
 
 def gateway_log_lines(station_ids: set[str]) -> list[dict]:
     """csms log lines about these stations in every Ray worker's stderr of this session."""
-    import ray
-
-    logs_dir = Path(ray._private.worker._global_node.get_logs_dir_path())
-    lines = []
-    for path in logs_dir.glob("worker-*.err"):
-        for raw in path.read_text(errors="replace").splitlines():
-            if '"station_id"' not in raw or not raw.startswith("{"):
-                continue
-            with contextlib.suppress(ValueError):
-                line = json.loads(raw)
-                if line.get("station_id") in station_ids:
-                    lines.append(line)
-    return lines
+    return [line for line in json_lines() if line.get("station_id") in station_ids]
 
 
 async def test_every_connect_and_disconnect_is_logged_once_in_the_workers_stderr(csms):
