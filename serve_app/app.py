@@ -18,7 +18,7 @@ from ray import serve
 from ray.util.placement_group import placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-from actors import directory
+from actors import directory, logs
 from actors.authorizer.resolver import check_settings as check_authorizer_settings
 from actors.config import Config, load_config
 from actors.id_tags import IdTagRegistry
@@ -195,6 +195,7 @@ def config_from_args(args: dict[str, Any] | None) -> Config:
     """A Serve config's `args`: Config fields as in the TOML file, plus `config_file` (a TOML
     file to start from). CSMS_* environment variables still override, so secrets such as
     api_tokens stay out of the YAML; with none, the data root's operator-token is used."""
+    logs.configure()  # the builder runs in a Serve task (build_serve_application): JSON lines there too
     values = dict(args or {})
     config = load_config(values.pop("config_file", None), overrides=values)
     unset = [f.name for f in msgspec.structs.fields(Config)
@@ -239,6 +240,9 @@ def deploy(config: Config) -> None:
         serve.run(application(config, part), name=part, route_prefix=route_prefix)
     start_balancers(config)
     wait_for_routes(config)
+    # Where this node's actors and replicas write their lines (docs/operations.md section 9):
+    # /tmp/ray/session_latest is whichever Ray on the machine started last, not necessarily ours.
+    log.info("Ray logs of this node", extra={"logs_dir": ray._private.worker._global_node.get_logs_dir_path()})
 
 
 def wait_for_routes(config: Config, timeout_s: float = 60.0) -> None:

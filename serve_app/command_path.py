@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 import msgspec
@@ -13,8 +12,6 @@ from actors import directory
 from actors.config import Config
 from actors.ocpp16.csms_side import COMMANDS, decode_command
 from actors.ocpp16.secrets import check_secret_command, loggable_command
-
-log = logging.getLogger("csms.commands")
 
 # Command outcomes other than an answer: HTTP status and what to tell the operator.
 COMMAND_FAILURES: dict[str, tuple[int, str]] = {
@@ -47,16 +44,7 @@ class CommandResult(msgspec.Struct, kw_only=True):
 async def send_command(config: Config, hosts: list[str], station_id: str, action: str,
                        payload: dict[str, Any]) -> CommandResult:
     """Send `action` with `payload` (as on the wire) to the station and wait for its answer,
-    through its host's mailbox (one CALL in flight per connection, OCPP-J 1.6 section 4.1.1).
-    One log line per command, with its outcome; never its payload (it may hold a key)."""
-    result = await _send(config, hosts, station_id, action, payload)
-    log.info("command", extra={"station_id": station_id, "action": result.action, "message_id": result.message_id,
-                               "status_code": result.status_code, "outcome": result.error_code or result.message})
-    return result
-
-
-async def _send(config: Config, hosts: list[str], station_id: str, action: str,
-                payload: dict[str, Any]) -> CommandResult:
+    through its host's mailbox (one CALL in flight per connection, OCPP-J 1.6 section 4.1.1)."""
     if action not in COMMANDS:
         return CommandResult(status_code=404, action=action, message=(
             f"{action!r} is not a CSMS-initiated OCPP 1.6 action; one of: {', '.join(sorted(COMMANDS))}"))

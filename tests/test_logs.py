@@ -28,14 +28,16 @@ async def test_the_analytics_scheduler_and_its_jobs_log_json_lines_to_the_worker
     assert [raw for raw in other_lines("AnalyticsScheduler") if " csms." in raw or " analytics." in raw] == []
 
 
-async def test_an_operator_command_is_logged_by_the_api_replica_with_its_station_and_outcome(csms, station_id):
+async def test_an_operator_command_is_logged_once_by_the_stations_host_with_its_outcome(csms, station_id):
     await register_station(csms, station_id)
     async with csms.api() as api:
         response = await api.post(f"/api/stations/{station_id}/commands/Reset", json={"type": "Soft"})
     assert response.status_code == 409  # not connected: the host decided it
 
     def logged():
-        return [line for line in json_lines("ServeReplica:api:OperatorApi") if line.get("station_id") == station_id]
+        return [line for line in json_lines() if line.get("station_id") == station_id and line.get("action") == "Reset"]
 
-    lines = await wait_until(logged, 30, "the API replica's line about the command")
-    assert [(line["msg"], line["action"], line["status_code"]) for line in lines] == [("command", "Reset", 409)]
+    lines = await wait_until(logged, 30, "the line about the command")
+    assert [(line["logger"], line["msg"], line["outcome"]) for line in lines] == [
+        ("csms.station_host", "command not_connected", "not_connected")]
+    assert lines[0] in json_lines("StationHost")
