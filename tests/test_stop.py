@@ -22,7 +22,7 @@ from tests.conftest import PASSWORD, TOKEN, free_port
 from tests.polling import wait_until
 from tests.ray_nodes import descendants
 from tests.stations import raw_socket
-from tests.csms_process import kill_process_tree, start_csms, wait_ready
+from tests.csms_process import kill_process_tree, register_fleet, start_csms, wait_ready
 from tests.test_crash_recovery import AckedStream, bronze_message_ids
 
 pytestmark = pytest.mark.ray
@@ -80,10 +80,7 @@ async def test_sigterm_closes_every_station_with_1001_and_loses_nothing_acknowle
     proc = start_csms(data_root, port, log_path)
     try:
         await wait_ready(base, proc, log_path)
-        async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as api:
-            for sid in station_ids:
-                assert (await api.put(f"/api/stations/{sid}", json={"password": PASSWORD})).status_code == 201
-            await api.put("/api/id-tags/STOP", json={"status": "Accepted"})
+        await register_fleet(base, station_ids, "STOP")
         streams = [AckedStream(ws_url, sid) for sid in station_ids]
         charging = asyncio.gather(*(charge_until_closed(s) for s in streams))
         await wait_until(lambda: sum(len(s.acked) for s in streams) >= 100, 120, "traffic before the stop")
