@@ -3,7 +3,9 @@ force, every disconnect is recorded with its real cause and logged once.
 
 Raw sockets speak the upgrade and the few frames needed, so a test can stay silent on a ping.
 Short keepalive settings get a gateway application of their own (route /ocpp-keepalive) on the
-session's Ray, behind the session's balancer, so no other test runs with them.
+session's Ray, behind the session's balancers, so no other test runs with them. The settings
+apply on the gateway replicas' own servers only, so the balancers must never hand a station to
+Serve's proxy: tested with an application whose replica is held in its constructor.
 """
 
 from __future__ import annotations
@@ -191,6 +193,7 @@ async def test_an_application_without_a_running_replica_gets_503_not_serves_prox
             assert (response.status_code, response.text) == (200, "started")
     finally:
         serve.delete("gated")
+        ray.kill(gate)
 
 
 async def test_a_socket_that_vanishes_without_a_close_frame_is_recorded_as_1006(csms, station_id):
