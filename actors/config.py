@@ -64,7 +64,7 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     pending_retry_interval_s: int = 60
     max_frame_bytes: int = 65_536
     # The CSMS side's websocket keepalive (RFC 6455 pings from the gateway replicas, direct
-    # ingress; serve_app/keepalive.py): a ping after this many idle seconds, and the socket is
+    # ingress; serve_app/keepalive.py): a ping this long after the last pong, and the socket is
     # closed with 1011 "keepalive ping timeout" when its pong is this late; 0 turns either off.
     # Stations ping on their own with OCPP 1.6's WebSocketPingInterval key (docs/operations.md);
     # uvicorn's 20 s / 20 s dropped stations on a briefly starved client or link, hence longer here.

@@ -37,7 +37,7 @@ from actors.durable_file import write_atomically
 from analytics import silver
 from analytics import tables as t
 
-log = logging.getLogger("analytics.curate")
+log = logging.getLogger("csms.analytics.curate")  # csms.*: JSON in the scheduler actor (actors/logs.py)
 
 STATE_VERSION = 1
 # Files written within this long before the previous run began are read again: a writer

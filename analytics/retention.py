@@ -25,7 +25,7 @@ from actors.durable_file import fsync_dir
 from analytics import curate
 from analytics import tables as t
 
-log = logging.getLogger("analytics.retention")
+log = logging.getLogger("csms.analytics.retention")  # csms.*: JSON in the scheduler actor (actors/logs.py)
 
 @dataclass
 class Deleted:

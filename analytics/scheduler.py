@@ -338,7 +338,9 @@ class AnalyticsScheduler:
     """Named, detached Ray actor: a thread ticks the Scheduler; methods serve on-demand runs."""
 
     def __init__(self, config) -> None:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        from actors import logs
+
+        logs.configure()  # JSON lines to the worker's stderr, like every other CSMS actor
         self.scheduler = Scheduler(config.data_path, config)
         self.poll_s = config.scheduler_poll_s
         self._stop = threading.Event()

@@ -18,7 +18,7 @@ from ray import serve
 from ray.util.placement_group import placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-from actors import directory
+from actors import directory, logs
 from actors.authorizer.resolver import check_settings as check_authorizer_settings
 from actors.config import Config, load_config
 from actors.id_tags import IdTagRegistry
@@ -195,6 +195,7 @@ def config_from_args(args: dict[str, Any] | None) -> Config:
     """A Serve config's `args`: Config fields as in the TOML file, plus `config_file` (a TOML
     file to start from). CSMS_* environment variables still override, so secrets such as
     api_tokens stay out of the YAML; with none, the data root's operator-token is used."""
+    logs.configure()  # the builder runs in a Serve task (build_serve_application): JSON lines there too
     values = dict(args or {})
     config = load_config(values.pop("config_file", None), overrides=values)
     unset = [f.name for f in msgspec.structs.fields(Config)
@@ -239,6 +240,9 @@ def deploy(config: Config) -> None:
         serve.run(application(config, part), name=part, route_prefix=route_prefix)
     start_balancers(config)
     wait_for_routes(config)
+    # Where this node's actors and replicas write their lines (docs/operations.md section 9):
+    # /tmp/ray/session_latest is whichever Ray on the machine started last, not necessarily ours.
+    log.info("Ray logs of this node", extra={"logs_dir": ray._private.worker._global_node.get_logs_dir_path()})
 
 
 def wait_for_routes(config: Config, timeout_s: float = 60.0) -> None:
@@ -258,16 +262,63 @@ def wait_for_routes(config: Config, timeout_s: float = 60.0) -> None:
             time.sleep(0.2)
 
 
-def stop(config: Config) -> None:
-    """Graceful: stop taking traffic, then make every host fsync and land its log."""
-    started = time.monotonic()
-    for name in balancer_names(config):
+# How long the balancers may take to hand the gateways' last frames (their 1001 closes) to the
+# stations before they end anyway; and the bound on a call to them beyond that.
+BALANCER_DRAIN_S = 5.0
+BALANCER_CALL_TIMEOUT_S = 10.0
+
+
+def _live(names: list[str]) -> list:
+    actors = []
+    for name in names:
         try:
-            ray.kill(directory.get_actor(name))
-        except ValueError:
+            actors.append(directory.get_actor(name))
+        except ValueError:  # not running (never started, or killed)
             pass
+    return actors
+
+
+def _ask_each(actors: list, method: str, *args: Any, timeout_s: float) -> list[int]:
+    """`method(*args)` on every actor at once, all within `timeout_s`; one that fails or does
+    not answer in time counts 0 (a stop goes on without it)."""
+    refs = [getattr(actor, method).remote(*args) for actor in actors]
+    deadline = time.monotonic() + timeout_s
+    results = []
+    for ref in refs:
+        try:
+            results.append(ray.get(ref, timeout=max(0.0, deadline - time.monotonic())))
+        except Exception:
+            log.warning("stopping: a balancer did not answer %s", method, exc_info=True)
+            results.append(0)
+    return results
+
+
+def stop(config: Config) -> None:
+    """Graceful, in this order: take no new connection; let the gateways close every station's
+    socket with 1001 Going Away (RFC 6455 section 7.4.1: stations reconnect at once, to the next
+    CSMS) while the balancers still splice them; then end the balancers; then make every host
+    fsync and land its log. Killing the balancers first cut the TCP connections under the
+    gateways' close frames, and stations saw an abnormal drop (1006)."""
+    started = time.monotonic()
+
+    def elapsed() -> dict[str, float]:
+        return {"elapsed_s": round(time.monotonic() - started, 2)}
+
+    balancers = _live(balancer_names(config))
+    _ask_each(balancers, "stop_listening", timeout_s=BALANCER_CALL_TIMEOUT_S)
+    log.info("stopping: balancers take no new connections", extra=elapsed())
+    # Serve takes the replicas out of its routing table at once; each gateway notices within a
+    # second and closes its sockets with 1001 (serve_app/drain.py), then Serve ends it.
     serve.shutdown()
-    log.info("stopping: Serve is down", extra={"elapsed_s": round(time.monotonic() - started, 2)})
+    log.info("stopping: Serve is down", extra=elapsed())
+    left = _ask_each(balancers, "wait_until_drained", BALANCER_DRAIN_S,
+                     timeout_s=BALANCER_DRAIN_S + BALANCER_CALL_TIMEOUT_S)
+    for balancer in balancers:
+        try:
+            ray.kill(balancer)
+        except Exception:  # already gone
+            pass
+    log.info("stopping: balancers stopped", extra={**elapsed(), "connections_cut": sum(left)})
     for name in directory.host_names(config.station_hosts):
         try:
             host = directory.get_actor(name)
@@ -279,7 +330,7 @@ def stop(config: Config) -> None:
         ray.kill(directory.get_actor(directory.ID_TAG_REGISTRY))
     except ValueError:
         pass
-    log.info("stopping: hosts flushed and landed", extra={"elapsed_s": round(time.monotonic() - started, 2)})
+    log.info("stopping: hosts flushed and landed", extra=elapsed())
     analytics_scheduler.stop()
     # The next start spreads hosts and balancers over the nodes alive then.
     for kind, count in (("station-hosts", config.station_hosts), ("balancers", len(balancer_names(config)))):

@@ -83,6 +83,7 @@ class _ClientSide(_Pipe):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        self.balancer.clients.add(self)
         # Over TLS this runs after the handshake, so the certificate (if any) is verified.
         self.certificate_names = tls.certificate_names(transport.get_extra_info("peercert"))
         peer = transport.get_extra_info("peername")
@@ -189,6 +190,32 @@ class _ClientSide(_Pipe):
     def connection_lost(self, exc: Exception | None) -> None:
         self._head_done()
         super().connection_lost(exc)
+        self.balancer.clients.discard(self)
+        self.balancer.client_gone.set()
+
+
+def replica_routes(groups, node_ip: str) -> list[tuple[str, list[tuple[str, int]]]]:
+    """(route prefix, replica addresses) from the Serve controller's target groups, HTTP only.
+
+    Serve's own proxies are left out. The controller lists them as the targets of an
+    application that has no running replica yet (or any more), and of "/" while there is no
+    application (`ServeController.get_target_groups`, cases 2 and 4). A station sent there
+    would be served through the Python proxy for the whole life of its socket: the slow path,
+    and uvicorn's keepalive defaults instead of ws_ping_interval_s / ws_ping_timeout_s, which
+    only the gateway replicas' own servers apply (serve_app/keepalive.py). Such a prefix stays
+    listed with no address, so `pick` answers 503 for it and the station retries.
+    """
+    from ray.serve._private.common import RequestProtocol
+    from ray.serve._private.constants import SERVE_PROXY_NAME
+
+    # Targets carry the node's IP, but replicas bind Serve's HTTP host (loopback unless
+    # RAY_SERVE_DEFAULT_HTTP_HOST says otherwise): reach this node's own over loopback.
+    return [
+        (group.route_prefix, [("127.0.0.1" if t.ip == node_ip else t.ip, t.port)
+                              for t in group.targets if not t.name.startswith(SERVE_PROXY_NAME)])
+        for group in groups
+        if group.protocol == RequestProtocol.HTTP
+    ]
 
 
 class StationBalancer:
@@ -204,6 +231,9 @@ class StationBalancer:
         self._groups: list[tuple[str, list[tuple[str, int]]]] = []
         self._cycles: dict[str, itertools.cycle] = {}
         self.slow_handshakes = request_head.SlowHandshakes(config.slow_handshakes_per_address)
+        # Client connections not yet closed (those being spliced, refused or still sending their head).
+        self.clients: set[_ClientSide] = set()
+        self.client_gone = asyncio.Event()
         self._loop = asyncio.new_event_loop()
         self._servers: list[asyncio.AbstractServer] = []
         self._failed: BaseException | None = None
@@ -261,6 +291,34 @@ class StationBalancer:
             raise RuntimeError(f"balancer could not listen on {self.config.host}:{self.config.port}") from self._failed
         return self.config.port
 
+    def stop_listening(self, timeout_s: float = 10.0) -> int:
+        """The first step of a graceful stop (app.stop): take no new connection, and splice on
+        the open ones, so that the gateways' 1001 closes still reach their stations, which then
+        reconnect to the next CSMS instead of into replicas that are going. Returns the
+        connections still open."""
+        async def close() -> None:
+            for server in self._servers:
+                server.close()  # the listening sockets only (Python 3.11): connections carry on
+
+        asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout_s)
+        log.info("stopped listening", extra={"port": self.config.port, "connections": len(self.clients)})
+        return len(self.clients)
+
+    def wait_until_drained(self, timeout_s: float) -> int:
+        """Until every client connection has closed (its replica closed it, and what the replica
+        sent last, a close frame, has been written out) or `timeout_s`; returns those still open."""
+        async def drained() -> int:
+            deadline = self._loop.time() + timeout_s
+            while self.clients and self._loop.time() < deadline:
+                self.client_gone.clear()
+                try:
+                    await asyncio.wait_for(self.client_gone.wait(), deadline - self._loop.time())
+                except asyncio.TimeoutError:
+                    break
+            return len(self.clients)
+
+        return asyncio.run_coroutine_threadsafe(drained(), self._loop).result(timeout_s + 5)
+
     def slow_handshakes_from(self, address: str) -> int:
         """Connections from `address` whose head is overdue (serve_app/request_head.py)."""
         return self.slow_handshakes.count(address)
@@ -269,9 +327,12 @@ class StationBalancer:
         return {prefix: list(addresses) for prefix, addresses in self._groups}
 
     def pick(self, path: str) -> tuple[str, int] | None:
+        """A replica of the application whose route prefix is the longest to match `path`;
+        None (503) while that application has no running replica: its stations retry, they
+        are not handed to another application's replicas."""
         for prefix, addresses in self._groups:
-            if addresses and (path == prefix or path.startswith(prefix.rstrip("/") + "/") or prefix == "/"):
-                return next(self._cycles[prefix])
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/") or prefix == "/":
+                return next(self._cycles[prefix]) if addresses else None
         return None
 
     def forget(self, target: tuple[str, int]) -> None:
@@ -286,20 +347,12 @@ class StationBalancer:
 
     async def _refresh(self) -> None:
         import ray
-        from ray.serve._private.common import RequestProtocol
         from ray.serve._private.constants import SERVE_CONTROLLER_NAME, SERVE_NAMESPACE
 
         controller = ray.get_actor(SERVE_CONTROLLER_NAME, namespace=SERVE_NAMESPACE)
         # A Ray ObjectRef is awaited on the loop that awaits it: this one, not the actor's.
         groups = await asyncio.wait_for(asyncio.wrap_future(controller.get_target_groups.remote().future()), 10)
-        # Targets carry the node's IP, but replicas bind Serve's HTTP host (loopback unless
-        # RAY_SERVE_DEFAULT_HTTP_HOST says otherwise): reach this node's own over loopback.
-        node_ip = ray.util.get_node_ip_address()
-        self._set_groups([
-            (group.route_prefix, [("127.0.0.1" if t.ip == node_ip else t.ip, t.port) for t in group.targets])
-            for group in groups
-            if group.protocol == RequestProtocol.HTTP
-        ])
+        self._set_groups(replica_routes(groups, ray.util.get_node_ip_address()))
 
     async def _refresh_forever(self) -> None:
         while True:

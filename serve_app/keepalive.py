@@ -1,12 +1,15 @@
 """The gateway replicas' websocket keepalive settings, and the true cause of each close.
 
 With direct ingress every gateway replica runs a uvicorn server that Serve builds itself
-(`ray.serve._private.http_util.start_asgi_http_server`), after the replica's constructor
-and with no way to pass websocket options: uvicorn's defaults (ping every 20 s, drop a
-connection whose pong is 20 s late) apply unchanged. Serve looks `uvicorn.Config` up when it
-builds that server, so the gateway's constructor, which runs first in the replica's own
-process, puts a subclass there (`install`) that defaults three things and takes every other
-argument from Serve as before:
+(`ray.serve._private.http_util.start_asgi_http_server`) with no way to pass websocket
+options: uvicorn's defaults (ping every 20 s, drop a connection whose pong is 20 s late)
+would apply unchanged. Serve looks `uvicorn.Config` up when it builds that server, and it
+builds it only after the replica's constructor has returned (Ray 2.60 `replica.py`:
+`ReplicaBase.initialize` awaits `initialize_callable`, which runs the constructor, then
+`_on_initialized` -> `_maybe_start_direct_ingress_servers`; Serve asserts that order, as the
+server must not take connections before the replica is ready). So the gateway's constructor,
+in the replica's own process, puts a subclass there (`install`) that defaults three things
+and takes every other argument from Serve as before:
 
 - `ws_ping_interval` / `ws_ping_timeout` from `ws_ping_interval_s` / `ws_ping_timeout_s`
   (RFC 6455 section 5.5.2 pings; the station side has OCPP 1.6's own WebSocketPingInterval
@@ -18,8 +21,10 @@ argument from Serve as before:
   same as a close frame without a code. `StationWebSocketProtocol` reports what happened.
 
 Only the replica process that calls `install` is affected (each Serve replica is a process
-of its own). In `ingress = "proxy"` mode Serve's proxy actor runs the websocket server and
-keeps uvicorn's defaults.
+of its own). Serve's proxy keeps uvicorn's defaults: in `ingress = "proxy"` mode it runs every
+station's websocket server, so these settings do not apply there; in direct mode the
+balancers never route to it (serve_app/balancer.py, `replica_routes`: Serve lists its proxy
+for an application with no running replica, and a keepalive test once got the defaults that way).
 """
 
 from __future__ import annotations
@@ -121,11 +126,13 @@ _checked = False
 
 def check_in_force(scope: dict) -> None:
     """Warn once per replica if the server that took this connection was not built by `install`
-    (a Serve upgrade that builds its server differently): keepalive settings would not apply."""
+    (it came through Serve's proxy, or a Serve upgrade builds its server differently):
+    keepalive settings would not apply."""
     global _checked
     if _checked:
         return
     _checked = True
     if SCOPE_KEY not in (scope.get("extensions") or {}):
         log.warning("websocket keepalive settings (ws_ping_interval_s, ws_ping_timeout_s) are not in "
-                    "force: Serve built this replica's server without them; uvicorn's defaults apply")
+                    "force: this connection was not served by the replica's own server as built by "
+                    "install (Serve's proxy, or a Serve that builds it differently); uvicorn's defaults apply")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import TOKEN, free_port
+from tests.conftest import PASSWORD, TOKEN, free_port
 from tests.polling import wait_until
 from tests.ray_nodes import descendants
 
@@ -40,6 +40,14 @@ async def wait_ready(base: str, proc: subprocess.Popen, log_path: Path) -> None:
             return False
 
     await wait_until(ready, 180, "the CSMS to come up")
+
+
+async def register_fleet(base: str, station_ids: list[str], id_tag: str) -> None:
+    """Register these stations (with the test password) and an Accepted `id_tag` through the API at `base`."""
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as api:
+        for station_id in station_ids:
+            assert (await api.put(f"/api/stations/{station_id}", json={"password": PASSWORD})).status_code == 201
+        assert (await api.put(f"/api/id-tags/{id_tag}", json={"status": "Accepted"})).status_code in (200, 201)
 
 
 def kill_process_tree(proc: subprocess.Popen) -> None:

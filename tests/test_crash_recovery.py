@@ -14,7 +14,7 @@ import ray
 
 from actors import directory, lake
 from tests.conftest import PASSWORD, TOKEN, free_port, put_id_tag, register_station
-from tests.csms_process import kill_process_tree, start_csms, wait_ready
+from tests.csms_process import kill_process_tree, register_fleet, start_csms, wait_ready
 from tests.polling import wait_until
 from tests.stations import raw_socket
 
@@ -114,10 +114,7 @@ async def test_killing_the_whole_csms_process_loses_nothing_acknowledged(tmp_pat
     proc = start_csms(data_root, port, log_path)
     try:
         await wait_ready(base, proc, log_path)
-        async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as api:
-            for sid in station_ids:
-                assert (await api.put(f"/api/stations/{sid}", json={"password": PASSWORD})).status_code == 201
-            await api.put("/api/id-tags/CRASH", json={"status": "Accepted"})
+        await register_fleet(base, station_ids, "CRASH")
         streams = [AckedStream(ws_url, sid) for sid in station_ids]
         running = asyncio.gather(*(s.run_sessions(sessions=2, meter_values=200) for s in streams),
                                  return_exceptions=True)

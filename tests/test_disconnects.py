@@ -3,7 +3,9 @@ force, every disconnect is recorded with its real cause and logged once.
 
 Raw sockets speak the upgrade and the few frames needed, so a test can stay silent on a ping.
 Short keepalive settings get a gateway application of their own (route /ocpp-keepalive) on the
-session's Ray, behind the session's balancer, so no other test runs with them.
+session's Ray, behind the session's balancers, so no other test runs with them. The settings
+apply on the gateway replicas' own servers only, so the balancers must never hand a station to
+Serve's proxy: tested with an application whose replica is held in its constructor.
 """
 
 from __future__ import annotations
@@ -11,18 +13,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import os
 import struct
 import time
-from pathlib import Path
 
+import httpx
 import msgspec
 import pytest
+import ray
 import websockets
+from ray import serve
 
 from tests.conftest import PASSWORD, register_station
 from tests.polling import wait_until
+from tests.worker_logs import json_lines
 
 pytestmark = pytest.mark.ray
 
@@ -82,28 +86,39 @@ async def recorded_disconnect(csms, station_id: str) -> dict:
     return await wait_until(one, 30, f"{station_id}'s disconnect to be recorded")
 
 
+async def balancer_routes(csms, prefix: str) -> list[list[tuple[str, int]] | None]:
+    """What each balancer of the session routes `prefix` to (None: that balancer does not know it)."""
+    from actors import directory
+    from serve_app import app
+
+    return [(await directory.get_actor(name).targets.remote()).get(prefix) for name in app.balancer_names(csms.config)]
+
+
+async def known_to_every_balancer(csms, prefix: str):
+    routes = await balancer_routes(csms, prefix)
+    return routes if None not in routes else None
+
+
+async def routed_by_every_balancer(csms, prefix: str):
+    routes = await balancer_routes(csms, prefix)
+    return routes if all(routes) else None
+
+
 @pytest.fixture(scope="module")
 async def keepalive_path(csms):
     """A gateway application pinging every second and dropping a socket whose pong is 1 s late."""
-    from ray import serve
-
     from serve_app import app
 
     config = msgspec.structs.replace(csms.config, ws_ping_interval_s=PING_S, ws_ping_timeout_s=PING_S,
                                      gateway_replicas=1)
     serve.run(app.application(config, "ocpp"), name="ocpp-keepalive", route_prefix=KEEPALIVE_PREFIX)
-    from actors import directory
-
-    async def routed():
-        targets = await directory.get_actor(app.balancer_names(config)[0]).targets.remote()
-        return targets.get(KEEPALIVE_PREFIX)
-
-    await wait_until(routed, 30, "the balancer to route /ocpp-keepalive")
+    # Any balancer may take the test's connection.
+    await wait_until(lambda: routed_by_every_balancer(csms, KEEPALIVE_PREFIX), 30,
+                     "every balancer to route /ocpp-keepalive")
     yield KEEPALIVE_PREFIX
     serve.delete("ocpp-keepalive")
 
 
-@pytest.mark.xfail(reason="after merging api + edges the keepalive replica logged its settings not in force (ocpp-keepalive app, 2026-12-02 suite run); issue 16 item 9 follow-up", strict=False)
 async def test_a_station_that_stops_answering_pings_is_closed_1011_and_the_host_records_why(
         csms, keepalive_path, station_id):
     await register_station(csms, station_id)
@@ -124,6 +139,61 @@ async def test_a_station_that_stops_answering_pings_is_closed_1011_and_the_host_
         assert time.monotonic() - started < PING_S + 3
     disconnect = await recorded_disconnect(csms, station_id)
     assert (disconnect["close_code"], disconnect["close_reason"]) == (1011, "keepalive ping timeout")
+
+
+@ray.remote(num_cpus=0)
+class Gate:
+    """Holds a replica's constructor until the test opens it."""
+
+    def __init__(self) -> None:
+        self._opened = asyncio.Event()
+
+    async def wait(self) -> None:
+        await self._opened.wait()
+
+    def open(self) -> None:
+        self._opened.set()
+
+
+@serve.deployment(name="StartsThroughGate", ray_actor_options={"num_cpus": 0})
+class StartsThroughGate:
+    async def __init__(self, gate) -> None:
+        await gate.wait.remote()
+
+    async def __call__(self, request) -> str:
+        return "started"
+
+
+async def test_an_application_without_a_running_replica_gets_503_not_serves_proxy(csms):
+    """The keepalive test once ran without its settings: the balancer had routed it to Serve's
+    proxy, which the controller lists for an application whose replica is not running yet."""
+    from ray.serve._private.constants import SERVE_CONTROLLER_NAME, SERVE_NAMESPACE, SERVE_PROXY_NAME
+
+    controller = ray.get_actor(SERVE_CONTROLLER_NAME, namespace=SERVE_NAMESPACE)
+    gate = Gate.remote()
+    serve.run_many([serve.RunTarget(StartsThroughGate.bind(gate), name="gated", route_prefix="/gated")],
+                   wait_for_applications_running=False)
+    try:
+        async def proxy_listed() -> bool:
+            groups = await controller.get_target_groups.remote("gated")
+            return any(t.name.startswith(SERVE_PROXY_NAME) for g in groups for t in g.targets)
+
+        await wait_until(proxy_listed, 30, "Serve to list its proxy for the starting application")
+        routes = await wait_until(lambda: known_to_every_balancer(csms, "/gated"), 30,
+                                  "every balancer to know /gated")
+        assert routes == [[]] * len(routes)  # known, and no address: not the proxy's
+        async with httpx.AsyncClient(base_url=csms.http_url, timeout=10) as client:
+            assert (await client.get("/gated/x")).status_code == 503  # neither the proxy nor the API's 404
+
+            await gate.open.remote()
+            routes = await wait_until(lambda: routed_by_every_balancer(csms, "/gated"), 60,
+                                      "every balancer to route /gated to its replica")
+            assert all(port != csms.config.serve_proxy_port for addresses in routes for _, port in addresses)
+            response = await client.get("/gated/x")
+            assert (response.status_code, response.text) == (200, "started")
+    finally:
+        serve.delete("gated")
+        ray.kill(gate)
 
 
 async def test_a_socket_that_vanishes_without_a_close_frame_is_recorded_as_1006(csms, station_id):
@@ -147,19 +217,7 @@ async def test_a_station_closing_with_a_code_is_recorded_with_that_code_and_reas
 
 def gateway_log_lines(station_ids: set[str]) -> list[dict]:
     """csms log lines about these stations in every Ray worker's stderr of this session."""
-    import ray
-
-    logs_dir = Path(ray._private.worker._global_node.get_logs_dir_path())
-    lines = []
-    for path in logs_dir.glob("worker-*.err"):
-        for raw in path.read_text(errors="replace").splitlines():
-            if '"station_id"' not in raw or not raw.startswith("{"):
-                continue
-            with contextlib.suppress(ValueError):
-                line = json.loads(raw)
-                if line.get("station_id") in station_ids:
-                    lines.append(line)
-    return lines
+    return [line for line in json_lines() if line.get("station_id") in station_ids]
 
 
 async def test_every_connect_and_disconnect_is_logged_once_in_the_workers_stderr(csms):
