@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from datetime import datetime, timezone
@@ -15,9 +14,6 @@ from ocpp.v16 import call, call_result
 from ocpp.v16.enums import Action
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from actors import directory
-from actors.passwords import hash_password
-from actors.station_state import Registration
 from analytics import fault_report
 from tests.conftest import OPERATOR_TOKEN, PASSWORD, TOKEN, VIEWER_TOKEN, put_id_tag, register_station
 from tests.polling import wait_until
@@ -235,16 +231,14 @@ async def _disconnected(page: Page, csms, station_id: str) -> bool:
 
 
 async def test_paging_through_ten_thousand_stations(browser, csms):
-    """Registered straight on the hosts in one call each (the CSV import's path); ids sort after every other test's."""
+    """Registered in one bulk request (the CSV import's path); ids sort after every other test's."""
     prefix = "zz-bo-page-"
     ids = [f"{prefix}{k:05d}" for k in range(10_000)]
-    hosts = directory.host_names(csms.config.station_hosts)
-    by_host: dict[str, list] = {}
-    password_hash = hash_password(PASSWORD)
-    for sid in ids:
-        by_host.setdefault(directory.host_for(sid, hosts), []).append(
-            (sid, Registration(password_hash=password_hash, site=f"site-{int(sid[-5:]) % 7}")))
-    await asyncio.gather(*(directory.get_actor(h).import_registrations.remote(regs) for h, regs in by_host.items()))
+    async with csms.api() as api:
+        registered = await api.post("/api/bulk/stations", json=[
+            {"station_id": sid, "password": PASSWORD, "site": f"site-{int(sid[-5:]) % 7}"} for sid in ids])
+    assert registered.status_code == 200, registered.text
+    assert registered.json()["rows"] == 10_000
     page = await signed_in(browser, csms, VIEWER_TOKEN)
     await page.get_by_label("Search id or site").fill(prefix)
     await expect(page.locator("#paging-info")).to_have_text("Stations 1–50 of 10000 matching")
@@ -329,7 +323,7 @@ async def test_admin_manages_id_tags_and_imports_stations_from_csv(browser, csms
     await page.goto(f"{csms.http_url}/admin/stations")
     await page.locator("#station-import input[type=file]").set_input_files(str(csv_file))
     await page.locator("#station-import").get_by_role("button", name="Import").click()
-    await expect(page.get_by_role("status")).to_have_text("Imported 3 stations (3 new).")
+    await expect(page.get_by_role("status")).to_have_text("Imported 3 stations (3 new, 0 updated, 0 unchanged).")
     await shot(page, "stations-admin")
     async with csms.api() as api:
         body = (await api.get("/api/stations/BO-IMPORT-2")).json()
@@ -337,11 +331,54 @@ async def test_admin_manages_id_tags_and_imports_stations_from_csv(browser, csms
     # The imported password works for the station's own handshake.
     async with connected_station(csms.ws_url, "BO-IMPORT-2") as station:
         await booted(station)
+    # The bulk path is idempotent: the same file again changes nothing.
+    await page.locator("#station-import input[type=file]").set_input_files(str(csv_file))
+    await page.locator("#station-import").get_by_role("button", name="Import").click()
+    await expect(page.get_by_role("status")).to_have_text("Imported 3 stations (0 new, 0 updated, 3 unchanged).")
+    # The API's per-row errors, on the page; none of the file is applied.
     bad = tmp_path / "bad.csv"
-    bad.write_text("station_id,password\nBO-IMPORT-9,short\n")
+    bad.write_text(f"station_id,password\nBO-IMPORT-8,{PASSWORD}\nBO-IMPORT-9,short-secret\nhas space,{PASSWORD}\n")
     await page.locator("#station-import input[type=file]").set_input_files(str(bad))
     await page.locator("#station-import").get_by_role("button", name="Import").click()
-    await expect(page.get_by_role("alert")).to_contain_text("line 2: password must be 16-40 characters")
+    errors = page.get_by_role("alert").locator("li")
+    await expect(errors).to_have_text(["2 of 3 rows invalid; nothing was applied",
+                                       "row 2 (BO-IMPORT-9): Expected `str` of length >= 16 - at `$.password`",
+                                       r"row 3 (has space): Expected `str` matching regex "
+                                       r"'^[A-Za-z0-9._\\-:*+|@]{1,48}$' - at `$.station_id`"])
+    assert "short-secret" not in await page.content()
+    async with csms.api() as api:
+        assert (await api.get("/api/stations/BO-IMPORT-8")).status_code == 404
+    await page.context.close()
+
+
+async def test_admin_imports_id_tags_from_csv_with_the_api_rules(browser, csms, tmp_path):
+    page = await signed_in(browser, csms, TOKEN)
+    await page.goto(f"{csms.http_url}/admin/id-tags")
+    tags = tmp_path / "tags.csv"
+    tags.write_text("id_tag,status,expiry_date,parent_id_tag\nbo-csv-a,Accepted,2030-01-31T12:00:00Z,\n"
+                    "BO-CSV-B,Blocked,,BO-CSV-A\n")
+    await page.locator("#id-tag-import input[type=file]").set_input_files(str(tags))
+    await page.locator("#id-tag-import").get_by_role("button", name="Import").click()
+    await expect(page.get_by_role("status")).to_have_text("Imported 2 id tags (2 new, 0 updated, 0 unchanged).")
+    await expect(page.locator('#id-tags tr[data-id-tag="BO-CSV-B"]')).to_contain_text("Blocked")
+    async with csms.api() as api:
+        a = (await api.get("/api/id-tags/BO-CSV-A")).json()
+    assert a["status"] == "Accepted" and a["expiry_date"].startswith("2030-01-31T12:00:00")
+    # Blocking from the page keeps the tag's expiry to the microsecond (not the day's end).
+    await page.locator('#id-tags tr[data-id-tag="BO-CSV-A"]').get_by_role("button", name="Block").click()
+    await expect(page.locator('#id-tags tr[data-id-tag="BO-CSV-A"]')).to_contain_text("Blocked")
+    async with csms.api() as api:
+        assert (await api.get("/api/id-tags/BO-CSV-A")).json()["expiry_date"] == a["expiry_date"]
+    # A tag twice (case-insensitive, as the API) and a tag too long: each row named, nothing applied.
+    bad = tmp_path / "bad-tags.csv"
+    bad.write_text("id_tag\nBO-CSV-NEW\nbo-csv-new\n" + "X" * 21 + "\n")
+    await page.locator("#id-tag-import input[type=file]").set_input_files(str(bad))
+    await page.locator("#id-tag-import").get_by_role("button", name="Import").click()
+    errors = page.get_by_role("alert").locator("li")
+    await expect(errors).to_have_text(["2 of 3 rows invalid; nothing was applied",
+                                       "row 2 (bo-csv-new): id_tag already in row 1",
+                                       f"row 3 ({'X' * 21}): Expected `str` of length <= 20 - at `$.id_tag`"])
+    await expect(page.locator('#id-tags tr[data-id-tag="BO-CSV-NEW"]')).to_have_count(0)
     await page.context.close()
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from actors.fleet_page import FleetQuery, fleet_page, merge_pages
 from actors.station_state import ConfigurationValue, ConnectorState, Registration, StationState
-from serve_app.backoffice.admin import id_tag_record, station_registration
+from serve_app.backoffice.admin import problems
 from serve_app.backoffice.commands import payload_from_form
 from serve_app.backoffice.records import _csv_cell
 from serve_app.backoffice.session import SESSION_TTL_S, Revocations, SessionKeys
@@ -131,14 +131,14 @@ def test_command_forms_become_ocpp_payloads():
         payload_from_form("DataTransfer", {"payload": "{nope"})
 
 
-def test_import_rows_are_checked_like_the_api():
-    assert id_tag_record({"id_tag": "T1", "status": "Blocked", "expiry_date": "2027-01-31"})[1].status == "Blocked"
-    with pytest.raises(ValueError, match="1-20"):
-        id_tag_record({"id_tag": "X" * 21})
-    with pytest.raises(ValueError, match="password"):
-        station_registration({"station_id": "CP-1", "password": "short"})
-    with pytest.raises(ValueError, match="station id"):
-        station_registration({"station_id": "bad id/", "password": "p" * 16})
+def test_the_apis_row_errors_become_one_line_each():
+    detail = {"message": "2 of 30 rows invalid; nothing was applied",
+              "errors": [{"row": 2, "id": "CP-2", "message": "bad password"}, {"row": 5, "id": None, "message": "5 fields"}]}
+    assert problems(detail) == ["2 of 30 rows invalid; nothing was applied", "row 2 (CP-2): bad password",
+                                "row 5: 5 fields"]
+    many = {"message": "m", "errors": [{"row": k, "id": None, "message": "x"} for k in range(1, 26)]}
+    assert problems(many)[-1] == "... and 5 more" and len(problems(many)) == 1 + 20 + 1
+    assert problems("backend unavailable") == ["backend unavailable"]
 
 
 def test_csv_export_defuses_formulas_from_stations():

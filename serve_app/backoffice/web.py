@@ -53,8 +53,8 @@ def _us_when(us: int | None) -> str:
     return "—" if us is None else _when(datetime.fromtimestamp(us / 1e6, tz=timezone.utc))
 
 
-def _us_day(us: int | None) -> str:
-    return "" if us is None else datetime.fromtimestamp(us / 1e6, tz=timezone.utc).date().isoformat()
+def _us_iso(us: int | None) -> str:
+    return "" if us is None else datetime.fromtimestamp(us / 1e6, tz=timezone.utc).isoformat()
 
 
 def _kwh(wh: float | None) -> str:
@@ -72,7 +72,7 @@ TEMPLATES = jinja2.Environment(
 TEMPLATES.filters["when"] = _when
 TEMPLATES.filters["kwh"] = _kwh
 TEMPLATES.filters["us_when"] = _us_when
-TEMPLATES.filters["us_day"] = _us_day
+TEMPLATES.filters["us_iso"] = _us_iso
 
 
 class BackOffice:
