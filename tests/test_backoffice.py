@@ -14,7 +14,8 @@ from ocpp.v16 import call, call_result
 from ocpp.v16.enums import Action
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from analytics import fault_report
+from analytics import catalog, fault_report, gold_views, maintenance, mass_outage
+from tests import fleet_history as fh
 from tests.conftest import OPERATOR_TOKEN, PASSWORD, TOKEN, VIEWER_TOKEN, put_id_tag, register_station
 from tests.polling import wait_until
 from tests.stations import TestStation, connected_station
@@ -382,21 +383,74 @@ async def test_admin_imports_id_tags_from_csv_with_the_api_rules(browser, csms, 
     await page.context.close()
 
 
-async def test_reports_page_shows_the_fault_report_with_its_chart(browser, csms):
-    # October's silver and gold, as tests/test_reports_api.py builds them (same files, replaced).
+@pytest.fixture(scope="module")
+def gold(csms):
+    """October's silver and gold in the CSMS's own data root, as tests/test_reports_api.py builds them."""
     october_fixture(csms.data_root)
     fault_report.run(csms.data_root, "2026-10")
+    fh.generate(csms.data_root)  # another fleet in the same lake, after the fault report was built
+    mass_outage.run(csms.data_root, fh.SCORED_DAYS, use_ray=False)
+    maintenance.run(csms.data_root, fh.SCORED_DAYS, use_ray=False)
+    return csms.data_root
+
+
+async def test_reports_page_shows_the_fault_report_faults_per_day_and_anomalies_of_a_day(browser, csms, gold):
     page = await signed_in(browser, csms, VIEWER_TOKEN)
-    await page.goto(f"{csms.http_url}/reports?month=2026-10")
+    await page.goto(f"{csms.http_url}/reports?month=2026-10&day=2026-10-16")
     rows = page.locator("#fault-report tbody tr")
     await expect(rows).to_have_count(len(EXPECTED))
     await expect(rows.first).to_contain_text("CP-K")
     await expect(rows.first).to_contain_text("HighTemperature 10")
-    # uPlot drew the faults-per-day chart from the data attribute (static/backoffice.js).
+    # The e-mail's chart: a bar per ranked station, longest for the most faults.
+    bars = page.locator("#fault-bars tbody tr")
+    await expect(bars).to_have_count(len(EXPECTED))
+    assert await bars.first.locator("meter").get_attribute("value") == "10"
+    assert await bars.first.locator("meter").get_attribute("max") == "10"
+    # Faults per day of the whole fleet: uPlot drew it (static/backoffice.js), and a table has the numbers.
     await expect(page.locator("#faults-chart .uplot canvas")).to_have_count(1)
     await shot(page, "reports")
+    per_day = gold_views.faults_per_day(gold, "2026-10")
+    await page.get_by_text("As a table").click()
+    shown = await page.locator("#faults-per-day tbody tr").all_inner_texts()
+    assert shown == [f"{d}\t{n}" for d, n in zip(per_day["days"], per_day["faults"])] and len(shown) == 31
+    # The anomalies of the day asked for.
+    await expect(page.locator("#outages-h")).to_have_text("Mass outages on 2026-10-16")
+    outage = page.locator("#mass-outages tbody tr", has_text="site-1")
+    await expect(outage).to_contain_text("2026-10-16 10:00:00 UTC")
+    await expect(page.locator("#risk-h")).to_have_text("Maintenance risk on 2026-10-16")
+    await expect(page.locator("#maintenance tbody tr").first).to_contain_text("CP-0-05")
+    # Another day by the form (keyboard only), then the default: the latest scored day.
+    await page.get_by_label("Anomalies of the day").fill("2026-10-17")
+    await page.get_by_label("Anomalies of the day").press("Enter")
+    await expect(page.locator("#risk-h")).to_have_text("Maintenance risk on 2026-10-17")
+    assert "day=2026-10-17" in page.url
+    await page.goto(f"{csms.http_url}/reports?month=2026-10")
+    await expect(page.locator("#risk-h")).to_contain_text("Maintenance risk on 2026-10-2")
     await page.goto(f"{csms.http_url}/reports?month=2001-01")
     await expect(page.get_by_text("has not been built yet")).to_be_visible()
-    await page.goto(f"{csms.http_url}/reports?month=13-2001")
-    await expect(page.get_by_role("alert")).to_be_visible()
+    for query in ("month=13-2001", "month=2026-10&day=2026-10-32"):
+        await page.goto(f"{csms.http_url}/reports?{query}")
+        await expect(page.get_by_role("alert")).to_be_visible()
+    await page.context.close()
+
+
+async def test_the_data_catalog_page_shows_each_tables_columns_and_freshness(browser, csms, gold):
+    page = await signed_in(browser, csms, VIEWER_TOKEN)
+    await page.get_by_role("link", name="Data catalog").click()
+    await expect(page).to_have_url(f"{csms.http_url}/catalog")
+    known = catalog.catalog(gold)
+    summary = page.locator("#catalog-summary tbody tr")
+    await expect(summary).to_have_count(len(known["tables"]))
+    report = page.locator('#catalog-summary tr[data-table="gold.fault_report"]')
+    await expect(report).to_contain_text("one station with >= 5 Faulted statuses in a single UTC day of the month")
+    assert int((await report.locator(".rows").inner_text()).replace(",", "")) > 0
+    status_rows = await page.locator('#catalog-summary tr[data-table="silver.status_changes"] .rows').inner_text()
+    assert int(status_rows.replace(",", "")) > 0
+    section = page.locator('[id="t-gold.fault_report"]')
+    await expect(section).to_contain_text("gold/fault_report/month=YYYY-MM")
+    await section.get_by_text("columns").click()
+    columns = section.locator("table.columns tbody tr")
+    await expect(columns).to_have_count(len(next(t for t in known["tables"] if t["id"] == "gold.fault_report")["columns"]))
+    await expect(columns.nth(1)).to_contain_text("1 = most Faulted statuses in the month")
+    await shot(page, "catalog")
     await page.context.close()

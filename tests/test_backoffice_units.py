@@ -6,10 +6,12 @@ import pytest
 
 from actors.fleet_page import FleetQuery, fleet_page, merge_pages
 from actors.station_state import ConfigurationValue, ConnectorState, Registration, StationState
+from analytics.gold_views import faults_per_day
 from serve_app.backoffice.admin import problems
 from serve_app.backoffice.commands import payload_from_form
 from serve_app.backoffice.records import _csv_cell
 from serve_app.backoffice.session import SESSION_TTL_S, Revocations, SessionKeys
+from tests.test_fault_report import october_fixture
 
 KEYS = SessionKeys(b"k" * 32)
 
@@ -144,3 +146,15 @@ def test_the_apis_row_errors_become_one_line_each():
 def test_csv_export_defuses_formulas_from_stations():
     assert _csv_cell("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
     assert _csv_cell("TAG-1") == "TAG-1" and _csv_cell(5) == 5
+
+
+def test_faults_per_day_counts_every_faulted_status_of_each_day_of_the_month(tmp_path):
+    october_fixture(tmp_path)
+    per_day = dict(zip(*faults_per_day(tmp_path, "2026-10").values()))
+    assert len(per_day) == 31 and per_day["2026-10-01"] == 0
+    # The fixture's faults (tests/test_fault_report.py): CP-A's 5, CP-B's 4 and 4, CP-C's 8 across midnight,
+    # CP-J's 4 Faulted (its Unavailable not counted), CP-F's 4 before November.
+    assert (per_day["2026-10-03"], per_day["2026-10-05"], per_day["2026-10-06"]) == (5, 4, 4)
+    assert (per_day["2026-10-07"], per_day["2026-10-08"], per_day["2026-10-14"]) == (4, 4, 4)
+    assert per_day["2026-10-31"] == 4
+    assert set(faults_per_day(tmp_path, "2026-09")["faults"]) == {0, 5}  # CP-E's 5 on 30 September only

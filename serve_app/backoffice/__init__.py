@@ -7,9 +7,10 @@ tokens. See README.md, "Back office".
 
 from fastapi import APIRouter
 
-from serve_app.backoffice import admin, pages, records
+from serve_app.backoffice import admin, lake_pages, pages, records
 
 router = APIRouter(include_in_schema=False)
 router.include_router(pages.router)
 router.include_router(records.router)
+router.include_router(lake_pages.router)
 router.include_router(admin.router)
