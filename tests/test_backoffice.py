@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,6 +16,7 @@ from ocpp.v16.enums import Action
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from analytics import catalog, fault_report, gold_views, maintenance, mass_outage
+from serve_app.backoffice.signin_limit import FAILURES_ALLOWED
 from tests import fleet_history as fh
 from tests.conftest import OPERATOR_TOKEN, PASSWORD, TOKEN, VIEWER_TOKEN, put_id_tag, register_station
 from tests.polling import wait_until
@@ -114,6 +116,56 @@ async def test_signing_out_ends_the_session_even_for_a_copied_cookie(browser, cs
     await expect(replay).to_have_url(f"{csms.http_url}/signin")
     await other.close()
     await page.context.close()
+
+
+async def _signin_over_http(client: httpx.AsyncClient, token: str) -> httpx.Response:
+    """The sign-in form as a browser posts it: the page's nonce cookie and token, then the token."""
+    form = await client.get("/signin")
+    signin_token = re.search(r'name="signin_token" value="([^"]+)"', form.text).group(1)
+    return await client.post("/signin", data={"signin_token": signin_token, "token": token})
+
+
+async def test_failed_sign_ins_from_one_address_are_limited_without_echoing_the_token(csms):
+    # From an address of its own (all of 127/8 is loopback), so the browser tests' 127.0.0.1 stays free.
+    transport = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+    async with httpx.AsyncClient(base_url=csms.http_url, transport=transport, timeout=30) as client:
+        statuses, last = [], None
+        for attempt in range(30):
+            last = await _signin_over_http(client, f"guess-{attempt:02d}-not-a-token")
+            statuses.append(last.status_code)
+            assert f"guess-{attempt:02d}" not in last.text
+        # Each API replica allows FAILURES_ALLOWED failures per address in its window, then refuses.
+        failures = statuses.count(401)
+        assert statuses[:FAILURES_ALLOWED] == [401] * FAILURES_ALLOWED
+        assert FAILURES_ALLOWED <= failures <= FAILURES_ALLOWED * csms.config.api_replicas
+        assert statuses[failures:] == [429] * (30 - failures), statuses
+        assert "Too many failed sign-ins from your address; try again in" in last.text
+        assert 0 < int(last.headers["retry-after"]) <= 300
+        # While refused, even the right token is: a guesser learns nothing from the answer.
+        right = await _signin_over_http(client, VIEWER_TOKEN)
+        assert right.status_code == 429 and VIEWER_TOKEN not in right.text and "csms_session" not in right.cookies
+    # Another address is not affected.
+    async with httpx.AsyncClient(base_url=csms.http_url, transport=httpx.AsyncHTTPTransport(local_address="127.0.0.3"),
+                                 timeout=30) as other:
+        assert (await _signin_over_http(other, VIEWER_TOKEN)).status_code == 303
+
+
+async def test_the_session_cookie_is_secure_over_tls_and_not_on_the_plain_port(csms):
+    tls_base = csms.wss_url.replace("wss://", "https://").removesuffix("/ocpp")
+    async with httpx.AsyncClient(base_url=tls_base, verify=csms.pki.client_context(), timeout=30) as over_tls:
+        signed = await _signin_over_http(over_tls, VIEWER_TOKEN)
+    async with httpx.AsyncClient(base_url=csms.http_url, timeout=30) as plain:
+        signed_plain = await _signin_over_http(plain, VIEWER_TOKEN)
+        # A client cannot claim TLS for the balancer: its own header is removed.
+        claimed = await plain.get("/signin", headers={"X-CSMS-Client-Scheme": "https"})
+
+    def session_cookie(response: httpx.Response) -> str:
+        return next(h for h in response.headers.get_list("set-cookie") if h.startswith("csms_session="))
+
+    assert signed.status_code == signed_plain.status_code == 303
+    assert "; secure" in session_cookie(signed).lower() and "httponly" in session_cookie(signed).lower()
+    assert "secure" not in session_cookie(signed_plain).lower()
+    assert "secure" not in claimed.headers["set-cookie"].lower()
 
 
 async def _session_client(page: Page, csms) -> tuple[httpx.AsyncClient, str]:
