@@ -371,8 +371,9 @@ class OperatorApi:
         """Create or replace many id tags at once, a JSON array of rows or CSV (Content-Type
         text/csv): all or nothing, with one write. 422 lists each bad row (nothing applied);
         unchanged rows are counted as such (idempotent)."""
-        return StructResponse(await self._put_id_tag_rows(
-            self._bulk_rows(await request.body(), request.headers.get("content-type", ""), IdTagRow, "id_tag", normalise)))
+        rows = self._bulk_rows(await request.body(), request.headers.get("content-type", ""), IdTagRow, "id_tag",
+                               normalise)
+        return StructResponse(await self._put_id_tag_rows(rows))
 
     async def _put_id_tag_rows(self, rows: list[IdTagRow]) -> BulkOutcome:
         """Apply valid id tag rows with one write (bulk_id_tags' errors as HTTPException); the back office's too."""

@@ -1,4 +1,4 @@
-"""The back office's pages over the lake: the reports (fault report, faults per day, anomalies of a day) and the data catalog.
+"""The back office's pages over the lake: the reports (fault report, faults per day, anomalies) and the data catalog.
 
 Read-only and for every role; the files are read the API's way (`OperatorApi._gold`: off the
 event loop, with its timeout), through the same functions as `/api/reports/faults`,
