@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import websockets
 from ocpp.routing import on
 from ocpp.v16 import call, call_result
 from ocpp.v16.enums import Action
@@ -23,7 +24,7 @@ from serve_app.backoffice.signin_limit import FAILURES_ALLOWED
 from tests import fleet_history as fh
 from tests.conftest import OPERATOR_TOKEN, PASSWORD, TOKEN, VIEWER_TOKEN, put_id_tag, register_station
 from tests.polling import wait_until
-from tests.stations import TestStation, connected_station
+from tests.stations import TestStation, connected_station, raw_socket
 from tests.test_fault_report import EXPECTED, october_fixture
 
 pytestmark = pytest.mark.ray
@@ -87,10 +88,15 @@ async def test_each_role_signs_in_and_sees_what_it_may_do(browser, csms, station
         session = cookies["csms_session"]
         assert session["httpOnly"] and session["sameSite"] == "Strict"
         assert token not in session["value"] and token not in await page.content()
+        # Only an admin is offered station management, in the menu and on a station's page.
+        nav = page.get_by_role("navigation", name="Main")
+        assert await nav.get_by_role("link", name="Stations").count() == (1 if admin_forms else 0)
         await page.goto(f"{csms.http_url}/station/{station_id}")
         assert await page.locator("#cmd-Reset").count() == (1 if commands_shown else 0)
+        assert await page.locator("#change-registration").count() == (1 if admin_forms else 0)
         await page.goto(f"{csms.http_url}/admin/id-tags")
         assert await page.locator("#id-tag-form").count() == (1 if admin_forms else 0)
+        assert await page.get_by_role("button", name="Delete").count() == 0 or admin_forms
         assert token not in await page.content()
         await page.context.close()
 
@@ -479,6 +485,90 @@ async def test_admin_imports_id_tags_from_csv_with_the_api_rules(browser, csms, 
                                        "row 2 (bo-csv-new): id_tag already in row 1",
                                        f"row 3 ({'X' * 21}): Expected `str` of length <= 20 - at `$.id_tag`"])
     await expect(page.locator('#id-tags tr[data-id-tag="BO-CSV-NEW"]')).to_have_count(0)
+    await page.context.close()
+
+
+async def test_admin_registers_a_station_with_its_password_changes_it_and_deregisters_it(browser, csms):
+    station_id, password, new_password = "BO-REG-1", "first-machine-secret-01", "second-machine-secret-2"
+    page = await signed_in(browser, csms, TOKEN)
+    await page.get_by_role("navigation", name="Main").get_by_role("link", name="Stations").click()
+    form = page.locator("#station-form")
+    await form.get_by_label("Station id").fill(station_id)
+    await form.get_by_label("Password").fill(password)
+    await form.get_by_label("Site").fill("depot-reg")
+    await form.get_by_label("Boot answer").select_option("Pending")
+    await form.get_by_role("button", name="Save").click()
+    await expect(page.get_by_role("status")).to_have_text(f"Registered station {station_id}.")
+    async with raw_socket(csms.ws_url, station_id, password=password) as ws:
+        assert ws.subprotocol == "ocpp1.6"
+    async with csms.api() as api:
+        # Metadata set by the API survives a change made in the page.
+        body = (await api.get(f"/api/stations/{station_id}")).json()
+        assert (body["site"], body["registration_boot_status"]) == ("depot-reg", "Pending")
+        assert (await api.post("/api/bulk/stations", json=[{"station_id": station_id, "password": password,
+                                                             "site": "depot-reg", "boot_status": "Pending",
+                                                             "metadata": {"bay": "7"}}])).status_code == 200
+    # From the station's page to its registration, filled in but for the password.
+    await page.goto(f"{csms.http_url}/station/{station_id}")
+    await page.locator("#change-registration").click()
+    form = page.locator("#station-form")
+    await expect(form.get_by_label("Station id")).to_have_value(station_id)
+    await expect(form.get_by_label("Site")).to_have_value("depot-reg")
+    await expect(form.get_by_label("Boot answer")).to_have_value("Pending")
+    await expect(form.get_by_label("Password")).to_have_value("")
+    await expect(form.get_by_label("Metadata bay")).to_have_value("7")
+    await form.get_by_label("Password").fill(new_password)
+    await form.get_by_label("Boot answer").select_option("Accepted")
+    await form.get_by_role("button", name="Save").click()
+    await expect(page.get_by_role("status")).to_have_text(f"Updated station {station_id}.")
+    async with csms.api() as api:
+        body = (await api.get(f"/api/stations/{station_id}")).json()
+    assert (body["registration_boot_status"], body["metadata"]) == ("Accepted", {"bay": "7"})
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with raw_socket(csms.ws_url, station_id, password=password):
+            pass
+    assert refused.value.response.status_code == 401
+    async with raw_socket(csms.ws_url, station_id, password=new_password) as ws:
+        assert ws.subprotocol == "ocpp1.6"
+    # A password too short: the API's message, nothing changed.
+    await form.get_by_label("Station id").fill("BO-REG-2")
+    await form.get_by_label("Password").evaluate("el => el.removeAttribute('minlength')")
+    await form.get_by_label("Password").fill("too-short")
+    await form.get_by_role("button", name="Save").click()
+    await expect(page.get_by_role("alert").locator("li")).to_have_text([
+        "1 of 1 rows invalid; nothing was applied", "row 1 (BO-REG-2): Expected `str` of length >= 16 - at `$.password`"])
+    deregister = page.locator("#station-delete")
+    await deregister.get_by_label("Station id").fill(station_id)
+    await deregister.get_by_role("button", name="Deregister").click()
+    await expect(page.get_by_role("status")).to_have_text(f"Deregistered station {station_id}.")
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with raw_socket(csms.ws_url, station_id, password=new_password):
+            pass
+    assert refused.value.response.status_code == 404
+    await page.context.close()
+
+
+async def test_admin_edits_an_id_tag_in_its_filled_in_form_and_unblocks_it(browser, csms):
+    await put_id_tag(csms, "BO-EDIT-TAG", status="Accepted", expiry_date="2031-05-06T23:59:59.999999Z")
+    page = await signed_in(browser, csms, TOKEN)
+    await page.goto(f"{csms.http_url}/admin/id-tags")
+    await page.get_by_role("link", name="Edit BO-EDIT-TAG").click()
+    form = page.locator("#id-tag-form")
+    await expect(form.get_by_label("Id tag", exact=True)).to_have_value("BO-EDIT-TAG")
+    await expect(form.get_by_label("Status")).to_have_value("Accepted")
+    await expect(form.get_by_label("Expires")).to_have_value("2031-05-06")
+    await form.get_by_label("Status").select_option("Blocked")
+    await form.get_by_label("Parent id tag").fill("BO-PARENT")
+    await form.get_by_role("button", name="Save").click()
+    await expect(page.get_by_role("status")).to_have_text("Updated id tag BO-EDIT-TAG.")
+    row = page.locator('#id-tags tr[data-id-tag="BO-EDIT-TAG"]')
+    await expect(row).to_contain_text("Blocked")
+    await expect(row).to_contain_text("BO-PARENT")
+    await row.get_by_role("button", name="Unblock").click()
+    await expect(page.locator('#id-tags tr[data-id-tag="BO-EDIT-TAG"]')).to_contain_text("Accepted")
+    async with csms.api() as api:
+        tag = (await api.get("/api/id-tags/BO-EDIT-TAG")).json()
+    assert (tag["status"], tag["parent_id_tag"], tag["expiry_date"][:19]) == ("Accepted", "BO-PARENT", "2031-05-06T23:59:59")
     await page.context.close()
 
 

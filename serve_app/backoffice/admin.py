@@ -8,15 +8,16 @@ of its rows, and the page shows the same per-row errors the API answers with.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from actors.bulk_registration import BulkOutcome, IdTagRow, StationRow
 from actors.id_tags import normalise
 from serve_app.backoffice.web import BackOffice
+from serve_app.bulk_rows import METADATA_PREFIX
 from serve_app.handshake import valid_station_id
 
 router = APIRouter(include_in_schema=False)
@@ -54,6 +55,10 @@ def _form_row(form: Any, row_type: type) -> list:
     """One form as a batch of one JSON row, validated as the API validates it."""
     values = {k: str(v) if k == "password" else str(v).strip() for k, v in form.items() if k != "csrf"}
     values = {k: v for k, v in values.items() if v}  # an empty field: the row's default
+    # `metadata.<key>` fields, as the CSV's columns (serve_app/bulk_rows.py).
+    metadata = {k[len(METADATA_PREFIX):]: values.pop(k) for k in list(values) if k.startswith(METADATA_PREFIX)}
+    if metadata:
+        values["metadata"] = metadata
     if row_type is IdTagRow and len(values.get("expiry_date", "")) == 10:
         # The form's date input names a day: valid through its end (UTC).
         values["expiry_date"] += "T23:59:59.999999Z"
@@ -73,16 +78,19 @@ def _counted(outcome: BulkOutcome) -> str:
 
 
 async def _id_tags(bo: BackOffice, request: Request, session, notice: str | None, errors: list[str],
-                   status_code: int = 200) -> Response:
+                   status_code: int = 200, edit: str = "") -> Response:
     tags = await bo.call(bo.registry().list.remote())
+    key = normalise(edit) if edit else ""
+    editing = {"id_tag": key, "record": tags[key]} if key in tags and session.role == "admin" else None
     return bo.render("id_tags.html", request, session, status_code=status_code, tags=sorted(tags.items()),
-                     statuses=ID_TAG_STATUSES, notice=notice, errors=errors)
+                     statuses=ID_TAG_STATUSES, notice=notice, errors=errors, editing=editing)
 
 
 @router.get("/admin/id-tags")
-async def id_tags_page(request: Request) -> Response:
+async def id_tags_page(request: Request, edit: Annotated[str, Query(max_length=20)] = "") -> Response:
+    """The id tags; `edit` fills the form with one of them (admin)."""
     bo = BackOffice.of_replica()
-    return await _id_tags(bo, request, bo.require(request), None, [])
+    return await _id_tags(bo, request, bo.require(request), None, [], edit=edit)
 
 
 @router.post("/admin/id-tags")
@@ -130,15 +138,21 @@ async def import_id_tags(request: Request) -> Response:
 
 
 def _stations(bo: BackOffice, request: Request, session, notice: str | None, errors: list[str],
-              status_code: int = 200) -> Response:
+              status_code: int = 200, editing: Any = None) -> Response:
     return bo.render("stations_admin.html", request, session, status_code=status_code, notice=notice,
-                     errors=errors, boot_statuses=BOOT_STATUSES)
+                     errors=errors, boot_statuses=BOOT_STATUSES, editing=editing)
 
 
 @router.get("/admin/stations")
-async def stations_page(request: Request) -> Response:
+async def stations_page(request: Request, edit: Annotated[str, Query(max_length=48)] = "") -> Response:
+    """Register, import, deregister; `edit` fills the form with a registered station's site and
+    boot answer (its password is never shown: it is stored only as a hash)."""
     bo = BackOffice.of_replica()
-    return _stations(bo, request, bo.require(request), None, [])
+    session = bo.require(request)
+    editing = None
+    if edit and valid_station_id(edit) and session.role == "admin":
+        editing = await bo.call(bo.host(edit).station.remote(edit))
+    return _stations(bo, request, session, None, [], editing=editing)
 
 
 @router.post("/admin/stations")
