@@ -572,6 +572,74 @@ async def test_admin_edits_an_id_tag_in_its_filled_in_form_and_unblocks_it(brows
     await page.context.close()
 
 
+# Every visible form control, with no accessible name (a <label>, aria-label or aria-labelledby).
+_UNLABELLED = """() => [...document.querySelectorAll("input:not([type=hidden]), select, textarea, button")]
+  .filter(el => el.offsetParent !== null)
+  .filter(el => !(el.labels && el.labels.length) && !el.getAttribute("aria-label")
+                && !el.getAttribute("aria-labelledby") && !(el.tagName === "BUTTON" && el.textContent.trim()))
+  .map(el => el.outerHTML.slice(0, 120))"""
+# Wider than the viewport: the page scrolls sideways (a tablet must not need to). Not with
+# Playwright's is_mobile, which zooms out to fit any width (and so always gives 0).
+_OVERFLOW = "() => document.documentElement.scrollWidth - window.innerWidth"
+
+
+async def _admin_pages(csms, station_id: str) -> list[str]:
+    return ["/fleet", f"/station/{station_id}", "/transactions", "/admin/id-tags", "/admin/stations",
+            "/reports?month=2026-10", "/catalog"]
+
+
+async def test_every_page_is_labelled_and_usable_by_keyboard(browser, csms, station_id):
+    await register_station(csms, station_id, site="depot-keys")
+    context = await browser.new_context(viewport={"width": 1366, "height": 900})
+    page = await context.new_page()
+    # Sign in without a mouse: the token field has the focus, Enter submits.
+    await page.goto(f"{csms.http_url}/signin")
+    await expect(page.get_by_label("Token")).to_be_focused()
+    await page.keyboard.type(TOKEN)
+    await page.keyboard.press("Enter")
+    await expect(page).to_have_url(f"{csms.http_url}/fleet")
+    # Tab reaches the menu in order; Enter follows a link.
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("link", name="CSMS back office")).to_be_focused()
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("link", name="Transactions")).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(page).to_have_url(f"{csms.http_url}/transactions")
+    # Searching the fleet from the keyboard narrows the list (server side).
+    await page.goto(f"{csms.http_url}/fleet")
+    await page.get_by_label("Search id or site").focus()
+    await page.keyboard.type(station_id)
+    await expect(page.locator("#paging-info")).to_have_text("Stations 1–1 of 1 matching")
+    for path in await _admin_pages(csms, station_id):
+        await page.goto(f"{csms.http_url}{path}")
+        assert await page.evaluate(_UNLABELLED) == [], path
+    await context.close()
+
+
+async def test_pages_fit_a_tablet_without_scrolling_sideways(browser, csms, station_id):
+    await register_station(csms, station_id, site="depot-tablet")
+    context = await browser.new_context(viewport={"width": 768, "height": 1024}, has_touch=True)
+    page = await context.new_page()
+    await page.goto(f"{csms.http_url}/signin")
+    await page.get_by_label("Token").fill(TOKEN)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page).to_have_url(f"{csms.http_url}/fleet")
+    async with connected_station(csms.ws_url, station_id) as station:
+        await booted(station)
+        overflow = {}
+        for path in await _admin_pages(csms, station_id):
+            await page.goto(f"{csms.http_url}{path}")
+            overflow[path] = await page.evaluate(_OVERFLOW)
+        assert [path for path, px in overflow.items() if px > 0] == [], overflow
+        await page.goto(f"{csms.http_url}/fleet?search={station_id[:3]}")
+        await shot(page, "fleet-tablet")
+        await page.goto(f"{csms.http_url}/station/{station_id}")
+        await expect(page.locator("#connector-1 [data-status]")).to_have_text("Available")
+        await shot(page, "station-tablet")
+    await context.close()
+
+
 @pytest.fixture(scope="module")
 def gold(csms):
     """October's silver and gold in the CSMS's own data root, as tests/test_reports_api.py builds them."""
