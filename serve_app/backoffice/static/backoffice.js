@@ -9,7 +9,8 @@ document.addEventListener("DOMContentLoaded", function () {
     var width = Math.max(320, Math.min(el.clientWidth || 900, 1100));
     new uPlot({
       width: width, height: 260,
-      scales: { x: { time: true } },
+      // Half a day either side, so the first and last days' bars are whole.
+      scales: { x: { time: true, range: function (u, min, max) { return [min - 43200, max + 43200]; } } },
       axes: [{}, { label: "faults" }],
       series: [{}, { label: "faults per day", stroke: "#b3261e", fill: "rgba(179,38,30,0.25)",
                      paths: uPlot.paths.bars({ size: [0.8, 40] }) }],
