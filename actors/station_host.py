@@ -517,21 +517,6 @@ class StationHost:
         await self._commit()
         return created
 
-    async def import_registrations(self, registrations: list[tuple[str, Registration]]) -> int:
-        """register() for many stations (the back office's CSV import): one append and one
-        fsync for all of them; how many were new. Durable on return."""
-        await self._ensure_started()
-        at_us = now_us()
-        events, created = [], 0
-        for station_id, registration in registrations:
-            session = self._session(station_id)
-            created += session.state.registration is None
-            registration.registered_at_us = at_us
-            events.append(session.register(registration, at_us))
-        self._append(events)
-        await self._commit()
-        return created
-
     async def register_many(self, rows: list[StationRow]) -> BulkOutcome | NotStored:
         """Register or update many stations with one commit (bulk onboarding); a row that says
         what is registered already changes nothing. Durable on return; refused as a whole

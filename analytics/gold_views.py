@@ -1,4 +1,4 @@
-"""What the operator API serves from gold: a month's fault report and the latest anomalies, as JSON rows.
+"""What the operator API and back office serve from the lake: a month's fault report, its faults per day, anomalies.
 
 Reads the Parquet files only (DuckDB over the files; nothing is written), so any API
 replica answers from the shared data root. JSON-in-a-column fields of the gold tables
@@ -16,7 +16,7 @@ import polars as pl
 
 from analytics.fault_report import parse_month, read_report
 from analytics.query import connect, frame, from_epoch_us, has_files
-from analytics.tables import MAINTENANCE_SCORES, MASS_OUTAGES, read_sql
+from analytics.tables import MAINTENANCE_SCORES, MASS_OUTAGES, STATUS_CHANGES, read_sql
 
 _JSON_COLUMNS = ("daily_counts", "error_codes", "faulted_connectors", "still_faulted_connectors", "station_ids",
                  "top_features")
@@ -41,6 +41,22 @@ def fault_report(data_root: str | Path, month: str) -> dict[str, Any] | None:
     if report is None:
         return None
     return {"month": month, "total": report.height, "stations": _rows(report)}
+
+
+def faults_per_day(data_root: str | Path, month: str) -> dict[str, Any]:
+    """{"days": [every day of the month], "faults": [Faulted statuses that UTC day, whole fleet]}: the
+    fault report's count (silver status_changes, days by event_ts) before its >= 5 threshold."""
+    start, end = parse_month(month)
+    days = [(start + dt.timedelta(days=k)).date() for k in range((end - start).days)]
+    counts: dict[dt.date, int] = {}
+    root = Path(data_root)
+    if has_files(STATUS_CHANGES, root):
+        # Late events sit in the partition of the day they happened (see analytics/fault_report.py).
+        counts = dict(connect().execute(f"""
+            SELECT CAST(event_ts AS DATE), count(*) FROM {read_sql(STATUS_CHANGES, root)}
+            WHERE status = 'Faulted' AND year = ? AND month = ? AND event_ts >= ? AND event_ts < ?
+            GROUP BY ALL""", [start.year, start.month, start, end]).fetchall())
+    return {"days": [d.isoformat() for d in days], "faults": [int(counts.get(d, 0)) for d in days]}
 
 
 def anomalies(data_root: str | Path, day: dt.date | None = None, limit: int = 50) -> dict[str, Any]:

@@ -47,7 +47,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     base = f"{config.host}:{config.port}"
     ws, http = ("wss", "https") if config.tls_enabled() else ("ws", "http")  # docs/security.md
     print(f"CSMS ready. Stations: {ws}://{base}/ocpp/<station_id> (ocpp1.6, Basic auth). "
-          f"Operator API: {http}://{base}/api (docs: {http}://{base}/docs). Data: {config.data_path}", flush=True)
+          f"Operator API: {http}://{base}/api (docs: {http}://{base}/docs). Back office: {http}://{base}/. "
+          f"Data: {config.data_path}", flush=True)
     if config.tls_enabled() and config.plain_port:
         print(f"Plain ws:// and http:// also on {config.host}:{config.plain_port}.", flush=True)
     if token_path:

@@ -80,6 +80,7 @@ class _ClientSide(_Pipe):
         self._slow = False
         # Where the connection comes from, for the gateway (unknown stations are shown with it).
         self.client_address: str | None = None
+        self.over_tls = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -89,6 +90,7 @@ class _ClientSide(_Pipe):
         peer = transport.get_extra_info("peername")
         self.address = str(peer[0]) if peer else ""
         self.client_address = _address(peer) if peer else None
+        self.over_tls = transport.get_extra_info("ssl_object") is not None
         config = self.balancer.config
         if not self.balancer.slow_handshakes.admits(self.address):
             self._refuse(request_head.TOO_MANY, b"Retry-After: 10\r\n")
@@ -131,7 +133,7 @@ class _ClientSide(_Pipe):
         self._head_done()
         try:
             head = tls.rewrite_head(bytes(self.head[:end + 4]), self.balancer.config.ingress_identity_secret,
-                                    self.certificate_names, self.client_address)
+                                    self.certificate_names, self.client_address, self.over_tls)
         except tls.BadHead as exc:
             self._refuse(exc.status)
             return

@@ -303,11 +303,12 @@ class OperatorApi:
 
     # --- bulk onboarding (issue 15 item 6) ------------------------------------------------
 
-    async def _bulk_rows(self, request: Request, row_type: type, id_field: str, normalise=lambda key: key) -> list:
-        """Every row of the body, valid, or 422 naming each bad row (nothing is applied then)."""
+    def _bulk_rows(self, body: bytes, content_type: str, row_type: type, id_field: str,
+                   normalise=lambda key: key) -> list:
+        """Every row of the body, valid, or 422 naming each bad row (nothing is applied then).
+        The back office's CSV import calls it too (serve_app/backoffice/admin.py)."""
         try:
-            rows, errors = bulk_rows.decode(await request.body(), request.headers.get("content-type", ""),
-                                            row_type, id_field, _BULK_MAX_ROWS, normalise)
+            rows, errors = bulk_rows.decode(body, content_type, row_type, id_field, _BULK_MAX_ROWS, normalise)
         except bulk_rows.BadBatch as exc:
             raise HTTPException(422, str(exc)) from None
         if errors:
@@ -325,7 +326,11 @@ class OperatorApi:
         a batch may be sent again after any failure. 507 (disk full) or 503 before anything is
         applied when a host cannot take writes; if a host fails midway, 503 says how many rows
         were applied."""
-        rows = await self._bulk_rows(request, StationRow, "station_id")
+        return StructResponse(await self._register_rows(
+            self._bulk_rows(await request.body(), request.headers.get("content-type", ""), StationRow, "station_id")))
+
+    async def _register_rows(self, rows: list[StationRow]) -> BulkOutcome:
+        """Apply valid station rows (bulk_stations' errors as HTTPException); the back office's too."""
         parts: dict[str, list[StationRow]] = {}
         for row in rows:
             parts.setdefault(directory.host_for(row.station_id, self.hosts), []).append(row)
@@ -347,7 +352,7 @@ class OperatorApi:
                                                  "failed; the batch is idempotent: send it again",
                                       "applied": msgspec.to_builtins(outcome),
                                       "reasons": sorted({str(f) for f in failures})})
-        return StructResponse(outcome)
+        return outcome
 
     async def _register_part(self, host_name: str, rows: list[StationRow]) -> BulkOutcome:
         """One host's rows, in calls of a few hundred; _PartFailed says how many were applied."""
@@ -366,12 +371,17 @@ class OperatorApi:
         """Create or replace many id tags at once, a JSON array of rows or CSV (Content-Type
         text/csv): all or nothing, with one write. 422 lists each bad row (nothing applied);
         unchanged rows are counted as such (idempotent)."""
-        rows = await self._bulk_rows(request, IdTagRow, "id_tag", normalise)
+        rows = self._bulk_rows(await request.body(), request.headers.get("content-type", ""), IdTagRow, "id_tag",
+                               normalise)
+        return StructResponse(await self._put_id_tag_rows(rows))
+
+    async def _put_id_tag_rows(self, rows: list[IdTagRow]) -> BulkOutcome:
+        """Apply valid id tag rows with one write (bulk_id_tags' errors as HTTPException); the back office's too."""
         records = {row.id_tag: IdTagRecord(status=row.status, parent_id_tag=row.parent_id_tag,
                                            expiry_us=to_us(row.expiry_date) if row.expiry_date else None)
                    for row in rows}
         created, updated, unchanged = await self._write(self._registry().put_many.remote(records))
-        return StructResponse(BulkOutcome(rows=len(rows), created=created, updated=updated, unchanged=unchanged))
+        return BulkOutcome(rows=len(rows), created=created, updated=updated, unchanged=unchanged)
 
     # --- transactions ------------------------------------------------------------------
 

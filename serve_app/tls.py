@@ -20,7 +20,10 @@ IDENTITY_HEADER = "x-csms-client-cert-identity"
 SECRET_HEADER = "x-csms-ingress-secret"
 # The station's own address as the balancer saw it (a replica behind it sees the balancer's).
 ADDRESS_HEADER = "x-csms-client-address"
-_OURS = (IDENTITY_HEADER.encode(), SECRET_HEADER.encode(), ADDRESS_HEADER.encode())
+# "https" or "http": whether the client's connection to the balancer was TLS (the back office's
+# session cookie is Secure only then; with plain_port one balancer serves both).
+SCHEME_HEADER = "x-csms-client-scheme"
+_OURS = (IDENTITY_HEADER.encode(), SECRET_HEADER.encode(), ADDRESS_HEADER.encode(), SCHEME_HEADER.encode())
 
 
 class BadHead(ValueError):
@@ -67,10 +70,11 @@ def certificate_names(peercert: Mapping | None) -> list[str]:
     return list(dict.fromkeys(n for n in names if valid_station_id(n)))
 
 
-def rewrite_head(head: bytes, secret: str, names: list[str], client_address: str | None = None) -> bytes:
+def rewrite_head(head: bytes, secret: str, names: list[str], client_address: str | None = None,
+                 over_tls: bool | None = None) -> bytes:
     """The request head (up to and including the blank line) as forwarded to a replica: our
-    headers removed, and set again for a certificate this balancer verified (`names`), and
-    for the address the connection came from (`client_address`).
+    headers removed, and set again for a certificate this balancer verified (`names`), for
+    the address the connection came from (`client_address`) and whether it came over TLS.
 
     One exception: a sender that presents the secret itself is a TLS terminator in front of
     us (docs/security.md) and its identity header passes through, unless we verified a
@@ -103,34 +107,41 @@ def rewrite_head(head: bytes, secret: str, names: list[str], client_address: str
         identity = ",".join(names).encode()
     elif secret and hmac.compare_digest(ours.get(_OURS[1], b""), secret.encode()) and _OURS[0] in ours:
         identity = ours[_OURS[0]]
-    if secret and (identity is not None or client_address):
+    if secret and (identity is not None or client_address or over_tls is not None):
         # Once: the gateway trusts none of our headers when the secret comes twice.
         kept.append(SECRET_HEADER.encode() + b": " + secret.encode())
     if identity is not None:
         kept.append(IDENTITY_HEADER.encode() + b": " + identity)
     if secret and client_address:
         kept.append(ADDRESS_HEADER.encode() + b": " + client_address.encode())
+    if secret and over_tls is not None:
+        kept.append(SCHEME_HEADER.encode() + (b": https" if over_tls else b": http"))
     return b"\r\n".join(kept) + b"\r\n\r\n"
+
+
+def _vouched(headers: Mapping[str, str], secret: str, header: str) -> str | None:
+    """A header of ours the balancer set (next to the secret, each once), else None."""
+    getlist = getattr(headers, "getlist", None)
+    if getlist is not None and (len(getlist(SECRET_HEADER)) > 1 or len(getlist(header)) > 1):
+        return None
+    presented = headers.get(SECRET_HEADER)
+    if not secret or presented is None or not hmac.compare_digest(presented.encode(), secret.encode()):
+        return None
+    return headers.get(header) or None
 
 
 def forwarded_address(headers: Mapping[str, str], secret: str) -> str | None:
     """The station's address as the balancer saw it, or None if the balancer did not vouch for it."""
-    getlist = getattr(headers, "getlist", None)
-    if getlist is not None and (len(getlist(SECRET_HEADER)) > 1 or len(getlist(ADDRESS_HEADER)) > 1):
-        return None
-    presented = headers.get(SECRET_HEADER)
-    if not secret or presented is None or not hmac.compare_digest(presented.encode(), secret.encode()):
-        return None
-    return headers.get(ADDRESS_HEADER) or None
+    return _vouched(headers, secret, ADDRESS_HEADER)
+
+
+def forwarded_scheme(headers: Mapping[str, str], secret: str) -> str | None:
+    """"https" or "http" as the balancer saw the client's connection, or None if it did not vouch for it."""
+    return _vouched(headers, secret, SCHEME_HEADER)
 
 
 def forwarded_identity(headers: Mapping[str, str], secret: str) -> frozenset[str]:
     """The certificate names the balancer vouches for, or none if the secret is missing or wrong."""
-    getlist = getattr(headers, "getlist", None)
-    if getlist is not None and (len(getlist(SECRET_HEADER)) > 1 or len(getlist(IDENTITY_HEADER)) > 1):
-        return frozenset()  # the balancer sends each once: anything else went around it
-    presented = headers.get(SECRET_HEADER)
-    if not secret or presented is None or not hmac.compare_digest(presented.encode(), secret.encode()):
-        return frozenset()
-    value = headers.get(IDENTITY_HEADER) or ""
+    # The balancer sends each header once: anything else went around it.
+    value = _vouched(headers, secret, IDENTITY_HEADER) or ""
     return frozenset(name for name in value.split(",") if name)

@@ -6,10 +6,15 @@ import pytest
 
 from actors.fleet_page import FleetQuery, fleet_page, merge_pages
 from actors.station_state import ConfigurationValue, ConnectorState, Registration, StationState
-from serve_app.backoffice.admin import id_tag_record, station_registration
+from analytics.gold_views import faults_per_day
+from serve_app.backoffice.admin import problems
 from serve_app.backoffice.commands import payload_from_form
 from serve_app.backoffice.records import _csv_cell
+from serve_app import tls
+from serve_app.backoffice.connections import BalancedConnections, ClientOrigin
 from serve_app.backoffice.session import SESSION_TTL_S, Revocations, SessionKeys
+from serve_app.backoffice.signin_limit import SigninLimit
+from tests.test_fault_report import october_fixture
 
 KEYS = SessionKeys(b"k" * 32)
 
@@ -131,16 +136,91 @@ def test_command_forms_become_ocpp_payloads():
         payload_from_form("DataTransfer", {"payload": "{nope"})
 
 
-def test_import_rows_are_checked_like_the_api():
-    assert id_tag_record({"id_tag": "T1", "status": "Blocked", "expiry_date": "2027-01-31"})[1].status == "Blocked"
-    with pytest.raises(ValueError, match="1-20"):
-        id_tag_record({"id_tag": "X" * 21})
-    with pytest.raises(ValueError, match="password"):
-        station_registration({"station_id": "CP-1", "password": "short"})
-    with pytest.raises(ValueError, match="station id"):
-        station_registration({"station_id": "bad id/", "password": "p" * 16})
+def test_the_apis_row_errors_become_one_line_each():
+    detail = {"message": "2 of 30 rows invalid; nothing was applied",
+              "errors": [{"row": 2, "id": "CP-2", "message": "bad password"}, {"row": 5, "id": None, "message": "5 fields"}]}
+    assert problems(detail) == ["2 of 30 rows invalid; nothing was applied", "row 2 (CP-2): bad password",
+                                "row 5: 5 fields"]
+    many = {"message": "m", "errors": [{"row": k, "id": None, "message": "x"} for k in range(1, 26)]}
+    assert problems(many)[-1] == "... and 5 more" and len(problems(many)) == 1 + 20 + 1
+    assert problems("backend unavailable") == ["backend unavailable"]
 
 
 def test_csv_export_defuses_formulas_from_stations():
     assert _csv_cell("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
     assert _csv_cell("TAG-1") == "TAG-1" and _csv_cell(5) == 5
+
+
+def test_faults_per_day_counts_every_faulted_status_of_each_day_of_the_month(tmp_path):
+    october_fixture(tmp_path)
+    per_day = dict(zip(*faults_per_day(tmp_path, "2026-10").values()))
+    assert len(per_day) == 31 and per_day["2026-10-01"] == 0
+    # The fixture's faults (tests/test_fault_report.py): CP-A's 5, CP-B's 4 and 4, CP-C's 8 across midnight,
+    # CP-J's 4 Faulted (its Unavailable not counted), CP-F's 4 before November.
+    assert (per_day["2026-10-03"], per_day["2026-10-05"], per_day["2026-10-06"]) == (5, 4, 4)
+    assert (per_day["2026-10-07"], per_day["2026-10-08"], per_day["2026-10-14"]) == (4, 4, 4)
+    assert per_day["2026-10-31"] == 4
+    assert set(faults_per_day(tmp_path, "2026-09")["faults"]) == {0, 5}  # CP-E's 5 on 30 September only
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_address_is_refused_after_its_failures_until_they_leave_the_window():
+    clock = _Clock()
+    limit = SigninLimit(failures_allowed=3, window_s=60, clock=clock)
+    for _ in range(3):
+        assert limit.retry_after("10.0.0.1") == 0
+        limit.failed("10.0.0.1")
+        clock.now += 10
+    assert limit.retry_after("10.0.0.1") == 30  # the first failure leaves the window 60 s after it
+    assert limit.retry_after("10.0.0.2") == 0
+    clock.now += 30
+    assert limit.retry_after("10.0.0.1") == 0
+
+
+def test_a_right_token_clears_an_addresss_failures_and_few_addresses_are_kept():
+    limit = SigninLimit(failures_allowed=2, window_s=60, max_addresses=3, clock=_Clock())
+    limit.failed("a")
+    limit.succeeded("a")
+    limit.failed("a")
+    assert limit.retry_after("a") == 0
+    for address in ("b", "c", "d"):
+        limit.failed(address)
+        limit.failed(address)
+    assert limit.retry_after("a") == 0 and limit.retry_after("d") > 0  # "a", the least recent, forgotten
+
+
+def test_the_balancer_says_whether_the_client_came_over_tls_and_a_client_cannot_say_it():
+    head = b"GET /signin HTTP/1.1\r\nHost: x\r\nX-CSMS-Client-Scheme: https\r\n\r\n"
+    plain = _headers(tls.rewrite_head(head, "s3cret", [], "10.0.0.9:5000", over_tls=False))
+    secure = _headers(tls.rewrite_head(head, "s3cret", [], "10.0.0.9:5000", over_tls=True))
+    assert tls.forwarded_scheme(plain, "s3cret") == "http" and tls.forwarded_scheme(secure, "s3cret") == "https"
+    assert tls.forwarded_scheme(secure, "other") is None
+    assert tls.forwarded_scheme({"x-csms-client-scheme": "https"}, "s3cret") is None
+
+
+def _headers(head: bytes) -> dict[str, str]:
+    lines = head.decode().split("\r\n")[1:]
+    return {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines if line)}
+
+
+def test_a_kept_alive_connection_keeps_the_origin_its_first_request_was_vouched_for():
+    connections = BalancedConnections("s3cret", max_connections=2)
+    first = _headers(tls.rewrite_head(b"GET /signin HTTP/1.1\r\nHost: x\r\n\r\n", "s3cret", [], "[2001:db8::7]:5000",
+                                      over_tls=True))
+    balancer_socket = ("127.0.0.1", 41000)
+    assert connections.origin(first, balancer_socket) == ClientOrigin(address="2001:db8::7", over_tls=True)
+    # The next request on that connection carries none of the balancer's headers.
+    assert connections.origin({"host": "x"}, balancer_socket) == ClientOrigin(address="2001:db8::7", over_tls=True)
+    # A new connection on the same port brings its own first head, which wins.
+    again = _headers(tls.rewrite_head(b"GET / HTTP/1.1\r\n\r\n", "s3cret", [], "10.1.1.1:6000", over_tls=False))
+    assert connections.origin(again, balancer_socket) == ClientOrigin(address="10.1.1.1", over_tls=False)
+    # Not from the balancer at all: the peer itself, nothing vouched.
+    assert connections.origin({"x-csms-client-address": "6.6.6.6:1"}, ("10.2.2.2", 9)) == ClientOrigin(
+        address="10.2.2.2", over_tls=None)

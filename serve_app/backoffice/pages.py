@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Annotated
 
@@ -19,6 +20,7 @@ from serve_app.command_path import COMMANDS
 from serve_app.handshake import valid_station_id
 
 router = APIRouter(include_in_schema=False)
+log = logging.getLogger("csms.backoffice")
 
 SIGNIN_COOKIE = "csms_signin"
 FLEET_PAGE_SIZE = 50
@@ -62,10 +64,23 @@ async def signin(request: Request) -> Response:
     form = await request.form()
     if not bo.keys.signin_ok(request.cookies.get(SIGNIN_COOKIE), str(form.get("signin_token", ""))):
         return await _signin_again(bo, request, "The sign-in form expired; please try again.", 403)
+    address = bo.origin(request).address
+    if wait_s := bo.signin_limit.retry_after(address):
+        # Before the token is even looked at: a guesser must not learn when it found one.
+        log.warning("back office sign-in refused: too many failed sign-ins", extra={"address": address})
+        response = await _signin_again(
+            bo, request, f"Too many failed sign-ins from your address; try again in {wait_s} s.", 429)
+        response.headers["Retry-After"] = str(wait_s)
+        return response
     token = str(form.get("token", ""))
     role = bo.role_of_token(token) if token else None
     if role is None:
+        bo.signin_limit.failed(address)
+        # The address and nothing of what was typed: it may be a real token with a typo.
+        log.warning("back office sign-in failed", extra={"address": address})
         return await _signin_again(bo, request, "That token is not valid.", 401)
+    bo.signin_limit.succeeded(address)
+    log.info("back office sign-in", extra={"address": address, "role": role})
     _, cookie = bo.keys.issue(role, token)
     response = _redirect("/fleet")
     _set_cookie(response, bo, request, COOKIE, cookie, SESSION_TTL_S)

@@ -1,10 +1,9 @@
-"""The back office's record pages: transactions (with CSV export) and the gold reports."""
+"""The back office's transactions page: filtered, newest first, and exported as CSV."""
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 from datetime import date, datetime, time, timezone
 from typing import Annotated
 
@@ -13,7 +12,6 @@ from fastapi.responses import Response
 
 from actors.timestamps import to_us
 from actors.views import TransactionFilter, TransactionView
-from analytics import gold_views
 from serve_app.backoffice.web import SECURITY_HEADERS, BackOffice
 
 router = APIRouter(include_in_schema=False)
@@ -88,33 +86,3 @@ async def transactions_csv(request: Request, station_id: Param = "", active: Par
         writer.writerow([_csv_cell(getattr(t, column)) for column in CSV_COLUMNS])
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={**SECURITY_HEADERS, "Content-Disposition": 'attachment; filename="transactions.csv"'})
-
-
-# --- reports (gold) ---------------------------------------------------------------------
-
-
-def _last_month(today: date) -> str:
-    first = today.replace(day=1)
-    previous = date.fromordinal(first.toordinal() - 1)
-    return f"{previous.year:04d}-{previous.month:02d}"
-
-
-@router.get("/reports")
-async def reports_page(request: Request, month: Param = "") -> Response:
-    bo = BackOffice.of_replica()
-    session = bo.require(request)
-    month = month or _last_month(datetime.now(timezone.utc).date())
-    error = None
-    try:
-        report = await bo.api._gold(gold_views.fault_report, month)
-    except ValueError as exc:
-        report, error = None, str(exc)
-    anomalies = await bo.api._gold(gold_views.anomalies, None, 20)
-    # Faults per day over the ranked stations: the e-mail's chart, drawn by uPlot (static/backoffice.js).
-    per_day: dict[str, int] = {}
-    for row in (report or {}).get("stations", []):
-        for day, faults in row["daily_counts"].items():
-            per_day[day] = per_day.get(day, 0) + faults
-    chart = json.dumps({"days": sorted(per_day), "faults": [per_day[d] for d in sorted(per_day)]})
-    return bo.render("reports.html", request, session, month=month, report=report, error=error,
-                     anomalies=anomalies, chart=chart)

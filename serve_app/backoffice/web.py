@@ -8,7 +8,6 @@ the replica's OperatorApi instance (Serve's replica context), never from a copy.
 from __future__ import annotations
 
 import asyncio
-import hmac
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,9 @@ from actors import directory
 from actors.config import ROLE_RANK, Role
 from actors.fleet_page import FleetPage, FleetQuery, merge_pages
 from actors.events import now_us
+from serve_app.backoffice.connections import BalancedConnections, ClientOrigin
 from serve_app.backoffice.session import COOKIE, Revocations, Session, SessionKeys
+from serve_app.backoffice.signin_limit import SigninLimit
 from serve_app.operator_token import data_root_secret
 
 _HERE = Path(__file__).parent
@@ -53,8 +54,8 @@ def _us_when(us: int | None) -> str:
     return "—" if us is None else _when(datetime.fromtimestamp(us / 1e6, tz=timezone.utc))
 
 
-def _us_day(us: int | None) -> str:
-    return "" if us is None else datetime.fromtimestamp(us / 1e6, tz=timezone.utc).date().isoformat()
+def _us_iso(us: int | None) -> str:
+    return "" if us is None else datetime.fromtimestamp(us / 1e6, tz=timezone.utc).isoformat()
 
 
 def _kwh(wh: float | None) -> str:
@@ -72,7 +73,7 @@ TEMPLATES = jinja2.Environment(
 TEMPLATES.filters["when"] = _when
 TEMPLATES.filters["kwh"] = _kwh
 TEMPLATES.filters["us_when"] = _us_when
-TEMPLATES.filters["us_day"] = _us_day
+TEMPLATES.filters["us_iso"] = _us_iso
 
 
 class BackOffice:
@@ -87,7 +88,8 @@ class BackOffice:
         key, _ = data_root_secret(self.config.data_path, "backoffice-session-key")
         self.keys = SessionKeys(key.encode())
         self.revocations = Revocations(self.config.data_path / "backoffice" / "revoked-sessions")
-        self._tokens = [(token.encode(), role) for token, role in self.config.token_roles() if token]
+        self.signin_limit = SigninLimit()
+        self.connections = BalancedConnections(self.config.ingress_identity_secret)
         self._fingerprints = {self.keys.fingerprint(token) for token, _ in self.config.token_roles() if token}
 
     @classmethod
@@ -101,12 +103,16 @@ class BackOffice:
     # --- who is signed in ----------------------------------------------------------------
 
     def role_of_token(self, presented: str) -> Role | None:
-        """The API's check (OperatorApi._authorize): constant time against every token."""
-        role = None
-        for token, token_role in self._tokens:
-            if hmac.compare_digest(presented.encode(), token):
-                role = token_role
-        return role
+        """The API's own check (serve_app/operator_auth.py), in constant time against every token."""
+        return self.api.token_table.role_of(presented)
+
+    def origin(self, request: Request) -> ClientOrigin:
+        """Who sent the request (serve_app/backoffice/connections.py); every back-office route asks
+        (the router's dependency), so a kept-alive connection's first request is always seen."""
+        if not hasattr(request.state, "client_origin"):
+            peer = (request.client.host, request.client.port) if request.client else None
+            request.state.client_origin = self.connections.origin(request.headers, peer)
+        return request.state.client_origin
 
     def session(self, request: Request) -> Session | None:
         session = self.keys.verify(request.cookies.get(COOKIE))
@@ -132,10 +138,12 @@ class BackOffice:
         return session
 
     def secure_cookies(self, request: Request) -> bool:
-        """Secure when the browser came over TLS: to this replica directly, through a terminator
-        that says so, or through the balancer when TLS is its only port."""
-        return (request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
-                or (self.config.tls_enabled() and not self.config.plain_port))
+        """Secure when the browser came over TLS, and only then (a Secure cookie set over plain
+        HTTP is dropped by the browser, so sign-in on `plain_port` would never hold): as the
+        balancer saw the connection, as a TLS terminator in front of it says (X-Forwarded-Proto,
+        docs/security.md), or TLS to this replica itself."""
+        return (self.origin(request).over_tls is True or request.url.scheme == "https"
+                or request.headers.get("x-forwarded-proto") == "https")
 
     # --- pages -------------------------------------------------------------------------
 
