@@ -342,9 +342,6 @@ def stale_transactions(state: StationState, action: str, req: m.Payload, at_us: 
     each after the answer. A settled transaction is kept with its meter stop estimated; a
     StopTransaction that comes later still wins (apply_stop).
     """
-    open_txs = [t for t in state.transactions.values() if t.active]
-    if not open_txs:
-        return []
     if isinstance(req, m.StartTransactionRequest):
         # A connector charges one EV at a time (the StartTransaction of 4.8 names its
         # connector): a new start there ends the one before. A retried start (4.8) is that
@@ -352,22 +349,28 @@ def stale_transactions(state: StationState, action: str, req: m.Payload, at_us: 
         if find_duplicate_start(state, req) is not None:
             return []
         started = to_us(req.timestamp)
-        return [settlement_of(t, SUPERSEDED, "csms", started) for t in open_txs
-                if t.connector_id == req.connectorId and (t.started_at_us or 0) <= started]
+        return [settlement_of(t, SUPERSEDED, "csms", started) for t in _open_transactions(state, req.connectorId)
+                if (t.started_at_us or 0) <= started]
     if isinstance(req, m.BootNotificationRequest):
         # A BootNotification follows a (re)boot (4.2), which ends every transaction; one the
         # CSMS asked for with TriggerMessage (5.17) is no reboot.
         if action in state.triggered_messages:
             return []
-        return [settlement_of(t, STATION_REBOOTED, "csms", at_us) for t in open_txs]
+        return [settlement_of(t, STATION_REBOOTED, "csms", at_us) for t in _open_transactions(state)]
     if isinstance(req, m.StatusNotificationRequest) and req.status in _FREE_STATUSES and req.connectorId > 0:
-        # Available or Preparing is a connector with no transaction (4.9, the status table:
-        # a transaction is Charging, Suspended* or Finishing), but only from the status's own
-        # time on: an older status queued offline ends nothing that started after it.
+        # Available ("available for a new user") and Preparing ("no ongoing transaction
+        # (yet)") are a connector without a transaction (1.6 section 7.7, ChargePointStatus),
+        # from the status's own time on: an older status queued offline ends nothing that
+        # started after it.
         status_at = to_us(req.timestamp) if req.timestamp is not None else at_us
-        return [settlement_of(t, f"Connector{req.status}", "csms", status_at) for t in open_txs
-                if t.connector_id == req.connectorId and (t.started_at_us or 0) < status_at]
-    return []
+        return [settlement_of(t, f"Connector{req.status}", "csms", status_at)
+                for t in _open_transactions(state, req.connectorId) if (t.started_at_us or 0) < status_at]
+    return []  # every other frame: nothing looked at (it runs on the hot path)
+
+
+def _open_transactions(state: StationState, connector_id: int | None = None) -> list[Transaction]:
+    return [t for t in state.transactions.values()
+            if t.active and (connector_id is None or t.connector_id == connector_id)]
 
 
 def forget_old_transactions(state: StationState, keep: int) -> None:
