@@ -12,7 +12,7 @@ import polars as pl
 
 from actors import events as ev
 from actors.station_state import Settlement
-from analytics.silver.frames import short
+from analytics.silver.bronze import session_events
 from analytics.silver.quarantine import Quarantine
 
 # (station, transaction id) -> its settlement
@@ -25,13 +25,6 @@ def transaction_settlements(frames: list[pl.DataFrame], quarantine: Quarantine) 
     """The TransactionSettled events of `frames` (the first of a transaction counts; the fold
     takes no second one); a malformed one is quarantined with the reason."""
     found: Settlements = {}
-    is_settled = (pl.col("message_type") == "SESSION") & (pl.col("action") == ev.TRANSACTION_SETTLED)
-    events = pl.concat([f.filter(is_settled) for f in frames])
-    for row in events.unique(subset=["source", "seq"]).sort("received_at", "source", "seq").iter_rows(named=True):
-        try:
-            settled = _settled_decoder.decode(row["payload"] or "")
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            quarantine.add(row, f"TransactionSettled event payload unreadable: {short(exc)}")
-            continue
+    for row, settled in session_events(frames, ev.TRANSACTION_SETTLED, _settled_decoder, quarantine):
         found.setdefault((row["station_id"], settled.transaction_id), settled)
     return found
