@@ -34,15 +34,22 @@ async def transactions(csms, station_id: str) -> dict[int, dict]:
     return {t["transaction_id"]: t for t in response.json()["transactions"]}
 
 
+async def start_and_read(station, id_tag: str, meter_start: int, started_at: str, read_at: str, reading: dict):
+    """A StartTransaction and one MeterValues of it: the answer to the start."""
+    started = await station.call(call.StartTransaction(connector_id=1, id_tag=id_tag, meter_start=meter_start,
+                                                       timestamp=started_at))
+    await station.call(call.MeterValues(connector_id=1, transaction_id=started.transaction_id, meter_value=[
+        {"timestamp": read_at, "sampledValue": [reading]}]))
+    return started
+
+
 async def test_a_tag_whose_stop_never_came_charges_again_and_the_old_transaction_is_settled(csms, station_id):
     await register_station(csms, station_id)
     await put_id_tag(csms, "DRIVER-STALE")
     async with connected_station(csms.ws_url, station_id) as station:
         await boot(station)
-        first = await station.call(call.StartTransaction(connector_id=1, id_tag="DRIVER-STALE", meter_start=1000,
-                                                         timestamp="2026-11-24T10:00:00Z"))
-        await station.call(call.MeterValues(connector_id=1, transaction_id=first.transaction_id, meter_value=[
-            {"timestamp": "2026-11-24T10:10:00Z", "sampledValue": [{"value": "1900", "unit": "Wh"}]}]))
+        first = await start_and_read(station, "DRIVER-STALE", 1000, "2026-11-24T10:00:00Z", "2026-11-24T10:10:00Z",
+                                     {"value": "1900", "unit": "Wh"})
         # The StopTransaction is lost; the same driver starts again on the same connector.
         again = await station.call(call.StartTransaction(connector_id=1, id_tag="DRIVER-STALE", meter_start=2000,
                                                          timestamp="2026-11-24T11:00:00Z"))
@@ -82,10 +89,8 @@ async def test_an_admin_closes_a_stale_transaction_with_a_reason_and_it_lands_in
     await put_id_tag(csms, "DRIVER-CLOSE")
     async with connected_station(csms.ws_url, station_id) as station:
         await boot(station)
-        started = await station.call(call.StartTransaction(connector_id=1, id_tag="DRIVER-CLOSE", meter_start=500,
-                                                           timestamp="2026-11-24T09:00:00Z"))
-        await station.call(call.MeterValues(connector_id=1, transaction_id=started.transaction_id, meter_value=[
-            {"timestamp": "2026-11-24T09:20:00Z", "sampledValue": [{"value": "1.25", "unit": "kWh"}]}]))
+        started = await start_and_read(station, "DRIVER-CLOSE", 500, "2026-11-24T09:00:00Z", "2026-11-24T09:20:00Z",
+                                       {"value": "1.25", "unit": "kWh"})
     tx_id = started.transaction_id
     async with csms.api() as api:
         closed = await api.post(close_url(station_id, tx_id), json={"reason": "station swapped, ticket 4711"})
