@@ -279,3 +279,17 @@ def test_settled_transactions_count_toward_the_bound_on_completed_ones():
     start(station, connector=2, minute=60)
     assert set(station.state.transactions) >= {ids[2], ids[3], ids[4]} and ids[1] not in station.state.transactions
     assert_replays(station)
+
+
+def test_a_snapshot_with_settled_transactions_plus_the_rest_of_the_log_rebuilds_the_state():
+    from actors.station_state import StationState
+
+    station = Station()
+    tx = start(station, minute=2)["transactionId"]
+    start(station, minute=30)
+    cut = len(station.log)
+    station.answer("BootNotification", {"chargePointVendor": "VendorX", "chargePointModel": "ModelY"})
+    stop(station, tx, meter=1500, minute=40)
+    snapshot = msgspec.msgpack.decode(msgspec.msgpack.encode(station.replayed(station.log[:cut]).state), type=StationState)
+    assert snapshot.transactions[tx].settlement.reason == "Superseded"
+    assert builtins(station.replayed(station.log[cut:], state=snapshot).state) == builtins(station.state)
