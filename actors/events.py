@@ -28,6 +28,9 @@ STATION_DELETED = "StationDeleted"
 # How an Authorize or StartTransaction id tag was decided when an external authorizer is
 # configured (actors/authorizer/decision.py); logged right after the CALLRESULT.
 AUTHORIZATION_DECIDED = "AuthorizationDecided"
+# A transaction the CSMS ended though its StopTransaction never came: a rule of the station's
+# version, or an operator's close (payload: actors.station_state.Settlement).
+TRANSACTION_SETTLED = "TransactionSettled"
 # An inbound frame that could not be parsed as OCPP-J; payload holds the raw text.
 MALFORMED = "Malformed"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from actors.station_state import IdTagRecord, StationState
+from actors.station_state import IdTagRecord, Settlement, StationState
 
 
 class Policy(msgspec.Struct, frozen=True, kw_only=True):
@@ -37,6 +37,10 @@ class Context(msgspec.Struct, frozen=True, kw_only=True):
 Answer = Callable[[StationState, Any, Context], Any]
 # apply(state, request, result, at_us): folds the logged CALL + CALLRESULT pair into the state.
 Apply = Callable[[StationState, Any, Any, int], None]
+
+
+def no_stale_transactions(state: StationState, action: str, request: Any, at_us: int) -> list[Settlement]:
+    return []
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +100,10 @@ class Protocol:
     after_apply: Callable[[StationState, str, Policy], None]
     # Commands that may not be sent while the station's boot is not Accepted.
     not_while_pending: frozenset[str] = frozenset()
+    # stale_transactions(state, action, request, at_us) -> the settlements of the open
+    # transactions this station request shows are over though no stop came (actors/settlement.py);
+    # asked before the request is answered, on the state before it.
+    stale_transactions: Callable[[StationState, str, Any, int], list[Settlement]] = no_stale_transactions
     # Derived: the transaction messages; and the quoted names of the actions whose answer
     # needs an authorization decision, for a cheap test on the raw frame.
     transaction_actions: frozenset[str] = field(init=False)

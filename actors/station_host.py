@@ -47,6 +47,7 @@ from actors.mailbox import CommandOutcome
 from actors.metrics import CallTally, host_metrics
 from actors.passwords import verify_password
 from actors.protocol import Policy
+from actors.settlement import CloseRefusal
 from actors.station_session import CLOSE_REPLACED, CLOSE_UNREGISTERED, CommandAnswer, StationSession
 from actors.station_state import IdTagRecord, Registration, StationState
 from actors.storage import NotStored, describe, write_problem
@@ -588,6 +589,28 @@ class StationHost:
         if table.version >= self._id_tags_version:
             self.id_tags = dict(table.tags)
             self._id_tags_version = table.version
+
+    # --- transactions the station never stopped (issue 16, item 3) --------------------------
+
+    async def close_transaction(self, station_id: str, transaction_id: int,
+                                reason: str) -> TransactionView | CloseRefusal | NotStored:
+        """An operator's close of a stale transaction: its view once the settlement is durable,
+        or why there is none to close ("unknown" also for an unknown station); refused
+        (NotStored, nothing changed) while the disk cannot take it."""
+        await self._ensure_started()
+        if (refused := self._write_refusal()) is not None:
+            return refused
+        session = self.sessions.get(station_id)
+        if session is None or session.state.registration is None:
+            return "unknown"
+        closed = session.close_transaction(transaction_id, reason, now_us())
+        if isinstance(closed, str):
+            return closed
+        self._append([closed])
+        await self._commit()
+        log.info("transaction closed by an operator", extra={
+            "host": self.name, "station_id": station_id, "transaction_id": transaction_id})
+        return transaction_view(station_id, session.state.transactions[transaction_id])
 
     # --- reads for the operator API ------------------------------------------------------
 

@@ -25,6 +25,7 @@ from actors.mailbox import CommandOutcome, Mailbox, PendingCommand
 from actors.passwords import hash_password
 from actors.protocol import Context, Policy, Protocol
 from actors.protocols import DEFAULT_VERSION, PROTOCOLS
+from actors.settlement import CloseRefusal, apply_settlement, close_transaction
 from actors.station_state import (
     ANSWERED_CALLS_KEPT,
     AnsweredCall,
@@ -32,6 +33,7 @@ from actors.station_state import (
     PendingCall,
     Registration,
     SentCommand,
+    Settlement,
     StationState,
 )
 
@@ -253,6 +255,10 @@ class StationSession:
         if decision is not None:
             id_tags = ChainMap({decision.id_tag: decision.record}, id_tags)
         ctx = Context(policy=self.policy, id_tags=id_tags, now_us=received_at_us)
+        # Asked of the state before the request, as the answer is (a triggered BootNotification
+        # is known as such until its CALL folds); logged right after the CALLRESULT, the order
+        # they fold in live and on replay (issue 16, item 3).
+        stale = protocol.stale_transactions(self.state, call.action, request, received_at_us)
         answered = entry.answer(self.state, request, ctx)
         result = _json_encode(answered).decode()
         reply = ocppj.call_result_json(call.message_id, result)
@@ -260,6 +266,8 @@ class StationSession:
         self.apply(inbound)
         self.apply(outbound)
         events = [inbound, outbound]
+        for settlement in stale:
+            events.append(self._system_event(ev.TRANSACTION_SETTLED, call.message_id, settlement, received_at_us))
         if decision is not None:
             # In the same batch as the answer, so the transaction's authorization is as durable as it.
             info = getattr(answered, "idTagInfo", None)
@@ -270,6 +278,16 @@ class StationSession:
             )
             events.append(self._system_event(ev.AUTHORIZATION_DECIDED, call.message_id, decided, received_at_us))
         return Outcome(replies=[reply], events=events, durable=entry.durable)
+
+    # --- transactions the station never stopped ------------------------------------------
+
+    def close_transaction(self, transaction_id: int, reason: str, now_us: int) -> Event | CloseRefusal:
+        """An operator's close of a stale transaction (issue 16, item 3): the settlement event,
+        already applied, or why there is none to close."""
+        settlement = close_transaction(self.state, transaction_id, reason, now_us)
+        if isinstance(settlement, str):
+            return settlement
+        return self._system_event(ev.TRANSACTION_SETTLED, "", settlement, now_us)
 
     def _error(self, inbound: Event, message_id: str, code: str, description: str) -> Outcome:
         reply = ocppj.call_error(message_id, code, description)
@@ -457,6 +475,8 @@ class StationSession:
         elif event.action == ev.STATION_DELETED:
             st.registration = None
             st.boot_status = None
+        elif event.action == ev.TRANSACTION_SETTLED:
+            apply_settlement(st, msgspec.json.decode(event.payload, type=Settlement))
         elif event.action == ev.AUTHORIZATION_DECIDED:
             decided = msgspec.json.decode(event.payload, type=AuthorizationDecided)
             tx = st.transactions.get(decided.transaction_id) if decided.transaction_id is not None else None

@@ -49,6 +49,28 @@ class ConnectorState(msgspec.Struct, kw_only=True):
     received_at_us: int = 0
 
 
+class Settlement(msgspec.Struct, kw_only=True, frozen=True):
+    """How the CSMS ended a transaction whose StopTransaction never came (issue 16, item 3).
+
+    The payload of a `TransactionSettled` event and, once folded, the transaction's record of
+    it: kept, never deleted, for billing to reconcile. A StopTransaction that still comes
+    later wins (its meterStop and time); the settlement stays as the history.
+    """
+
+    transaction_id: int
+    # Why: a rule of the station's version ("Superseded", "StationRebooted",
+    # "ConnectorAvailable", ...) or the operator's words.
+    reason: str
+    # "csms": the station's own later frame showed the transaction over; "operator": closed
+    # through the admin API.
+    by: Literal["csms", "operator"]
+    # The estimate: the last energy register reading seen (floored to whole Wh: never bill
+    # energy nobody measured), else meterStart; None when neither is known.
+    meter_stop_wh: int | None
+    # The station's time of the frame that showed it over, else the CSMS's receive time.
+    ended_at_us: int
+
+
 class Transaction(msgspec.Struct, kw_only=True):
     transaction_id: int
     connector_id: int
@@ -71,6 +93,8 @@ class Transaction(msgspec.Struct, kw_only=True):
     # actors/authorizer/decision.py: local, cache, downstream, free_vending, local_only,
     # reject); None when the local id-tag table alone answered.
     authorization: str | None = None
+    # Set when the CSMS settled it without a StopTransaction (actors/settlement.py).
+    settlement: Settlement | None = None
 
     @property
     def active(self) -> bool:
@@ -83,6 +107,11 @@ class Transaction(msgspec.Struct, kw_only=True):
             return None
         end = self.meter_stop_wh if self.meter_stop_wh is not None else self.last_meter_wh
         return None if end is None else end - self.meter_start_wh
+
+    @property
+    def stopped_by_station(self) -> bool:
+        """A StopTransaction came (every stop records a reason, "Local" when it gave none)."""
+        return self.stop_reason is not None
 
 
 class ConnectorAvailability(msgspec.Struct, kw_only=True):

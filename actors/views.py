@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Literal
 
 import msgspec
 
@@ -67,6 +68,14 @@ class TransactionView(msgspec.Struct, kw_only=True):
     authorization: str | None = None
     # Accepted without a live answer (a cached one, or free vending): for billing to reconcile.
     authorized_offline: bool = False
+    # How it ended: "station" (its StopTransaction), "csms" (settled: the station's own later
+    # frames showed it over), "operator" (closed through the admin API); None while open.
+    ended_by: Literal["station", "csms", "operator"] | None = None
+    # Why the CSMS settled it (kept when a late StopTransaction came after all).
+    settled_reason: str | None = None
+    # meter_stop_wh is the CSMS's estimate (the last register reading seen), not the station's
+    # meterStop: for billing to reconcile.
+    meter_stop_estimated: bool = False
 
 
 class ReservationView(msgspec.Struct, kw_only=True):
@@ -237,7 +246,16 @@ def transaction_view(station_id: str, t: Transaction) -> TransactionView:
         meter_value_count=t.meter_value_count,
         authorization=t.authorization,
         authorized_offline=t.authorization in OFFLINE_SOURCES,
+        ended_by=ended_by(t),
+        settled_reason=t.settlement.reason if t.settlement is not None else None,
+        meter_stop_estimated=t.settlement is not None and not t.stopped_by_station,
     )
+
+
+def ended_by(t: Transaction) -> Literal["station", "csms", "operator"] | None:
+    if t.stopped_by_station:
+        return "station"  # a StopTransaction wins over a settlement made before it came
+    return t.settlement.by if t.settlement is not None else None
 
 
 def reservation_view(r: Reservation) -> ReservationView:

@@ -165,8 +165,8 @@ def _day_expr(column: str) -> pl.Expr:
 def read_window(
     data_root: Path, state: State, day: dt.date, settings: Settings,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """The bronze rows the day's silver can come from, the StartTransactions and authorization
-    decisions of its lookback, and each station's last CALL received the day before (see
+    """The bronze rows the day's silver can come from, the StartTransactions, authorization
+    decisions and settlements of its lookback, and each station's last CALL received the day before (see
     silver.curate_day_frames)."""
     one = dt.timedelta(days=1)
     receive = state.receive_days([day - one, day, day + one]) | {day - one, day}
@@ -209,8 +209,9 @@ def read_window(
             (pl.col("action").is_in(silver.START_ACTIONS)
              & pl.col("message_type").is_in(["CALL", "CALLRESULT", "CALLERROR"])
              & (event_day.is_between(lookback[-1], day) | pl.col("station_ts").is_null()))
-            # How a start was authorized is logged when it was received, which may be days later.
-            | (pl.col("action") == ev.AUTHORIZATION_DECIDED)
+            # How a start was authorized is logged when it was received, which may be days later;
+            # a settlement may come days before the station's late stop.
+            | pl.col("action").is_in([ev.AUTHORIZATION_DECIDED, ev.TRANSACTION_SETTLED])
         ).collect()
         if start_files else pl.DataFrame(schema=lake.BRONZE_SCHEMA)
     )

@@ -97,7 +97,7 @@ STATUS_CHANGES = Table(
 
 TRANSACTIONS = Table(
     "silver", "transactions",
-    grain="one completed transaction (StopTransaction seen), per station and transaction id",
+    grain="one ended transaction (StopTransaction seen, or settled by the CSMS), per station and transaction id",
     partitioning="day", time_column="stop_ts",
     description=RETRANSMISSIONS,
     columns=(
@@ -106,14 +106,26 @@ TRANSACTIONS = Table(
         _c("connector_id", pl.Int32, "connector (null for an orphan stop)"),
         _c("id_tag_hash", pl.String, "SHA-256 (hex, first 16 bytes) of the upper-cased id tag that started it"),
         _c("start_ts", UTC_TS, "StartTransaction timestamp (null for an orphan)"),
-        _c("stop_ts", UTC_TS, "StopTransaction timestamp", nullable=False),
+        _c("stop_ts", UTC_TS, "StopTransaction timestamp (settled: when the CSMS saw it over)", nullable=False),
         _c("duration_s", pl.Float64, "stop_ts - start_ts", "s"),
         _c("meter_start_wh", pl.Int64, "meter at start", "Wh"),
-        _c("meter_stop_wh", pl.Int64, "meter at stop", "Wh", nullable=False),
+        _c("meter_stop_wh", pl.Int64, "meter at stop (settled: the CSMS's estimate, see meter_stop_estimated)", "Wh",
+           nullable=False),
         _c("energy_wh", pl.Float64, "meter_stop_wh - meter_start_wh", "Wh"),
-        _c("stop_reason", pl.String, "Reason of StopTransaction (Local when absent, per OCPP 1.6)"),
-        _c("is_orphan", pl.Boolean, "stop without a known start (e.g. transactionId -1)", nullable=False),
+        _c("stop_reason", pl.String, "Reason of StopTransaction (Local when absent, per OCPP 1.6); null when settled"),
+        _c("is_orphan", pl.Boolean, "stop (or settlement) without a known start (e.g. transactionId -1)", nullable=False),
         _c("is_duplicate", pl.Boolean, "the station sent the StartTransaction more than once", nullable=False),
+        _c("end_kind", pl.String,
+           "how it ended: station (its StopTransaction) | csms (settled: the station's later frames showed it "
+           "over: a new start on the connector, a reboot, the connector Available/Preparing) | operator "
+           "(closed through the admin API). A settled transaction whose StopTransaction came on a later day "
+           "has a station row on that day too: the station's wins", nullable=False),
+        _c("settled_reason", pl.String,
+           "why the CSMS settled it (Superseded, StationRebooted, ConnectorAvailable, ConnectorPreparing, or "
+           "the operator's words); also on a station row whose stop came after a settlement in the lookback"),
+        _c("meter_stop_estimated", pl.Boolean,
+           "meter_stop_wh is the CSMS's estimate (the last energy register reading seen, else meter_start), "
+           "not the station's meterStop: billing must reconcile it", nullable=False),
         _c("authorization", pl.String,
            "who authorized the start's id tag (AuthorizationDecided source): local | cache | downstream | "
            "free_vending | local_only | reject; null when no decision was logged (the local id-tag table "

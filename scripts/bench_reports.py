@@ -87,8 +87,9 @@ def generate(root: Path, stations: int, first: dt.date, days: int, meter_interva
                            "id_tag_hash": "h", "start_ts": _ts(day_us, start), "stop_ts": _ts(day_us, start + duration),
                            "duration_s": duration, "meter_start_wh": 0, "meter_stop_wh": energy.astype(np.int64),
                            "energy_wh": energy, "stop_reason": "Local", "is_orphan": False, "is_duplicate": False,
+                           "end_kind": "station", "settled_reason": None, "meter_stop_estimated": False,
                            "authorization": None, "authorized_offline": False},
-                          schema_overrides={"authorization": pl.String})
+                          schema_overrides={"authorization": pl.String, "settled_reason": pl.String})
         write_partition(TRANSACTIONS, day_dir(TRANSACTIONS, root, day), tr)
         # every session's StartTransaction answer, plus now and then a refused Authorize
         refused = rng.choice(stations, max(1, stations // 50), replace=False)

@@ -27,7 +27,7 @@ from actors.passwords import hash_password
 from actors.station_state import IdTagRecord, Registration
 from actors.storage import NotStored
 from actors.timestamps import to_us
-from actors.views import StationView, TransactionFilter
+from actors.views import StationView, TransactionFilter, TransactionView
 from analytics import catalog, gold_views, scheduler
 from serve_app.backoffice import router as backoffice_router
 from serve_app.api_schema import ResponseSchemas, StructResponse
@@ -101,6 +101,12 @@ async def _invalid_request(request: Request, exc: RequestValidationError) -> JSO
     # and why it is invalid, never what was sent.
     errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
     return JSONResponse({"detail": errors}, status_code=422)
+
+
+class TransactionCloseBody(BaseModel):
+    # Not blank: a close nobody can explain later is no help to billing.
+    reason: str = Field(min_length=1, max_length=500, pattern=r"\S", description=(
+        "why the operator closes it, kept with the transaction and in its event (e.g. a ticket reference)"))
 
 
 class IdTagBody(BaseModel):
@@ -406,6 +412,24 @@ class OperatorApi:
         rows = sorted((t for part in parts for t in part), key=lambda t: (t.station_id, t.transaction_id))
         return StructResponse(TransactionPage(total=len(rows), energy_wh=sum(t.energy_wh or 0 for t in rows),
                                               transactions=rows[offset : offset + limit]))
+
+    @api_app.post("/api/stations/{station_id}/transactions/{transaction_id}/close", dependencies=admin,
+                  **typed(TransactionView, description="closed: the transaction as it now is"))
+    async def close_transaction(self, station_id: str, transaction_id: int,
+                                body: TransactionCloseBody) -> StructResponse:
+        """Close a transaction whose StopTransaction never came (a station replaced, a message
+        lost), with the reason. It is kept, shown as ended by the operator with its meter stop
+        estimated from the last reading (for billing to reconcile), and logged as an event
+        (bronze). A StopTransaction the station still sends later wins. Transaction ids are
+        unique per station, hence the station in the path. 404 unknown station or transaction
+        (also one forgotten beyond `completed_transactions_kept`), 409 already stopped or settled."""
+        closed = await self._write(self._host(station_id).close_transaction.remote(
+            station_id, transaction_id, body.reason))
+        if closed == "unknown":
+            raise HTTPException(404, f"no transaction {transaction_id} of station {station_id!r}")
+        if closed == "closed":
+            raise HTTPException(409, f"transaction {transaction_id} of station {station_id!r} has already ended")
+        return StructResponse(closed)
 
     # --- external authorization --------------------------------------------------------
 

@@ -167,7 +167,9 @@ def _write(data_root: Path, conn: list, status: list, tx: list, meter: list, aut
                                  "meter_stop_wh": pl.Int64, "energy_wh": pl.Float64}, orient="row")
     _by_day(TRANSACTIONS, data_root, t.with_columns(
         pl.lit("hash").alias("id_tag_hash"), pl.lit("Local").alias("stop_reason"), pl.lit(False).alias("is_orphan"),
-        pl.lit(False).alias("is_duplicate"), pl.lit(None, pl.String).alias("authorization"),
+        pl.lit(False).alias("is_duplicate"), pl.lit("station").alias("end_kind"),
+        pl.lit(None, pl.String).alias("settled_reason"), pl.lit(False).alias("meter_stop_estimated"),
+        pl.lit(None, pl.String).alias("authorization"),
         pl.lit(False).alias("authorized_offline")))
     a = pl.DataFrame(auth, schema={"station_id": pl.String, "event_ts": ts, "action": pl.String, "status": pl.String,
                                    "transaction_id": pl.Int64}, orient="row")

@@ -26,6 +26,7 @@ ROLES = {
     ("POST", "/api/bulk/stations"): "admin",
     ("POST", "/api/bulk/id-tags"): "admin",
     ("GET", "/api/transactions"): "viewer",
+    ("POST", "/api/stations/{station_id}/transactions/{transaction_id}/close"): "admin",
     ("GET", "/api/authorization"): "viewer",
     ("GET", "/api/id-tags"): "viewer",
     ("GET", "/api/id-tags/{id_tag}"): "viewer",
@@ -47,6 +48,7 @@ SCHEMAS = {
     ("PUT", "/api/stations/{station_id}"): "StationRegistered",
     ("GET", "/api/stations/{station_id}/events"): "EventPage",
     ("GET", "/api/transactions"): "TransactionPage",
+    ("POST", "/api/stations/{station_id}/transactions/{transaction_id}/close"): "TransactionView",
     ("GET", "/api/id-tags"): "IdTagList",
     ("GET", "/api/id-tags/{id_tag}"): "IdTagView",
     ("GET", "/api/unknown-stations"): "UnknownStationPage",
@@ -88,7 +90,7 @@ async def test_every_operation_is_listed_with_the_role_it_requires(csms):
 
 def _concrete(path: str) -> str:
     return (path.replace("{station_id}", "CP-contract-nobody").replace("{action}", "Reset")
-            .replace("{id_tag}", "NOBODY-TAG").replace("{job}", "no-such-job"))
+            .replace("{id_tag}", "NOBODY-TAG").replace("{job}", "no-such-job").replace("{transaction_id}", "1"))
 
 
 @pytest.mark.parametrize(("method", "path"), [k for k, role in ROLES.items() if role])

@@ -408,6 +408,25 @@ async def test_transactions_page_filters_and_exports_csv(browser, csms, station_
     await page.context.close()
 
 
+async def test_transactions_page_says_how_a_stale_transaction_was_settled(browser, csms, station_id):
+    await register_station(csms, station_id)
+    await put_id_tag(csms, "BO-STALE-TAG")
+    async with connected_station(csms.ws_url, station_id) as station:
+        await booted(station)
+        for minute in (0, 30):  # the first start's stop never came
+            await station.call(call.StartTransaction(connector_id=1, id_tag="BO-STALE-TAG", meter_start=100,
+                                                     timestamp=f"2026-11-24T10:{minute:02d}:00Z"))
+    page = await signed_in(browser, csms, VIEWER_TOKEN)
+    await page.goto(f"{csms.http_url}/transactions?station_id={station_id}&active=no")
+    await expect(page.locator("table.transactions td.ended")).to_have_text("csms (Superseded), meter stop estimated")
+    async with page.expect_download() as download_info:
+        await page.locator("#csv-export").click()
+    header, row = Path(await (await download_info.value).path()).read_text().splitlines()[:2]
+    assert header.endswith(",ended_by,settled_reason,meter_stop_estimated")
+    assert row.endswith(",csms,Superseded,True")
+    await page.context.close()
+
+
 async def test_admin_manages_id_tags_and_imports_stations_from_csv(browser, csms, tmp_path):
     page = await signed_in(browser, csms, TOKEN)
     await page.goto(f"{csms.http_url}/admin/id-tags")

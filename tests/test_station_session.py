@@ -505,7 +505,9 @@ def test_tag_is_free_again_after_its_transaction_stops():
 def test_start_transaction_never_reuses_an_id_held_by_an_orphan_stop():
     station = Station()
     stop(station, 2)  # the station stops a transaction 2 we never issued
-    ids = [start(station, connector=1, minute=minute)["transactionId"] for minute in (10, 20, 30)]
+    # One connector each: a start on a connector settles the one open there (test_stale_transactions).
+    ids = [start(station, connector=connector, minute=minute)["transactionId"]
+           for connector, minute in ((1, 10), (2, 20), (3, 30))]
     assert 2 not in ids
     assert len(set(ids)) == 3
     assert all(station.state.transactions[i].active for i in ids)
@@ -1063,7 +1065,14 @@ def test_any_sequence_of_frames_replays_to_the_live_state_and_never_raises(boote
                 continue
             (reply,) = outcome.replies
             answered = json.loads(reply)
-            assert len(outcome.events) == 2
+            # An inbound and an outbound event, then one settlement per transaction the frame
+            # showed over (issue 16, item 3), each of a transaction open until then.
+            settled = outcome.events[2:]
+            assert len(outcome.events) - len(settled) == 2
+            assert all(e.action == ev.TRANSACTION_SETTLED for e in settled)
+            if settled:
+                assert parsed.action in ("StartTransaction", "BootNotification", "StatusNotification")
+                assert all(not station.state.transactions[json.loads(e.payload)["transaction_id"]].active for e in settled)
             assert answered[1] == parsed.message_id
             if isinstance(parsed, ocppj.Call) and parsed.action == "StartTransaction" and answered[0] == ocppj.CALLRESULT:
                 key = start_key(json.loads(bytes(parsed.payload)))

@@ -70,7 +70,9 @@ def id_token(request: Any) -> str | None:
 
 
 def after_apply(state: StationState, action: str, policy: Policy) -> None:
-    if action == "StopTransaction":
+    # A start may have settled the connector's stale transaction (stale_transactions): it
+    # counts as completed too.
+    if action in ("StopTransaction", "StartTransaction"):
         s16.forget_old_transactions(state, policy.completed_transactions_kept)
 
 
@@ -92,4 +94,5 @@ OCPP16 = Protocol(
     # OCPP 1.6 section 4.2: while a station is Pending the CSMS may configure it, trigger
     # messages, etc., but not start or stop charging.
     not_while_pending=frozenset({"RemoteStartTransaction", "RemoteStopTransaction"}),
+    stale_transactions=s16.stale_transactions,
 )

@@ -15,9 +15,11 @@ from typing import Any
 from actors.ocpp16 import answers as a
 from actors.ocpp16 import messages as m
 from actors.protocol import Context, Policy  # noqa: F401  (Policy: importable from here, as before)
+from actors.settlement import settlement_of
 from actors.station_state import (
     BootInfo,
     ConnectorState,
+    Settlement,
     StationState,
     Transaction,
 )
@@ -38,8 +40,10 @@ def station_timestamp_us(request: m.Payload) -> int | None:
 # --- authorization ---------------------------------------------------------------------
 
 
-def id_tag_info(id_tag: str, ctx: Context, state: StationState | None = None) -> a.IdTagInfo:
-    """OCPP 1.6 IdTagInfo for `id_tag`: unknown is Invalid, past expiry is Expired."""
+def id_tag_info(id_tag: str, ctx: Context, state: StationState | None = None,
+                ending: frozenset[int] = frozenset()) -> a.IdTagInfo:
+    """OCPP 1.6 IdTagInfo for `id_tag`: unknown is Invalid, past expiry is Expired; with
+    `state`, ConcurrentTx while it charges in a transaction other than those `ending`."""
     # idTags are CiString (case-insensitive) in 1.6; the table is keyed upper-case.
     record = ctx.id_tags.get(id_tag.upper())
     if record is None:
@@ -47,7 +51,7 @@ def id_tag_info(id_tag: str, ctx: Context, state: StationState | None = None) ->
     status: str = record.status
     if status == "Accepted" and record.expiry_us is not None and record.expiry_us <= ctx.now_us:
         status = "Expired"
-    if status == "Accepted" and state is not None and _in_active_transaction(state, id_tag):
+    if status == "Accepted" and state is not None and _in_active_transaction(state, id_tag, ending):
         status = "ConcurrentTx"
     return a.IdTagInfo(
         status=status,
@@ -56,9 +60,15 @@ def id_tag_info(id_tag: str, ctx: Context, state: StationState | None = None) ->
     )
 
 
-def _in_active_transaction(state: StationState, id_tag: str) -> bool:
+def _in_active_transaction(state: StationState, id_tag: str, ending: frozenset[int]) -> bool:
+    # ConcurrentTx (1.6 section 7.2: "already involved in another transaction") only for a tag
+    # that really charges elsewhere: an open transaction on another connector of this station.
+    # A stale one was settled when the station showed it over (stale_transactions), and the
+    # one this start supersedes on its own connector is `ending`. Another station's
+    # transactions live in another session, maybe on another host: this pure rule cannot see them.
     tag = id_tag.upper()
-    return any(t.active and (t.id_tag or "").upper() == tag for t in state.transactions.values())
+    return any(t.active and t.transaction_id not in ending and (t.id_tag or "").upper() == tag
+               for t in state.transactions.values())
 
 
 # --- BootNotification (1.6 section 4.2) -----------------------------------------------------
@@ -176,8 +186,9 @@ def answer_start(state: StationState, req: m.StartTransactionRequest, ctx: Conte
         return a.StartTransactionResponse(transactionId=duplicate.transaction_id, idTagInfo=info)
     # A transaction id is always returned, even for a rejected tag: the station needs it to
     # send StopTransaction for the transaction it may already have started.
+    superseded = frozenset(s.transaction_id for s in stale_transactions(state, "StartTransaction", req, ctx.now_us))
     return a.StartTransactionResponse(transactionId=next_free_transaction_id(state),
-                                      idTagInfo=id_tag_info(req.idTag, ctx, state))
+                                      idTagInfo=id_tag_info(req.idTag, ctx, state, superseded))
 
 
 def next_free_transaction_id(state: StationState) -> int:
@@ -289,8 +300,11 @@ def answer_stop(state: StationState, req: m.StopTransactionRequest, ctx: Context
 
 def apply_stop(state: StationState, req: m.StopTransactionRequest, res: a.StopTransactionResponse, at_us: int) -> None:
     tx = state.transactions.get(req.transactionId)
-    if tx is not None and not tx.active:
+    if tx is not None and tx.stopped_by_station:
         return  # a repeated stop: already closed, nothing changes
+    # A settled transaction's late stop (queued offline, or sent after a reboot) is recorded:
+    # the station measured its meterStop, our settlement only estimated it, so the stop wins;
+    # the settlement stays as the history (actors/settlement.py).
     if tx is None:
         # Unknown id (-1 included): answered as if valid and parked for reconciliation.
         tx = Transaction(transaction_id=req.transactionId, connector_id=0, id_tag=None, orphan=True)
@@ -308,6 +322,52 @@ def apply_stop(state: StationState, req: m.StopTransactionRequest, res: a.StopTr
             or (profile.transaction_id is None and not tx.orphan and profile.connector_id == tx.connector_id)
         ):
             del state.charging_profiles[pid]
+
+
+# --- transactions whose StopTransaction never came (issue 16, item 3) ---------------------------
+
+SUPERSEDED = "Superseded"
+STATION_REBOOTED = "StationRebooted"
+# ConnectorAvailable / ConnectorPreparing: "Connector" + the status that showed it free.
+_FREE_STATUSES = ("Available", "Preparing")
+
+
+def stale_transactions(state: StationState, action: str, req: m.Payload, at_us: int) -> list[Settlement]:
+    """The open transactions a station's frame shows are over though no StopTransaction came.
+
+    Asked of the state before the frame (as its answer is); the session logs a settlement for
+    each after the answer. A settled transaction is kept with its meter stop estimated; a
+    StopTransaction that comes later still wins (apply_stop).
+    """
+    if isinstance(req, m.StartTransactionRequest):
+        # A connector charges one EV at a time (the StartTransaction of 4.8 names its
+        # connector): a new start there ends the one before. A retried start (4.8) is that
+        # same transaction, and an older start delivered late ends nothing begun after it.
+        if find_duplicate_start(state, req) is not None:
+            return []
+        started = to_us(req.timestamp)
+        return [settlement_of(t, SUPERSEDED, "csms", started) for t in _open_transactions(state, req.connectorId)
+                if (t.started_at_us or 0) <= started]
+    if isinstance(req, m.BootNotificationRequest):
+        # A BootNotification follows a (re)boot (4.2), which ends every transaction; one the
+        # CSMS asked for with TriggerMessage (5.17) is no reboot.
+        if action in state.triggered_messages:
+            return []
+        return [settlement_of(t, STATION_REBOOTED, "csms", at_us) for t in _open_transactions(state)]
+    if isinstance(req, m.StatusNotificationRequest) and req.status in _FREE_STATUSES and req.connectorId > 0:
+        # Available ("available for a new user") and Preparing ("no ongoing transaction
+        # (yet)") are a connector without a transaction (1.6 section 7.7, ChargePointStatus),
+        # from the status's own time on: an older status queued offline ends nothing that
+        # started after it.
+        status_at = to_us(req.timestamp) if req.timestamp is not None else at_us
+        return [settlement_of(t, f"Connector{req.status}", "csms", status_at)
+                for t in _open_transactions(state, req.connectorId) if (t.started_at_us or 0) < status_at]
+    return []  # every other frame: nothing looked at (it runs on the hot path)
+
+
+def _open_transactions(state: StationState, connector_id: int | None = None) -> list[Transaction]:
+    return [t for t in state.transactions.values()
+            if t.active and (connector_id is None or t.connector_id == connector_id)]
 
 
 def forget_old_transactions(state: StationState, keep: int) -> None:

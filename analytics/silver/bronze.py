@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import polars as pl
 
 from actors import events as ev
+from analytics.silver.frames import short
+
+if TYPE_CHECKING:  # quarantine.py imports BronzeRow from here
+    from analytics.silver.quarantine import Quarantine
 
 # One bronze row (actors.lake.BRONZE_SCHEMA, times as integer microseconds); a CALL's row
 # also holds `answer_type` and `answer` (answered_calls).
@@ -64,3 +69,18 @@ def refusal(row: BronzeRow) -> str | None:
     if row["action"] == ev.MALFORMED:
         return f"malformed OCPP-J frame ({code}): {description}"
     return f"refused by the CSMS ({code}): {description}"
+
+
+def session_events(frames: list[pl.DataFrame], action: str, decoder: msgspec.json.Decoder,
+                   quarantine: Quarantine) -> Iterator[tuple[BronzeRow, Any]]:
+    """The SESSION events `action` of `frames` (a row in several of them counts once) in receive
+    order, each with its payload decoded; one that does not decode is quarantined with the reason."""
+    is_event = (pl.col("message_type") == "SESSION") & (pl.col("action") == action)
+    events = pl.concat([f.filter(is_event) for f in frames])
+    for row in events.unique(subset=["source", "seq"]).sort("received_at", "source", "seq").iter_rows(named=True):
+        try:
+            decoded = decoder.decode(row["payload"] or "")
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            quarantine.add(row, f"{action} event payload unreadable: {short(exc)}")
+            continue
+        yield row, decoded

@@ -51,7 +51,8 @@ def connectivity(
                 registered_decoder.decode(row["payload"] or "")
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 quarantine.add(row, f"StationRegistered event payload unreadable: {short(exc)}")
-        elif action not in (ev.STATION_DELETED, ev.AUTHORIZATION_DECIDED):  # decisions: analytics.silver.decisions
+        # decisions: analytics.silver.decisions; settlements: analytics.silver.settlements
+        elif action not in (ev.STATION_DELETED, ev.AUTHORIZATION_DECIDED, ev.TRANSACTION_SETTLED):
             quarantine.add(row, f"unknown SESSION event {action!r}")
     for boot in boots:
         if us_day(boot.row["received_at"]) == d:

@@ -16,6 +16,7 @@ from analytics.silver.decisions import authorization_decisions
 from analytics.silver.frames import day_number
 from analytics.silver.meter_values import meter_values
 from analytics.silver.quarantine import Quarantine
+from analytics.silver.settlements import transaction_settlements
 from analytics.silver.status_changes import status_changes
 from analytics.silver.transactions import transaction_starts, transactions
 
@@ -32,7 +33,7 @@ def curate_day_frames(
     the CALLs received in the last tables.RETRANSMISSION_WINDOW_S before `day` (so that
     a retransmission of one is recognised).
     `starts`: the StartTransaction CALLs and answers of the lookback period, and the
-    AuthorizationDecided events received in it.
+    AuthorizationDecided and TransactionSettled events received in it.
     `last_calls_before`: per station, the receive time of its last CALL before `day`
     (station_id, received_at), where heartbeat gaps spanning midnight begin.
     """
@@ -50,9 +51,10 @@ def curate_day_frames(
         answered_calls(starts.unique(subset=["source", "seq"], keep="first")).sort("received_at", "source", "seq")
         if not starts.is_empty() else starts, quarantine)
     starts_by_tx = transaction_starts(started, decisions)
+    settlements = transaction_settlements([window, starts], quarantine)
     frames = {
         t.STATUS_CHANGES.name: status_changes(d, staged.statuses),
-        t.TRANSACTIONS.name: transactions(d, staged.stops, starts_by_tx),
+        t.TRANSACTIONS.name: transactions(d, staged.stops, starts_by_tx, settlements),
         t.METER_VALUES.name: meter_values(d, staged.samples, starts_by_tx, quarantine),
         t.CONNECTIVITY.name: connectivity(d, window, staged.boots, calls, heartbeat_gap_s, quarantine,
                                           last_calls_before),

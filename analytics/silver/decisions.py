@@ -12,8 +12,7 @@ import polars as pl
 
 from actors import events as ev
 from actors.authorizer.decision import AuthorizationDecided
-from analytics.silver.bronze import BronzeRow
-from analytics.silver.frames import short
+from analytics.silver.bronze import BronzeRow, session_events
 from analytics.silver.quarantine import Quarantine
 
 # (station, message id, receive time) of the CALL an AuthorizationDecided event decided.
@@ -31,13 +30,6 @@ def authorization_decisions(frames: list[pl.DataFrame], quarantine: Quarantine) 
     """The AuthorizationDecided events of `frames` by the CALL they decided; a malformed one is
     quarantined with the reason (and decides nothing)."""
     found: Decisions = {}
-    is_decision = (pl.col("message_type") == "SESSION") & (pl.col("action") == ev.AUTHORIZATION_DECIDED)
-    events = pl.concat([f.filter(is_decision) for f in frames])
-    for row in events.unique(subset=["source", "seq"]).sort("received_at", "source", "seq").iter_rows(named=True):
-        try:
-            decided = _decided_decoder.decode(row["payload"] or "")
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            quarantine.add(row, f"AuthorizationDecided event payload unreadable: {short(exc)}")
-            continue
+    for row, decided in session_events(frames, ev.AUTHORIZATION_DECIDED, _decided_decoder, quarantine):
         found.setdefault(decision_key(row), decided)
     return found

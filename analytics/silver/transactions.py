@@ -1,4 +1,4 @@
-"""silver.transactions: one completed transaction (StopTransaction seen), per station and transaction id."""
+"""silver.transactions: one ended transaction (StopTransaction seen, or settled by the CSMS), per station and transaction id."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from analytics.silver.decisions import Decisions, decision_key
 from analytics.silver.frames import table_frame, us_day
 from analytics.silver.identity import id_tag_hash
 from analytics.silver.records import TransactionStarted, TransactionStopped
+from analytics.silver.settlements import Settlements
 
 
 class Start(msgspec.Struct):
@@ -48,11 +49,21 @@ def transaction_starts(started: Iterable[TransactionStarted], decisions: Decisio
     return found
 
 
-def transactions(d: int, stops: Iterable[TransactionStopped], starts: Starts) -> pl.DataFrame:
-    """The transactions stopped on day `d`; `stops` in receive order (retransmissions already removed)."""
+def transactions(d: int, stops: Iterable[TransactionStopped], starts: Starts,
+                 settlements: Settlements | None = None) -> pl.DataFrame:
+    """The transactions that ended on day `d`; `stops` in receive order (retransmissions
+    already removed), `settlements` the CSMS's of the window and the lookback.
+
+    A settled transaction has a row of its own (its meter stop the CSMS's estimate) unless
+    its StopTransaction is in the window; one that comes later gets its row on its own day
+    (end_kind station, the settlement's reason kept): the station's meterStop wins, as live.
+    """
+    settlements = settlements or {}
     rows: dict[tuple, dict[str, Any]] = {}
+    stopped: set[tuple[str, int]] = set()
     for s in stops:  # in receive order: the first stop of a transaction wins
         row = s.row
+        stopped.add((row["station_id"], s.transaction_id))
         if us_day(s.stop_us) != d:
             continue
         start = starts.get((row["station_id"], s.transaction_id))
@@ -62,18 +73,33 @@ def transactions(d: int, stops: Iterable[TransactionStopped], starts: Starts) ->
             row["station_id"], s.transaction_id, s.stop_us, s.meter_stop_wh)
         if key in rows:
             continue
-        rows[key] = {
-            "station_id": row["station_id"], "transaction_id": s.transaction_id,
-            "connector_id": start.connector_id if start else None,
-            "id_tag_hash": id_tag_hash(start.id_tag) if start else None,
-            "start_ts": start.start_us if start else None, "stop_ts": s.stop_us,
-            "duration_s": (s.stop_us - start.start_us) / 1e6 if start else None,
-            "meter_start_wh": start.meter_start if start else None, "meter_stop_wh": s.meter_stop_wh,
-            "energy_wh": float(s.meter_stop_wh - start.meter_start) if start else None,
-            "stop_reason": s.reason, "is_orphan": start is None,
-            "is_duplicate": bool(start and start.copies > 1),
-            "authorization": start.authorization if start else None,
-            "authorized_offline": start.authorization in OFFLINE_SOURCES if start else None,
-        }
+        settled = settlements.get((row["station_id"], s.transaction_id)) if start else None
+        rows[key] = _row(row["station_id"], s.transaction_id, start, s.stop_us, s.meter_stop_wh, s.reason,
+                         "station", settled.reason if settled else None)
+    for (station_id, transaction_id), settled in settlements.items():
+        key = (station_id, transaction_id)
+        if us_day(settled.ended_at_us) != d or key in stopped or key in rows or settled.meter_stop_wh is None:
+            continue
+        rows[key] = _row(station_id, transaction_id, starts.get(key), settled.ended_at_us, settled.meter_stop_wh,
+                         None, settled.by, settled.reason)
     ordered = sorted(rows.values(), key=lambda r: (r["station_id"], r["stop_ts"], r["transaction_id"]))
     return table_frame(t.TRANSACTIONS, ordered)
+
+
+def _row(station_id: str, transaction_id: int, start: Start | None, stop_us: int, meter_stop_wh: int,
+         stop_reason: str | None, end_kind: str, settled_reason: str | None) -> dict[str, Any]:
+    return {
+        "station_id": station_id, "transaction_id": transaction_id,
+        "connector_id": start.connector_id if start else None,
+        "id_tag_hash": id_tag_hash(start.id_tag) if start else None,
+        "start_ts": start.start_us if start else None, "stop_ts": stop_us,
+        "duration_s": (stop_us - start.start_us) / 1e6 if start else None,
+        "meter_start_wh": start.meter_start if start else None, "meter_stop_wh": meter_stop_wh,
+        "energy_wh": float(meter_stop_wh - start.meter_start) if start else None,
+        "stop_reason": stop_reason, "is_orphan": start is None,
+        "is_duplicate": bool(start and start.copies > 1),
+        "end_kind": end_kind, "settled_reason": settled_reason,
+        "meter_stop_estimated": end_kind != "station",
+        "authorization": start.authorization if start else None,
+        "authorized_offline": start.authorization in OFFLINE_SOURCES if start else None,
+    }

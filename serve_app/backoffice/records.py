@@ -19,7 +19,8 @@ router = APIRouter(include_in_schema=False)
 TRANSACTIONS_SHOWN = 500
 CSV_COLUMNS = ("station_id", "transaction_id", "connector_id", "id_tag", "id_tag_status", "active", "orphan",
                "started_at", "stopped_at", "meter_start_wh", "meter_stop_wh", "energy_wh", "stop_reason",
-               "meter_value_count", "authorization", "authorized_offline")
+               "meter_value_count", "authorization", "authorized_offline", "ended_by", "settled_reason",
+               "meter_stop_estimated")
 
 
 def _day_us(value: str, end: bool = False) -> int | None:
