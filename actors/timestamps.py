@@ -1,8 +1,14 @@
-"""Instants as the CSMS keeps them (integer microseconds since the Unix epoch, UTC) and as OCPP writes them."""
+"""Station times as every OCPP version needs them: the bounds we accept, and microseconds since the epoch to and from datetimes."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
+
+# Station times we accept. Wider than any working clock (an unset one says 1970 or 2000), and
+# clear of the edges of Python's datetime, where converting to UTC or through a float
+# timestamp overflows ("9999-12-31T23:59:59-01:00" is year 10000 in UTC).
+EARLIEST_STATION_TIME = datetime(1900, 1, 1, tzinfo=timezone.utc)
+LATEST_STATION_TIME = datetime(9000, 1, 1, tzinfo=timezone.utc)
 
 
 def to_us(ts: datetime) -> int:
