@@ -28,7 +28,7 @@ from actors.id_tags import normalise
 from actors.timestamps import to_us
 from actors.passwords import hash_password
 from actors.station_state import IdTagRecord, Registration
-from actors.views import TransactionFilter
+from actors.views import TransactionFilter, transaction_order
 from analytics import catalog, gold_views, scheduler
 from serve_app.handshake import valid_station_id
 
@@ -339,7 +339,7 @@ class OperatorApi:
         )
         hosts = [directory.host_for(station_id, self.hosts)] if station_id else self.hosts
         parts = await asyncio.gather(*(self._call(self._host_named(n).transactions.remote(query)) for n in hosts))
-        rows = sorted((t for part in parts for t in part), key=lambda t: (t.station_id, t.transaction_id))
+        rows = sorted((t for part in parts for t in part), key=transaction_order)
         return {
             "total": len(rows),
             "energy_wh": sum(t.energy_wh or 0 for t in rows),
