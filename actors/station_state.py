@@ -7,7 +7,7 @@ operator API returns them as typed JSON. Only `StationSession.apply` mutates the
 last seen, transactions of both versions in one dict) and a part per version: the 1.6 part is
 the fields below the core marked so (CSMS-assigned integer transaction ids, configuration keys,
 local list, ...; kept where they were, so every snapshot written before still decodes as it
-is), the 2.0.1 part is `ocpp201` (`Station201`: EVSEs with connectors, device model, events,
+is), the 2.0.1 part is `v201` (`Station201`: EVSEs with connectors, device model, events,
 security events, TransactionEvent seqNos). New fields always get defaults, so an older
 snapshot decodes without a migration step (tests/test_upgrade.py).
 """
@@ -380,7 +380,7 @@ REPORTS_KEPT = 4
 
 class Station201(msgspec.Struct, kw_only=True):
     """What only an OCPP 2.0.1 station has. Keys of `device_model` and `events`:
-    actors.ocpp201.station_side.variable_key."""
+    the 2.0.1 folder's variable_key (`Name[:instance][@evse[.connector]]/Variable[:instance]`)."""
 
     evses: dict[int, Evse] = {}
     device_model: dict[str, DeviceVariable] = {}
@@ -431,7 +431,7 @@ class StationState(msgspec.Struct, kw_only=True):
     triggered_messages: list[str] = []
 
     # --- the 1.6 part (fields keep their place in snapshots: msgpack maps by name) ---
-    # Connectors by id (0: the whole Charge Point); 2.0.1 keeps EVSEs in `ocpp201.evses`.
+    # Connectors by id (0: the whole Charge Point); 2.0.1 keeps EVSEs in `v201.evses`.
     connectors: dict[int, ConnectorState] = {}
     next_transaction_id: int = 1
     diagnostics_status: str | None = None
@@ -455,13 +455,13 @@ class StationState(msgspec.Struct, kw_only=True):
     diagnostics_upload: DiagnosticsUpload | None = None
 
     # --- the 2.0.1 part: None until the station's first 2.0.1 message folds ---
-    ocpp201: Station201 | None = None
+    v201: Station201 | None = None
 
     def part201(self) -> Station201:
         """The 2.0.1 part, made on first use (only a 2.0.1 fold calls this)."""
-        if self.ocpp201 is None:
-            self.ocpp201 = Station201()
-        return self.ocpp201
+        if self.v201 is None:
+            self.v201 = Station201()
+        return self.v201
 
 
 class IdTagRecord(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -227,7 +227,7 @@ class ReportView(msgspec.Struct, kw_only=True):
     generated_at: datetime | None
 
 
-class Ocpp201View(msgspec.Struct, kw_only=True):
+class Station201View(msgspec.Struct, kw_only=True):
     """What only a 2.0.1 station shows: EVSEs, its device model, events, security events."""
 
     evses: list[EvseView]
@@ -283,7 +283,7 @@ class StationView(msgspec.Struct, kw_only=True):
     # state arrives as StatusNotification (connectors).
     availability: list[AvailabilityView]
     # A station that has spoken 2.0.1: its EVSEs, device model, events; None otherwise.
-    ocpp201: Ocpp201View | None = None
+    v201: Station201View | None = None
 
 
 def boot_view(b: BootInfo) -> BootView:
@@ -339,7 +339,7 @@ def transaction_view(station_id: str, t: Transaction, seq_gaps: list[int] | None
 
 def transaction_views(st: StationState, query: TransactionFilter | None = None) -> list[TransactionView]:
     """The station's transactions as the API shows them (both versions), those `query` matches."""
-    seq_nos = st.ocpp201.transaction_seq_nos if st.ocpp201 is not None else {}
+    seq_nos = st.v201.transaction_seq_nos if st.v201 is not None else {}
     return [
         transaction_view(st.station_id, t, seq_nos[t.transaction_id].gaps if t.transaction_id in seq_nos else None)
         for t in st.transactions.values()
@@ -389,8 +389,8 @@ def _component_event_view(e: ComponentEvent) -> ComponentEventView:
     )
 
 
-def ocpp201_view(p: Station201) -> Ocpp201View:
-    return Ocpp201View(
+def v201_view(p: Station201) -> Station201View:
+    return Station201View(
         evses=[_evse_view(e) for _, e in sorted(p.evses.items())],
         device_model=[_device_variable_view(v) for _, v in sorted(p.device_model.items())],
         events=[_component_event_view(e) for _, e in sorted(p.events.items())],
@@ -525,7 +525,7 @@ def station_view(st: StationState, now_us: int | None = None) -> StationView:
             AvailabilityView(connector_id=a.connector_id, type=a.type, status=a.status, requested_at=_ts(a.requested_at_us))
             for _, a in sorted(st.availability.items())
         ],
-        ocpp201=ocpp201_view(st.ocpp201) if st.ocpp201 is not None else None,
+        v201=v201_view(st.v201) if st.v201 is not None else None,
     )
 
 
