@@ -36,27 +36,50 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Where Serve's own Python proxy listens in "direct" mode (it carries no traffic there but
     # Serve starts it regardless); 0 means port + 1.
     serve_proxy_port: int = 0
+    # The stations this CSMS is sized for (serve_app/sizing.py): with `balancers` or
+    # `gateway_replicas` at 0, enough of them start for this many under the open-file limit
+    # (raised to the hard limit at start); explicit counts too small for it log a warning.
+    station_capacity: Annotated[int, msgspec.Meta(ge=1)] = 20_000
     # Balancer processes sharing `port` (SO_REUSEPORT; the kernel spreads connections).
     # Each holds two sockets per station, so one process caps at half its open-file limit.
-    balancers: int = 1
+    # 0: as many as `station_capacity` needs.
+    balancers: Annotated[int, msgspec.Meta(ge=0)] = 0
     # Number of StationHost actors; 0 means one per CPU of the local node. The station ->
     # host mapping depends on the host *names*, so this is fixed for a given data root.
     station_hosts: int = 0
-    gateway_replicas: int = 1
+    # 0: as many as `station_capacity` needs (one socket per station each).
+    gateway_replicas: Annotated[int, msgspec.Meta(ge=0)] = 0
     api_replicas: int = 1
     # Each websocket is one ongoing request of its replica for its whole life.
     max_stations_per_gateway: int = 50_000
+    # Direct ingress: how long a stopping gateway or API replica stays reachable before it
+    # closes (Serve's RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S, read when Ray starts).
+    # Serve's 30 s default is for an external load balancer's health checks; our balancers
+    # follow Serve's replica list every second, so a few seconds do. With a load balancer of
+    # your own straight in front of the replica ports, raise it above its deregistration delay.
+    replica_drain_period_s: Annotated[float, msgspec.Meta(ge=0)] = 2.0
 
     heartbeat_interval_s: int = 300
     # BootNotification answer for a station that is registered but not yet approved.
     pending_retry_interval_s: int = 60
     max_frame_bytes: int = 65_536
+    # The CSMS side's websocket keepalive (RFC 6455 pings from the gateway replicas, direct
+    # ingress; serve_app/keepalive.py): a ping after this many idle seconds, and the socket is
+    # closed with 1011 "keepalive ping timeout" when its pong is this late; 0 turns either off.
+    # Stations ping on their own with OCPP 1.6's WebSocketPingInterval key (docs/operations.md);
+    # uvicorn's 20 s / 20 s dropped stations on a briefly starved client or link, hence longer here.
+    ws_ping_interval_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    ws_ping_timeout_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     # Completed transactions kept per station in live state; older ones are in the lake.
     completed_transactions_kept: int = 200
     # Recent events per station kept in memory for GET /api/stations/{id}/events (about
     # 300 bytes each: 50 x 100,000 stations is 1.5 GB across the hosts); the rest is in the lake.
     recent_events_kept: int = 50
 
+    # Below this much free space on the data root a host's events may not be made durable
+    # (a log segment, a snapshot and a landed Parquet file each need room): /api/health says
+    # degraded naming it, and registrations are refused (507) rather than half applied.
+    disk_free_min_bytes: Annotated[int, msgspec.Meta(ge=0)] = 64 * 1024 * 1024
     # Group commit: a batch of appends shares one fsync.
     wal_segment_max_bytes: int = 16 * 1024 * 1024
     wal_segment_max_age_s: float = 60.0
@@ -163,6 +186,23 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     station_rate_per_s: float = 20.0
     station_rate_burst: int = 100
     station_rate_strikes: int = 100
+    # The request head the balancer reads before it routes a connection (serve_app/request_head.py):
+    # at most `max_request_head_bytes` (request line and headers; 431 beyond: the replicas'
+    # websocket parser drops a header line over 8 KB without answering), complete within
+    # `request_head_timeout_s` of the connection (408 after), and per source address at most
+    # `slow_handshakes_per_address` connections (per balancer) whose head is still incomplete
+    # after `slow_handshake_grace_s`; beyond that new ones from there get 429 (0: no cap).
+    max_request_head_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 8192
+    request_head_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    slow_handshakes_per_address: Annotated[int, msgspec.Meta(ge=0)] = 64
+    slow_handshake_grace_s: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    # An unknown station id is answered 404 at the handshake (OCPP-J 1.6 section 3.1.1), which
+    # tells anyone probing ids which ones are registered. True answers it like a wrong
+    # password (401), for operators who prefer not to reveal registrations.
+    hide_registrations: bool = False
+    # Unknown station ids that tried to connect, kept per host for GET /api/unknown-stations
+    # (station-sent ids are unbounded: the one seen longest ago is forgotten first).
+    unknown_stations_kept: Annotated[int, msgspec.Meta(ge=0)] = 1000
 
     # --- analytics: curation (bronze -> silver) and retention (analytics/curate.py, retention.py) ---
     # A StopTransaction finds its StartTransaction up to this many days before the stop's

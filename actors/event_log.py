@@ -34,6 +34,12 @@ class CorruptLogError(Exception):
     """A record that was once durable is unreadable: refuse to guess (never skip events)."""
 
 
+class CommitFailed(OSError):
+    """Writing or fsyncing the active segment failed (e.g. ENOSPC): nothing more is acknowledged.
+
+    Its message names the step and the operating system's error, which is also its cause."""
+
+
 @dataclass(frozen=True, slots=True)
 class Segment:
     path: Path
@@ -116,6 +122,11 @@ class EventLog:
         self._active_path: Path | None = None
         self._active_first_seq = 1
         self._active_bytes = 0  # written to the OS plus pending in _buf
+        # How much of the active segment a completed fsync covers: after a failed write or
+        # fsync the file is cut back to it, so what was never acknowledged cannot come back
+        # on replay (a registration the API reported as failed must not appear after a restart).
+        self._synced_bytes = 0
+        self._written_bytes = 0
         self._active_first_record_at: float | None = None  # clock() at the segment's first record
         # Encoded records appended but not yet handed to the OS: one write per commit
         # instead of one syscall per append.
@@ -208,6 +219,7 @@ class EventLog:
             fsync_dir(self.directory)
         self._active_first_seq = first_seq
         self._active_bytes = 0
+        self._synced_bytes = self._written_bytes = 0
         self._active_first_record_at = None
 
     # ---------------------------------------------------------------- appending
@@ -255,6 +267,7 @@ class EventLog:
         view = memoryview(data)
         while view:
             written = os.write(self._fd, view)
+            self._written_bytes += written
             view = view[written:]
 
     # ---------------------------------------------------------------- committing
@@ -268,16 +281,18 @@ class EventLog:
         target = self._last_seq
         while self._durable_seq < target:
             if self._failed is not None:
-                raise RuntimeError("event log failed an earlier fsync; it must be reopened") from self._failed
+                raise RuntimeError("event log failed an earlier write or fsync; it must be reopened") from self._failed
             if self._flight is None:
                 self._flight = asyncio.ensure_future(self._flush())
             # shield: a cancelled caller must not cancel the fsync other callers share.
             await asyncio.shield(self._flight)
 
     async def _flush(self) -> None:
+        step, segment = "writing", self._active_first_seq
         try:
             self._write_pending()
-            upto = self._last_seq
+            upto, covered = self._last_seq, self._written_bytes
+            step = "fsync of"
             # fsync a duplicate descriptor: if rotate() or close() closes the original while
             # this fsync runs, the dup keeps the file open and the fd number cannot be reused.
             fd = os.dup(self._fd)
@@ -287,9 +302,14 @@ class EventLog:
             # After a failed fsync the kernel may have dropped the dirty pages: no later fsync
             # can prove they reached disk, so the log refuses to acknowledge anything more.
             self._failed = exc
+            self._cut_unacknowledged()
+            if isinstance(exc, OSError):
+                raise CommitFailed(exc.errno, f"{step} {self._active_path.name} failed ({exc.strerror})") from exc
             raise
         finally:
             self._flight = None
+        if segment == self._active_first_seq:  # not rotated meanwhile (rotation syncs by itself)
+            self._synced_bytes = max(self._synced_bytes, covered)
         self.fsyncs += 1
         self.last_fsync_latency_s = latency
         if self._on_fsync is not None:
@@ -298,11 +318,25 @@ class EventLog:
             self.records_committed += upto - self._durable_seq
             self._durable_seq = upto
 
+    def _cut_unacknowledged(self) -> None:
+        """Cut the active segment back to its last fsync: only unacknowledged records go."""
+        try:
+            os.ftruncate(self._fd, self._synced_bytes)
+        except OSError:
+            log.exception("could not cut the unacknowledged tail of %s; the next open cuts a torn one",
+                          self._active_path)
+
     def _sync_now(self) -> None:
         """Blocking write + fsync of the active segment (rotation and close only)."""
-        self._write_pending()
-        t0 = time.perf_counter()
-        os.fsync(self._fd)
+        try:
+            self._write_pending()
+            t0 = time.perf_counter()
+            os.fsync(self._fd)
+        except OSError as exc:
+            self._failed = exc
+            self._cut_unacknowledged()
+            raise CommitFailed(exc.errno, f"sealing {self._active_path.name} failed ({exc.strerror})") from exc
+        self._synced_bytes = self._written_bytes
         self.fsyncs += 1
         self.last_fsync_latency_s = time.perf_counter() - t0
         if self._on_fsync is not None:

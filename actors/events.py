@@ -8,7 +8,8 @@ Events are the single source of truth. The write-ahead log stores them, the Parq
 from __future__ import annotations
 
 import time
-from typing import Literal
+from datetime import datetime, timezone
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -53,6 +54,15 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
 
 def now_us() -> int:
     return time.time_ns() // 1000
+
+
+# An aware datetime, declared so in JSON Schema (`format: date-time`): what the API prints.
+UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+
+
+def utc_datetime(us: int | None) -> datetime | None:
+    """Microseconds since the epoch as an aware UTC datetime (None stays None)."""
+    return None if us is None else datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc)
 
 
 _encoder = msgspec.msgpack.Encoder()

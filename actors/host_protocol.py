@@ -14,6 +14,9 @@ class Connect(msgspec.Struct, frozen=True, tag="connect"):
     # None: the gateway authenticated the station by a verified client certificate naming it
     # (security profile 3), so there is no password to check.
     password: bytes | None
+    # Where the station connects from and what it offered: kept for unknown station ids.
+    source_address: str | None = None
+    subprotocols: tuple[str, ...] = ()
     # The OCPP version the negotiated subprotocol selected (a key of actors.protocols.PROTOCOLS).
     ocpp_version: str = "1.6"
 
@@ -30,6 +33,8 @@ class Disconnect(msgspec.Struct, frozen=True, tag="disconnect"):
     station_id: str
     connection_id: str
     close_code: int | None
+    # The close frame's reason, e.g. "keepalive ping timeout" with 1011 (serve_app/keepalive.py).
+    close_reason: str = ""
 
 
 class Reattach(msgspec.Struct, frozen=True, tag="reattach"):

@@ -12,6 +12,7 @@ import msgspec
 from actors import directory, logs
 from actors.durable_file import write_atomically
 from actors.station_state import IdTagRecord
+from actors.storage import NotStored, describe, not_stored
 
 log = logging.getLogger("csms.id_tags")
 
@@ -52,28 +53,50 @@ class IdTagRegistry:
     async def list(self) -> dict[str, IdTagRecord]:
         return self._table.tags
 
-    async def put(self, id_tag: str, record: IdTagRecord) -> bool:
-        """Create or replace; returns True when the tag is new."""
+    async def put(self, id_tag: str, record: IdTagRecord) -> bool | NotStored:
+        """Create or replace; True when the tag is new, NotStored (nothing changed) if it could not be written."""
         key = normalise(id_tag)
         async with self._lock:
             created = key not in self._table.tags
-            self._table.tags[key] = record
-            await self._commit({key: record})
-        return created
+            refused = await self._commit({key: record})
+        return refused or created
 
-    async def delete(self, id_tag: str) -> bool:
+    async def put_many(self, records: dict[str, IdTagRecord]) -> tuple[int, int, int] | NotStored:
+        """Create or replace many tags (bulk onboarding) with one write: (created, updated,
+        unchanged). All or nothing: NotStored means none of them changed."""
+        changes = {normalise(tag): record for tag, record in records.items()}
+        async with self._lock:
+            current = self._table.tags
+            changed = {key: record for key, record in changes.items() if current.get(key) != record}
+            created = sum(1 for key in changed if key not in current)
+            if changed and (refused := await self._commit(changed)) is not None:
+                return refused
+        return created, len(changed) - created, len(changes) - len(changed)
+
+    async def delete(self, id_tag: str) -> bool | NotStored:
         key = normalise(id_tag)
         async with self._lock:
             if key not in self._table.tags:
                 return False
-            del self._table.tags[key]
-            await self._commit({key: None})
-        return True
+            refused = await self._commit({key: None})
+        return refused or True
 
-    async def _commit(self, changes: dict[str, IdTagRecord | None]) -> None:
-        self._table.version += 1
-        data = msgspec.msgpack.encode(self._table)
-        await asyncio.to_thread(write_atomically, self._path, data)
+    async def _commit(self, changes: dict[str, IdTagRecord | None]) -> NotStored | None:
+        """Write the changed table, then take it: a change that could not be written never
+        takes effect, so an operator's error answer means the tag is as it was."""
+        tags = dict(self._table.tags)
+        for key, record in changes.items():
+            if record is None:
+                tags.pop(key, None)
+            else:
+                tags[key] = record
+        table = IdTagTable(self._table.version + 1, tags)
+        try:
+            await asyncio.to_thread(write_atomically, self._path, msgspec.msgpack.encode(table))
+        except OSError as exc:
+            log.error("id-tag change not stored: %s", describe(exc), extra={"version": table.version})
+            return not_stored(exc)
+        self._table = table
         version = self._table.version
         # Waited for, so an operator's 200 means the change is in effect on every running host
         # (a StartTransaction right after the PUT sees the tag). A host that misses a push
@@ -91,3 +114,4 @@ class IdTagRegistry:
             except asyncio.TimeoutError:
                 log.warning("id-tag change not confirmed by every host in time; they catch up by pulling",
                             extra={"version": version})
+        return None

@@ -49,7 +49,11 @@ def configure(level: str | int | None = None) -> None:
     logger = logging.getLogger(ROOT_LOGGER)
     if any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
         return
-    handler = logging.StreamHandler(sys.stderr)
+    # The process's real stderr (Ray writes it to logs/worker-*.err), not whatever sys.stderr
+    # is now: in a Serve replica with RAY_SERVE_THROUGHPUT_OPTIMIZED, Serve replaces it with a
+    # stream into its own logger, which buffers 1,000 records in memory before writing
+    # logs/serve/replica_*.log (and loses them when the process dies).
+    handler = logging.StreamHandler(sys.__stderr__ or sys.stderr)
     handler.setFormatter(JsonFormatter())
     logger.addHandler(handler)
     logger.setLevel(level or os.environ.get("CSMS_LOG_LEVEL", "INFO"))

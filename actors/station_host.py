@@ -23,9 +23,11 @@ import msgspec
 from actors import directory, events as ev, lake, logs, ocppj, protocols
 from actors.authorizer.decision import AuthorizationDecision
 from actors.authorizer.resolver import AuthorizationStatus, Authorizer
+from actors.bulk_registration import BulkOutcome, StationRow, registration_for
 from actors.config import Config
 from actors.durable_file import write_atomically
 from actors.event_log import EventLog
+from actors.fleet_page import FleetPage, FleetQuery, FleetScan
 from actors.events import Event, now_us
 from actors.host_protocol import (
     BatchReply,
@@ -47,6 +49,8 @@ from actors.passwords import verify_password
 from actors.protocol import Policy
 from actors.station_session import CLOSE_REPLACED, CLOSE_UNREGISTERED, CommandAnswer, StationSession
 from actors.station_state import IdTagRecord, Registration, StationState
+from actors.storage import NotStored, describe, write_problem
+from actors.unknown_stations import UnknownStation, UnknownStations
 from actors.views import (
     StationSummary,
     StationView,
@@ -65,6 +69,9 @@ log = logging.getLogger("csms.station_host")
 # and frames queuing behind it at the gateway wait at most this (50 ms showed in their p99:
 # scripts/bench_authorizer.py).
 DECISION_HOLD_S = 0.02
+
+# Stations per slice of a back-office fleet scan (about 3 us each): frames wait at most ~10 ms.
+FLEET_SCAN_CHUNK = 4_000
 
 
 # The action names a metric may carry as a tag (the rest count as "unknown").
@@ -109,6 +116,7 @@ class StationHost:
         self._outbound_ready: dict[str, asyncio.Event] = {}
         # Id tags the local table does not know (or all, by config) asked of an external party.
         self.authorizer = Authorizer(config, name) if config.authorizer_url else None
+        self.unknown_stations = UnknownStations(config.unknown_stations_kept)
         started = time.perf_counter()
         self.log = EventLog(self._dir / "wal", config.wal_segment_max_bytes, config.wal_segment_max_age_s,
                             on_fsync=self.metrics.fsync_latency.observe)
@@ -301,6 +309,7 @@ class StationHost:
     async def _on_connect(self, request: Connect, events: list[Event]) -> HostReply:
         session = self.sessions.get(request.station_id)
         if session is None or session.state.registration is None:
+            self.unknown_stations.record(request.station_id, request.source_address, request.subprotocols)
             return HostReply(connect_status="unknown_station")
         if request.password is not None and not await self._password_ok(session, request.password):
             return HostReply(connect_status="bad_credentials")
@@ -330,7 +339,8 @@ class StationHost:
     def _on_disconnect(self, request: Disconnect, events: list[Event]) -> HostReply:
         session = self.sessions.get(request.station_id)
         if session is not None:
-            event = session.disconnect(request.connection_id, now_us(), request.close_code)
+            event = session.disconnect(request.connection_id, now_us(), request.close_code,
+                                       request.close_reason)
             if event is not None:
                 events.append(event)
         return HostReply()
@@ -421,16 +431,16 @@ class StationHost:
         started = time.perf_counter()
         try:
             await self.log.commit()
-        except Exception:
-            self._die("event log fsync failed")
+        except Exception as exc:
+            self._die(f"event log commit failed: {describe(exc)}")
         self.metrics.commit_latency.observe(time.perf_counter() - started)
 
     def _rotate(self, force: bool = False) -> bool:
         """Seal the active segment (if due, or `force`); sealing fsyncs, so a failure is fatal too."""
         try:
             return self.log.rotate() is not None if force else self.log.maybe_rotate()
-        except OSError:
-            self._die("sealing a log segment failed")
+        except OSError as exc:
+            self._die(f"sealing a log segment failed: {describe(exc)}")
 
     def _die(self, what: str) -> NoReturn:
         log.critical("%s; exiting so Ray rebuilds this host from what is on disk", what,
@@ -439,33 +449,87 @@ class StationHost:
 
     # --- registry --------------------------------------------------------------------------
 
-    async def register(self, station_id: str, registration: Registration) -> bool:
-        """Create or update a station's registration; True when it is new. Durable on return."""
+    async def write_problem(self) -> NotStored | None:
+        """Why this host's events cannot be made durable now (full or read-only disk), else None."""
         await self._ensure_started()
+        return self._write_refusal()
+
+    def _write_refusal(self) -> NotStored | None:
+        return write_problem(self.config.data_path, self.config.disk_free_min_bytes)
+
+    async def register(self, station_id: str, registration: Registration) -> bool | NotStored:
+        """Create or update a station's registration; True when it is new. Durable on return;
+        refused (NotStored, nothing changed) while the disk cannot take it."""
+        await self._ensure_started()
+        if (refused := self._write_refusal()) is not None:
+            return refused
         session = self._session(station_id)
         created = session.state.registration is None
         registration.registered_at_us = now_us()
         self._append([session.register(registration, registration.registered_at_us)])
+        self.unknown_stations.forget(station_id)
         await self._commit()
         return created
 
-    async def set_password(self, station_id: str, password_hash: str) -> bool:
+    async def import_registrations(self, registrations: list[tuple[str, Registration]]) -> int:
+        """register() for many stations (the back office's CSV import): one append and one
+        fsync for all of them; how many were new. Durable on return."""
+        await self._ensure_started()
+        at_us = now_us()
+        events, created = [], 0
+        for station_id, registration in registrations:
+            session = self._session(station_id)
+            created += session.state.registration is None
+            registration.registered_at_us = at_us
+            events.append(session.register(registration, at_us))
+        self._append(events)
+        await self._commit()
+        return created
+
+    async def register_many(self, rows: list[StationRow]) -> BulkOutcome | NotStored:
+        """Register or update many stations with one commit (bulk onboarding); a row that says
+        what is registered already changes nothing. Durable on return; refused as a whole
+        (NotStored) while the disk cannot take it."""
+        await self._ensure_started()
+        if (refused := self._write_refusal()) is not None:
+            return refused
+        outcome, events, at = BulkOutcome(rows=len(rows)), [], now_us()
+        for row in rows:
+            session = self._session(row.station_id)
+            current = session.state.registration
+            registration = registration_for(row, current, at)
+            if registration is None:
+                outcome.unchanged += 1
+                continue
+            outcome.created += current is None
+            outcome.updated += current is not None
+            events.append(session.register(registration, at))
+            self.unknown_stations.forget(row.station_id)
+        self._append(events)
+        await self._commit()
+        return outcome
+
+    async def set_password(self, station_id: str, password_hash: str) -> bool | NotStored:
         """Replace a registered station's password hash, nothing else; False if unknown. Durable
         on return; the station's open connection stays, the new password counts from its next."""
         await self._ensure_started()
         session = self.sessions.get(station_id)
         if session is None or session.state.registration is None:
             return False
+        if (refused := self._write_refusal()) is not None:
+            return refused
         updated = msgspec.structs.replace(session.state.registration, password_hash=password_hash)
         self._append([session.register(updated, now_us())])
         await self._commit()
         return True
 
-    async def deregister(self, station_id: str) -> bool:
+    async def deregister(self, station_id: str) -> bool | NotStored:
         await self._ensure_started()
         session = self.sessions.get(station_id)
         if session is None or session.state.registration is None:
             return False
+        if (refused := self._write_refusal()) is not None:
+            return refused
         self._append([session.deregister(now_us())])
         await self._commit()
         return True
@@ -510,6 +574,10 @@ class StationHost:
         newest_first = list(reversed(session.recent))
         return len(newest_first), newest_first[offset : offset + limit]
 
+    async def unknown(self) -> list[UnknownStation]:
+        """Unknown station ids that tried to connect to this host, most recently seen first."""
+        return self.unknown_stations.listed()
+
     async def stations(self) -> list[StationSummary]:
         return [station_summary(s.state) for s in self.sessions.values() if s.state.registration is not None]
 
@@ -542,6 +610,17 @@ class StationHost:
     async def ping(self) -> str:
         await self._ensure_started()
         return self.name
+
+    async def fleet_page(self, query: FleetQuery) -> FleetPage:
+        """The back office's fleet page: counts and one page of this host's stations
+        (actors/fleet_page.py), scanned in chunks with frames let through between them, so a
+        page over 50,000 stations never stalls the hot path for more than one chunk."""
+        scan = FleetScan(query)
+        states = [s.state for s in self.sessions.values()]
+        for start in range(0, len(states), FLEET_SCAN_CHUNK):
+            scan.add(states[start : start + FLEET_SCAN_CHUNK])
+            await asyncio.sleep(0)
+        return scan.page()
 
     # --- background: lake, snapshot, log truncation --------------------------------------
 

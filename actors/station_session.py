@@ -110,10 +110,11 @@ class StationSession:
         payload = {"connection_id": connection_id, "connected_at_us": connected_at_us, "ocpp_version": version}
         return self._system_event(ev.CONNECTED, connection_id, payload, now_us, ocpp_version=version)
 
-    def disconnect(self, connection_id: str, now_us: int, close_code: int | None) -> Event | None:
+    def disconnect(self, connection_id: str, now_us: int, close_code: int | None,
+                   close_reason: str = "") -> Event | None:
         if self.state.connection_id != connection_id or not self.state.connected:
             return None  # an older connection closing after its replacement arrived
-        payload = {"connection_id": connection_id, "close_code": close_code}
+        payload = {"connection_id": connection_id, "close_code": close_code, "close_reason": close_reason}
         event = self._system_event(ev.DISCONNECTED, connection_id, payload, now_us)
         self.mailbox.fail_all(CommandOutcome(status="disconnected"))
         return event

@@ -173,7 +173,7 @@ def read_window(
     files = [f for r in sorted(receive) for f in bronze_files(data_root, r)]
     event_day = _day_expr("station_ts").fill_null(_day_expr("received_at"))
     received_day = _day_expr("received_at")
-    samples = pl.col("action").is_in(["MeterValues", "StopTransaction"])
+    samples = pl.col("action").is_in(silver.SAMPLED_ACTIONS)
     # A sample on `day` (UTC) inside a message of the day before is written with `day`'s or the
     # next day's date (Z or a positive offset), or with a negative offset: only those can matter.
     may_sample_day = pl.col("payload").str.contains(day.isoformat(), literal=True) \
@@ -181,16 +181,22 @@ def read_window(
         | pl.col("payload").str.contains(r"T\d\d:\d\d(:\d\d(\.\d+)?)?-\d\d")
     window, last_calls = pl.DataFrame(schema=lake.BRONZE_SCHEMA), pl.DataFrame(
         schema={"station_id": pl.String, "received_at": lake.BRONZE_SCHEMA["received_at"]})
+    midnight = dt.datetime.combine(day, dt.time(), dt.timezone.utc)
+    # A CALL received again just after midnight is recognised by its first copy (analytics.silver.staging).
+    resent_from = (pl.col("received_at") >= midnight - dt.timedelta(seconds=t.RETRANSMISSION_WINDOW_S)) \
+        & (received_day == day - one) & pl.col("action").is_in(silver.INTERPRETED_ACTIONS) \
+        & pl.col("message_type").is_in(["CALL", "CALLRESULT", "CALLERROR"])
     if files:
         spill = samples & (event_day == day - one) & (received_day != day)
         window = pl.scan_parquet(files, schema=lake.BRONZE_SCHEMA, hive_partitioning=False).filter(
-            (event_day == day) | (received_day == day) | spill
-            | ((pl.col("action") == "StopTransaction") & (event_day == day + one))
+            (event_day == day) | (received_day == day) | spill | resent_from
+            | (pl.col("action").is_in(silver.STOP_ACTIONS) & (event_day == day + one))
             # A station's answer to a RemoteStartTransaction sent just before midnight.
-            | ((pl.col("action") == silver.REMOTE_START) & (pl.col("direction") == "in") & (received_day == day + one))
+            | (pl.col("action").is_in(silver.REMOTE_START_ACTIONS) & (pl.col("direction") == "in")
+               & (received_day == day + one))
         ).collect()
         # Text search only over the few candidates (in the scan it would run on every row).
-        window = window.filter(~spill | may_sample_day)
+        window = window.filter(~spill | may_sample_day | resent_from)
         before = bronze_files(data_root, day - one)
         if before:
             last_calls = pl.scan_parquet(before, schema=lake.BRONZE_SCHEMA, hive_partitioning=False).filter(
@@ -200,7 +206,7 @@ def read_window(
     start_files = [f for r in sorted(state.receive_days(lookback)) for f in bronze_files(data_root, r)]
     starts = (
         pl.scan_parquet(start_files, schema=lake.BRONZE_SCHEMA, hive_partitioning=False).filter(
-            ((pl.col("action") == "StartTransaction")
+            (pl.col("action").is_in(silver.START_ACTIONS)
              & pl.col("message_type").is_in(["CALL", "CALLRESULT", "CALLERROR"])
              & (event_day.is_between(lookback[-1], day) | pl.col("station_ts").is_null()))
             # How a start was authorized is logged when it was received, which may be days later.
@@ -264,7 +270,7 @@ def update_stations(data_root: Path, new_files: list[Path]) -> int:
     previous = pl.read_parquet(path) if path.exists() else pl.DataFrame(schema=t.STATIONS.schema)
     if new_files:
         new_rows = pl.scan_parquet(new_files, schema=lake.BRONZE_SCHEMA, hive_partitioning=False).filter(
-            pl.col("action").is_in(["StationRegistered", "StationDeleted", "BootNotification"])
+            pl.col("action").is_in([ev.STATION_REGISTERED, ev.STATION_DELETED, *silver.BOOT_ACTIONS])
         ).collect()
     else:
         new_rows = pl.DataFrame(schema=lake.BRONZE_SCHEMA)

@@ -5,6 +5,8 @@ UTC day of M (days by silver `status_changes.event_ts`, the moment the fault hap
 when it arrived), it reported the Faulted status at least `FAULTS_PER_DAY_THRESHOLD` times,
 counting every connector. Stations are ranked by their Faulted statuses over the whole
 month, most first; ties go to the smaller station id, so the ranking is reproducible.
+Each row also says which connectors faulted and which of them are still Faulted by their
+latest status in silver when the report is built (none: the station has recovered).
 
 Written to `gold/fault_report/month=YYYY-MM/` as `part-0.parquet` and `report.csv`, each
 replaced atomically; re-running a month replaces both. The CSV is written first and the
@@ -71,13 +73,14 @@ def build_report(data_root: str | Path, month: str, threshold: int = FAULTS_PER_
     # hold every fault of the month; the event_ts filter is the definition, the partition
     # filter only prunes files.
     daily = frame(con, f"""
-        SELECT station_id, CAST(event_ts AS DATE) AS day, error_code, count(*) AS n
+        SELECT station_id, CAST(event_ts AS DATE) AS day, error_code, connector_id, count(*) AS n
         FROM {read_sql(STATUS_CHANGES, data_root)}
         WHERE status = 'Faulted' AND year = ? AND month = ? AND event_ts >= ? AND event_ts < ?
         GROUP BY ALL
         """,
         [start.year, start.month, start, end],
-        schema={"station_id": pl.String, "day": pl.Date, "error_code": pl.String, "n": pl.Int64},
+        schema={"station_id": pl.String, "day": pl.Date, "error_code": pl.String, "connector_id": pl.Int32,
+                "n": pl.Int64},
     )
     if daily.is_empty():
         return _empty()
@@ -103,11 +106,19 @@ def build_report(data_root: str | Path, month: str, threshold: int = FAULTS_PER_
         sid: json.dumps({c: int(n) for c, n in sorted(zip(g["error_code"], g["n"]), key=lambda cn: (-cn[1], cn[0]))})
         for (sid,), g in codes.group_by("station_id")
     }
+    connectors = (daily.join(qualifying, on="station_id").group_by("station_id", "connector_id")
+                  .agg(pl.col("n").sum()).sort("station_id", "connector_id"))
+    connectors_json = {sid: json.dumps({str(c): int(n) for c, n in zip(g["connector_id"], g["n"])})
+                       for (sid,), g in connectors.group_by("station_id", maintain_order=True)}
+    still = _still_faulted(con, data_root, start, connectors.select("station_id", "connector_id"))
     report = (
         totals.join(worst, on="station_id")
         .with_columns(
             pl.col("station_id").replace_strict(daily_json, return_dtype=pl.String).alias("daily_counts"),
             pl.col("station_id").replace_strict(codes_json, return_dtype=pl.String).alias("error_codes"),
+            pl.col("station_id").replace_strict(connectors_json, return_dtype=pl.String).alias("faulted_connectors"),
+            pl.col("station_id").replace_strict(still, default="[]", return_dtype=pl.String)
+            .alias("still_faulted_connectors"),
         )
         .sort(["faults_in_month", "station_id"], descending=[True, False])
         .with_row_index("rank", offset=1)
@@ -116,6 +127,28 @@ def build_report(data_root: str | Path, month: str, threshold: int = FAULTS_PER_
         .sort("rank")
     )
     return conform(FAULT_REPORT, report)
+
+
+def _still_faulted(con: duckdb.DuckDBPyConnection, data_root: Path, since: dt.datetime,
+                   faulted: pl.DataFrame) -> dict[str, str]:
+    """station -> JSON list of its `faulted` connectors whose latest status in silver is Faulted.
+
+    "Latest" is the newest event_ts (the station's clock, as the live connector status is
+    decided), over everything curated when the report is built, so a report
+    rebuilt later says whether the station has recovered since. Ties on event_ts go to the
+    one received last. Only statuses from `since` on can be newer than a fault of the month.
+    """
+    latest = frame(con, f"""
+        SELECT station_id, connector_id, status
+        FROM {read_sql(STATUS_CHANGES, data_root)}
+        WHERE event_ts >= ?
+        QUALIFY row_number() OVER (PARTITION BY station_id, connector_id
+                                   ORDER BY event_ts DESC, received_at DESC, source DESC, seq DESC) = 1
+        """, [since], schema={"station_id": pl.String, "connector_id": pl.Int32, "status": pl.String})
+    still = (faulted.join(latest.filter(pl.col("status") == "Faulted"), on=["station_id", "connector_id"])
+             .sort("station_id", "connector_id"))
+    return {sid: json.dumps([int(c) for c in g["connector_id"]])
+            for (sid,), g in still.group_by("station_id", maintain_order=True)}
 
 
 def _sites(con: duckdb.DuckDBPyConnection, data_root: Path) -> pl.DataFrame:

@@ -2,7 +2,7 @@
 
 Reads the Parquet files only (DuckDB over the files; nothing is written), so any API
 replica answers from the shared data root. JSON-in-a-column fields of the gold tables
-(daily_counts, error_codes, station_ids, top_features) come back decoded.
+(daily_counts, error_codes, faulted_connectors, ...) come back decoded.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from analytics.fault_report import parse_month, read_report
 from analytics.query import connect, frame, from_epoch_us, has_files
 from analytics.tables import MAINTENANCE_SCORES, MASS_OUTAGES, read_sql
 
-_JSON_COLUMNS = ("daily_counts", "error_codes", "station_ids", "top_features")
+_JSON_COLUMNS = ("daily_counts", "error_codes", "faulted_connectors", "still_faulted_connectors", "station_ids",
+                 "top_features")
 
 
 def _rows(table: pl.DataFrame) -> list[dict[str, Any]]:
@@ -27,8 +28,9 @@ def _rows(table: pl.DataFrame) -> list[dict[str, Any]]:
         for key, value in row.items():
             if key in _JSON_COLUMNS and isinstance(value, str):
                 row[key] = json.loads(value)
-            elif isinstance(value, (dt.datetime, dt.date)):
-                row[key] = value.isoformat()
+            elif isinstance(value, dt.datetime) and value.tzinfo is None:
+                # The API encodes datetimes as UTC with `Z` (serve_app/api_schema.py); gold is UTC.
+                row[key] = value.replace(tzinfo=dt.timezone.utc)
     return rows
 
 

@@ -116,13 +116,28 @@ def _headline(month: str, report: pl.DataFrame, threshold: int) -> str:
             f"UTC day in {month}, {int(report['faults_in_month'].sum())} faults in all. Ranked by faults in the month.")
 
 
-def _codes(error_codes: str) -> str:
-    return ", ".join(f"{code} {n}" for code, n in json.loads(error_codes).items())
+def _codes(error_codes: str) -> list[str]:
+    return [f"{code} {n}" for code, n in json.loads(error_codes).items()]
 
 
-def _per_day(daily_counts: str) -> str:
-    """{"2026-10-03": 5, "2026-10-10": 1} as "03: 5, 10: 1" (day of the month: count)."""
-    return ", ".join(f"{day[-2:]}: {n}" for day, n in json.loads(daily_counts).items())
+def _per_day(daily_counts: str) -> list[str]:
+    """{"2026-10-03": 5, "2026-10-10": 1} as ["03: 5", "10: 1"] (day of the month: count)."""
+    return [f"{day[-2:]}: {n}" for day, n in json.loads(daily_counts).items()]
+
+
+def _connector(connector_id: int | str) -> str:
+    return "station" if int(connector_id) == 0 else str(connector_id)  # 0: the whole station (OCPP 1.6 4.9)
+
+
+def _connectors(faulted_connectors: str) -> list[str]:
+    """{"1": 4, "2": 2} as ["1 (4)", "2 (2)"]: each connector that faulted, with its faults."""
+    return [f"{_connector(c)} ({n})" for c, n in json.loads(faulted_connectors).items()]
+
+
+def _now(still_faulted_connectors: str) -> str:
+    """Whether the station is still faulted when the report is built, and on which connectors."""
+    still = json.loads(still_faulted_connectors)
+    return f"still faulted: {', '.join(_connector(c) for c in still)}" if still else "recovered"
 
 
 def plain_text(month: str, report: pl.DataFrame, threshold: int = FAULTS_PER_DAY_THRESHOLD) -> str:
@@ -132,15 +147,28 @@ def plain_text(month: str, report: pl.DataFrame, threshold: int = FAULTS_PER_DAY
         lines += [header, "-" * len(header)]
         for r in report.iter_rows(named=True):
             lines.append(f"{r['rank']:>4}  {r['station_id']:<24} {(r['site'] or '-'):<16} {r['faults_in_month']:>6}  "
-                         f"{r['worst_day'].isoformat():<10} {r['worst_day_faults']:>8}  {_codes(r['error_codes'])}")
-            lines.append(f"{'':>6}faults per day of the month: {_per_day(r['daily_counts'])}")
+                         f"{r['worst_day'].isoformat():<10} {r['worst_day_faults']:>8}  {', '.join(_codes(r['error_codes']))}")
+            lines.append(f"{'':>6}faults per day of the month: {', '.join(_per_day(r['daily_counts']))}")
+            lines.append(f"{'':>6}faulted connectors (faults): {', '.join(_connectors(r['faulted_connectors']))}; "
+                         f"now {_now(r['still_faulted_connectors'])}")
         lines += ["", "The attached CSV has every column (daily_counts as JSON)."]
     return "\n".join(lines) + "\n"
 
 
+# A cell that must never break inside (a date, a station id, a site, "12: 5"): mail clients
+# wrap table cells at hyphens and spaces, which split "2026-10-25" and "CP-FOXTROT" (issue 16).
+NOWRAP = "white-space:nowrap"
+
+
+def _items(items: list[str]) -> str:
+    """A list that may wrap between its items, never inside one (its cell gets a min-width, or a
+    narrow window squeezes it to one item per line)."""
+    return ", ".join(f'<span style="{NOWRAP}">{html.escape(item)}</span>' for item in items)
+
+
 def html_body(month: str, report: pl.DataFrame, threshold: int = FAULTS_PER_DAY_THRESHOLD) -> str:
     e = html.escape
-    cell = 'style="padding:4px 8px;border-bottom:1px solid #ddd;text-align:{align}"'
+    cell = 'style="padding:4px 8px;border-bottom:1px solid #ddd;text-align:{align}{extra}"'
     parts = [
         "<!DOCTYPE html><html><body style=\"font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#222\">",
         f"<h2 style=\"margin:0 0 8px\">Fault report {e(month)}</h2>",
@@ -149,17 +177,27 @@ def html_body(month: str, report: pl.DataFrame, threshold: int = FAULTS_PER_DAY_
     if not report.is_empty():
         parts.append(_chart(report))
         heads = ["Rank", "Station", "Site", "Faults in month", "Worst day", "Faults that day",
-                 f"Days with &ge; {threshold}", "Error codes", "Faults per day of the month"]
+                 f"Days with &ge; {threshold}", "Error codes", "Faults per day of the month",
+                 "Faulted connectors (faults)", "Now"]
         parts.append('<table id="fault-report" cellspacing="0" cellpadding="0" style="border-collapse:collapse">')
-        parts.append("<tr>" + "".join(f'<th {cell.format(align="left")}>{h}</th>' for h in heads) + "</tr>")
+        parts.append("<tr>" + "".join(f'<th {cell.format(align="left", extra="")}>{h}</th>' for h in heads) + "</tr>")
+        whole = ";" + NOWRAP
         for r in report.iter_rows(named=True):
-            values = [(r["rank"], "right"), (e(r["station_id"]), "left"), (e(r["site"] or "-"), "left"),
-                      (r["faults_in_month"], "right"), (r["worst_day"].isoformat(), "left"),
-                      (r["worst_day_faults"], "right"), (r["days_at_or_over_threshold"], "right"),
-                      (e(_codes(r["error_codes"])), "left"), (e(_per_day(r["daily_counts"])), "left")]
-            parts.append("<tr>" + "".join(f"<td {cell.format(align=a)}>{v}</td>" for v, a in values) + "</tr>")
+            now = _now(r["still_faulted_connectors"])
+            colour = ";color:#c0392b;font-weight:bold" if now != "recovered" else ";color:#1e7e34"
+            values = [(r["rank"], "right", whole), (e(r["station_id"]), "left", whole),
+                      (e(r["site"] or "-"), "left", whole), (r["faults_in_month"], "right", whole),
+                      (r["worst_day"].isoformat(), "left", whole), (r["worst_day_faults"], "right", whole),
+                      (r["days_at_or_over_threshold"], "right", whole),
+                      (_items(_codes(r["error_codes"])), "left", ";min-width:14em"),
+                      (_items(_per_day(r["daily_counts"])), "left", ";min-width:14em"),
+                      (_items(_connectors(r["faulted_connectors"])), "left", ";min-width:7em"),
+                      (e(now), "left", whole + colour)]
+            parts.append("<tr>" + "".join(f"<td {cell.format(align=a, extra=x)}>{v}</td>" for v, a, x in values)
+                         + "</tr>")
         parts.append("</table>")
-        parts.append("<p style=\"color:#666\">The attached CSV has every column.</p>")
+        parts.append("<p style=\"color:#666\">The attached CSV has every column. \"Now\": the latest status of "
+                     "each faulted connector when the report was built.</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -172,11 +210,11 @@ def _chart(report: pl.DataFrame) -> str:
     for r in top.iter_rows(named=True):
         width = max(1, round(100 * r["faults_in_month"] / most))
         rows.append(
-            f'<tr><td style="padding:2px 8px;white-space:nowrap">{html.escape(r["station_id"])}</td>'
+            f'<tr><td style="padding:2px 8px;{NOWRAP}">{html.escape(r["station_id"])}</td>'
             f'<td style="padding:2px 0;width:320px"><table class="bar" width="{width}%" cellspacing="0" '
             f'cellpadding="0"><tr><td bgcolor="{BAR_COLOUR}" style="background:{BAR_COLOUR};height:14px;'
             f'font-size:1px;line-height:1px">&nbsp;</td></tr></table></td>'
-            f'<td style="padding:2px 8px">{r["faults_in_month"]}</td></tr>'
+            f'<td style="padding:2px 8px;{NOWRAP}">{r["faults_in_month"]}</td></tr>'
         )
     caption = (f"Faulted statuses in the month, top {top.height}" if report.height > top.height
                else "Faulted statuses in the month")

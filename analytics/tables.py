@@ -59,10 +59,25 @@ def _c(name: str, dtype: pl.DataType, description: str, unit: str | None = None,
 
 # --- silver ------------------------------------------------------------------------------
 
+# A station re-sends a CALL it got no answer to, after a reconnect too, with the same message
+# id and payload (OCPP-J 1.6 section 4.1.3: the id names the CALL). Silver takes a CALL with
+# the station, message id, action and payload of one received at most this long before as
+# that CALL again, whatever its timestamp; the same payload under a new message id is a new
+# CALL. Long enough to cover a reconnect (a 20 s keepalive timeout, the station's backoff,
+# then the re-sent CALL); short enough that a station numbering its messages afresh after a
+# reboot is not taken for a retransmission. Applied by analytics.silver.staging.
+RETRANSMISSION_WINDOW_S = 900
+RETRANSMISSIONS = (f"Retransmissions are removed before the grain applies: a CALL with the station, message id, "
+                   f"action and payload of one received at most {RETRANSMISSION_WINDOW_S // 60} minutes earlier is "
+                   "that CALL again (its first copy is kept), whatever its timestamp; the same payload under a new "
+                   "message id is a new CALL.")
+
 STATUS_CHANGES = Table(
     "silver", "status_changes",
     grain="one StatusNotification per station, connector, station timestamp and content (retransmissions removed)",
     partitioning="day", time_column="event_ts",
+    description=RETRANSMISSIONS + " Without a station timestamp only the message id tells a re-sent notification "
+                                  "from a new one: any other is a status of its own, dated by its receive time.",
     columns=(
         _c("station_id", pl.String, "station identity", nullable=False),
         _c("connector_id", pl.Int32, "0 = the whole station", nullable=False),
@@ -84,6 +99,7 @@ TRANSACTIONS = Table(
     "silver", "transactions",
     grain="one completed transaction (StopTransaction seen), per station and transaction id",
     partitioning="day", time_column="stop_ts",
+    description=RETRANSMISSIONS,
     columns=(
         _c("station_id", pl.String, "station identity", nullable=False),
         _c("transaction_id", pl.Int64, "id the CSMS assigned (the station's for orphans)", nullable=False),
@@ -112,6 +128,7 @@ METER_VALUES = Table(
     "silver", "meter_values",
     grain="one sampled value (station, connector, sample time, measurand, phase, location)",
     partitioning="day", time_column="sampled_at",
+    description=RETRANSMISSIONS,
     columns=(
         _c("station_id", pl.String, "station identity", nullable=False),
         _c("connector_id", pl.Int32, "connector (0: unknown, from the transactionData of an orphan stop)", nullable=False),
@@ -133,6 +150,7 @@ CONNECTIVITY = Table(
     "silver", "connectivity",
     grain="one connectivity fact per station: connect, disconnect, boot, or heartbeat gap",
     partitioning="day", time_column="event_ts",
+    description=RETRANSMISSIONS,
     columns=(
         _c("station_id", pl.String, "station identity", nullable=False),
         _c("event_ts", UTC_TS, "when it happened (gap: when the gap ended)", nullable=False),
@@ -179,6 +197,7 @@ AUTHORIZATIONS = Table(
     grain="one authorization answer: an Authorize or StartTransaction the CSMS answered (idTagInfo), "
           "or a RemoteStartTransaction the CSMS sent and the station's answer (retried starts once)",
     partitioning="day", time_column="event_ts",
+    description=RETRANSMISSIONS,
     columns=(
         _c("station_id", pl.String, "station identity", nullable=False),
         _c("event_ts", UTC_TS, "when it was asked: StartTransaction timestamp, else the receive time of the "
@@ -220,6 +239,11 @@ FAULT_REPORT = Table(
         _c("days_at_or_over_threshold", pl.Int32, "days with >= 5 faults", nullable=False),
         _c("daily_counts", pl.String, "JSON object day -> faults, days with faults only", nullable=False),
         _c("error_codes", pl.String, "JSON object error code -> count", nullable=False),
+        _c("faulted_connectors", pl.String, "JSON object connector id -> Faulted statuses in the month "
+                                            "(0 = the whole station)", nullable=False),
+        _c("still_faulted_connectors", pl.String,
+           "JSON list of the faulted connectors whose latest status in silver when the report was built is "
+           "Faulted; [] = the station has recovered", nullable=False),
     ),
 )
 

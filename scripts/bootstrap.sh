@@ -13,3 +13,16 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -c "import ray, ray.serve, ocpp, websockets, msgspec, duckdb, polars, pytest" 
   rm -f .venv/.installed-* && touch "$stamp"
 fi
+# `--browser` (scripts/test): the back office's browser tests drive Debian's chromium through
+# Playwright (tests/test_backoffice*.py); nothing downloads a browser of its own. Missing and
+# not installable: fail here, loudly, rather than let the tests skip.
+if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || true
+  fi
+  if [ ! -x /usr/bin/chromium ]; then
+    echo "bootstrap: /usr/bin/chromium is missing and could not be installed; the back-office tests" \
+         "need it (as root: apt-get update && apt-get install -y chromium)" >&2
+    exit 1
+  fi
+fi

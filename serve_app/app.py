@@ -24,6 +24,7 @@ from actors.config import Config, load_config
 from actors.id_tags import IdTagRegistry
 from actors.station_host import StationHost
 from analytics import scheduler as analytics_scheduler
+from serve_app import sizing
 from serve_app.balancer import StationBalancer
 from serve_app.gateway import OcppGateway
 from serve_app.operator_api import OperatorApi
@@ -53,28 +54,32 @@ DIRECT_INGRESS_ENVIRONMENT = {
 
 
 def prepare_environment(config: Config) -> None:
-    """Call before ray.init: Ray's processes read these flags when they start."""
+    """Call before ray.init: Ray's processes read these flags when they start, and inherit
+    the open-file limit (raised to the hard limit: serve_app/sizing.py)."""
     wanted = dict(RAY_ENVIRONMENT)
     if config.ingress == "direct":
         wanted.update(DIRECT_INGRESS_ENVIRONMENT)
+        # Not a flag the builder checks: an older `ray start` without it only stops slower.
+        wanted["RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S"] = str(config.replica_drain_period_s)
     for key, value in wanted.items():
         os.environ.setdefault(key, value)
-    try:
-        import resource
-
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        wanted = 65536 if hard == resource.RLIM_INFINITY else min(65536, hard)
-        if soft < wanted:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-    except (ImportError, ValueError, OSError):
-        log.warning("could not raise the open-file limit; large station counts need ulimit -n 65536")
+    sizing.raise_open_file_limit()
 
 
 def resolve(config: Config) -> Config:
-    """Fix what depends on the machine (host count, working directory) once, so every replica
-    agrees, and a host or replica restarted on another node finds the same data root."""
+    """Fix what depends on the machine (host count, working directory, balancers and gateway
+    replicas for the open-file limit) once, so every replica agrees, and a host or replica
+    restarted on another node finds the same data root."""
+    ingress = sizing.size_ingress(
+        station_capacity=config.station_capacity, balancers=config.balancers,
+        gateway_replicas=config.gateway_replicas, max_stations_per_gateway=config.max_stations_per_gateway,
+        open_files=sizing.open_file_limit(), direct_ingress=config.ingress == "direct")
+    for warning in ingress.warnings:
+        log.warning("CSMS sized below station_capacity: %s", warning)
     config = msgspec.structs.replace(config, station_hosts=config.resolved_station_hosts(),
-                                     data_root=str(config.data_path))
+                                     data_root=str(config.data_path),
+                                     balancers=ingress.balancers or config.balancers,
+                                     gateway_replicas=ingress.gateway_replicas)
     # Balancers and gateways share it; nobody else learns it (serve_app/tls.py).
     return with_ingress_secret(config)
 
@@ -146,6 +151,9 @@ def _spread(kind: str, count: int) -> list[PlacementGroupSchedulingStrategy]:
 PLACEHOLDER = "<<CHANGE_ME"
 
 Part = Literal["ocpp", "api"]
+# A stopping replica re-checks its open requests this often (Serve's default, 2 s, was most of
+# an idle stop once replica_drain_period_s was short; the 1001 closes take well under a second).
+_DRAIN_POLL_S = 0.5
 ROUTE_PREFIXES: dict[str, str] = {"ocpp": "/ocpp", "api": "/"}
 
 
@@ -163,9 +171,11 @@ def application(config: Config, part: Part):
             # Every websocket holds one ongoing request for its whole life (default is 5).
             max_ongoing_requests=config.max_stations_per_gateway,
             ray_actor_options={"num_cpus": 0},
+            graceful_shutdown_wait_loop_s=_DRAIN_POLL_S,
         ).bind(config)
     return OperatorApi.options(
-        num_replicas=config.api_replicas, max_ongoing_requests=1000, ray_actor_options={"num_cpus": 0}
+        num_replicas=config.api_replicas, max_ongoing_requests=1000, ray_actor_options={"num_cpus": 0},
+        graceful_shutdown_wait_loop_s=_DRAIN_POLL_S,
     ).bind(config)
 
 
@@ -250,12 +260,14 @@ def wait_for_routes(config: Config, timeout_s: float = 60.0) -> None:
 
 def stop(config: Config) -> None:
     """Graceful: stop taking traffic, then make every host fsync and land its log."""
+    started = time.monotonic()
     for name in balancer_names(config):
         try:
             ray.kill(directory.get_actor(name))
         except ValueError:
             pass
     serve.shutdown()
+    log.info("stopping: Serve is down", extra={"elapsed_s": round(time.monotonic() - started, 2)})
     for name in directory.host_names(config.station_hosts):
         try:
             host = directory.get_actor(name)
@@ -267,6 +279,7 @@ def stop(config: Config) -> None:
         ray.kill(directory.get_actor(directory.ID_TAG_REGISTRY))
     except ValueError:
         pass
+    log.info("stopping: hosts flushed and landed", extra={"elapsed_s": round(time.monotonic() - started, 2)})
     analytics_scheduler.stop()
     # The next start spreads hosts and balancers over the nodes alive then.
     for kind, count in (("station-hosts", config.station_hosts), ("balancers", len(balancer_names(config)))):

@@ -15,17 +15,20 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import ssl
 import threading
 
 from actors import logs
 from actors.config import Config
-from serve_app import tls
+from serve_app import lifeline, request_head, sizing, tls
 
 log = logging.getLogger("csms.balancer")
 
 # Per-direction buffer above which the reading side is paused (bounds memory per socket).
 _HIGH_WATER = 256 * 1024
+# How long a refused client may go on sending before its socket is closed (see _refuse).
+_LINGER_S = 2.0
 
 
 class _Pipe(asyncio.Protocol):
@@ -57,36 +60,77 @@ class _Pipe(asyncio.Protocol):
             self.peer.transport.close()
 
 
+def _address(peer: tuple) -> str:
+    host, port = peer[0], peer[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 class _ClientSide(_Pipe):
     def __init__(self, balancer: StationBalancer) -> None:
         super().__init__()
         self.balancer = balancer
         self.head = bytearray()
         self.routing = False
+        self.refused = False
         # Names of a verified client certificate (TLS with a client CA only).
         self.certificate_names: list[str] = []
+        self.address = ""
+        # Until the head is complete: first the grace after which it counts as slow, then its deadline.
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._slow = False
+        # Where the connection comes from, for the gateway (unknown stations are shown with it).
+        self.client_address: str | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         # Over TLS this runs after the handshake, so the certificate (if any) is verified.
         self.certificate_names = tls.certificate_names(transport.get_extra_info("peercert"))
+        peer = transport.get_extra_info("peername")
+        self.address = str(peer[0]) if peer else ""
+        self.client_address = _address(peer) if peer else None
+        config = self.balancer.config
+        if not self.balancer.slow_handshakes.admits(self.address):
+            self._refuse(request_head.TOO_MANY, b"Retry-After: 10\r\n")
+            return
+        grace = min(config.slow_handshake_grace_s, config.request_head_timeout_s)
+        self._head_timer = asyncio.get_running_loop().call_later(grace, self._head_is_slow, grace)
+
+    def _head_is_slow(self, grace: float) -> None:
+        self._slow = True
+        self.balancer.slow_handshakes.became_slow(self.address)
+        self._head_timer = asyncio.get_running_loop().call_later(
+            self.balancer.config.request_head_timeout_s - grace, self._refuse, request_head.TIMED_OUT)
+
+    def _head_done(self) -> None:
+        """The head is complete, refused or its connection gone: it no longer counts."""
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        if self._slow:
+            self._slow = False
+            self.balancer.slow_handshakes.finished(self.address)
 
     def data_received(self, data: bytes) -> None:
         if self.peer is not None:
             super().data_received(data)
             return
+        if self.refused:
+            return  # read and dropped until we close, so the refusal is not lost to a reset
         self.head += data
         if self.routing:
+            return
+        refusal = request_head.head_refusal(self.head, self.balancer.config.max_request_head_bytes)
+        if refusal is not None:
+            self._refuse(refusal)
             return
         # The whole head, not just the request line: identity headers are checked and set in it.
         end = self.head.find(b"\r\n\r\n")
         if end < 0:
-            if len(self.head) > tls.MAX_HEAD_BYTES:
-                self._refuse(b"431 Request Header Fields Too Large")
             return
+        self._head_done()
         try:
             head = tls.rewrite_head(bytes(self.head[:end + 4]), self.balancer.config.ingress_identity_secret,
-                                    self.certificate_names)
+                                    self.certificate_names, self.client_address)
         except tls.BadHead as exc:
             self._refuse(exc.status)
             return
@@ -125,10 +169,26 @@ class _ClientSide(_Pipe):
         upstream.transport.write(bytes(self.head))
         self.head.clear()
 
-    def _refuse(self, status: bytes) -> None:
-        if self.transport is not None:
-            self.transport.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    def _refuse(self, status: bytes, headers: bytes = b"") -> None:
+        """Answer `status` and close. The client may still be sending (a 64 KB head): closing a
+        socket with unread data resets it, and the reset can destroy the answer before the
+        client reads it, so on plain TCP we half-close, drop what still comes, and close soon after."""
+        self._head_done()
+        if self.transport is None or self.refused:
+            return
+        self.refused = True
+        self.head.clear()
+        self.transport.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\nConnection: close\r\n"
+                             + headers + b"\r\n")
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            asyncio.get_running_loop().call_later(_LINGER_S, self.transport.close)
+        else:
             self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._head_done()
+        super().connection_lost(exc)
 
 
 class StationBalancer:
@@ -137,10 +197,13 @@ class StationBalancer:
 
     def __init__(self, config: Config) -> None:
         logs.configure()
+        # Two sockets per station: whatever limit the node's Ray was started with, use it all.
+        sizing.raise_open_file_limit()
         self.config = config
         # route prefix -> replica addresses, longest prefix first when matching
         self._groups: list[tuple[str, list[tuple[str, int]]]] = []
         self._cycles: dict[str, itertools.cycle] = {}
+        self.slow_handshakes = request_head.SlowHandshakes(config.slow_handshakes_per_address)
         self._loop = asyncio.new_event_loop()
         self._servers: list[asyncio.AbstractServer] = []
         self._failed: BaseException | None = None
@@ -158,12 +221,22 @@ class StationBalancer:
             self._servers = [self._loop.run_until_complete(self._listen(port, context))
                              for port, context in self._listeners()]
             self._loop.create_task(self._refresh_forever())
+            lifeline.watch_parent(self._loop, self._cluster_lost)
         except BaseException as exc:  # reported by ready()
             self._failed = exc
             return
         finally:
             self._ready.set()
         self._loop.run_forever()
+
+    def _cluster_lost(self) -> None:
+        """Our raylet is gone, and with it the cluster this balancer routes into: free the port
+        now (a new CSMS may want it; stations should get refused, not a dead cluster's answers)."""
+        for server in self._servers:
+            server.close()
+        log.warning("raylet gone: stopped listening, exiting", extra={"port": self.config.port})
+        logging.shutdown()
+        os._exit(1)
 
     def _listeners(self) -> list[tuple[int, ssl.SSLContext | None]]:
         """(port, TLS context or None): TLS on `port` when configured, plain on `plain_port` if set."""
@@ -187,6 +260,10 @@ class StationBalancer:
         if self._failed is not None:
             raise RuntimeError(f"balancer could not listen on {self.config.host}:{self.config.port}") from self._failed
         return self.config.port
+
+    def slow_handshakes_from(self, address: str) -> int:
+        """Connections from `address` whose head is overdue (serve_app/request_head.py)."""
+        return self.slow_handshakes.count(address)
 
     def targets(self) -> dict[str, list[tuple[str, int]]]:
         return {prefix: list(addresses) for prefix, addresses in self._groups}

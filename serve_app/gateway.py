@@ -32,11 +32,11 @@ from actors.events import now_us
 from actors.host_protocol import Connect, Disconnect, Frame, Reattach, decode_outbound
 from actors.metrics import gateway_metrics
 from actors.station_session import CLOSE_REPLACED
-from serve_app import rate_limit
+from serve_app import disconnects, keepalive, rate_limit
 from serve_app.drain import RolloutWatch
 from serve_app.handshake import Refusal, station_credential, valid_station_id
 from serve_app.host_link import HostLink, HostUnavailable, links_for
-from serve_app.tls import forwarded_identity
+from serve_app.tls import forwarded_address, forwarded_identity
 
 log = logging.getLogger("csms.gateway")
 
@@ -81,6 +81,8 @@ class OcppGateway:
     def __init__(self, config: Config) -> None:
         logs.configure()
         self.config = config
+        if config.ingress == "direct":  # before Serve builds this replica's server (serve_app/keepalive.py)
+            keepalive.install(config.ws_ping_interval_s, config.ws_ping_timeout_s)
         self.metrics = gateway_metrics()
         self._draining = False
         self.hosts = directory.host_names(config.resolved_station_hosts())
@@ -107,7 +109,8 @@ class OcppGateway:
         if not valid_station_id(station_id):
             await websocket.send_denial_response(_deny(400, "invalid station id"))
             return
-        protocol = protocols.negotiate(websocket.scope.get("subprotocols") or [])
+        offered = websocket.scope.get("subprotocols") or []
+        protocol = protocols.negotiate(offered)
         if protocol is None:
             await websocket.send_denial_response(_deny(
                 400, f"no supported OCPP subprotocol offered ({', '.join(protocols.SUBPROTOCOLS)})"))
@@ -133,13 +136,15 @@ class OcppGateway:
         connection_id = f"{self._replica}-{next(self._ids)}"
         connected_at = now_us()
         try:
-            answer = await link.call(Connect(station_id, connection_id, connected_at, password, protocol.version))
+            answer = await link.call(Connect(station_id, connection_id, connected_at, password,
+                                             source_address=self._source_address(websocket),
+                                             subprotocols=tuple(offered), ocpp_version=protocol.version))
         except HostUnavailable:
             self.metrics.handshakes.inc(1, tags={"result": "host_unavailable"})
             await websocket.send_denial_response(_deny(503, "station host unavailable, retry later"))
             return
         self.metrics.handshakes.inc(1, tags={"result": answer.connect_status})
-        if answer.connect_status == "unknown_station":
+        if answer.connect_status == "unknown_station" and not self.config.hide_registrations:
             await websocket.send_denial_response(_deny(404, "unknown station"))
             return
         if answer.connect_status != "accepted":
@@ -158,6 +163,8 @@ class OcppGateway:
                 asyncio.get_running_loop().create_task(_close_quietly(previous.websocket, CLOSE_REPLACED))
             log.info("station connected", extra={"station_id": station_id, "connection_id": connection_id,
                                                  "ocpp_version": protocol.version})
+            if self.config.ingress == "direct":
+                keepalive.check_in_force(websocket.scope)
             close_code = await self._serve_frames(websocket, station_id, connection_id, connected_at, link,
                                                   protocol.transaction_actions)
         finally:
@@ -166,13 +173,15 @@ class OcppGateway:
             if current is not None and current.connection_id == connection_id:
                 del self.sockets[station_id]
             self.metrics.sockets.set(len(self.sockets))
+            close_code, close_reason = keepalive.close_cause(websocket.scope, close_code)
             self.metrics.closes.inc(1, tags={"code": str(close_code)})
-            try:
-                await link.call(Disconnect(station_id, connection_id, close_code))
-            except HostUnavailable:
-                log.warning("disconnect not recorded: host unavailable", extra={"station_id": station_id})
-            log.info("station disconnected",
-                     extra={"station_id": station_id, "connection_id": connection_id, "code": close_code})
+            await disconnects.record(link, Disconnect(station_id, connection_id, close_code, close_reason))
+
+    def _source_address(self, websocket: WebSocket) -> str | None:
+        """The station's address: as the balancer saw it, else this socket's peer (proxy ingress)."""
+        forwarded = forwarded_address(websocket.headers, self.config.ingress_identity_secret)
+        client = websocket.client
+        return forwarded or (f"{client.host}:{client.port}" if client else None)
 
     async def _serve_frames(self, websocket: WebSocket, station_id: str, connection_id: str,
                             connected_at: int, link, transaction_actions: frozenset[str]) -> int | None:

@@ -8,29 +8,47 @@ id-tag registry; the API keeps no state of its own, so any replica answers any r
 # No `from __future__ import annotations`: FastAPI reads these route signatures at runtime
 # through Serve's ingress wrapper, which cannot resolve string annotations.
 import asyncio
-import hmac
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import Body, FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from ray import serve
 from ray.exceptions import RayActorError
 
 from actors import directory, logs
-from actors.config import ROLE_RANK, Config, Role
-from actors.events import Event
+from actors.bulk_registration import BulkOutcome, IdTagRow, StationRow
+from actors.config import Config
 from actors.id_tags import normalise
-from actors.timestamps import to_us
 from actors.passwords import hash_password
 from actors.station_state import IdTagRecord, Registration
-from actors.views import TransactionFilter, transaction_order
+from actors.storage import NotStored
+from actors.timestamps import to_us
+from actors.views import StationView, TransactionFilter, transaction_order
 from analytics import catalog, gold_views, scheduler
+from serve_app.backoffice import router as backoffice_router
+from serve_app.api_schema import ResponseSchemas, StructResponse
+from serve_app.api_views import (
+    AuthorizationOverview,
+    EventPage,
+    Health,
+    IdTagList,
+    IdTagView,
+    PasswordChanged,
+    StationPage,
+    StationRegistered,
+    TransactionPage,
+    UnknownStationPage,
+    event_view,
+    id_tag_view,
+)
+from serve_app import bulk_rows
+from serve_app.command_path import send_command
 from serve_app.handshake import valid_station_id
+from serve_app.operator_auth import TokenTable, document_roles, requires
 
 api_app = FastAPI(
     title="CSMS operator API",
@@ -38,9 +56,27 @@ api_app = FastAPI(
     docs_url="/docs",
     openapi_url="/openapi.json",
 )
-_bearer = HTTPBearer(auto_error=False)
+api_app.include_router(backoffice_router)  # the back office's pages (serve_app/backoffice/), same port and tokens
+_schemas = ResponseSchemas()
+typed = _schemas.typed
+_schemas.install(api_app, document_roles)
+viewer, operator, admin = requires("viewer"), requires("operator"), requires("admin")
 # Gold reads are small Parquet files on the data root; a slow shared filesystem gets a 503.
 _GOLD_READ_TIMEOUT_S = 30.0
+# A host that does not answer health within this is reported as not answering.
+_HEALTH_TIMEOUT_S = 5.0
+# Bulk registration: rows per request, and per host call (a call holds its host's event loop
+# for about 10 us a row, so frames of its stations wait at most a few ms behind one).
+_BULK_MAX_ROWS = 100_000
+_BULK_ROWS_PER_HOST_CALL = 500
+
+
+def _bulk_body(row_type: type, csv_columns: str) -> dict[str, Any]:
+    """The OpenAPI request body of a bulk endpoint: a JSON array of rows, or CSV."""
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": _schemas.schema_of(list[row_type])},
+        "text/csv": {"schema": {"type": "string", "description": f"a header line ({csv_columns}), then one row a line"}},
+    }}}
 
 
 class StationRegistrationBody(BaseModel):
@@ -73,48 +109,18 @@ class IdTagBody(BaseModel):
     parent_id_tag: str | None = Field(default=None, max_length=20)
 
 
-# Command outcomes other than an answer: HTTP status and what to tell the operator.
-_COMMAND_FAILURES: dict[str, tuple[int, str]] = {
-    "unknown_station": (404, "unknown station"),
-    "not_connected": (409, "station not connected"),
-    "not_accepted": (409, "the station's BootNotification is not Accepted (OCPP 1.6 section 4.2 forbids "
-                          "RemoteStartTransaction and RemoteStopTransaction while Pending)"),
-    "disconnected": (409, "station disconnected before answering"),
-    "busy": (429, "too many commands queued for this station; retry later"),
-    # Checked by the station's host against the station's OCPP version (nothing is sent).
-    "unknown_action": (404, ""),
-    "invalid_payload": (422, ""),
-    "timeout": (504, "no answer from the station in time"),
-}
+def _not_stored(refused: NotStored) -> HTTPException:
+    return HTTPException(507 if refused.no_space else 503,
+                         {"message": "not stored, nothing changed; retry once the data root can take writes",
+                          "reason": refused.reason})
 
 
-def _event_json(event: Event) -> dict[str, Any]:
-    try:
-        payload: Any = msgspec.json.decode(event.payload)
-    except msgspec.DecodeError:
-        payload = event.payload  # a malformed frame, shown as the station sent it
-    return {
-        "received_at": _datetime(event.received_at_us),
-        "station_timestamp": _datetime(event.station_ts_us) if event.station_ts_us is not None else None,
-        "direction": event.direction,
-        "message_type": event.message_type,
-        "message_id": event.message_id,
-        "action": event.action,
-        "payload": payload,
-    }
+class _PartFailed(Exception):
+    """A host's part of a bulk batch failed after `applied` of its rows were made durable."""
 
-
-def _datetime(us: int) -> str:
-    return datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc).isoformat()
-
-
-def _builtins(value: Any) -> Any:
-    return msgspec.to_builtins(value)
-
-
-def _id_tag_json(id_tag: str, record: IdTagRecord) -> dict[str, Any]:
-    expiry = _datetime(record.expiry_us) if record.expiry_us is not None else None
-    return {"id_tag": id_tag, "status": record.status, "expiry_date": expiry, "parent_id_tag": record.parent_id_tag}
+    def __init__(self, applied: BulkOutcome, reason: str) -> None:
+        super().__init__(reason)
+        self.applied = applied
 
 
 @serve.deployment(name="OperatorApi")
@@ -124,29 +130,24 @@ class OperatorApi:
         logs.configure()
         self.config = config
         self.hosts = directory.host_names(config.resolved_station_hosts())
-        self._tokens = [(token.encode(), role) for token, role in config.token_roles() if token]
+        # Read by the role dependency (serve_app/operator_auth.py) through the replica context.
+        self.token_table = TokenTable(config)
 
     # --- plumbing ----------------------------------------------------------------------
-
-    def _authorize(self, credentials: HTTPAuthorizationCredentials | None, need: Role = "viewer") -> None:
-        if credentials is None or credentials.scheme.lower() != "bearer":
-            raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-        presented = credentials.credentials.encode()
-        # Compare against every token in constant time so timing reveals nothing.
-        role = None
-        for token, token_role in self._tokens:
-            if hmac.compare_digest(presented, token):
-                role = token_role
-        if role is None:
-            raise HTTPException(401, "invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
-        if ROLE_RANK[role] < ROLE_RANK[need]:
-            raise HTTPException(403, f"this needs the {need} role; the token has {role}")
 
     async def _call(self, ref) -> Any:
         try:
             return await asyncio.wait_for(ref, self.config.host_call_timeout_s)
         except (RayActorError, asyncio.TimeoutError) as exc:
             raise HTTPException(503, f"backend unavailable, retry later ({type(exc).__name__})") from None
+
+    async def _write(self, ref) -> Any:
+        """A change's answer; 507 (disk full) or 503 when it was refused as not durable, in which
+        case nothing of it took effect."""
+        result = await self._call(ref)
+        if isinstance(result, NotStored):
+            raise _not_stored(result)
+        return result
 
     def _host(self, station_id: str):
         return self._host_named(directory.host_for(station_id, self.hosts))
@@ -165,58 +166,61 @@ class OperatorApi:
 
     # --- health ------------------------------------------------------------------------
 
-    @api_app.get("/api/health")
-    async def health(self) -> dict[str, Any]:
-        async def ping(name: str) -> bool:
+    @api_app.get("/api/health", **typed(Health))
+    async def health(self) -> StructResponse:
+        """Every StationHost answering and able to make events durable? (no token) "degraded"
+        names each host's problem: not answering, or why its events cannot be made durable
+        (a full or read-only data root: statvfs, so this stays fast)."""
+        async def check(name: str) -> tuple[bool, str | None]:
+            """(answered, what keeps its events from being durable)"""
             try:
-                await asyncio.wait_for(directory.get_actor(name).ping.remote(), 5)
-                return True
-            except Exception:
-                return False
+                problem = await asyncio.wait_for(directory.get_actor(name).write_problem.remote(), _HEALTH_TIMEOUT_S)
+            except Exception as exc:
+                return False, f"not answering ({type(exc).__name__})"
+            return True, None if problem is None else problem.reason
 
-        results = await asyncio.gather(*(ping(n) for n in self.hosts))
-        healthy = all(results)
-        return {"status": "ok" if healthy else "degraded", "station_hosts": dict(zip(self.hosts, results))}
+        results = dict(zip(self.hosts, await asyncio.gather(*(check(n) for n in self.hosts))))
+        problems = {name: problem for name, (_, problem) in results.items() if problem is not None}
+        return StructResponse(Health(status="degraded" if problems else "ok", problems=problems,
+                                     station_hosts={name: answered for name, (answered, _) in results.items()}))
 
     # --- stations ----------------------------------------------------------------------
 
-    @api_app.get("/api/stations")
+    @api_app.get("/api/stations", dependencies=viewer, **typed(StationPage))
     async def list_stations(
         self,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         connected: bool | None = None,
         site: str | None = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
         offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> dict[str, Any]:
-        self._authorize(credentials)
+    ) -> StructResponse:
         parts = await asyncio.gather(*(self._call(self._host_named(n).stations.remote()) for n in self.hosts))
         stations = sorted((s for part in parts for s in part), key=lambda s: s.station_id)
         if connected is not None:
             stations = [s for s in stations if s.connected == connected]
         if site is not None:
             stations = [s for s in stations if s.site == site]
-        return {"total": len(stations), "stations": _builtins(stations[offset : offset + limit])}
+        return StructResponse(StationPage(total=len(stations), stations=stations[offset : offset + limit]))
 
-    @api_app.get("/api/stations/{station_id}")
-    async def get_station(
-        self, station_id: str, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-    ) -> dict[str, Any]:
-        self._authorize(credentials)
+    @api_app.get("/api/unknown-stations", dependencies=viewer, **typed(UnknownStationPage))
+    async def unknown_stations(self, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> StructResponse:
+        """Station ids that tried to connect but are not registered (a charger installed but not
+        yet registered): attempts, first and last seen, source address, subprotocols offered;
+        most recently seen first. Kept in memory per host, so a host restart starts them afresh."""
+        parts = await asyncio.gather(*(self._call(self._host_named(n).unknown.remote()) for n in self.hosts))
+        knocks = sorted((k for part in parts for k in part), key=lambda k: k.last_seen, reverse=True)
+        return StructResponse(UnknownStationPage(total=len(knocks), stations=knocks[:limit]))
+
+    @api_app.get("/api/stations/{station_id}", dependencies=viewer, **typed(StationView))
+    async def get_station(self, station_id: str) -> StructResponse:
         view = await self._call(self._host(station_id).station.remote(station_id))
         if view is None:
             raise HTTPException(404, f"unknown station {station_id!r}")
-        return _builtins(view)
+        return StructResponse(view)
 
-    @api_app.put("/api/stations/{station_id}")
-    async def register_station(
-        self,
-        station_id: str,
-        body: StationRegistrationBody,
-        response: Response,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> dict[str, Any]:
-        self._authorize(credentials, "admin")
+    @api_app.put("/api/stations/{station_id}", dependencies=admin,
+                 **typed(StationRegistered, description="updated (201: created)"))
+    async def register_station(self, station_id: str, body: StationRegistrationBody) -> StructResponse:
         if not valid_station_id(station_id):
             raise HTTPException(422, "station id must be 1-48 characters of A-Z a-z 0-9 . _ - : * + | @")
         registration = Registration(
@@ -225,69 +229,58 @@ class OperatorApi:
             metadata=body.metadata,
             boot_status=body.boot_status,
         )
-        created = await self._call(self._host(station_id).register.remote(station_id, registration))
-        response.status_code = 201 if created else 200
-        return {"station_id": station_id, "created": created}
+        created = await self._write(self._host(station_id).register.remote(station_id, registration))
+        return StructResponse(StationRegistered(station_id=station_id, created=created),
+                              status_code=201 if created else 200)
 
-    @api_app.put("/api/stations/{station_id}/password")
-    async def change_station_password(
-        self,
-        station_id: str,
-        body: StationPasswordBody,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> dict[str, Any]:
+    @api_app.put("/api/stations/{station_id}/password", dependencies=admin, **typed(PasswordChanged))
+    async def change_station_password(self, station_id: str, body: StationPasswordBody) -> StructResponse:
         """Change a station's Basic-auth password. With `push`, the station is sent the new
         AuthorizationKey and the password changes only if it answers Accepted (or
         RebootRequired): 409 when it is not connected or refuses, 502/504 as for commands.
         Without `push` it changes at once (for a station configured out of band)."""
-        self._authorize(credentials, "admin")
         if body.push:
             key = {"key": "AuthorizationKey", "value": body.password.encode().hex()}
             # The command path stores the new hash with the station's Accepted (StationHost).
-            sent = await self.send_command(station_id, "ChangeConfiguration", credentials, key)
+            sent = await self.send_command(station_id, "ChangeConfiguration", key)
             answer = sent["response"].get("status")
             if answer not in ("Accepted", "RebootRequired"):
                 raise HTTPException(409, {"station_id": station_id, "station_status": answer,
                                           "message": "the station did not accept the new password; the old one stays"})
-            return {"station_id": station_id, "changed": True, "pushed": True, "station_status": answer}
-        if not await self._call(self._host(station_id).set_password.remote(station_id, hash_password(body.password))):
+            return StructResponse(PasswordChanged(station_id=station_id, changed=True, pushed=True,
+                                                  station_status=answer))
+        if not await self._write(self._host(station_id).set_password.remote(station_id, hash_password(body.password))):
             raise HTTPException(404, f"unknown station {station_id!r}")
-        return {"station_id": station_id, "changed": True, "pushed": False}
+        return StructResponse(PasswordChanged(station_id=station_id, changed=True, pushed=False))
 
-    @api_app.delete("/api/stations/{station_id}", status_code=204)
-    async def delete_station(
-        self, station_id: str, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-    ) -> Response:
-        self._authorize(credentials, "admin")
-        if not await self._call(self._host(station_id).deregister.remote(station_id)):
+    @api_app.delete("/api/stations/{station_id}", status_code=204, dependencies=admin)
+    async def delete_station(self, station_id: str) -> Response:
+        if not await self._write(self._host(station_id).deregister.remote(station_id)):
             raise HTTPException(404, f"unknown station {station_id!r}")
         return Response(status_code=204)
 
-    @api_app.get("/api/stations/{station_id}/events")
+    @api_app.get("/api/stations/{station_id}/events", dependencies=viewer, **typed(EventPage))
     async def station_events(
         self,
         station_id: str,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> dict[str, Any]:
+    ) -> StructResponse:
         """The station's recent events in both directions, newest first (older ones: the lake)."""
-        self._authorize(credentials)
         page = await self._call(self._host(station_id).recent_events.remote(station_id, offset, limit))
         if page is None:
             raise HTTPException(404, f"unknown station {station_id!r}")
         kept, events = page
-        return {"station_id": station_id, "total_kept": kept, "offset": offset,
-                "events": [_event_json(e) for e in events]}
+        return StructResponse(EventPage(station_id=station_id, total_kept=kept, offset=offset,
+                                        events=[event_view(e) for e in events]))
 
     # --- commands ----------------------------------------------------------------------
 
-    @api_app.post("/api/stations/{station_id}/commands/{action}")
+    @api_app.post("/api/stations/{station_id}/commands/{action}", dependencies=operator)
     async def send_command(
         self,
         station_id: str,
         action: str,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         payload: Annotated[dict[str, Any], Body(description="the OCPP 1.6 request payload, as on the wire")] = {},
     ) -> dict[str, Any]:
         """Send a CSMS-initiated OCPP 1.6 CALL and return the station's answer.
@@ -296,41 +289,102 @@ class OperatorApi:
         429 too many commands queued for the station, 502 the station answered with a
         CALLERROR, 504 no answer within the command timeout.
         """
-        self._authorize(credentials, "operator")
-        timeout = self.config.command_timeout_s
+        result = await send_command(self.config, self.hosts, station_id, action, payload)
+        if not result.from_host:
+            raise HTTPException(result.status_code, result.message)
+        body = {"station_id": station_id, "action": action, "message_id": result.message_id}
+        if result.status_code == 200:
+            return {**body, "response": msgspec.json.decode(result.response or "{}")}
+        if result.status_code == 502:
+            raise HTTPException(502, {**body, "error_code": result.error_code,
+                                      "error_description": result.error_description, "message": result.message})
+        raise HTTPException(result.status_code, {**body, "message": result.message})
+
+
+    # --- bulk onboarding (issue 15 item 6) ------------------------------------------------
+
+    async def _bulk_rows(self, request: Request, row_type: type, id_field: str, normalise=lambda key: key) -> list:
+        """Every row of the body, valid, or 422 naming each bad row (nothing is applied then)."""
         try:
-            outcome = await asyncio.wait_for(
-                self._host(station_id).command.remote(station_id, action, msgspec.json.encode(payload).decode(), timeout),
-                timeout + self.config.host_call_timeout_s,
-            )
-        except (RayActorError, asyncio.TimeoutError) as exc:
-            raise HTTPException(503, f"station host unavailable, retry later ({type(exc).__name__})") from None
-        body = {"station_id": station_id, "action": action, "message_id": outcome.message_id}
-        if outcome.status == "answered":
-            return {**body, "response": msgspec.json.decode(outcome.response or "{}")}
-        if outcome.status == "call_error":
-            raise HTTPException(502, {**body, "error_code": outcome.error_code,
-                                      "error_description": outcome.error_description,
-                                      "message": "the station answered with a CALLERROR"})
-        status, message = _COMMAND_FAILURES[outcome.status]
-        if outcome.status in ("unknown_action", "invalid_payload"):
-            raise HTTPException(status, outcome.error_description)
-        raise HTTPException(status, {**body, "message": message})
+            rows, errors = bulk_rows.decode(await request.body(), request.headers.get("content-type", ""),
+                                            row_type, id_field, _BULK_MAX_ROWS, normalise)
+        except bulk_rows.BadBatch as exc:
+            raise HTTPException(422, str(exc)) from None
+        if errors:
+            raise HTTPException(422, {"message": f"{len(errors)} of {len(rows) + len(errors)} rows invalid; "
+                                                 "nothing was applied", "errors": msgspec.to_builtins(errors)})
+        return rows
+
+    @api_app.post("/api/bulk/stations", dependencies=admin,
+                  openapi_extra=_bulk_body(StationRow, "station_id,password,site,boot_status,metadata.<key>..."),
+                  **typed(BulkOutcome))
+    async def bulk_stations(self, request: Request) -> StructResponse:
+        """Register or update many stations at once: a JSON array of rows or CSV (Content-Type
+        text/csv). Every row is validated first; if any is invalid, 422 lists each bad row and
+        nothing is applied. Idempotent: a row that says what is registered changes nothing, so
+        a batch may be sent again after any failure. 507 (disk full) or 503 before anything is
+        applied when a host cannot take writes; if a host fails midway, 503 says how many rows
+        were applied."""
+        rows = await self._bulk_rows(request, StationRow, "station_id")
+        parts: dict[str, list[StationRow]] = {}
+        for row in rows:
+            parts.setdefault(directory.host_for(row.station_id, self.hosts), []).append(row)
+        # Every host must be able to take its part before any part is applied.
+        for refused in await asyncio.gather(*(self._call(self._host_named(n).write_problem.remote()) for n in parts)):
+            if refused is not None:
+                raise _not_stored(refused)
+        outcome = BulkOutcome()
+        results = await asyncio.gather(*(self._register_part(name, part) for name, part in parts.items()),
+                                       return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        for result in results:
+            if isinstance(result, BulkOutcome):
+                outcome.add(result)
+            elif isinstance(result, _PartFailed):
+                outcome.add(result.applied)
+        if failures:
+            raise HTTPException(503, {"message": f"{outcome.rows} of {len(rows)} rows applied before a station host "
+                                                 "failed; the batch is idempotent: send it again",
+                                      "applied": msgspec.to_builtins(outcome),
+                                      "reasons": sorted({str(f) for f in failures})})
+        return StructResponse(outcome)
+
+    async def _register_part(self, host_name: str, rows: list[StationRow]) -> BulkOutcome:
+        """One host's rows, in calls of a few hundred; _PartFailed says how many were applied."""
+        applied = BulkOutcome()
+        host = self._host_named(host_name)
+        for start in range(0, len(rows), _BULK_ROWS_PER_HOST_CALL):
+            try:
+                applied.add(await self._write(host.register_many.remote(rows[start:start + _BULK_ROWS_PER_HOST_CALL])))
+            except HTTPException as exc:
+                raise _PartFailed(applied, f"{host_name}: {exc.detail}") from None
+        return applied
+
+    @api_app.post("/api/bulk/id-tags", dependencies=admin,
+                  openapi_extra=_bulk_body(IdTagRow, "id_tag,status,expiry_date,parent_id_tag"), **typed(BulkOutcome))
+    async def bulk_id_tags(self, request: Request) -> StructResponse:
+        """Create or replace many id tags at once, a JSON array of rows or CSV (Content-Type
+        text/csv): all or nothing, with one write. 422 lists each bad row (nothing applied);
+        unchanged rows are counted as such (idempotent)."""
+        rows = await self._bulk_rows(request, IdTagRow, "id_tag", normalise)
+        records = {row.id_tag: IdTagRecord(status=row.status, parent_id_tag=row.parent_id_tag,
+                                           expiry_us=to_us(row.expiry_date) if row.expiry_date else None)
+                   for row in rows}
+        created, updated, unchanged = await self._write(self._registry().put_many.remote(records))
+        return StructResponse(BulkOutcome(rows=len(rows), created=created, updated=updated, unchanged=unchanged))
 
     # --- transactions ------------------------------------------------------------------
 
-    @api_app.get("/api/transactions")
+    @api_app.get("/api/transactions", dependencies=viewer, **typed(TransactionPage))
     async def list_transactions(
         self,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         station_id: str | None = None,
         active: bool | None = None,
         since: datetime | None = Query(default=None, description="started at or after (ISO 8601)"),
         until: datetime | None = Query(default=None, description="started before (ISO 8601)"),
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
         offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> dict[str, Any]:
-        self._authorize(credentials)
+    ) -> StructResponse:
         query = TransactionFilter(
             station_id=station_id,
             active=active,
@@ -340,53 +394,35 @@ class OperatorApi:
         hosts = [directory.host_for(station_id, self.hosts)] if station_id else self.hosts
         parts = await asyncio.gather(*(self._call(self._host_named(n).transactions.remote(query)) for n in hosts))
         rows = sorted((t for part in parts for t in part), key=transaction_order)
-        return {
-            "total": len(rows),
-            "energy_wh": sum(t.energy_wh or 0 for t in rows),
-            "transactions": _builtins(rows[offset : offset + limit]),
-        }
+        return StructResponse(TransactionPage(total=len(rows), energy_wh=sum(t.energy_wh or 0 for t in rows),
+                                              transactions=rows[offset : offset + limit]))
 
     # --- external authorization --------------------------------------------------------
 
-    @api_app.get("/api/authorization")
-    async def authorization(
-        self, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-    ) -> dict[str, Any]:
+    @api_app.get("/api/authorization", dependencies=viewer, **typed(AuthorizationOverview))
+    async def authorization(self) -> StructResponse:
         """The external authorizer per station host: circuit breaker, answer cache, decisions, calls."""
-        self._authorize(credentials)
         parts = await asyncio.gather(*(self._call(self._host_named(n).authorization_status.remote()) for n in self.hosts))
-        return {"enabled": bool(self.config.authorizer_url), "mode": self.config.authorizer_mode,
-                "policy": self.config.authorizer_policy, "hosts": _builtins(list(parts))}
+        return StructResponse(AuthorizationOverview(enabled=bool(self.config.authorizer_url),
+                                                    mode=self.config.authorizer_mode,
+                                                    policy=self.config.authorizer_policy, hosts=list(parts)))
 
     # --- id tags -----------------------------------------------------------------------
 
-    @api_app.get("/api/id-tags")
-    async def list_id_tags(
-        self, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-    ) -> dict[str, Any]:
-        self._authorize(credentials)
+    @api_app.get("/api/id-tags", dependencies=viewer, **typed(IdTagList))
+    async def list_id_tags(self) -> StructResponse:
         tags = await self._call(self._registry().list.remote())
-        return {"id_tags": [_id_tag_json(k, v) for k, v in sorted(tags.items())]}
+        return StructResponse(IdTagList(id_tags=[id_tag_view(k, v) for k, v in sorted(tags.items())]))
 
-    @api_app.get("/api/id-tags/{id_tag}")
-    async def get_id_tag(
-        self, id_tag: str, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-    ) -> dict[str, Any]:
-        self._authorize(credentials)
+    @api_app.get("/api/id-tags/{id_tag}", dependencies=viewer, **typed(IdTagView))
+    async def get_id_tag(self, id_tag: str) -> StructResponse:
         record = await self._call(self._registry().get.remote(id_tag))
         if record is None:
             raise HTTPException(404, f"unknown id tag {id_tag!r}")
-        return _id_tag_json(normalise(id_tag), record)
+        return StructResponse(id_tag_view(normalise(id_tag), record))
 
-    @api_app.put("/api/id-tags/{id_tag}")
-    async def put_id_tag(
-        self,
-        id_tag: str,
-        body: IdTagBody,
-        response: Response,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> dict[str, Any]:
-        self._authorize(credentials, "admin")
+    @api_app.put("/api/id-tags/{id_tag}", dependencies=admin, **typed(IdTagView, description="updated (201: created)"))
+    async def put_id_tag(self, id_tag: str, body: IdTagBody) -> StructResponse:
         if not 1 <= len(id_tag) <= 20:
             raise HTTPException(422, "id tag must be 1-20 characters (OCPP 1.6 IdToken)")
         record = IdTagRecord(
@@ -394,16 +430,12 @@ class OperatorApi:
             expiry_us=to_us(body.expiry_date) if body.expiry_date else None,
             parent_id_tag=body.parent_id_tag,
         )
-        created = await self._call(self._registry().put.remote(id_tag, record))
-        response.status_code = 201 if created else 200
-        return _id_tag_json(normalise(id_tag), record)
+        created = await self._write(self._registry().put.remote(id_tag, record))
+        return StructResponse(id_tag_view(normalise(id_tag), record), status_code=201 if created else 200)
 
-    @api_app.delete("/api/id-tags/{id_tag}", status_code=204)
-    async def delete_id_tag(
-        self, id_tag: str, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-    ) -> Response:
-        self._authorize(credentials, "admin")
-        if not await self._call(self._registry().delete.remote(id_tag)):
+    @api_app.delete("/api/id-tags/{id_tag}", status_code=204, dependencies=admin)
+    async def delete_id_tag(self, id_tag: str) -> Response:
+        if not await self._write(self._registry().delete.remote(id_tag)):
             raise HTTPException(404, f"unknown id tag {id_tag!r}")
         return Response(status_code=204)
 
@@ -415,51 +447,39 @@ class OperatorApi:
         except asyncio.TimeoutError:
             raise HTTPException(503, "reading the report files took too long, retry later") from None
 
-    @api_app.get("/api/reports/faults")
-    async def fault_report(
-        self,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-        month: Annotated[str, Query(description="YYYY-MM")],
-    ) -> dict[str, Any]:
+    @api_app.get("/api/reports/faults", dependencies=viewer, response_class=StructResponse)
+    async def fault_report(self, month: Annotated[str, Query(description="YYYY-MM")]) -> StructResponse:
         """The monthly fault report: stations with >= 5 Faulted statuses in a single UTC day, ranked."""
-        self._authorize(credentials)
         try:
             report = await self._gold(gold_views.fault_report, month)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         if report is None:
             raise HTTPException(404, f"the fault report for {month} has not been built")
-        return report
+        return StructResponse(report)
 
-    @api_app.get("/api/anomalies")
+    @api_app.get("/api/anomalies", dependencies=viewer, response_class=StructResponse)
     async def anomalies(
         self,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         day: Annotated[date | None, Query(description="UTC day (default: the latest scored)")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    ) -> dict[str, Any]:
+    ) -> StructResponse:
         """Mass-outage incidents and the stations most at risk of failing (maintenance scores)."""
-        self._authorize(credentials)
-        return await self._gold(gold_views.anomalies, day, limit)
+        return StructResponse(await self._gold(gold_views.anomalies, day, limit))
 
-    @api_app.get("/api/catalog")
-    async def data_catalog(
-        self, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-    ) -> dict[str, Any]:
+    @api_app.get("/api/catalog", dependencies=viewer, response_class=StructResponse)
+    async def data_catalog(self) -> StructResponse:
         """The lake's data catalog: every bronze/silver/gold table with grain, columns, units, freshness."""
-        self._authorize(credentials)
-        return await self._gold(catalog.catalog)
+        return StructResponse(await self._gold(catalog.catalog))
 
-    @api_app.post("/api/jobs/{job}")
+    @api_app.post("/api/jobs/{job}", dependencies=admin, **typed(scheduler.JobOutcome))
     async def run_job(
         self,
         job: str,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         period: Annotated[str | None, Query(description="YYYY-MM-DD (daily jobs) or YYYY-MM (fault_report)")] = None,
         email: bool = False,
-    ) -> dict[str, Any]:
+    ) -> StructResponse:
         """Run an analytics job now, through the scheduler (analytics/scheduler.py); waits for it."""
-        self._authorize(credentials, "admin")
         try:
             request = scheduler.JobRequest.parse(job, period, email)
         except ValueError as exc:
@@ -476,5 +496,4 @@ class OperatorApi:
             raise HTTPException(409, outcome.detail)
         if outcome.status == "failed":
             raise HTTPException(500, {"job": outcome.job, "period": outcome.period, "message": outcome.detail})
-        return msgspec.to_builtins(outcome)
-
+        return StructResponse(outcome)

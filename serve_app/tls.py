@@ -18,10 +18,9 @@ from serve_app.handshake import valid_station_id
 # Lower-case, as headers are compared. Set only by the balancer (or a terminator given the secret).
 IDENTITY_HEADER = "x-csms-client-cert-identity"
 SECRET_HEADER = "x-csms-ingress-secret"
-_OURS = (IDENTITY_HEADER.encode(), SECRET_HEADER.encode())
-
-# A request head (request line and headers) longer than this is not an upgrade we serve.
-MAX_HEAD_BYTES = 16 * 1024
+# The station's own address as the balancer saw it (a replica behind it sees the balancer's).
+ADDRESS_HEADER = "x-csms-client-address"
+_OURS = (IDENTITY_HEADER.encode(), SECRET_HEADER.encode(), ADDRESS_HEADER.encode())
 
 
 class BadHead(ValueError):
@@ -68,9 +67,10 @@ def certificate_names(peercert: Mapping | None) -> list[str]:
     return list(dict.fromkeys(n for n in names if valid_station_id(n)))
 
 
-def rewrite_head(head: bytes, secret: str, names: list[str]) -> bytes:
+def rewrite_head(head: bytes, secret: str, names: list[str], client_address: str | None = None) -> bytes:
     """The request head (up to and including the blank line) as forwarded to a replica: our
-    headers removed, and set again for a certificate this balancer verified (`names`).
+    headers removed, and set again for a certificate this balancer verified (`names`), and
+    for the address the connection came from (`client_address`).
 
     One exception: a sender that presents the secret itself is a TLS terminator in front of
     us (docs/security.md) and its identity header passes through, unless we verified a
@@ -98,13 +98,30 @@ def rewrite_head(head: bytes, secret: str, names: list[str]) -> bytes:
             ours[name.lower()] = line.partition(b":")[2].strip()
             continue
         kept.append(line)
+    identity = None
     if names and secret:
-        kept.append(SECRET_HEADER.encode() + b": " + secret.encode())
-        kept.append(IDENTITY_HEADER.encode() + b": " + ",".join(names).encode())
+        identity = ",".join(names).encode()
     elif secret and hmac.compare_digest(ours.get(_OURS[1], b""), secret.encode()) and _OURS[0] in ours:
+        identity = ours[_OURS[0]]
+    if secret and (identity is not None or client_address):
+        # Once: the gateway trusts none of our headers when the secret comes twice.
         kept.append(SECRET_HEADER.encode() + b": " + secret.encode())
-        kept.append(IDENTITY_HEADER.encode() + b": " + ours[_OURS[0]])
+    if identity is not None:
+        kept.append(IDENTITY_HEADER.encode() + b": " + identity)
+    if secret and client_address:
+        kept.append(ADDRESS_HEADER.encode() + b": " + client_address.encode())
     return b"\r\n".join(kept) + b"\r\n\r\n"
+
+
+def forwarded_address(headers: Mapping[str, str], secret: str) -> str | None:
+    """The station's address as the balancer saw it, or None if the balancer did not vouch for it."""
+    getlist = getattr(headers, "getlist", None)
+    if getlist is not None and (len(getlist(SECRET_HEADER)) > 1 or len(getlist(ADDRESS_HEADER)) > 1):
+        return None
+    presented = headers.get(SECRET_HEADER)
+    if not secret or presented is None or not hmac.compare_digest(presented.encode(), secret.encode()):
+        return None
+    return headers.get(ADDRESS_HEADER) or None
 
 
 def forwarded_identity(headers: Mapping[str, str], secret: str) -> frozenset[str]:

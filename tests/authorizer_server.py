@@ -7,13 +7,14 @@ observe retries and backoff from the downstream's side.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.polling import wait_until
 
 # A behaviour: "answer" (the tag's configured answer, Invalid if none), "hang" (never
 # answer while the test runs), or an HTTP status code to fail with.
@@ -100,14 +101,11 @@ class AuthorizerServer:
             return [r for r in self.received if r.id_tag.upper() == id_tag.upper()]
 
     async def wait_for_requests(self, id_tag: str, count: int, timeout: float = 10) -> list[Received]:
-        deadline = time.monotonic() + timeout
-        while True:
-            seen = self.requests_for(id_tag)
-            if len(seen) >= count:
-                return seen
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the authorizer saw {len(seen)} requests for {id_tag}, expected {count}")
-            await asyncio.sleep(0.02)
+        def seen() -> list[Received] | None:
+            requests = self.requests_for(id_tag)
+            return requests if len(requests) >= count else None
+
+        return await wait_until(seen, timeout, f"{count} requests for {id_tag} at the authorizer", interval=0.02)
 
     def close(self) -> None:
         self._release.set()

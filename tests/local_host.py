@@ -37,7 +37,7 @@ class LocalStation:
         self.clock_us = connected_at_us
 
     def connect_request(self, password: bytes, ocpp_version: str = "1.6") -> Connect:
-        return Connect(self.station_id, self.connection_id, self.connected_at_us, password, ocpp_version)
+        return Connect(self.station_id, self.connection_id, self.connected_at_us, password, ocpp_version=ocpp_version)
 
     def frame(self, frame: list | str) -> Frame:
         self.clock_us += 1000

@@ -27,6 +27,7 @@ from actors.config import Config
 from actors.station_state import IdTagRecord
 from tests.authorizer_server import AuthorizerServer
 from tests.conftest import AUTHORIZER_TOKEN, VIEWER_TOKEN, register_station
+from tests.polling import wait_until
 from tests.stations import connected_station
 from tests.test_station_session import VALID, Station, builtins, ts
 
@@ -236,9 +237,10 @@ def server():
 
 def client_for(server: AuthorizerServer, *, deadline_s: float = 2.0, attempt_timeout_s: float = 0.5,
                backoff_s: float = 0.05, failures: int = 100, cooldown_s: float = 30.0,
-               token: str | None = None) -> DownstreamClient:
+               token: str | None = None, breaker_clock: Clock | None = None) -> DownstreamClient:
+    breaker = CircuitBreaker(failures, cooldown_s, **({"clock": breaker_clock} if breaker_clock else {}))
     return DownstreamClient(server.url, token, deadline_s=deadline_s, attempt_timeout_s=attempt_timeout_s,
-                            backoff_s=backoff_s, breaker=CircuitBreaker(failures, cooldown_s))
+                            backoff_s=backoff_s, breaker=breaker)
 
 
 def authorizer_for(server: AuthorizerServer, **overrides) -> Authorizer:
@@ -326,7 +328,8 @@ async def test_a_hanging_downstream_is_given_up_at_the_deadline(server):
 
 async def test_breaker_opens_fails_fast_then_closes_after_a_successful_half_open_probe(server):
     server.behave(500)
-    client = client_for(server, failures=3, cooldown_s=0.5, backoff_s=0.01, deadline_s=0.5)
+    clock = Clock()
+    client = client_for(server, failures=3, cooldown_s=30, backoff_s=0.01, deadline_s=0.5, breaker_clock=clock)
     try:
         first = await client.authorize("ROAM7", "CP-1")
         assert first.outcome == "unavailable" and client.breaker.state == "open"
@@ -336,7 +339,10 @@ async def test_breaker_opens_fails_fast_then_closes_after_a_successful_half_open
         assert len(server.received) == seen  # failing fast: the downstream is left alone
         server.answer("ROAM7", "Accepted")
         server.behave("answer")
-        await asyncio.sleep(0.5)  # the cool-down itself is what is being tested
+        clock.now += 29.9
+        early = await client.authorize("ROAM7", "CP-1")
+        assert early.outcome == "breaker_open" and len(server.received) == seen  # still cooling down
+        clock.now += 0.1  # the cool-down is over: one probe goes through
         probe = await client.authorize("ROAM7", "CP-1")
         assert probe.outcome == "answered" and probe.attempts == 1
         assert client.breaker.state == "closed" and client.breaker.times_opened == 1
@@ -537,15 +543,38 @@ def station_on(csms, host: str) -> str:
 async def close_breakers(csms) -> None:
     """Probe every host whose breaker is not closed with a fresh tag, once its cool-down is over."""
     for host in directory.host_names(csms.config.station_hosts):
-        deadline = time.monotonic() + 20
-        while (status := await host_status(csms, host))["breaker"]["state"] != "closed":
-            assert time.monotonic() < deadline, f"breaker of {host} did not close: {status}"
-            await asyncio.sleep(status["breaker"]["probe_in_s"] or 0)
-            station_id = station_on(csms, host)
-            await register_station(csms, station_id)
-            async with connected_station(csms.ws_url, station_id) as station:
-                await boot(station)
-                await station.call(call.Authorize(id_tag=new_tag("PROBE")))
+        async def closed(host: str = host) -> bool:
+            breaker = (await host_status(csms, host))["breaker"]
+            if breaker["state"] == "closed":
+                return True
+            if not breaker["probe_in_s"]:  # cooled down (or half-open): probe it
+                station_id = station_on(csms, host)
+                await register_station(csms, station_id)
+                async with connected_station(csms.ws_url, station_id) as station:
+                    await boot(station)
+                    await station.call(call.Authorize(id_tag=new_tag("PROBE")))
+            return False
+
+        await wait_until(closed, 20, f"the breaker of {host} to close")
+
+
+async def open_breaker(csms, host: str, station) -> None:
+    """Send Authorizes of unknown tags (the downstream failing) until the host's breaker opens."""
+    async def opened() -> bool:
+        if (await host_status(csms, host))["breaker"]["state"] == "open":
+            return True
+        await station.call(call.Authorize(id_tag=new_tag("FAIL")))
+        return False
+
+    await wait_until(opened, 30, f"the breaker of {host} to open", interval=0)
+
+
+async def cooled_down(csms, host: str) -> None:
+    """Until the open breaker of `host` lets its probe through (its cool-down runs in the host's clock)."""
+    async def over() -> bool:
+        return (await host_status(csms, host))["breaker"]["probe_in_s"] == 0
+
+    await wait_until(over, 10, f"the cool-down of {host}'s breaker", interval=0.05)
 
 
 async def boot(station) -> None:
@@ -651,8 +680,7 @@ async def test_breaker_opens_and_closes_and_operators_see_it(csms, downstream):
     async with connected_station(csms.ws_url, station_id) as station:
         await boot(station)
         # Each decision makes up to a few attempts; 4 consecutive failures open the breaker.
-        while (await host_status(csms, host))["breaker"]["state"] != "open":
-            await station.call(call.Authorize(id_tag=new_tag("FAIL")))
+        await open_breaker(csms, host, station)
         status = (await authorization_status(csms, VIEWER_TOKEN))
         [opened] = [h for h in status["hosts"] if h["host"] == host]
         assert status["policy"] == "free_vending" and opened["downstream"]["server_errors"] >= 4
@@ -665,7 +693,7 @@ async def test_breaker_opens_and_closes_and_operators_see_it(csms, downstream):
         # Recovered downstream: after the cool-down one probe goes through and closes it.
         downstream.answer(tag, "Blocked")
         downstream.behave("answer")
-        await asyncio.sleep((await host_status(csms, host))["breaker"]["probe_in_s"] or 0)
+        await cooled_down(csms, host)
         probed = await station.call(call.Authorize(id_tag=tag))
     assert probed.id_tag_info["status"] == "Blocked" and len(downstream.requests_for(tag)) == 1
     assert (await host_status(csms, host))["breaker"]["state"] == "closed"
@@ -721,15 +749,14 @@ async def test_a_restarted_host_rebuilds_the_transactions_authorization_without_
     actor = directory.get_actor(host)
     before = ray.get(actor.stats.remote(), timeout=30)["incarnation"]
     ray.kill(actor, no_restart=False)  # SIGKILL; Ray restarts it and it replays its log
-    deadline = time.monotonic() + 60
-    while True:
+
+    def restarted() -> bool:
         try:
-            if ray.get(actor.stats.remote(), timeout=5)["incarnation"] != before:
-                break
+            return ray.get(actor.stats.remote(), timeout=5)["incarnation"] != before
         except ray.exceptions.RayError:
-            pass
-        assert time.monotonic() < deadline, "Ray did not restart the host"
-        await asyncio.sleep(0.2)
+            return False
+
+    await wait_until(restarted, 60, "Ray to restart the host")
     async with csms.api() as api:
         [tx] = (await api.get("/api/transactions", params={"station_id": station_id})).json()["transactions"]
     assert tx["transaction_id"] == start.transaction_id
@@ -743,16 +770,14 @@ async def breaker_metric_reaches(csms, host: str, value: str) -> None:
     import ray
 
     port = ray._private.worker.global_worker.node.metrics_export_port
-    deadline = time.monotonic() + 45  # Ray exports metrics about every 10 s
     async with httpx.AsyncClient(timeout=5) as client:
-        while True:
+        async def reads_value() -> bool:
             text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
-            lines = [line for line in text.splitlines()
-                     if line.startswith("ray_csms_authorizer_breaker_open{") and f'host="{host}"' in line]
-            if any(line.endswith(f" {value}") for line in lines):
-                return
-            assert time.monotonic() < deadline, f"breaker gauge of {host} never read {value}: {lines}"
-            await asyncio.sleep(0.5)
+            return any(line.startswith("ray_csms_authorizer_breaker_open{") and f'host="{host}"' in line
+                       and line.endswith(f" {value}") for line in text.splitlines())
+
+        # Ray exports metrics about every 10 s.
+        await wait_until(reads_value, 45, f"the breaker gauge of {host} to read {value}", interval=0.5)
 
 
 @pytest.mark.ray
@@ -765,6 +790,5 @@ async def test_an_open_breaker_shows_in_rays_metrics(csms, downstream):
     downstream.behave(500)
     async with connected_station(csms.ws_url, station_id) as station:
         await boot(station)
-        while (await host_status(csms, host))["breaker"]["state"] != "open":
-            await station.call(call.Authorize(id_tag=new_tag("FAIL")))
+        await open_breaker(csms, host, station)
     await breaker_metric_reaches(csms, host, "1.0")

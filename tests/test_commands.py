@@ -13,6 +13,7 @@ from ocpp.v16.enums import Action
 
 from actors import directory, lake
 from tests.conftest import VIEWER_TOKEN, OPERATOR_TOKEN, register_station
+from tests.polling import wait_until
 from tests.stations import TestStation, connected_station
 from tests.test_lake_landing import flush_all_hosts
 
@@ -142,10 +143,10 @@ async def test_a_second_command_waits_for_the_first_answer(csms, station_id):
         async with csms.api() as api:
             first = asyncio.create_task(api.post(f"/api/stations/{station_id}/commands/ChangeAvailability",
                                                  json={"connectorId": 1, "type": "Inoperative"}))
-            await _until(lambda: len(station.received) == 1)
+            await wait_until(lambda: len(station.received) == 1, 30, "the first command at the station", interval=0.02)
             second = asyncio.create_task(api.post(f"/api/stations/{station_id}/commands/ChangeAvailability",
                                                   json={"connectorId": 2, "type": "Inoperative"}))
-            await _until_async(lambda: _commands_pending(csms, station_id), 2)
+            await wait_until(lambda: _pending_is(csms, station_id, 2), 30, "two commands pending", interval=0.02)
             # Both are in the mailbox, yet the station has seen only the first CALL.
             assert len(station.received) == 1  # one CALL in flight per connection (OCPP-J 4.1.1)
             station.release.set()
@@ -167,7 +168,7 @@ async def test_commands_beyond_the_queue_bound_get_429(csms, station_id):
             tasks = [asyncio.create_task(api.post(f"/api/stations/{station_id}/commands/ChangeAvailability",
                                                   json={"connectorId": 1, "type": "Operative"}))
                      for _ in range(bound + 3)]
-            await _until(lambda: sum(t.done() for t in tasks) >= 3)
+            await wait_until(lambda: sum(t.done() for t in tasks) >= 3, 30, "three commands answered", interval=0.02)
             station.release.set()
             responses = await asyncio.gather(*tasks)
     finally:
@@ -211,25 +212,11 @@ async def test_roles(csms, station_id, token, read, command, admin):
         assert (await api.put("/api/id-tags/ROLE", json={"status": "Accepted"})).status_code == admin
 
 
-async def _commands_pending(csms, station_id: str) -> int:
+async def _pending_is(csms, station_id: str, expected: int) -> bool:
+    """Does the station's host hold `expected` commands for it (in flight and queued)?"""
     hosts = directory.host_names(csms.config.station_hosts)
-    return await directory.get_actor(directory.host_for(station_id, hosts)).pending_commands.remote(station_id)
-
-
-async def _until_async(probe, expected, timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while await probe() != expected:
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"never reached {expected}")
-        await asyncio.sleep(0.02)
-
-
-async def _until(predicate, timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
+    host = directory.get_actor(directory.host_for(station_id, hosts))
+    return await host.pending_commands.remote(station_id) == expected
 
 
 class KeyChangingStation(TestStation):

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -32,6 +32,7 @@ from ocpp.routing import on
 from ocpp.v16 import call, call_result
 
 from tests.conftest import PASSWORD, put_id_tag, register_station
+from tests.polling import wait_until
 from tests.stations import TestStation, basic_auth, connected_station
 
 pytestmark = pytest.mark.ray
@@ -178,19 +179,6 @@ async def events(csms, station_id: str) -> list[dict[str, Any]]:
         response = await api.get(f"/api/stations/{station_id}/events", params={"limit": 500})
     assert response.status_code == 200, response.text
     return response.json()["events"]
-
-
-async def eventually(probe: Callable[[], Awaitable[Any]], timeout: float = 30, what: str = "condition") -> Any:
-    """Poll `probe` until it returns something truthy; fail after `timeout` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout} s")
-        await asyncio.sleep(0.05)
 
 
 def connector(station_view: dict[str, Any], connector_id: int) -> dict[str, Any]:
@@ -1097,7 +1085,7 @@ async def test_expired_reservation_is_no_longer_shown(csms, station_id):
             return [r["reservation_id"] for r in (await view(csms, station_id))["reservations"]] == [1]
 
         # 5.13: the reservation ends at its expiryDate.
-        await eventually(only_the_long_one, timeout=30, what="the short reservation's expiry")
+        await wait_until(only_the_long_one, 30, "the short reservation's expiry", interval=0.05)
 
 
 @pytest.mark.parametrize("answer", ["Faulted", "Occupied", "Unavailable", "Rejected"])

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -17,8 +14,8 @@ import ray
 
 from actors import directory, lake
 from tests.conftest import PASSWORD, TOKEN, free_port, put_id_tag, register_station
+from tests.csms_process import kill_process_tree, start_csms, wait_ready
 from tests.polling import wait_until
-from tests.ray_nodes import descendants
 from tests.stations import raw_socket
 
 pytestmark = pytest.mark.ray
@@ -109,49 +106,14 @@ async def _acked_at_least(streams, n: int) -> bool:
 # --- the whole CSMS process ---------------------------------------------------------------
 
 
-def _start_csms(data_root: Path, port: int, log_path: Path) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
-    # Serve's idle proxy gets a free port of its own (port + 1 may be taken on a busy machine).
-    env.update(CSMS_DATA_ROOT=str(data_root), CSMS_PORT=str(port), CSMS_SERVE_PROXY_PORT=str(free_port()),
-               CSMS_STATION_HOSTS="2",
-               CSMS_API_TOKENS=json.dumps([TOKEN]))
-    return subprocess.Popen(
-        [sys.executable, "-m", "scripts.cli", "serve"], env=env, stdout=log_path.open("ab"),
-        stderr=subprocess.STDOUT, start_new_session=True,
-    )
-
-
-async def _wait_ready(base: str, proc: subprocess.Popen, log_path: Path) -> None:
-    async def ready() -> bool:
-        assert proc.poll() is None, log_path.read_text()[-3000:]
-        try:
-            async with httpx.AsyncClient(timeout=5) as client:
-                return (await client.get(f"{base}/api/health")).json().get("status") == "ok"
-        except (httpx.HTTPError, ValueError):
-            return False
-
-    await wait_until(ready, 180, "the CSMS to come up")
-
-
-def _kill_process_tree(proc: subprocess.Popen) -> None:
-    """SIGKILL the CSMS and every process of its Ray (actors run in sessions of their own)."""
-    victims = descendants(proc.pid) | {proc.pid}
-    for pid in victims:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    proc.wait(30)
-
-
 async def test_killing_the_whole_csms_process_loses_nothing_acknowledged(tmp_path):
     data_root, port = tmp_path / "data", free_port()
     log_path = tmp_path / "csms.log"
     base, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ocpp"
     station_ids = [f"CP-kill9-{i}" for i in range(4)]
-    proc = _start_csms(data_root, port, log_path)
+    proc = start_csms(data_root, port, log_path)
     try:
-        await _wait_ready(base, proc, log_path)
+        await wait_ready(base, proc, log_path)
         async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as api:
             for sid in station_ids:
                 assert (await api.put(f"/api/stations/{sid}", json={"password": PASSWORD})).status_code == 201
@@ -160,13 +122,13 @@ async def test_killing_the_whole_csms_process_loses_nothing_acknowledged(tmp_pat
         running = asyncio.gather(*(s.run_sessions(sessions=2, meter_values=200) for s in streams),
                                  return_exceptions=True)
         await wait_until(lambda: _acked_at_least(streams, 150), 120, "traffic before the kill")
-        _kill_process_tree(proc)  # like pulling the plug on the process: no graceful anything
+        kill_process_tree(proc)  # like pulling the plug on the process: no graceful anything
         await asyncio.wait_for(running, 60)  # the stations see their sockets die
         acked = {mid for s in streams for mid in s.acked}
         completed = {s.station_id: list(s.transactions) for s in streams}
 
-        proc = _start_csms(data_root, port, log_path)
-        await _wait_ready(base, proc, log_path)
+        proc = start_csms(data_root, port, log_path)
+        await wait_ready(base, proc, log_path)
         async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as api:
             for stream in streams:
                 view = (await api.get(f"/api/stations/{stream.station_id}")).json()
@@ -186,11 +148,11 @@ async def test_killing_the_whole_csms_process_loses_nothing_acknowledged(tmp_pat
             assert new_id not in {int(t) for t in by_id} | {tx for tx, _, _ in completed[station_ids[0]]}
         # Graceful stop lands everything in the lake; then every acknowledged CALL is there.
         proc.send_signal(signal.SIGTERM)  # the CSMS process only: it stops Ray itself
-        proc.wait(120)
+        assert proc.wait(120) == 0, log_path.read_text()[-3000:]  # a graceful stop, not Ray's exit
         assert acked <= bronze_message_ids(data_root, station_ids)
     finally:
         if proc.poll() is None:
-            _kill_process_tree(proc)
+            kill_process_tree(proc)
 
 
 async def test_open_sockets_are_reattached_after_their_host_restarts(csms):

@@ -169,3 +169,23 @@ def test_a_late_notification_counts_on_the_day_it_happened(tmp_path):
     write_status_changes(tmp_path, rows)  # the curated contract: partition of event_ts, 3 October
     (row,) = fault_report.build_report(tmp_path, "2026-10").iter_rows(named=True)
     assert row["station_id"] == "CP-L" and row["worst_day"] == dt.date(2026, 10, 3) and row["worst_day_faults"] == 5
+
+
+def test_each_row_names_the_faulted_connectors_and_whether_they_are_still_faulted(october):
+    write_status_changes(october, [  # replaces these days' partitions: their faults are written again
+        # CP-A: connector 2 recovered the next day; connector 1's last word is its fault of the 10th.
+        *faults("CP-A", "2026-10-03T08:00:00", 3),
+        *faults("CP-A", "2026-10-03T09:00:00", 2, error_code="OverCurrentFailure", connector_id=2),
+        status("CP-A", "2026-10-04T08:00:00", "Available", "NoError", connector_id=2),
+        # CP-K: available again in November, before the report is built: recovered.
+        status("CP-K", "2026-11-02T08:00:00", "Available", "NoError"),
+        # CP-I: an Available that happened before its faults (received late) is not its latest status.
+        {**status("CP-I", "2026-10-12T04:00:00", "Available", "NoError"), "received_at": ts("2026-10-14T00:00:00")},
+        *faults("CP-I", "2026-10-12T05:00:00", 5, error_code="OtherError"),
+    ])
+    rows = {r["station_id"]: r for r in fault_report.build_report(october, "2026-10").iter_rows(named=True)}
+    assert json.loads(rows["CP-A"]["faulted_connectors"]) == {"1": 4, "2": 2}
+    assert json.loads(rows["CP-A"]["still_faulted_connectors"]) == [1]
+    assert json.loads(rows["CP-K"]["still_faulted_connectors"]) == []
+    assert json.loads(rows["CP-I"]["still_faulted_connectors"]) == [1]
+    assert json.loads(rows["CP-H"]["faulted_connectors"]) == {"1": 6}

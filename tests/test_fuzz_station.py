@@ -30,6 +30,7 @@ from actors import ocppj
 from actors.events import decode_event, encode_event
 from actors.views import station_view
 from tests.conftest import register_station
+from tests.polling import wait_until_blocking
 from tests.stations import raw_socket
 from tests.test_station_session import VALID, Station, builtins, frames as well_formed_frames
 
@@ -283,7 +284,6 @@ def logged_events(csms, station_id: str) -> list:
 @pytest.mark.ray
 def test_hostile_frames_through_the_real_app_are_answered_and_what_is_logged_replays(csms):
     import itertools
-    import time
     import uuid
 
     import ray
@@ -319,10 +319,8 @@ def test_hostile_frames_through_the_real_app_are_answered_and_what_is_logged_rep
     # What was logged is complete and replays to the state the CSMS holds.
     hosts = directory.host_names(csms.config.station_hosts)
     host = directory.get_actor(directory.host_for(fuzzed, hosts))
-    deadline = time.monotonic() + 30
-    while ray.get(host.station.remote(fuzzed), timeout=30).connected:  # the last Disconnect is in
-        assert time.monotonic() < deadline, "the fuzzed station never showed as disconnected"
-        time.sleep(0.1)
+    wait_until_blocking(lambda: not ray.get(host.station.remote(fuzzed), timeout=30).connected, 30,
+                        "the fuzzed station to show as disconnected (its last Disconnect logged)", interval=0.1)
     ray.get(host.flush.remote(), timeout=60)
     events = logged_events(csms, fuzzed)
     assert len(events) > SOCKET_EXAMPLES

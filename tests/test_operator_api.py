@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from ocpp.v16 import call
 
 from tests.conftest import put_id_tag, register_station
+from tests.polling import wait_until
+from tests.stations import connected_station
 
 pytestmark = pytest.mark.ray
 
@@ -79,13 +82,12 @@ async def test_id_tag_lifecycle(csms):
     assert deleted.status_code == 204 and gone.status_code == 404
 
 
+async def authorize_gives(station, id_tag: str, status: str) -> bool:
+    return (await station.call(call.Authorize(id_tag=id_tag))).id_tag_info["status"] == status
+
+
 async def test_id_tag_changes_reach_stations_on_every_host(csms):
     """Authorize is answered from each host's copy of the table: changes must propagate."""
-    from tests.stations import connected_station
-    from ocpp.v16 import call
-    import asyncio
-    import time
-
     stations = [f"CP-tagprop-{i}" for i in range(6)]  # spread over both hosts
     for sid in stations:
         await register_station(csms, sid)
@@ -93,22 +95,12 @@ async def test_id_tag_changes_reach_stations_on_every_host(csms):
     for sid in stations:
         async with connected_station(csms.ws_url, sid) as station:
             await station.call(call.BootNotification(charge_point_model="M", charge_point_vendor="V"))
-            deadline = time.monotonic() + 10
-            while True:
-                info = (await station.call(call.Authorize(id_tag="propagate"))).id_tag_info
-                if info["status"] == "Accepted" or time.monotonic() > deadline:
-                    break
-                await asyncio.sleep(0.05)
-            assert info["status"] == "Accepted", sid
+            await wait_until(lambda: authorize_gives(station, "propagate", "Accepted"), 10,
+                             f"{sid} to know the tag as Accepted", interval=0.05)
     await put_id_tag(csms, "PROPAGATE", status="Blocked")
     async with connected_station(csms.ws_url, stations[-1]) as station:
-        deadline = time.monotonic() + 10
-        while True:
-            info = (await station.call(call.Authorize(id_tag="PROPAGATE"))).id_tag_info
-            if info["status"] == "Blocked" or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.05)
-    assert info["status"] == "Blocked"
+        await wait_until(lambda: authorize_gives(station, "PROPAGATE", "Blocked"), 10,
+                         "the tag to be Blocked", interval=0.05)
 
 
 async def test_openapi_document_lists_the_api(csms):

@@ -21,6 +21,7 @@ from actors.config import Config
 from analytics import fault_report, report_mail
 from analytics.report_mail import ReportMailError
 from tests.conftest import free_port
+from tests.silver_rows import status, write_status_changes
 from tests.test_fault_report import EXPECTED, october_fixture
 
 SECRET = "smtp-secret-password-42"
@@ -147,6 +148,62 @@ def test_report_mail_is_received_with_table_chart_text_and_csv(built_october, sm
     received = attachment.get_payload(decode=True)
     assert received == csv_path.read_bytes()
     assert pl.read_csv(received)["station_id"].to_list() == [e[1] for e in EXPECTED]
+
+
+class CellStyles(HTMLParser):
+    """Per row of the fault-report table: each cell's style and the texts of its nowrap spans."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[tuple[str, list[str]]]] = []
+        self._in_table = False
+        self._span: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "table":
+            self._in_table = attrs.get("id") == "fault-report"
+        elif self._in_table and tag == "tr":
+            self.rows.append([])
+        elif self._in_table and tag in ("td", "th"):
+            self.rows[-1].append((attrs.get("style", ""), []))
+        elif self._in_table and tag == "span" and "white-space:nowrap" in attrs.get("style", ""):
+            self._span = []
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self._in_table = False
+        elif tag == "span" and self._span is not None:
+            self.rows[-1][-1][1].append("".join(self._span))
+            self._span = None
+
+    def handle_data(self, data):
+        if self._span is not None:
+            self._span.append(data)
+
+
+def test_the_mail_names_the_faulted_connectors_and_recovery_and_keeps_dates_ids_and_sites_whole(built_october):
+    root, _, csv_path = built_october
+    write_status_changes(root, [status("CP-K", "2026-11-02T08:00:00", "Available", "NoError")])  # CP-K recovered
+    report = fault_report.run(root, "2026-10")
+    message = report_mail.compose("2026-10", report, csv_path, "csms@example.org", ["maint@example.org"])
+    _, html, text, _, tables = parse(message.as_bytes())
+    rows = tables.tables["fault-report"]
+    assert rows[0][9:] == ["Faulted connectors (faults)", "Now"]
+    by_station = {r[1]: r for r in rows[1:]}
+    assert by_station["CP-A"][9:] == ["1 (4), 2 (2)", "still faulted: 1, 2"]
+    assert by_station["CP-K"][9:] == ["1 (10)", "recovered"]
+    assert "faulted connectors (faults): 1 (4), 2 (2); now still faulted: 1, 2" in text
+    styles = CellStyles()
+    styles.feed(html)
+    for row in styles.rows[1:]:
+        # Rank to days over the threshold, and Now: whole cells; the lists break only between items.
+        for style, _ in [*row[:7], row[10]]:
+            assert "white-space:nowrap" in style
+        codes, per_day, connectors = row[7][1], row[8][1], row[9][1]
+        assert codes and per_day and connectors
+    cp_i = styles.rows[2]  # rank 2
+    assert cp_i[8][1] == ["12: 5", "13: 2"] and cp_i[7][1] == ["OtherError 5", "GroundFailure 2"]
 
 
 def test_an_empty_month_still_sends_a_short_mail(tmp_path, smtp_server):

@@ -10,7 +10,6 @@ import asyncio
 import itertools
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import msgspec
@@ -23,16 +22,9 @@ from scripts.baseline_central_system import BaselineState, server_port, start_ba
 from scripts.simulator import (
     RegistrationError, SimulationConfig, SimulationReport, main, run_simulation,
 )
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.timeout(60)
-
-
-async def wait_for(predicate, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -109,7 +101,7 @@ async def test_realistic_sessions_start_and_stop(baseline):
             assert t["reason"] == "Local"
     assert state.meter_values >= r.by_action["MeterValues"].results
     # Stations close their sockets when the run ends.
-    await wait_for(lambda: not state.connected, what="stations to disconnect")
+    await wait_until(lambda: not state.connected, 10, "stations to disconnect", interval=0.02)
 
 
 async def test_throughput_mode(baseline):
@@ -211,24 +203,24 @@ async def test_csms_initiated_calls_are_answered(baseline):
     stop = asyncio.Event()
     sim = asyncio.create_task(run_simulation(cfg, stop=stop))
     sid = cfg.station_id(0)
-    await wait_for(lambda: len(state.statuses) == 2 * 3, what="stations to boot")
+    await wait_until(lambda: len(state.statuses) == 2 * 3, 10, "stations to boot", interval=0.02)
     cp = state.connected[sid]
     res = await cp.call(call.GetConfiguration())
     assert {k["key"] for k in res.configuration_key} >= {"HeartbeatInterval", "NumberOfConnectors"}
     res = await cp.call(call.RemoteStartTransaction(id_tag="REMOTE1", connector_id=2))
     assert res.status == "Accepted"
-    await wait_for(lambda: any(t["id_tag"] == "REMOTE1" for t in state.transactions.values()),
-                   what="the remote-started transaction")
+    await wait_until(lambda: any(t["id_tag"] == "REMOTE1" for t in state.transactions.values()), 10,
+                     "the remote-started transaction", interval=0.02)
     tx_id, tx = next((k, t) for k, t in state.transactions.items() if t["id_tag"] == "REMOTE1")
     assert tx["station_id"] == sid and tx["connector_id"] == 2
-    await wait_for(lambda: state.statuses[(sid, 2)][0] == "Charging", what="status Charging")
+    await wait_until(lambda: state.statuses[(sid, 2)][0] == "Charging", 10, "status Charging", interval=0.02)
     res = await cp.call(call.RemoteStartTransaction(id_tag="REMOTE2", connector_id=2))
     assert res.status == "Rejected"  # the connector is busy
     res = await cp.call(call.RemoteStopTransaction(transaction_id=tx_id))
     assert res.status == "Accepted"
-    await wait_for(lambda: tx["stop"] is not None, what="the remote stop")
+    await wait_until(lambda: tx["stop"] is not None, 10, "the remote stop", interval=0.02)
     assert tx["reason"] == "Remote"
-    await wait_for(lambda: state.statuses[(sid, 2)][0] == "Available", what="status Available")
+    await wait_until(lambda: state.statuses[(sid, 2)][0] == "Available", 10, "status Available", interval=0.02)
     res = await cp.call(call.Reset(type="Soft"))
     assert res.status == "Accepted"
     stop.set()

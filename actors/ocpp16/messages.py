@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from actors.timestamps import EARLIEST_STATION_TIME, LATEST_STATION_TIME
+
 Int32 = Annotated[int, msgspec.Meta(ge=-(2**31), le=2**31 - 1)]
 ConnectorId = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
 CiString20 = Annotated[str, msgspec.Meta(max_length=20)]
@@ -176,13 +178,6 @@ def decode_request(action: str, payload: bytes | msgspec.Raw) -> Payload:
     request = _decoders[action].decode(payload)
     _check_instants(request)
     return request
-
-
-# Station times we accept. Wider than any working clock (an unset one says 1970 or 2000), and
-# clear of the edges of Python's datetime, where converting to UTC or through a float
-# timestamp overflows ("9999-12-31T23:59:59-01:00" is year 10000 in UTC).
-EARLIEST_STATION_TIME = datetime(1900, 1, 1, tzinfo=timezone.utc)
-LATEST_STATION_TIME = datetime(9000, 1, 1, tzinfo=timezone.utc)
 
 
 def _check_instants(request: Payload) -> None:

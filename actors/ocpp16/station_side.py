@@ -15,16 +15,13 @@ from typing import Any
 from actors.ocpp16 import answers as a
 from actors.ocpp16 import messages as m
 from actors.protocol import Context, Policy  # noqa: F401  (Policy: importable from here, as before)
-# to_us: analytics imports it from here (the silver engineer moves that import).
-from actors.timestamps import iso, to_us
 from actors.station_state import (
     BootInfo,
     ConnectorState,
     StationState,
     Transaction,
 )
-
-
+from actors.timestamps import iso, to_us
 
 
 def station_timestamp_us(request: m.Payload) -> int | None:

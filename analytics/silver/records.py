@@ -1,0 +1,108 @@
+"""Staged records: what the table builders read, the same for every OCPP version (a staging module makes them).
+
+Each record keeps the bronze row it came from (`row`: station, message id, receive time,
+source and seq, payload for quarantine reasons) and what the table needs of its payload,
+with times as integer microseconds (UTC).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from analytics.silver.bronze import BronzeRow
+
+
+class StatusReported(msgspec.Struct):
+    """A connector's status as the station reported it (1.6 StatusNotification)."""
+
+    row: BronzeRow
+    connector_id: int
+    station_ts: int | None  # None: the station sent no timestamp (optional in 1.6)
+    status: str
+    error_code: str
+    info: str | None
+    vendor_id: str | None
+    vendor_error_code: str | None
+
+
+class TransactionStarted(msgspec.Struct):
+    """A transaction start the CSMS answered with a transaction id."""
+
+    row: BronzeRow
+    connector_id: int
+    id_tag: str
+    start_us: int
+    meter_start_wh: int
+    transaction_id: int  # the id the CSMS gave back
+    id_tag_status: str | None  # the idTagInfo status the CSMS answered with
+
+
+class TransactionStopped(msgspec.Struct):
+    row: BronzeRow
+    transaction_id: int
+    stop_us: int
+    meter_stop_wh: int
+    reason: str  # the version's default when the station named none
+
+
+class Booted(msgspec.Struct):
+    row: BronzeRow
+    vendor: str
+    model: str
+    firmware_version: str | None
+    status: str  # the CSMS's answer (Accepted, Pending, Rejected); "" when not in bronze
+
+
+class Authorized(msgspec.Struct):
+    """An id tag the station asked the CSMS about (1.6 Authorize), with the status answered."""
+
+    row: BronzeRow
+    id_tag: str
+    status: str
+
+
+class RemoteStartSent(msgspec.Struct):
+    """A start the CSMS asked the station for (1.6 RemoteStartTransaction), with the station's answer."""
+
+    row: BronzeRow  # the CALL the CSMS sent
+    id_tag: str
+    connector_id: int | None
+    status: str | None  # None: no answer, or a CALLERROR
+
+
+class SampledValues:
+    """The sampled values of the day's meter readings, column by column (one list per column):
+    millions of samples are flattened in one tight loop, then handled as one frame.
+
+    `messages` holds one entry per message (MeterValues, or a transaction stop's meter
+    data), in receive order; `samples` one per sampled value, `msg` naming its message.
+    A stop's connector is None: the table builder knows it from the transaction's start.
+    """
+
+    MESSAGE_COLUMNS = ("station_id", "received_at", "source", "seq", "connector", "transaction_id")
+    SAMPLE_COLUMNS = ("msg", "sampled_at", "value", "context", "format", "measurand", "phase", "location",
+                      "unit_sent")
+
+    def __init__(self) -> None:
+        self.messages: dict[str, list] = {k: [] for k in self.MESSAGE_COLUMNS}
+        self.samples: dict[str, list] = {k: [] for k in self.SAMPLE_COLUMNS}
+        self.rows: list[BronzeRow] = []  # the bronze row of each message
+
+    def add_message(self, row: BronzeRow, connector: int | None, transaction_id: int | None) -> int:
+        """Start a message; returns its index for `samples["msg"]`."""
+        for k in ("station_id", "received_at", "source", "seq"):
+            self.messages[k].append(row[k])
+        self.messages["connector"].append(connector)
+        self.messages["transaction_id"].append(transaction_id)
+        self.rows.append(row)
+        return len(self.rows) - 1
+
+
+class Staged(msgspec.Struct):
+    """The interpreted CALLs of a day's bronze window, retransmissions removed (analytics.silver.staging)."""
+
+    statuses: list[StatusReported] = []
+    stops: list[TransactionStopped] = []
+    boots: list[Booted] = []
+    authorizes: list[Authorized] = []
+    samples: SampledValues = msgspec.field(default_factory=SampledValues)

@@ -1,0 +1,131 @@
+"""The gateway replicas' websocket keepalive settings, and the true cause of each close.
+
+With direct ingress every gateway replica runs a uvicorn server that Serve builds itself
+(`ray.serve._private.http_util.start_asgi_http_server`), after the replica's constructor
+and with no way to pass websocket options: uvicorn's defaults (ping every 20 s, drop a
+connection whose pong is 20 s late) apply unchanged. Serve looks `uvicorn.Config` up when it
+builds that server, so the gateway's constructor, which runs first in the replica's own
+process, puts a subclass there (`install`) that defaults three things and takes every other
+argument from Serve as before:
+
+- `ws_ping_interval` / `ws_ping_timeout` from `ws_ping_interval_s` / `ws_ping_timeout_s`
+  (RFC 6455 section 5.5.2 pings; the station side has OCPP 1.6's own WebSocketPingInterval
+  configuration key, OCPP-J 1.6 section 5.3, docs/operations.md);
+- the websocket protocol: uvicorn's own (websockets' sans-I/O implementation) with one fix.
+  After the handshake uvicorn reports every lost connection as 1005 (no status received),
+  so a keepalive timeout, where it sent 1011 "keepalive ping timeout", and a peer that
+  vanished without a close frame (RFC 6455 section 7.1.5: 1006) looked the same, and the
+  same as a close frame without a code. `StationWebSocketProtocol` reports what happened.
+
+Only the replica process that calls `install` is affected (each Serve replica is a process
+of its own). In `ingress = "proxy"` mode Serve's proxy actor runs the websocket server and
+keeps uvicorn's defaults.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+log = logging.getLogger("csms.gateway")
+
+CLOSE_ABNORMAL = 1006  # RFC 6455 section 7.4.1: the connection dropped without a close frame
+CLOSE_NO_STATUS = 1005
+# Put into each connection's ASGI scope, so the gateway can tell its settings are in force.
+SCOPE_KEY = "csms.keepalive"
+
+
+class StationWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websocket protocol, noting in the connection's scope the close that ended it.
+
+    The first close that happens wins: a close frame from the peer (unless ours went first),
+    ours (the gateway's, or uvicorn's 1011 on a keepalive timeout), else 1006. The note is a
+    plain value in the scope (no reference back to this object), read by `close_cause`.
+    """
+
+    def handle_connect(self, event) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope.setdefault("extensions", {})[SCOPE_KEY] = {
+                "ping_interval_s": self.ping_interval, "ping_timeout_s": self.ping_timeout}
+
+    def _note_close(self) -> None:
+        note = (getattr(self, "scope", None) or {}).get("extensions", {}).get(SCOPE_KEY)
+        if note is None or "close_code" in note or not self.handshake_complete:
+            return
+        received, sent = self.conn.close_rcvd, self.conn.close_sent
+        if received is not None and (sent is None or self.conn.close_rcvd_then_sent):
+            note["close_code"], note["close_reason"] = received.code, received.reason
+        elif sent is not None:
+            note["close_code"], note["close_reason"] = sent.code, sent.reason
+        else:
+            note["close_code"], note["close_reason"] = CLOSE_ABNORMAL, ""
+
+    def handle_close(self, event) -> None:
+        super().handle_close(event)
+        self._note_close()
+
+    def keepalive_timeout(self) -> None:
+        super().keepalive_timeout()
+        self._note_close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._note_close()  # before uvicorn marks the handshake complete for refused ones too
+        super().connection_lost(exc)
+
+    async def receive(self):
+        message = await super().receive()
+        if message["type"] == "websocket.disconnect" and message.get("code") == CLOSE_NO_STATUS \
+                and self.conn.close_rcvd is None:
+            # No close frame came from the peer, so 1005 is not what happened.
+            code, reason = close_cause(self.scope, CLOSE_ABNORMAL)
+            message = {"type": "websocket.disconnect", "code": code, "reason": reason}
+        return message
+
+
+def close_cause(scope: dict, fallback_code: int | None) -> tuple[int | None, str]:
+    """(code, reason) of the close that ended this connection, as the protocol saw it on the
+    wire; `fallback_code` (what the gateway believes) when the protocol noted nothing."""
+    note = (scope.get("extensions") or {}).get(SCOPE_KEY) or {}
+    if "close_code" in note:
+        return note["close_code"], note["close_reason"]
+    return fallback_code, ""
+
+
+def _seconds_or_off(value: float) -> float | None:
+    return value if value > 0 else None  # uvicorn: None turns the ping (or its deadline) off
+
+
+def install(ping_interval_s: float, ping_timeout_s: float) -> None:
+    """Make the uvicorn server Serve builds next in this process use these settings."""
+    base = getattr(uvicorn.Config, "_csms_base", uvicorn.Config)
+
+    class GatewayServerConfig(base):  # type: ignore[misc, valid-type]
+        _csms_base = base
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("ws", StationWebSocketProtocol)
+            kwargs.setdefault("ws_ping_interval", _seconds_or_off(ping_interval_s))
+            kwargs.setdefault("ws_ping_timeout", _seconds_or_off(ping_timeout_s))
+            super().__init__(*args, **kwargs)
+
+    uvicorn.Config = GatewayServerConfig  # type: ignore[misc]
+
+
+_checked = False
+
+
+def check_in_force(scope: dict) -> None:
+    """Warn once per replica if the server that took this connection was not built by `install`
+    (a Serve upgrade that builds its server differently): keepalive settings would not apply."""
+    global _checked
+    if _checked:
+        return
+    _checked = True
+    if SCOPE_KEY not in (scope.get("extensions") or {}):
+        log.warning("websocket keepalive settings (ws_ping_interval_s, ws_ping_timeout_s) are not in "
+                    "force: Serve built this replica's server without them; uvicorn's defaults apply")
