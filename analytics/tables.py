@@ -74,7 +74,8 @@ RETRANSMISSIONS = (f"Retransmissions are removed before the grain applies: a CAL
 
 STATUS_CHANGES = Table(
     "silver", "status_changes",
-    grain="one StatusNotification per station, connector, station timestamp and content (retransmissions removed)",
+    grain="one StatusNotification per station, connector (2.0.1: EVSE and connector), station timestamp and "
+          "content (retransmissions removed)",
     partitioning="day", time_column="event_ts",
     description=RETRANSMISSIONS + " Without a station timestamp only the message id tells a re-sent notification "
                                   "from a new one: any other is a status of its own, dated by its receive time.",
@@ -85,13 +86,16 @@ STATUS_CHANGES = Table(
         _c("station_ts", UTC_TS, "the station's timestamp as sent (null if it sent none)"),
         _c("received_at", UTC_TS, "when the CSMS received it", nullable=False),
         _c("lateness_s", pl.Float64, "received_at - station_ts (0 when no station timestamp)", "s"),
-        _c("status", pl.String, "ChargePointStatus (Available, Charging, Faulted, ...)", nullable=False),
-        _c("error_code", pl.String, "ChargePointErrorCode (NoError, GroundFailure, ...)", nullable=False),
+        _c("status", pl.String, "ChargePointStatus (Available, Charging, Faulted, ...); 2.0.1 ConnectorStatus "
+                                "(Available, Occupied, Reserved, Unavailable, Faulted)", nullable=False),
+        _c("error_code", pl.String, "ChargePointErrorCode (NoError, GroundFailure, ...); 2.0.1 sends none "
+                                    "(its errors come as NotifyEvent): NotReported", nullable=False),
         _c("info", pl.String, "free-text info"),
         _c("vendor_id", pl.String, "vendor namespace of vendor_error_code"),
         _c("vendor_error_code", pl.String, "vendor-specific error code"),
         _c("source", pl.String, "StationHost log of the first copy", nullable=False),
         _c("seq", pl.Int64, "sequence number in that log", nullable=False),
+        _c("evse_id", pl.Int32, "2.0.1: the EVSE (connector_id is then the connector within it); null for 1.6"),
     ),
 )
 

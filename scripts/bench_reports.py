@@ -63,7 +63,8 @@ def generate(root: Path, stations: int, first: dt.date, days: int, meter_interva
         sc = pl.DataFrame({"station_id": ids[who], "connector_id": rng.integers(0, 3, len(who)).astype(np.int32),
                            "event_ts": stamps, "station_ts": stamps, "received_at": stamps, "lateness_s": 0.0,
                            "status": status, "error_code": error, "info": None, "vendor_id": None,
-                           "vendor_error_code": None, "source": "bench", "seq": np.arange(len(who))})
+                           "vendor_error_code": None, "source": "bench", "seq": np.arange(len(who)),
+                           "evse_id": None})
         write_partition(STATUS_CHANGES, day_dir(STATUS_CHANGES, root, day), sc)
         # disconnects, most followed by a reconnect within a minute
         n = rng.poisson(1.0, stations)

@@ -161,7 +161,7 @@ def _write(data_root: Path, conn: list, status: list, tx: list, meter: list, aut
         pl.col("event_ts").alias("station_ts"), pl.col("event_ts").alias("received_at"), pl.lit(0.0).alias("lateness_s"),
         pl.lit(None, pl.String).alias("info"), pl.lit(None, pl.String).alias("vendor_id"),
         pl.lit(None, pl.String).alias("vendor_error_code"), pl.lit("gen").alias("source"),
-        pl.int_range(pl.len(), dtype=pl.Int64).alias("seq")))
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("seq"), pl.lit(None, pl.Int32).alias("evse_id")))
     t = pl.DataFrame(tx, schema={"station_id": pl.String, "transaction_id": pl.Int64, "connector_id": pl.Int32,
                                  "start_ts": ts, "stop_ts": ts, "duration_s": pl.Float64, "meter_start_wh": pl.Int64,
                                  "meter_stop_wh": pl.Int64, "energy_wh": pl.Float64}, orient="row")
@@ -176,7 +176,7 @@ def _write(data_root: Path, conn: list, status: list, tx: list, meter: list, aut
         pl.lit("hash").alias("id_tag_hash"), (pl.col("status") == "Accepted").alias("accepted"),
         pl.lit(None, pl.String).alias("authorization"), pl.lit(None, pl.String).alias("downstream"),
         pl.lit("gen").alias("message_id"), pl.lit("gen").alias("source"),
-        pl.int_range(pl.len(), dtype=pl.Int64).alias("seq")))
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("seq"), pl.lit(None, pl.Int32).alias("evse_id")))
     m = pl.DataFrame(meter, schema={"station_id": pl.String, "connector_id": pl.Int32, "transaction_id": pl.Int64,
                                     "sampled_at": ts, "value": pl.Float64}, orient="row")
     _by_day(METER_VALUES, data_root, m.with_columns(

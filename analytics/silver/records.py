@@ -13,7 +13,7 @@ from analytics.silver.bronze import BronzeRow
 
 
 class StatusReported(msgspec.Struct):
-    """A connector's status as the station reported it (1.6 StatusNotification)."""
+    """A connector's status as the station reported it (StatusNotification of 1.6 or 2.0.1)."""
 
     row: BronzeRow
     connector_id: int
@@ -23,6 +23,7 @@ class StatusReported(msgspec.Struct):
     info: str | None
     vendor_id: str | None
     vendor_error_code: str | None
+    evse_id: int | None = None  # 2.0.1: the EVSE the connector belongs to
 
 
 class TransactionStarted(msgspec.Struct):

@@ -1,6 +1,6 @@
 """The staging step: each OCPP version's bronze rows (by `ocpp_version`) -> version-neutral staged records.
 
-One staging module per version (`staging_16` now) reads that version's payloads; the
+One staging module per version (`staging_16`, `staging_201`) reads that version's payloads; the
 table builders see only analytics.silver.records. Adding a version adds its module to
 STAGING_BY_VERSION; bronze of a version that is not there is quarantined, never guessed at.
 
@@ -18,7 +18,7 @@ from typing import Protocol
 import polars as pl
 
 from actors import events as ev
-from analytics.silver import staging_16
+from analytics.silver import staging_16, staging_201
 from analytics.silver.bronze import BronzeRow, refusal
 from analytics.silver.quarantine import Quarantine
 from analytics.silver.records import Booted, RemoteStartSent, Staged, TransactionStarted
@@ -42,7 +42,7 @@ class VersionStaging(Protocol):
     def remote_starts(self, frame: pl.DataFrame, d: int, quarantine: Quarantine) -> list[RemoteStartSent]: ...
 
 
-STAGING_BY_VERSION: dict[str, VersionStaging] = {staging_16.VERSION: staging_16}
+STAGING_BY_VERSION: dict[str, VersionStaging] = {s.VERSION: s for s in (staging_16, staging_201)}
 
 
 def _every(name: str) -> tuple[str, ...]:
