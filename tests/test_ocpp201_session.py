@@ -635,3 +635,19 @@ def test_any_sequence_of_transaction_events_replays_to_the_same_state(events):
     for tx_id, seq in station.state.v201.transaction_seq_nos.items() if station.state.v201 else ():
         expected = sorted(set(range(max(seq.seq_nos))) - set(seq.seq_nos)) if seq.seq_nos else []
         assert seq.gaps == expected
+
+
+# --- the back office's fleet page (actors/fleet_page.py) ------------------------------------------------
+
+
+def test_the_fleet_page_shows_and_counts_2_0_1_evse_connectors():
+    from actors.fleet_page import FleetQuery, fleet_page
+
+    station = Station201()
+    status(station, 1, 1, "Available", 1)
+    status(station, 2, 1, "Faulted", 1)
+    page = fleet_page([station.state], FleetQuery(connector_status="Faulted", now_us=station.clock_us))
+    [row] = page.rows
+    assert row.faulted and row.ocpp_version == "2.0.1"
+    assert [(c.evse_id, c.connector_id, c.status) for c in row.connectors] == [(1, 1, "Available"), (2, 1, "Faulted")]
+    assert page.counts.faulted == 1 and page.counts.connector_statuses == {"Available": 1, "Faulted": 1}
