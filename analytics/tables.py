@@ -101,21 +101,23 @@ STATUS_CHANGES = Table(
 
 TRANSACTIONS = Table(
     "silver", "transactions",
-    grain="one completed transaction (StopTransaction seen), per station and transaction id",
+    grain="one completed transaction (1.6 StopTransaction, 2.0.1 TransactionEvent Ended seen), per station and "
+          "transaction id",
     partitioning="day", time_column="stop_ts",
     description=RETRANSMISSIONS,
     columns=(
         _c("station_id", pl.String, "station identity", nullable=False),
-        _c("transaction_id", pl.Int64, "id the CSMS assigned (the station's for orphans)", nullable=False),
+        _c("transaction_id", pl.Int64, "1.6: id the CSMS assigned (the station's for orphans); null for 2.0.1 "
+                                       "(station_transaction_id)"),
         _c("connector_id", pl.Int32, "connector (null for an orphan stop)"),
         _c("id_tag_hash", pl.String, "SHA-256 (hex, first 16 bytes) of the upper-cased id tag that started it"),
         _c("start_ts", UTC_TS, "StartTransaction timestamp (null for an orphan)"),
         _c("stop_ts", UTC_TS, "StopTransaction timestamp", nullable=False),
         _c("duration_s", pl.Float64, "stop_ts - start_ts", "s"),
         _c("meter_start_wh", pl.Int64, "meter at start", "Wh"),
-        _c("meter_stop_wh", pl.Int64, "meter at stop", "Wh", nullable=False),
-        _c("energy_wh", pl.Float64, "meter_stop_wh - meter_start_wh", "Wh"),
-        _c("stop_reason", pl.String, "Reason of StopTransaction (Local when absent, per OCPP 1.6)"),
+        _c("meter_stop_wh", pl.Int64, "meter at stop (2.0.1: null when its Ended carried no register reading)", "Wh"),
+        _c("energy_wh", pl.Float64, "meter_stop_wh - meter_start_wh (2.0.1: of the readings before rounding)", "Wh"),
+        _c("stop_reason", pl.String, "Reason of StopTransaction, 2.0.1 stoppedReason (Local when absent, per both)"),
         _c("is_orphan", pl.Boolean, "stop without a known start (e.g. transactionId -1)", nullable=False),
         _c("is_duplicate", pl.Boolean, "the station sent the StartTransaction more than once", nullable=False),
         _c("authorization", pl.String,
@@ -125,6 +127,11 @@ TRANSACTIONS = Table(
         _c("authorized_offline", pl.Boolean,
            "authorized without a live check (cache or free_vending): billing must reconcile it; "
            "null for an orphan (start unknown)"),
+        _c("station_transaction_id", pl.String, "2.0.1: the transactionId the station assigned; null for 1.6"),
+        _c("evse_id", pl.Int32, "2.0.1: the EVSE; null for 1.6"),
+        _c("seq_gaps", pl.List(pl.Int32),
+           "2.0.1: seqNos of the transaction's TransactionEvents that never arrived within the lookback (lost: "
+           "the data, and so the energy, is incomplete); empty when complete; null for 1.6"),
     ),
 )
 
@@ -207,7 +214,8 @@ AUTHORIZATIONS = Table(
         _c("event_ts", UTC_TS, "when it was asked: StartTransaction timestamp, else the receive time of the "
                                "Authorize, or when the CSMS sent the RemoteStartTransaction", nullable=False),
         _c("received_at", UTC_TS, "when the CSMS received the request (RemoteStart: sent it)", nullable=False),
-        _c("action", pl.String, "Authorize | StartTransaction | RemoteStartTransaction", nullable=False),
+        _c("action", pl.String, "Authorize | StartTransaction | RemoteStartTransaction; 2.0.1: Authorize | "
+                                "TransactionEvent (a Started carrying an idToken)", nullable=False),
         _c("connector_id", pl.Int32, "connector of a StartTransaction or RemoteStartTransaction (null: none named)"),
         _c("id_tag_hash", pl.String, "SHA-256 (hex, first 16 bytes) of the upper-cased id tag", nullable=False),
         _c("status", pl.String,
@@ -219,7 +227,8 @@ AUTHORIZATIONS = Table(
            "null when no decision was logged (local id-tag table without an external authorizer; RemoteStart)"),
         _c("downstream", pl.String, "what asking the external authorizer gave (answered, breaker_open, "
                                     "unavailable, refused, not_asked); null when no decision was logged"),
-        _c("transaction_id", pl.Int64, "StartTransaction: the transactionId the CSMS gave back"),
+        _c("transaction_id", pl.Int64, "StartTransaction: the transactionId the CSMS gave back (null for 2.0.1, "
+                                       "whose ids are the station's)"),
         _c("message_id", pl.String, "OCPP-J message id of the request", nullable=False),
         _c("source", pl.String, "StationHost log of the request (first copy)", nullable=False),
         _c("seq", pl.Int64, "sequence number in that log", nullable=False),

@@ -88,8 +88,9 @@ def generate(root: Path, stations: int, first: dt.date, days: int, meter_interva
                            "id_tag_hash": "h", "start_ts": _ts(day_us, start), "stop_ts": _ts(day_us, start + duration),
                            "duration_s": duration, "meter_start_wh": 0, "meter_stop_wh": energy.astype(np.int64),
                            "energy_wh": energy, "stop_reason": "Local", "is_orphan": False, "is_duplicate": False,
-                           "authorization": None, "authorized_offline": False},
-                          schema_overrides={"authorization": pl.String})
+                           "authorization": None, "authorized_offline": False, "station_transaction_id": None,
+                           "evse_id": None, "seq_gaps": None},
+                          schema_overrides={"authorization": pl.String, "seq_gaps": pl.List(pl.Int32)})
         write_partition(TRANSACTIONS, day_dir(TRANSACTIONS, root, day), tr)
         # every session's StartTransaction answer, plus now and then a refused Authorize
         refused = rng.choice(stations, max(1, stations // 50), replace=False)

@@ -168,7 +168,8 @@ def _write(data_root: Path, conn: list, status: list, tx: list, meter: list, aut
     _by_day(TRANSACTIONS, data_root, t.with_columns(
         pl.lit("hash").alias("id_tag_hash"), pl.lit("Local").alias("stop_reason"), pl.lit(False).alias("is_orphan"),
         pl.lit(False).alias("is_duplicate"), pl.lit(None, pl.String).alias("authorization"),
-        pl.lit(False).alias("authorized_offline")))
+        pl.lit(False).alias("authorized_offline"), pl.lit(None, pl.String).alias("station_transaction_id"),
+        pl.lit(None, pl.Int32).alias("evse_id"), pl.lit(None, pl.List(pl.Int32)).alias("seq_gaps")))
     a = pl.DataFrame(auth, schema={"station_id": pl.String, "event_ts": ts, "action": pl.String, "status": pl.String,
                                    "transaction_id": pl.Int64}, orient="row")
     _by_day(AUTHORIZATIONS, data_root, a.with_columns(
@@ -176,7 +177,7 @@ def _write(data_root: Path, conn: list, status: list, tx: list, meter: list, aut
         pl.lit("hash").alias("id_tag_hash"), (pl.col("status") == "Accepted").alias("accepted"),
         pl.lit(None, pl.String).alias("authorization"), pl.lit(None, pl.String).alias("downstream"),
         pl.lit("gen").alias("message_id"), pl.lit("gen").alias("source"),
-        pl.int_range(pl.len(), dtype=pl.Int64).alias("seq"), pl.lit(None, pl.Int32).alias("evse_id")))
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("seq")))
     m = pl.DataFrame(meter, schema={"station_id": pl.String, "connector_id": pl.Int32, "transaction_id": pl.Int64,
                                     "sampled_at": ts, "value": pl.Float64}, orient="row")
     _by_day(METER_VALUES, data_root, m.with_columns(

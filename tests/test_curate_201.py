@@ -77,3 +77,58 @@ def test_the_fault_report_counts_faults_of_both_versions(tmp_path):
     assert sorted(report["station_id"].to_list()) == ["CP-16", "CP-201"]
     codes = {r["station_id"]: json.loads(r["error_codes"]) for r in report.iter_rows(named=True)}
     assert codes == {"CP-16": {"GroundFailure": 5}, "CP-201": {"NotReported": 5}}
+
+
+# --- transactions -------------------------------------------------------------------------------------
+
+
+def tx_event(b: Bronze, event_type: str, seq_no: int, tx_id: str, at: str, *, wh: float | None = None,
+             context: str | None = None, token: str | None = None, result: dict | None = None, **extra) -> None:
+    payload: dict = {"eventType": event_type, "timestamp": at, "triggerReason": "Authorized", "seqNo": seq_no,
+                     "transactionInfo": {"transactionId": tx_id, **extra.pop("info", {})},
+                     "evse": {"id": 2, "connectorId": 1}, **extra}
+    if wh is not None:
+        sample: dict = {"value": wh, "unitOfMeasure": {"unit": "kWh"}}
+        if context:
+            sample["context"] = context
+        payload["meterValue"] = [{"timestamp": at, "sampledValue": [sample]}]
+    if token:
+        payload["idToken"] = {"idToken": token, "type": "ISO14443"}
+    b.call("CP-201", "TransactionEvent", payload, at, station_ts=at, result=result or {}, **V201)
+
+
+def test_2_0_1_transactions_with_energy_seq_gaps_and_orphans(tmp_path):
+    b = Bronze()
+    # Started the day before, one Updated lost (seqNo 2), Ended on D1; a retried Started.
+    tx_event(b, "Started", 0, "tx-a", "2026-11-01T22:00:00Z", wh=1.5, context="Transaction.Begin", token="drv-1",
+             result={"idTokenInfo": {"status": "Accepted"}})
+    tx_event(b, "Started", 0, "tx-a", "2026-11-01T22:00:00Z", wh=1.5, context="Transaction.Begin", token="drv-1",
+             result={"idTokenInfo": {"status": "Accepted"}})
+    tx_event(b, "Updated", 1, "tx-a", "2026-11-01T23:00:00Z", wh=5.0)
+    tx_event(b, "Ended", 3, "tx-a", "2026-11-02T01:00:00Z", wh=12.25, context="Transaction.End",
+             info={"stoppedReason": "EVDisconnected"})
+    # An Ended whose Started never came: an orphan, every earlier number missing.
+    tx_event(b, "Ended", 2, "tx-b", "2026-11-02T03:00:00Z", wh=3.0)
+    b.write(tmp_path)
+    run(tmp_path, D1)
+    rows = read(t.TRANSACTIONS, tmp_path).sort("stop_ts")
+    got = rows.select("station_transaction_id", "transaction_id", "evse_id", "meter_start_wh", "meter_stop_wh",
+                      "energy_wh", "stop_reason", "is_orphan", "is_duplicate", "seq_gaps").rows()
+    assert got == [
+        ("tx-a", None, 2, 1500, 12250, 10750.0, "EVDisconnected", False, True, [2]),
+        ("tx-b", None, 2, None, 3000, None, "Local", True, False, [0, 1]),
+    ]
+    run(tmp_path, dt.date(2026, 11, 1))  # the start's day: its authorization is there
+    auth = read(t.AUTHORIZATIONS, tmp_path, dt.date(2026, 11, 1))
+    assert auth.select("action", "id_tag_hash", "status").rows() == [("TransactionEvent", id_tag_hash("DRV-1"), "Accepted")]
+    assert read(t.QUARANTINE, tmp_path).height == 0
+
+
+def test_1_6_transactions_keep_their_columns_with_the_2_0_1_ones_null(tmp_path):
+    b = Bronze()
+    b.start("CP-16", 7, "2026-11-02T11:00:00Z")
+    b.stop("CP-16", 7, "2026-11-02T12:00:00Z", 3000)
+    b.write(tmp_path)
+    run(tmp_path, D1)
+    [row] = read(t.TRANSACTIONS, tmp_path).rows(named=True)
+    assert (row["transaction_id"], row["energy_wh"], row["station_transaction_id"], row["seq_gaps"]) == (7, 2000.0, None, None)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 import math
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -275,8 +275,17 @@ def register_wh(sample: m.SampledValueType) -> float | None:
     return value * 1000.0 if unit == "kWh" else value
 
 
-def _readings(values: list[m.MeterValueType]) -> tuple[float | None, float | None, float | None, float | None, int]:
-    """(Transaction.Begin reading, Transaction.End reading, first and last register reading, samples)."""
+class Readings(NamedTuple):
+    """The energy register readings of some meter values, in Wh (None: no such reading)."""
+
+    begin: float | None  # context Transaction.Begin
+    end: float | None  # context Transaction.End
+    first: float | None
+    last: float | None
+    samples: int  # every sampled value, of any measurand
+
+
+def register_readings(values: list[m.MeterValueType]) -> Readings:
     begin = end = first = last = None
     samples = 0
     for value in values:
@@ -291,14 +300,14 @@ def _readings(values: list[m.MeterValueType]) -> tuple[float | None, float | Non
                 end = wh
             first = wh if first is None else first
             last = wh
-    return begin, end, first, last, samples
+    return Readings(begin, end, first, last, samples)
 
 
 def apply_meter_values(state: StationState, req: m.MeterValuesRequest, res: m.MeterValuesResponse,
                        at_us: int) -> None:
     """J01: meter values outside a transaction (clock-aligned, or of the main meter, EVSE 0);
     a transaction's own come inside TransactionEvent (J02). Every sample is in the lake."""
-    _begin, _end, _first, last, _samples = _readings(req.meterValue)
+    last = register_readings(req.meterValue).last
     if last is None:
         return
     evse = state.part201().evses.setdefault(req.evseId, Evse(evse_id=req.evseId))
@@ -361,7 +370,7 @@ def apply_transaction_event(state: StationState, req: m.TransactionEventRequest,
         elif tx.id_tag is None:
             tx.id_tag = token
             tx.id_tag_status = res.idTokenInfo.status if res.idTokenInfo is not None else None
-    begin, end, first, last, samples = _readings(req.meterValue or [])
+    begin, end, first, last, samples = register_readings(req.meterValue or [])
     tx.meter_value_count += samples
     # Energy: Transaction.Begin / Transaction.End readings where the station sends them, else
     # the first and latest register readings that arrived (a gap loses the event, not the sum).
