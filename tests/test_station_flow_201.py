@@ -182,3 +182,19 @@ async def test_a_bad_frame_gets_the_2_0_1_error_code_and_the_connection_stays(cs
         assert reply[:3] == [4, "bad-1", "OccurrenceConstraintViolation"]
         await ws.send('[2, "bad-2", "Heartbeat", ')
         assert json.loads(await ws.recv())[2] == "FormatViolation"
+
+
+async def test_an_unknown_token_goes_the_external_authorizers_way_as_for_1_6_c01(csms, station_id, authorizer_server):
+    authorizer_server.reset()
+    authorizer_server.answer("ROAM-201-X", "Accepted", expiry_date="2030-01-01T00:00:00Z")
+    await register_station(csms, station_id)
+    async with station_201(csms, station_id) as station:
+        await boot(station)
+        auth = await station.call(call.Authorize(id_token={"id_token": "roam-201-x", "type": "eMAID"}))
+        assert auth.id_token_info == {"status": "Accepted", "cache_expiry_date_time": "2030-01-01T00:00:00Z"}
+        started = await station.call(tx_event("Started", 0, "tx-roam", "2026-11-24T15:00:00Z", "Authorized",
+                                              id_token={"id_token": "ROAM-201-X", "type": "eMAID"}))
+        assert started.id_token_info["status"] == "Accepted"
+    assert [r.station_id for r in authorizer_server.requests_for("ROAM-201-X")] == [station_id, station_id]
+    [tx] = await transactions(csms, station_id)
+    assert (tx["authorization"], tx["id_tag_status"], tx["active"]) == ("downstream", "Accepted", True)
