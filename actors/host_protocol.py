@@ -56,7 +56,8 @@ class HostReply(msgspec.Struct, frozen=True):
     # For Connect only.
     connect_status: ConnectStatus | None = None
     # For Frame only: not handled yet (its id tag awaits an external authorization decision);
-    # send the same frame again. The host keeps each such wait within the authorizer's deadline.
+    # the reply comes later through the outbound poll (OutboundFrame.reply), within the
+    # authorizer's deadline.
     deferred: bool = False
 
 
@@ -68,12 +69,16 @@ class BatchReply(msgspec.Struct, frozen=True):
 
 class OutboundFrame(msgspec.Struct, frozen=True, array_like=True):
     """A CALL for the gateway replica holding the station's socket to send, or (with
-    `close_code`) an order to close that socket, e.g. when a newer connection replaced it."""
+    `close_code`) an order to close that socket, e.g. when a newer connection replaced it,
+    or (with `reply`) the late reply to the frame received at `received_at_us` that the host
+    answered "deferred"."""
 
     station_id: str
     connection_id: str
     text: str
     close_code: int | None = None
+    reply: HostReply | None = None
+    received_at_us: int = 0
 
 
 class OutboundBatch(msgspec.Struct, frozen=True, array_like=True):

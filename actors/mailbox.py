@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import Literal
 
 import msgspec
@@ -43,13 +44,38 @@ class PendingCommand:
 
 
 class Mailbox:
-    def __init__(self, bound: int) -> None:
+    """The commands not sent yet, in order, and the callers waiting for the answer to a sent one.
+
+    Which CALL is in flight is tracked in one place. A station's session passes `sent`: the
+    message id of our CALL its state records as unanswered (`StationState.pending_command`,
+    set by the fold of our CALL and cleared by the fold of its answer, live and on replay).
+    The mailbox keeps only who waits for that answer: the line is busy while our CALL is
+    unanswered and its caller still waits; a caller that stopped waiting (timeout, OCPP-J 1.6
+    section 4.1.1) or failed (disconnect) frees it. Without `sent` (the mailbox on its own)
+    it records the id of the command it handed out itself.
+    """
+
+    def __init__(self, bound: int, sent: Callable[[], str | None] | None = None) -> None:
         self._bound = bound
         self._queue: deque[PendingCommand] = deque()
-        self.in_flight: PendingCommand | None = None
+        # Sent commands whose caller waits for the answer, by message id: at most one, but for
+        # the moment between an answer's fold and its caller learning it once it is durable.
+        self._waiting: dict[str, PendingCommand] = {}
+        self._handed_out: str | None = None
+        self._sent = sent if sent is not None else (lambda: self._handed_out)
+
+    @property
+    def in_flight(self) -> PendingCommand | None:
+        """The command whose CALL is unanswered, if its caller still waits (the line is busy)."""
+        message_id = self._sent()
+        return None if message_id is None else self._waiting.get(message_id)
+
+    def caller(self, message_id: str) -> PendingCommand | None:
+        """The sent command with this message id whose caller still waits."""
+        return self._waiting.get(message_id)
 
     def __len__(self) -> int:
-        return len(self._queue) + (self.in_flight is not None)
+        return len(self._queue) + len(self._waiting)
 
     def submit(self, command: PendingCommand) -> bool:
         """Queue a command; False when the mailbox is full."""
@@ -59,43 +85,48 @@ class Mailbox:
         return True
 
     def next_to_send(self) -> PendingCommand | None:
-        """The command to send now, if the line is free; it becomes the one in flight."""
+        """The command to send now, if the line is free; its caller then waits for the answer."""
         if self.in_flight is not None:
             return None
         while self._queue:
             command = self._queue.popleft()
             if not command.future.done():  # an operator who gave up while it waited
-                self.in_flight = command
+                self._waiting[command.message_id] = command
+                self._handed_out = command.message_id
                 return command
         return None
 
     def resolve(self, message_id: str, outcome: CommandOutcome) -> bool:
-        """Complete the command in flight if `message_id` is its id (a late answer is not)."""
-        command = self.in_flight
-        if command is None or command.message_id != message_id:
+        """Complete the sent command with this message id, if its caller still waits (a late
+        answer to a command given up on completes nothing); whether one was completed."""
+        command = self._waiting.pop(message_id, None)
+        if command is None:
             return False
-        self.in_flight = None
+        if self._handed_out == message_id:
+            self._handed_out = None
         if not command.future.done():
             command.future.set_result(outcome)
         return True
 
     def abandon(self, command: PendingCommand) -> None:
         """The operator stopped waiting (timeout): free the line if it was in flight."""
-        if self.in_flight is command:
-            self.in_flight = None
-        else:
+        if self._waiting.pop(command.message_id, None) is None:
             try:
                 self._queue.remove(command)
             except ValueError:
                 pass
+        elif self._handed_out == command.message_id:
+            self._handed_out = None
 
     def fail_all(self, outcome: CommandOutcome) -> None:
-        """Fail every command; the one in flight keeps its message id (the CALL went out under
-        it and is in the events: issue 16, item 7)."""
-        if self.in_flight is not None and not self.in_flight.future.done():
-            self.in_flight.future.set_result(msgspec.structs.replace(outcome, message_id=self.in_flight.message_id))
+        """Fail every command; a sent one keeps its message id (the CALL went out under it and
+        is in the events: issue 16, item 7)."""
+        for command in self._waiting.values():
+            if not command.future.done():
+                command.future.set_result(msgspec.structs.replace(outcome, message_id=command.message_id))
         for command in self._queue:
             if not command.future.done():
                 command.future.set_result(outcome)
-        self.in_flight = None
+        self._waiting.clear()
+        self._handed_out = None
         self._queue.clear()

@@ -64,12 +64,6 @@ from actors.views import (
 log = logging.getLogger("csms.station_host")
 
 
-# A batch holding nothing but frames that await external authorization waits this long for a
-# decision before going back deferred: a quick downstream then needs no second round trip,
-# and frames queuing behind it at the gateway wait at most this (50 ms showed in their p99:
-# scripts/bench_authorizer.py).
-DECISION_HOLD_S = 0.02
-
 # Stations per slice of a back-office fleet scan (about 3 us each): frames wait at most ~10 ms.
 FLEET_SCAN_CHUNK = 4_000
 
@@ -111,8 +105,13 @@ class StationHost:
         self.sessions: dict[str, StationSession] = {}
         self.id_tags: dict[str, IdTagRecord] = {}
         self._id_tags_version = 0
-        # Outbound CALLs wait per gateway replica for its poll.
+        # Outbound CALLs and delivered replies wait per gateway replica for its poll.
         self._outbound: dict[str, list[OutboundFrame]] = {}
+        # Frames (station, connection, receive time) answered "deferred" whose reply is to be
+        # delivered once their authorization decision is there, and the deliveries under way
+        # (held here: the loop keeps only weak references to tasks).
+        self._awaiting_decision: set[tuple[str, str, int]] = set()
+        self._deliveries: set[asyncio.Task] = set()
         self._outbound_ready: dict[str, asyncio.Event] = {}
         # Id tags the local table does not know (or all, by config) asked of an external party.
         self.authorizer = Authorizer(config, name) if config.authorizer_url else None
@@ -193,13 +192,11 @@ class StationHost:
         answers: list[tuple[str, CommandAnswer]] = []
         calls = CallTally()
         durable = False
-        # Frames whose id tag awaits an external decision, by their place in the batch.
-        undecided: dict[int, tuple[Frame, asyncio.Task]] = {}
         for request in requests:
             if isinstance(request, Frame):
                 decision = self._external_decision(request)
                 if isinstance(decision, asyncio.Task):
-                    undecided[len(replies)] = (request, decision)
+                    self._deliver_when_decided(request, decision)
                     replies.append(HostReply(deferred=True))
                     continue
                 reply, durable_frame = self._on_frame_isolated(request, events, answers, decision)
@@ -216,20 +213,6 @@ class StationHost:
             # taken meanwhile must never hold state whose events the log lacks.
             self._append(events)
             events.clear()
-        if undecided and len(undecided) == len(requests):
-            # Nobody else waits on this batch: give the decisions a moment before bouncing it.
-            await asyncio.wait([task for _, task in undecided.values()], timeout=DECISION_HOLD_S,
-                               return_when=asyncio.FIRST_COMPLETED)
-            for index, (request, task) in undecided.items():
-                if not task.done():
-                    continue
-                decision = self._external_decision(request)
-                if isinstance(decision, asyncio.Task):
-                    continue
-                replies[index], durable_frame = self._on_frame_isolated(request, events, answers, decision)
-                durable = durable or durable_frame
-                self._append(events)
-                events.clear()
         if durable or answers:
             await self._commit()
         # An operator learns the station's answer only once it is on disk, like the station.
@@ -238,6 +221,55 @@ class StationHost:
         self.metrics.record_calls(calls)
         self._record_appends()
         return encode_replies(BatchReply(self.incarnation, replies))
+
+    # --- frames that wait for an external authorization decision (issue 10, point 5) --------
+    #
+    # Such a frame is answered "deferred" at once, so nothing else in its batch waits for the
+    # downstream. When the decision is there the host handles the frame, commits it if it is
+    # durable, and delivers the reply through the gateway replica's outbound long poll; the
+    # gateway reads the station's next frame only after that reply, so the station's order
+    # holds. A host that restarts meanwhile loses the wait: the gateway's link sends its
+    # deferred frames again when it sees the new incarnation (serve_app/host_link.py).
+
+    def _deliver_when_decided(self, request: Frame, task: asyncio.Task) -> None:
+        key = (request.station_id, request.connection_id, request.received_at_us)
+        if key in self._awaiting_decision:
+            return  # sent again (the gateway's fallback): its delivery is already arranged
+        self._awaiting_decision.add(key)
+        task.add_done_callback(lambda _t: self._start_delivery(request))
+
+    def _start_delivery(self, request: Frame) -> None:
+        delivery = asyncio.get_running_loop().create_task(self._deliver(request))
+        self._deliveries.add(delivery)
+        delivery.add_done_callback(self._deliveries.discard)
+
+    async def _deliver(self, request: Frame) -> None:
+        key = (request.station_id, request.connection_id, request.received_at_us)
+        if key not in self._awaiting_decision:
+            return
+        self._awaiting_decision.discard(key)
+        try:
+            decision = self._external_decision(request)
+        except asyncio.CancelledError:
+            return  # the authorizer is closing (host stopping): the link sends the frame again
+        if isinstance(decision, asyncio.Task):  # decided, then asked anew (swept meanwhile)
+            self._deliver_when_decided(request, decision)
+            return
+        events: list[Event] = []
+        answers: list[tuple[str, CommandAnswer]] = []
+        reply, durable = self._on_frame_isolated(request, events, answers, decision)
+        calls = CallTally()
+        calls.add(events, _METRIC_ACTIONS)
+        # Into the log before the commit's await, as in process().
+        self._append(events)
+        if durable or answers:
+            await self._commit()
+        for station_id, answer in answers:
+            self._resolve_command(station_id, answer)
+        self.metrics.record_calls(calls)
+        self._record_appends()
+        self._send_outbound(OutboundFrame(request.station_id, request.connection_id, "",
+                                          reply=reply, received_at_us=request.received_at_us))
 
     def _on_frame_isolated(self, request: Frame, events: list[Event], answers: list[tuple[str, CommandAnswer]],
                            decision: AuthorizationDecision | None = None) -> tuple[HostReply, bool]:

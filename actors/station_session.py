@@ -65,7 +65,7 @@ class Outcome(msgspec.Struct, kw_only=True):
     # Whether the replies may leave only after the events are fsync'd.
     durable: bool = False
     close_code: int | None = None
-    # Set when the frame answered one of our CALLs: the mailbox resolves the command with it.
+    # Set when the frame answered our CALL in flight: the mailbox completes its caller with it.
     answer: CommandAnswer | None = None
 
 
@@ -82,12 +82,18 @@ class StationSession:
         self.protocol: Protocol = PROTOCOLS.get(self.state.ocpp_version) or PROTOCOLS[DEFAULT_VERSION]
         # The last events, newest last, for support agents (older ones: the lake).
         self.recent: deque[Event] = deque(maxlen=recent_events_kept)
-        # Operator commands (not durable: a restarted host has none in flight; their callers
-        # see the failure). One CALL in flight per connection (OCPP-J 1.6 section 4.1.1).
-        self.mailbox = Mailbox(command_queue_bound)
+        # Operator commands (not durable: a restarted host has no callers waiting; theirs see
+        # the failure). One CALL in flight per connection (OCPP-J 1.6 section 4.1.1): which one
+        # is the state's `pending_command`, the mailbox's only tracker of it.
+        self.mailbox = Mailbox(command_queue_bound, sent=self._command_in_flight)
         # sha256 of the password last verified against the stored hash, so a reconnect
         # storm pays the PBKDF2 cost once per station per host lifetime.
         self.verified_password: bytes | None = None
+
+    def _command_in_flight(self) -> str | None:
+        """The message id of our CALL the station has not answered yet, as the fold records it."""
+        command = self.state.pending_command
+        return None if command is None else command.message_id
 
     def remember(self, event: Event) -> None:
         self.recent.append(msgspec.structs.replace(event, private="") if event.private else event)
@@ -177,11 +183,13 @@ class StationSession:
         return self._handle_call(frame, received_at_us, id_tags, decision, answer_resent)
 
     def _handle_answer(self, frame: ocppj.CallResult | ocppj.CallError, received_at_us: int) -> Outcome:
-        """Answers to CSMS-initiated CALLs: logged (under the command's action when it is the
-        one we wait for) and folded by apply(); the mailbox resolves the operator's request."""
+        """Answers to CSMS-initiated CALLs: logged (under the command's action when it answers
+        our CALL in flight) and folded by apply(); the mailbox completes that CALL's caller."""
         kind = "CALLRESULT" if isinstance(frame, ocppj.CallResult) else "CALLERROR"
         command = self.state.pending_command
-        action = command.action if command is not None and command.message_id == frame.message_id else ""
+        if command is not None and command.message_id != frame.message_id:
+            command = None  # an answer to a CALL we stopped waiting for, or to none of ours
+        action = command.action if command is not None else ""
         if isinstance(frame, ocppj.CallResult):
             # An answer we no longer wait for (late, after a timeout) may still carry secrets:
             # mask it as the one kind of answer that can (GetConfiguration).
@@ -194,7 +202,9 @@ class StationSession:
         inbound = self._event("in", kind, frame.message_id, action, payload, received_at_us)
         self.apply(inbound)
         events = [inbound]
-        password_change = self._password_change(answer, received_at_us)
+        if command is None:
+            return Outcome(events=events)
+        password_change = self._password_change(command.action, answer, received_at_us)
         if password_change is not None:
             events.append(password_change)
         return Outcome(events=events, answer=answer)
@@ -355,15 +365,16 @@ class StationSession:
                                      error_code=answer.error_code, error_description=answer.error_description)
         return self.mailbox.resolve(answer.message_id, outcome)
 
-    def _password_change(self, answer: CommandAnswer, now_us: int) -> Event | None:
+    def _password_change(self, action: str, answer: CommandAnswer, now_us: int) -> Event | None:
         """A command the station accepted that sets its Basic-auth password (1.6:
         ChangeConfiguration AuthorizationKey): its hash is stored in the same batch as the
-        answer, so both are durable together."""
-        command = self.mailbox.in_flight
+        answer, so both are durable together. The new password is in the payload as sent,
+        which only the caller keeps (the log keeps it masked)."""
+        caller = self.mailbox.caller(answer.message_id)
         registration = self.state.registration
-        if command is None or command.message_id != answer.message_id or not answer.ok or registration is None:
+        if caller is None or not answer.ok or registration is None:
             return None
-        password = self.protocol.new_password(command.action, command.payload_json, answer.payload)
+        password = self.protocol.new_password(action, caller.payload_json, answer.payload)
         if password is None:
             return None
         return self.register(msgspec.structs.replace(registration, password_hash=hash_password(password)), now_us)

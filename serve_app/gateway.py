@@ -255,7 +255,11 @@ class OcppGateway:
                 continue
             batch = decode_outbound(data)
             self.links[host_name].observe_incarnation(batch.incarnation)
+            link = self.links[host_name]
             for frame in batch.frames:
+                if frame.reply is not None:
+                    link.deliver(frame)  # the late reply to a deferred frame: its reader goes on
+                    continue
                 open_socket = self.sockets.get(frame.station_id)
                 if open_socket is None or open_socket.connection_id != frame.connection_id:
                     # The socket went away: the command times out or fails on the disconnect.

@@ -17,13 +17,17 @@ from ray.exceptions import RayActorError
 
 from actors import directory
 from actors.config import Config
-from actors.host_protocol import HostReply, HostRequest, decode_replies, encode_requests
+from actors.host_protocol import Frame, HostReply, HostRequest, OutboundFrame, decode_replies, encode_requests
 
 log = logging.getLogger("csms.host_link")
 
-# A frame the host answered "deferred" (its id tag awaits an external decision) is sent again
-# after this pause, so waiting frames do not ride along in every batch while they wait.
-DEFERRED_RESEND_S = 0.02
+# A frame the host answered "deferred" waits for its reply through the outbound poll; if none
+# came this long after the authorizer's deadline (a lost poll answer), it is sent again.
+DEFERRED_FALLBACK_MARGIN_S = 2.0
+# Replies delivered before their batch's "deferred" came back, kept at most this many.
+EARLY_REPLIES_KEPT = 1024
+
+DeferredKey = tuple[str, str, int]
 
 
 class HostUnavailable(Exception):
@@ -43,14 +47,62 @@ class HostLink:
         self._incarnation: str | None = None
         # Called when the host turns out to be a new incarnation (Ray recreated it).
         self.on_host_restart: Callable[[HostLink], None] | None = None
+        # Frames the host answered "deferred": their waiter, and the fallback resend.
+        self._deferred: dict[DeferredKey, tuple[HostRequest, asyncio.Future[HostReply], asyncio.TimerHandle]] = {}
+        self._early: dict[DeferredKey, HostReply] = {}
+        self._fallback_s = config.authorizer_deadline_s + DEFERRED_FALLBACK_MARGIN_S
 
     def observe_incarnation(self, incarnation: str) -> None:
         """Every answer from the host names its incarnation; a new one means Ray recreated it."""
         if incarnation != self._incarnation:
             restarted = self._incarnation is not None
             self._incarnation = incarnation
-            if restarted and self.on_host_restart is not None:
-                self.on_host_restart(self)
+            if restarted:
+                # The restarted host lost the decisions these frames waited for: ask again.
+                for key in list(self._deferred):
+                    self._resend_deferred(key)
+                if self.on_host_restart is not None:
+                    self.on_host_restart(self)
+
+    def deliver(self, frame: OutboundFrame) -> None:
+        """The late reply to a frame the host answered "deferred" (from the outbound poll)."""
+        assert frame.reply is not None
+        key = (frame.station_id, frame.connection_id, frame.received_at_us)
+        entry = self._deferred.pop(key, None)
+        if entry is None:
+            # Its batch's "deferred" has not come back yet: kept for it (bounded).
+            if len(self._early) >= EARLY_REPLIES_KEPT:
+                self._early.pop(next(iter(self._early)))
+            self._early[key] = frame.reply
+            return
+        _request, future, timer = entry
+        timer.cancel()
+        if not future.done():
+            future.set_result(frame.reply)
+
+    def _defer(self, request: HostRequest, future: asyncio.Future[HostReply]) -> None:
+        assert isinstance(request, Frame)
+        key = (request.station_id, request.connection_id, request.received_at_us)
+        early = self._early.pop(key, None)
+        if early is not None:
+            future.set_result(early)
+            return
+        previous = self._deferred.pop(key, None)
+        if previous is not None:
+            previous[2].cancel()
+        timer = asyncio.get_running_loop().call_later(self._fallback_s, self._resend_deferred, key)
+        self._deferred[key] = (request, future, timer)
+
+    def _resend_deferred(self, key: DeferredKey) -> None:
+        entry = self._deferred.pop(key, None)
+        if entry is None:
+            return
+        request, future, timer = entry
+        timer.cancel()
+        if not future.done():
+            # Safe: a frame answered "deferred" was not handled; the host decides it again.
+            self._queue.append((request, future))
+            self._wakeup.set()
 
     async def call(self, request: HostRequest) -> HostReply:
         future: asyncio.Future[HostReply] = asyncio.get_running_loop().create_future()
@@ -79,15 +131,10 @@ class HostLink:
                         continue
                     if reply.deferred:
                         # The host is still deciding this frame's id tag (external authorizer,
-                        # bounded by its deadline): ask again; other frames need not wait for it.
-                        asyncio.get_running_loop().call_later(DEFERRED_RESEND_S, self._resend, request, future)
+                        # bounded by its deadline): its reply comes through the outbound poll.
+                        self._defer(request, future)
                     else:
                         future.set_result(reply)
-
-    def _resend(self, request: HostRequest, future: asyncio.Future[HostReply]) -> None:
-        if not future.done():
-            self._queue.append((request, future))
-            self._wakeup.set()
 
     async def _send(self, batch: list[HostRequest]) -> list[HostReply]:
         payload = encode_requests(batch)

@@ -37,6 +37,8 @@ class AuthorizerServer:
         self._script: deque[Behaviour] = deque()
         self.received: list[Received] = []
         self.retry_after: str | None = None
+        # Seconds an "answer" takes (a slow hub that does answer within the deadline).
+        self.answer_delay_s = 0.0
         self._release = threading.Event()
         server = self
 
@@ -49,6 +51,8 @@ class AuthorizerServer:
                     server._release.wait(60)
                     behaviour = 503
                 if behaviour == "answer":
+                    if server.answer_delay_s:
+                        time.sleep(server.answer_delay_s)
                     data = json.dumps(server.answers.get(body["id_tag"].upper(), {"status": "Invalid"})).encode()
                     self.send_response(200)
                     self.send_header("Content-Type", "application/json")
@@ -93,6 +97,7 @@ class AuthorizerServer:
     def reset(self) -> None:
         self.behave("answer")
         self.retry_after = None
+        self.answer_delay_s = 0.0
         with self._lock:
             self.received.clear()
 

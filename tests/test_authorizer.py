@@ -792,3 +792,107 @@ async def test_an_open_breaker_shows_in_rays_metrics(csms, downstream):
         await boot(station)
         await open_breaker(csms, host, station)
     await breaker_metric_reaches(csms, host, "1.0")
+
+
+# ================================================================================================
+# Late decisions are delivered, not polled (issue 10, point 5)
+# ================================================================================================
+
+
+async def test_a_late_decision_is_delivered_through_the_outbound_poll_while_neighbours_go_on(server, tmp_path):
+    """A real StationHost in this process (tests/local_host.py) against the real slow hub."""
+    from actors.host_protocol import decode_outbound, replica_of
+    from tests.local_host import batch, close, local_host
+    from tests.test_version_seam import booted, registered
+
+    tag = new_tag("LATE")
+    server.answer(tag, "Accepted", parent_id_tag="FLEET5")
+    server.answer_delay_s = 0.5
+    host = local_host(tmp_path, authorizer_url=server.url, authorizer_deadline_s=2.0,
+                      authorizer_attempt_timeout_s=1.0, authorizer_backoff_s=0.02)
+    try:
+        slow, fast = await registered(host, "CP-LATE-1", "CP-LATE-2")
+        for station in (slow, fast):
+            await booted(host, station)
+        authorize = slow.frame([2, "a1", "Authorize", {"idTag": tag}])
+        started = time.monotonic()
+        waiting, heartbeat = await batch(host, [authorize, fast.frame([2, "h1", "Heartbeat", {}])])
+        # Neither the batch nor the other station waited for the hub.
+        assert time.monotonic() - started < server.answer_delay_s
+        assert waiting.deferred and not waiting.replies
+        assert json.loads(heartbeat.replies[0])[:2] == [3, "h1"]
+        # The reply comes once, by itself, on the channel the gateway already long-polls.
+        outbound = decode_outbound(await host.outbound(replica_of(slow.connection_id), 10))
+        assert time.monotonic() - started >= server.answer_delay_s
+        [delivered] = outbound.frames
+        assert (delivered.station_id, delivered.connection_id, delivered.received_at_us) == (
+            slow.station_id, slow.connection_id, authorize.received_at_us)
+        assert json.loads(delivered.reply.replies[0]) == [3, "a1", {"idTagInfo": {
+            "status": "Accepted", "parentIdTag": "FLEET5"}}]
+        assert len(server.requests_for(tag)) == 1
+    finally:
+        close(host)
+        await host.authorizer.close()
+
+
+@pytest.mark.ray
+async def test_a_late_decision_reaches_the_station_before_its_next_frame_is_read(csms, downstream, station_id):
+    from tests.stations import raw_socket
+
+    tag = new_tag("ORDER")
+    downstream.answer(tag, "Accepted")
+    downstream.answer_delay_s = 0.2  # within one attempt (the session's attempt timeout: 0.5 s)
+    await register_station(csms, station_id)
+    async with raw_socket(csms.ws_url, station_id) as ws:
+        await ws.send(json.dumps([2, "b", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]))
+        assert json.loads(await ws.recv())[2]["status"] == "Accepted"
+        started = time.monotonic()
+        # Both at once: the Heartbeat is read only after the Authorize is answered.
+        await ws.send(json.dumps([2, "a1", "Authorize", {"idTag": tag}]))
+        await ws.send(json.dumps([2, "h1", "Heartbeat", {}]))
+        first = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        authorize_s = time.monotonic() - started
+        second = json.loads(await asyncio.wait_for(ws.recv(), 30))
+    assert first[:2] == [3, "a1"] and first[2]["idTagInfo"]["status"] == "Accepted"
+    assert second[:2] == [3, "h1"]
+    # Answered by the hub (not at the deadline), as soon as it answered.
+    assert downstream.answer_delay_s <= authorize_s < 1.5, authorize_s
+    assert decided(await recent_events(csms, station_id))[0]["source"] == "downstream"
+    [asked] = downstream.requests_for(tag)
+    assert asked.station_id == station_id
+
+
+@pytest.mark.ray
+async def test_a_frame_waiting_for_its_decision_is_answered_after_its_host_restarts(csms, downstream):
+    import ray
+
+    from tests.stations import raw_socket
+
+    host_name = directory.host_names(csms.config.station_hosts)[0]
+    station_id = station_on(csms, host_name)
+    await register_station(csms, station_id)
+    tag = new_tag("RESTART")
+    async with raw_socket(csms.ws_url, station_id) as ws:
+        await ws.send(json.dumps([2, "b", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]))
+        assert json.loads(await ws.recv())[2]["status"] == "Accepted"
+        downstream.behave("hang")
+        await ws.send(json.dumps([2, "a1", "Authorize", {"idTag": tag}]))
+        await downstream.wait_for_requests(tag, 1)
+        host = directory.get_actor(host_name)
+        before = ray.get(host.stats.remote())["incarnation"]
+        ray.kill(host, no_restart=False)  # the wait for the decision dies with the process
+
+        async def restarted() -> bool:
+            try:
+                return ray.get(host.stats.remote(), timeout=5)["incarnation"] != before
+            except ray.exceptions.RayError:
+                return False
+
+        await wait_until(restarted, 60, "Ray to restart the host")
+        # The gateway sends the waiting frame to the new incarnation, which decides it anew
+        # (free_vending at the 2 s deadline, the hub still hanging) and delivers the answer.
+        answer = json.loads(await asyncio.wait_for(ws.recv(), 60))
+        assert answer[:2] == [3, "a1"] and answer[2]["idTagInfo"]["status"] == "Accepted"
+        await ws.send(json.dumps([2, "h1", "Heartbeat", {}]))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 30))[:2] == [3, "h1"]
+    assert len(downstream.requests_for(tag)) >= 2  # asked again by the restarted host

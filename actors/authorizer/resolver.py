@@ -4,9 +4,10 @@ concurrently (each bounded by the deadline), and what operators and metrics see 
 The host asks `decision_for(...)` for each frame before its session handles it. Frames that
 need no external decision get None and go ahead at once. For one that does, the first call
 starts the decision in the background and returns its task; the host answers that frame
-"deferred" and the gateway sends it again, by which time the decision is usually there. So
-other stations' frames never wait for a slow downstream, and a station's own frames stay in
-order (the gateway sends a station's next frame only after this one is answered).
+"deferred", asks again once the task is done, and delivers the reply through the gateway's
+outbound poll. So other stations' frames never wait for a slow downstream, and a station's
+own frames stay in order (the gateway sends a station's next frame only after this one is
+answered).
 """
 
 from __future__ import annotations
