@@ -40,6 +40,19 @@ class ConnectorCell(msgspec.Struct, kw_only=True, frozen=True):
     connector_id: int
     status: str
     error_code: str
+    # 2.0.1: the EVSE of the connector (connector_id is then within it); None for 1.6.
+    evse_id: int | None = None
+
+
+def connector_cells(state: StationState) -> list[ConnectorCell]:
+    """The latest status of every connector, whatever the station's version: 1.6 connectors,
+    2.0.1 EVSE connectors (2.0.1 StatusNotification has no error code: "")."""
+    cells = [ConnectorCell(connector_id=c.connector_id, status=c.status, error_code=c.error_code)
+             for _, c in sorted(state.connectors.items())]
+    if state.v201 is not None:
+        cells += [ConnectorCell(connector_id=c.connector_id, status=c.status, error_code="", evse_id=e.evse_id)
+                  for _, e in sorted(state.v201.evses.items()) for _, c in sorted(e.connectors.items())]
+    return cells
 
 
 class FleetRow(msgspec.Struct, kw_only=True):
@@ -102,8 +115,7 @@ def is_stale(state: StationState, query: FleetQuery) -> bool:
 
 
 def _row(state: StationState, stale: bool) -> FleetRow:
-    cells = [ConnectorCell(connector_id=c.connector_id, status=c.status, error_code=c.error_code)
-             for _, c in sorted(state.connectors.items())]
+    cells = connector_cells(state)
     return FleetRow(
         station_id=state.station_id,
         site=state.registration.site if state.registration else None,
@@ -160,7 +172,8 @@ class FleetScan:
             if registration is None:
                 continue
             statuses = set()
-            for c in state.connectors.values():
+            # The 1.6 path builds no cells: this loop is the cost of a fleet page.
+            for c in (connector_cells(state) if state.v201 is not None else state.connectors.values()):
                 statuses.add(c.status)
                 statuses_seen[c.status] = statuses_seen.get(c.status, 0) + 1
             stale = is_stale(state, query)

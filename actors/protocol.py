@@ -98,12 +98,18 @@ class Protocol:
     # after_apply(state, action, policy): bounds the state after an action folded (e.g.
     # forgets old completed transactions).
     after_apply: Callable[[StationState, str, Policy], None]
+    # authorization_outcome(request, answer) -> (the id-token status the answer sent, the
+    # transaction the decision belongs to or None): what an AuthorizationDecided event records.
+    authorization_outcome: Callable[[Any, Any], tuple[str, int | str | None]]
     # Commands that may not be sent while the station's boot is not Accepted.
     not_while_pending: frozenset[str] = frozenset()
     # stale_transactions(state, action, request, at_us) -> the settlements of the open
     # transactions this station request shows are over though no stop came (actors/settlement.py);
     # asked before the request is answered, on the state before it.
     stale_transactions: Callable[[StationState, str, Any, int], list[Settlement]] = no_stale_transactions
+    # This version's spelling of an OCPP-J error code, where it differs from actors.ocppj's
+    # (1.6) names: OCPP-J 2.0.1 section 4.3 says FormatViolation, OccurrenceConstraintViolation.
+    error_codes: Mapping[str, str] = field(default_factory=dict)
     # Derived: the transaction messages; and the quoted names of the actions whose answer
     # needs an authorization decision, for a cheap test on the raw frame.
     transaction_actions: frozenset[str] = field(init=False)

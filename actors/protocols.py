@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from actors.ocpp16.protocol import OCPP16
+from actors.ocpp201.protocol import OCPP201
 from actors.protocol import Protocol
 
 # Newest first: when a station offers several subprotocols, the highest we share wins.
-PROTOCOLS: dict[str, Protocol] = {p.version: p for p in (OCPP16,)}
+PROTOCOLS: dict[str, Protocol] = {p.version: p for p in (OCPP201, OCPP16)}
 
 # What a station speaks when nothing says otherwise: events and snapshots written before the
 # version was recorded (their `ocpp_version` field defaults to it) were all 1.6.

@@ -59,7 +59,7 @@ from actors.views import (
     TransactionView,
     station_summary,
     station_view,
-    transaction_view,
+    transaction_views,
 )
 
 log = logging.getLogger("csms.station_host")
@@ -641,12 +641,7 @@ class StationHost:
             candidates = [session] if session is not None else []
         else:
             candidates = list(self.sessions.values())
-        return [
-            transaction_view(s.station_id, t)
-            for s in candidates
-            for t in s.state.transactions.values()
-            if query.matches(t)
-        ]
+        return [view for s in candidates for view in transaction_views(s.state, query)]
 
     async def stats(self) -> dict:
         return {

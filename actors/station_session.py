@@ -270,11 +270,10 @@ class StationSession:
             events.append(self._system_event(ev.TRANSACTION_SETTLED, call.message_id, settlement, received_at_us))
         if decision is not None:
             # In the same batch as the answer, so the transaction's authorization is as durable as it.
-            info = getattr(answered, "idTagInfo", None)
+            status, transaction_id = protocol.authorization_outcome(request, answered)
             decided = AuthorizationDecided(
                 id_tag=decision.id_tag, source=decision.source, downstream=decision.downstream,
-                status=getattr(info, "status", ""),
-                transaction_id=getattr(answered, "transactionId", None),
+                status=status, transaction_id=transaction_id,
             )
             events.append(self._system_event(ev.AUTHORIZATION_DECIDED, call.message_id, decided, received_at_us))
         return Outcome(replies=[reply], events=events, durable=entry.durable)
@@ -290,6 +289,7 @@ class StationSession:
         return self._system_event(ev.TRANSACTION_SETTLED, "", settlement, now_us)
 
     def _error(self, inbound: Event, message_id: str, code: str, description: str) -> Outcome:
+        code = self.protocol.error_codes.get(code, code)
         reply = ocppj.call_error(message_id, code, description)
         outbound = self._event("out", "CALLERROR", message_id, inbound.action, _json_encode([code, description, {}]).decode(), inbound.received_at_us)
         self.apply(inbound)

@@ -2,6 +2,14 @@
 
 Plain msgspec Structs, so a host snapshots thousands of them with one msgpack encode and the
 operator API returns them as typed JSON. Only `StationSession.apply` mutates them.
+
+`StationState` has a version-neutral core (identity, version, registration, boot, connection,
+last seen, transactions of both versions in one dict) and a part per version: the 1.6 part is
+the fields below the core marked so (CSMS-assigned integer transaction ids, configuration keys,
+local list, ...; kept where they were, so every snapshot written before still decodes as it
+is), the 2.0.1 part is `v201` (`Station201`: EVSEs with connectors, device model, events,
+security events, TransactionEvent seqNos). New fields always get defaults, so an older
+snapshot decodes without a migration step (tests/test_upgrade.py).
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ class Registration(msgspec.Struct, kw_only=True):
 class BootInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
     vendor: str
     model: str
+    # 2.0.1 BootNotification's reason (PowerUp, RemoteReset, ...); 1.6 has none.
+    reason: str | None = None
     serial_number: str | None = None
     firmware_version: str | None = None
     iccid: str | None = None
@@ -72,14 +82,22 @@ class Settlement(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class Transaction(msgspec.Struct, kw_only=True):
-    transaction_id: int
+    """A charging session as the API shows it, whatever the version.
+
+    1.6: the CSMS assigns an integer id (StartTransaction). 2.0.1: the station assigns a
+    string id (TransactionEvent, OCPP 2.0.1 Part 2 section E); its seqNo bookkeeping is in
+    `Station201.transaction_seq_nos`.
+    """
+
+    transaction_id: int | str
     connector_id: int
     id_tag: str | None
     id_tag_status: str | None = None
-    meter_start_wh: int | None = None
+    # 1.6 meterStart is an integer; 2.0.1 readings are decimals (already in Wh).
+    meter_start_wh: int | float | None = None
     started_at_us: int | None = None
     reservation_id: int | None = None
-    meter_stop_wh: int | None = None
+    meter_stop_wh: int | float | None = None
     stopped_at_us: int | None = None
     stop_reason: str | None = None
     stop_id_tag: str | None = None
@@ -95,6 +113,8 @@ class Transaction(msgspec.Struct, kw_only=True):
     authorization: str | None = None
     # Set when the CSMS settled it without a StopTransaction (actors/settlement.py).
     settlement: Settlement | None = None
+    # 2.0.1: the EVSE it runs on (1.6 has connectors only).
+    evse_id: int | None = None
 
     @property
     def active(self) -> bool:
@@ -245,7 +265,170 @@ class AnsweredCall(msgspec.Struct, array_like=True, frozen=True):
 ANSWERED_CALLS_KEPT = 8
 
 
+# --- the 2.0.1 part ---------------------------------------------------------------------------
+
+
+class EvseConnector(msgspec.Struct, kw_only=True):
+    """A connector of a 2.0.1 EVSE as StatusNotification last reported it (Part 2 G01)."""
+
+    evse_id: int
+    connector_id: int
+    # ConnectorStatusEnumType: Available, Occupied, Reserved, Unavailable, Faulted.
+    status: str
+    # The station's timestamp of this status: an older one arriving later does not replace it.
+    status_at_us: int = 0
+    received_at_us: int = 0
+
+
+class Evse(msgspec.Struct, kw_only=True):
+    evse_id: int
+    connectors: dict[int, EvseConnector] = {}
+    # The latest Energy.Active.Import.Register of a MeterValues for this EVSE (J01), in Wh.
+    meter_wh: float | None = None
+    meter_at_us: int | None = None
+
+
+class VariableAttribute(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One attribute (Actual, Target, MinSet, MaxSet) of a device-model variable (Part 2 B07, 2.0.1 Part 1)."""
+
+    type: str = "Actual"
+    value: str | None = None
+    mutability: str | None = None
+    persistent: bool | None = None
+    constant: bool | None = None
+
+
+class VariableCharacteristics(msgspec.Struct, kw_only=True, omit_defaults=True):
+    data_type: str
+    supports_monitoring: bool
+    unit: str | None = None
+    min_limit: float | None = None
+    max_limit: float | None = None
+    values_list: str | None = None
+
+
+class DeviceVariable(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One component/variable of the station's device model, as NotifyReport last reported it."""
+
+    component: str
+    variable: str
+    component_instance: str | None = None
+    variable_instance: str | None = None
+    evse_id: int | None = None
+    connector_id: int | None = None
+    attributes: list[VariableAttribute] = []
+    characteristics: VariableCharacteristics | None = None
+    # The NotifyReport (requestId, generatedAt) it came from.
+    request_id: int = 0
+    reported_at_us: int = 0
+
+
+class ReportProgress(msgspec.Struct, kw_only=True):
+    """A (multi-part) NotifyReport being assembled: its parts by seqNo until the one with tbc false (B07/B08)."""
+
+    request_id: int
+    seq_nos: list[int] = []
+    # The seqNo of the part with tbc false (the last), once it came.
+    last_seq_no: int | None = None
+    generated_at_us: int = 0
+    received_at_us: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.last_seq_no is not None and self.seq_nos == list(range(self.last_seq_no + 1))
+
+
+class ComponentEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The latest NotifyEvent eventData of a component/variable (Part 2 N07/N08)."""
+
+    component: str
+    variable: str
+    event_id: int
+    timestamp_us: int
+    trigger: str
+    actual_value: str
+    notification_type: str
+    component_instance: str | None = None
+    variable_instance: str | None = None
+    evse_id: int | None = None
+    connector_id: int | None = None
+    cause: int | None = None
+    tech_code: str | None = None
+    tech_info: str | None = None
+    # True reports that the monitored situation cleared (a problem that is over).
+    cleared: bool = False
+    transaction_id: str | None = None
+    variable_monitoring_id: int | None = None
+
+
+class SecurityEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A SecurityEventNotification (Part 2 A04); the list of security events is in Part 2 appendix."""
+
+    type: str
+    timestamp_us: int
+    tech_info: str | None = None
+    received_at_us: int = 0
+
+
+class TransactionSeqNos(msgspec.Struct, kw_only=True):
+    """The seqNos of one 2.0.1 transaction's TransactionEvents that arrived, ascending.
+
+    A station numbers a transaction's events from 0 upwards by one (Part 2 E, "seqNo"), so a
+    number missing below the highest one seen is an event lost (e.g. dropped from a full
+    offline queue, E12): billing must know that the data is incomplete.
+    """
+
+    seq_nos: list[int] = []
+    ended: bool = False
+    offline_events: int = 0
+    # TransactionType fields of the latest event (chargingState, remoteStartId).
+    charging_state: str | None = None
+    remote_start_id: int | None = None
+
+    @property
+    def gaps(self) -> list[int]:
+        if not self.seq_nos:
+            return []
+        seen = set(self.seq_nos)
+        return [n for n in range(self.seq_nos[-1]) if n not in seen]
+
+
+class StationMessage(msgspec.Struct, kw_only=True):
+    """The latest request of a kind the CSMS answers without a feature of its own yet (its
+    full history is in the log and the lake), e.g. NotifyEVChargingNeeds of EVSE 1."""
+
+    action: str
+    payload: str
+    received_at_us: int
+
+
+# Bounds of the 2.0.1 part (live memory per station; everything is in the lake).
+SECURITY_EVENTS_KEPT = 50
+REPORTS_KEPT = 4
+
+
+class Station201(msgspec.Struct, kw_only=True):
+    """What only an OCPP 2.0.1 station has. Keys of `device_model` and `events`:
+    the 2.0.1 folder's variable_key (`Name[:instance][@evse[.connector]]/Variable[:instance]`)."""
+
+    evses: dict[int, Evse] = {}
+    device_model: dict[str, DeviceVariable] = {}
+    reports: list[ReportProgress] = []
+    events: dict[str, ComponentEvent] = {}
+    security_events: list[SecurityEvent] = []
+    transaction_seq_nos: dict[str, TransactionSeqNos] = {}
+    firmware_request_id: int | None = None
+    log_status: str | None = None
+    log_request_id: int | None = None
+    publish_firmware_status: str | None = None
+    # ReservationStatusUpdate per reservation id (Expired, Removed; Part 2 H01/H02).
+    reservation_updates: dict[int, str] = {}
+    # Keyed "<action>" or "<action>/<evseId>".
+    latest: dict[str, StationMessage] = {}
+
+
 class StationState(msgspec.Struct, kw_only=True):
+    # --- the neutral core: every version ---
     station_id: str
     # The OCPP version the station speaks on its latest connection (a key of
     # actors.protocols.PROTOCOLS). Snapshots written before it was recorded were all 1.6.
@@ -258,13 +441,11 @@ class StationState(msgspec.Struct, kw_only=True):
     connected_at_us: int | None = None
     last_seen_us: int | None = None
     last_heartbeat_us: int | None = None
-    connectors: dict[int, ConnectorState] = {}
-    transactions: dict[int, Transaction] = {}
-    # Ids are unique per station (OCPP 1.6 only asks the station to match ids it was given);
-    # the operator API names a transaction by station id + transaction id.
-    next_transaction_id: int = 1
+    # Both versions: 1.6 integer ids, 2.0.1 string ids. Ids are unique per station (OCPP 1.6
+    # only asks the station to match ids it was given; 2.0.1 ids are the station's own); the
+    # operator API names a transaction by station id + transaction id.
+    transactions: dict[int | str, Transaction] = {}
     firmware_status: str | None = None
-    diagnostics_status: str | None = None
     # The inbound CALL whose CALLRESULT has not been applied yet (CALL and CALLRESULT are
     # separate events; apply() pairs them).
     pending_call: PendingCall | None = None
@@ -273,7 +454,16 @@ class StationState(msgspec.Struct, kw_only=True):
     pending_command: SentCommand | None = None
     # The last durable CALLs answered, oldest first (ANSWERED_CALLS_KEPT).
     answered_calls: list[AnsweredCall] = []
+    # requestedMessage of each TriggerMessage the station Accepted, until the station sends
+    # that request (its action name): a station not yet Accepted may send it once per
+    # trigger (1.6 section 4.2). Bounded by csms_side.TRIGGERED_MESSAGES_KEPT.
+    triggered_messages: list[str] = []
 
+    # --- the 1.6 part (fields keep their place in snapshots: msgpack maps by name) ---
+    # Connectors by id (0: the whole Charge Point); 2.0.1 keeps EVSEs in `v201.evses`.
+    connectors: dict[int, ConnectorState] = {}
+    next_transaction_id: int = 1
+    diagnostics_status: str | None = None
     # What operators' commands changed (OCPP 1.6 section 5). New fields keep defaults so
     # snapshots written before them still decode.
     availability: dict[int, ConnectorAvailability] = {}
@@ -292,10 +482,15 @@ class StationState(msgspec.Struct, kw_only=True):
     charging_profiles: dict[int, ChargingProfileRecord] = {}
     firmware_update: FirmwareUpdate | None = None
     diagnostics_upload: DiagnosticsUpload | None = None
-    # requestedMessage of each TriggerMessage the station Accepted, until the station sends
-    # that request (its action name): a station not yet Accepted may send it once per
-    # trigger (1.6 section 4.2). Bounded by csms_side.TRIGGERED_MESSAGES_KEPT.
-    triggered_messages: list[str] = []
+
+    # --- the 2.0.1 part: None until the station's first 2.0.1 message folds ---
+    v201: Station201 | None = None
+
+    def part201(self) -> Station201:
+        """The 2.0.1 part, made on first use (only a 2.0.1 fold calls this)."""
+        if self.v201 is None:
+            self.v201 = Station201()
+        return self.v201
 
 
 class IdTagRecord(msgspec.Struct, kw_only=True, omit_defaults=True):

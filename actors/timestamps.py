@@ -21,3 +21,8 @@ def to_us(ts: datetime) -> int:
 
 def iso(us: int) -> str:
     return datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def from_us(us: int) -> datetime:
+    """The UTC datetime of microseconds since the epoch (what typed answers carry)."""
+    return datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc)

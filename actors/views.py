@@ -12,10 +12,14 @@ from actors.events import now_us as current_us
 from actors.station_state import (
     BootInfo,
     ChargingProfileRecord,
+    ComponentEvent,
     ConnectorState,
+    DeviceVariable,
     DiagnosticsUpload,
+    Evse,
     FirmwareUpdate,
     Reservation,
+    Station201,
     StationState,
     Transaction,
 )
@@ -35,6 +39,8 @@ class BootView(msgspec.Struct, kw_only=True):
     meter_type: str | None
     meter_serial_number: str | None
     booted_at: datetime | None
+    # 2.0.1 BootNotification reason (PowerUp, RemoteReset, ...); None for 1.6.
+    reason: str | None = None
 
 
 class ConnectorView(msgspec.Struct, kw_only=True):
@@ -50,7 +56,8 @@ class ConnectorView(msgspec.Struct, kw_only=True):
 
 class TransactionView(msgspec.Struct, kw_only=True):
     station_id: str
-    transaction_id: int
+    # 1.6: the integer the CSMS assigned; 2.0.1: the station's string transactionId.
+    transaction_id: int | str
     connector_id: int
     id_tag: str | None
     id_tag_status: str | None
@@ -76,6 +83,11 @@ class TransactionView(msgspec.Struct, kw_only=True):
     # meter_stop_wh is the CSMS's estimate (the last register reading seen), not the station's
     # meterStop: for billing to reconcile.
     meter_stop_estimated: bool = False
+    # 2.0.1: the EVSE; None for 1.6.
+    evse_id: int | None = None
+    # 2.0.1: seqNos of TransactionEvents that never arrived (lost data: the energy is computed
+    # from what did arrive, and billing should know it is incomplete); [] when complete and for 1.6.
+    seq_gaps: list[int] = []
 
 
 class ReservationView(msgspec.Struct, kw_only=True):
@@ -160,6 +172,86 @@ class DiagnosticsUploadView(msgspec.Struct, kw_only=True):
     requested_at: datetime | None
 
 
+class EvseConnectorView(msgspec.Struct, kw_only=True):
+    connector_id: int
+    status: str
+    status_at: datetime | None
+    received_at: datetime | None
+
+
+class EvseView(msgspec.Struct, kw_only=True):
+    evse_id: int
+    connectors: list[EvseConnectorView]
+    meter_wh: float | None
+    meter_at: datetime | None
+
+
+class VariableAttributeView(msgspec.Struct, kw_only=True):
+    type: str
+    value: str | None
+    mutability: str | None
+
+
+class DeviceVariableView(msgspec.Struct, kw_only=True):
+    component: str
+    component_instance: str | None
+    evse_id: int | None
+    connector_id: int | None
+    variable: str
+    variable_instance: str | None
+    attributes: list[VariableAttributeView]
+    unit: str | None
+    data_type: str | None
+    reported_at: datetime | None
+
+
+class ComponentEventView(msgspec.Struct, kw_only=True):
+    component: str
+    component_instance: str | None
+    evse_id: int | None
+    connector_id: int | None
+    variable: str
+    variable_instance: str | None
+    event_id: int
+    timestamp: datetime | None
+    trigger: str
+    actual_value: str
+    notification_type: str
+    tech_code: str | None
+    tech_info: str | None
+    cleared: bool
+    transaction_id: str | None
+
+
+class SecurityEventView(msgspec.Struct, kw_only=True):
+    type: str
+    timestamp: datetime | None
+    tech_info: str | None
+
+
+class ReportView(msgspec.Struct, kw_only=True):
+    request_id: int
+    parts: int
+    complete: bool
+    generated_at: datetime | None
+
+
+class Station201View(msgspec.Struct, kw_only=True):
+    """What only a 2.0.1 station shows: EVSEs, its device model, events, security events."""
+
+    evses: list[EvseView]
+    device_model: list[DeviceVariableView]
+    # The latest event per component/variable (a problem with `cleared` false is still on).
+    events: list[ComponentEventView]
+    security_events: list[SecurityEventView]
+    reports: list[ReportView]
+    firmware_request_id: int | None
+    log_status: str | None
+    log_request_id: int | None
+    publish_firmware_status: str | None
+    reservation_updates: dict[int, str]
+
+
 class StationSummary(msgspec.Struct, kw_only=True):
     station_id: str
     site: str | None
@@ -199,6 +291,8 @@ class StationView(msgspec.Struct, kw_only=True):
     # What ChangeAvailability last asked per connector (0: the whole station); the actual
     # state arrives as StatusNotification (connectors).
     availability: list[AvailabilityView]
+    # A station that has spoken 2.0.1: its EVSEs, device model, events; None otherwise.
+    v201: Station201View | None = None
 
 
 def boot_view(b: BootInfo) -> BootView:
@@ -212,6 +306,7 @@ def boot_view(b: BootInfo) -> BootView:
         meter_type=b.meter_type,
         meter_serial_number=b.meter_serial_number,
         booted_at=_ts(b.booted_at_us),
+        reason=b.reason,
     )
 
 
@@ -228,7 +323,7 @@ def connector_view(c: ConnectorState) -> ConnectorView:
     )
 
 
-def transaction_view(station_id: str, t: Transaction) -> TransactionView:
+def transaction_view(station_id: str, t: Transaction, seq_gaps: list[int] | None = None) -> TransactionView:
     return TransactionView(
         station_id=station_id,
         transaction_id=t.transaction_id,
@@ -249,6 +344,82 @@ def transaction_view(station_id: str, t: Transaction) -> TransactionView:
         ended_by=ended_by(t),
         settled_reason=t.settlement.reason if t.settlement is not None else None,
         meter_stop_estimated=t.settlement is not None and not t.stopped_by_station,
+        evse_id=t.evse_id,
+        seq_gaps=seq_gaps or [],
+    )
+
+
+def transaction_views(st: StationState, query: TransactionFilter | None = None) -> list[TransactionView]:
+    """The station's transactions as the API shows them (both versions), those `query` matches."""
+    seq_nos = st.v201.transaction_seq_nos if st.v201 is not None else {}
+    return [
+        transaction_view(st.station_id, t, seq_nos[t.transaction_id].gaps if t.transaction_id in seq_nos else None)
+        for t in st.transactions.values()
+        if query is None or query.matches(t)
+    ]
+
+
+def transaction_order(t: TransactionView) -> tuple[str, int, int, str]:
+    """Sort key of transactions: by station, then 1.6 integer ids in numeric order, then 2.0.1
+    string ids (a station that changed version has both)."""
+    if isinstance(t.transaction_id, int):
+        return t.station_id, 0, t.transaction_id, ""
+    return t.station_id, 1, 0, t.transaction_id
+
+
+def _evse_view(e: Evse) -> EvseView:
+    return EvseView(
+        evse_id=e.evse_id,
+        connectors=[
+            EvseConnectorView(connector_id=c.connector_id, status=c.status, status_at=_ts(c.status_at_us),
+                              received_at=_ts(c.received_at_us))
+            for _, c in sorted(e.connectors.items())
+        ],
+        meter_wh=e.meter_wh,
+        meter_at=_ts(e.meter_at_us),
+    )
+
+
+def _device_variable_view(v: DeviceVariable) -> DeviceVariableView:
+    return DeviceVariableView(
+        component=v.component, component_instance=v.component_instance, evse_id=v.evse_id,
+        connector_id=v.connector_id, variable=v.variable, variable_instance=v.variable_instance,
+        attributes=[VariableAttributeView(type=a.type, value=a.value, mutability=a.mutability) for a in v.attributes],
+        unit=v.characteristics.unit if v.characteristics else None,
+        data_type=v.characteristics.data_type if v.characteristics else None,
+        reported_at=_ts(v.reported_at_us),
+    )
+
+
+def _component_event_view(e: ComponentEvent) -> ComponentEventView:
+    return ComponentEventView(
+        component=e.component, component_instance=e.component_instance, evse_id=e.evse_id,
+        connector_id=e.connector_id, variable=e.variable, variable_instance=e.variable_instance,
+        event_id=e.event_id, timestamp=_ts(e.timestamp_us), trigger=e.trigger, actual_value=e.actual_value,
+        notification_type=e.notification_type, tech_code=e.tech_code, tech_info=e.tech_info, cleared=e.cleared,
+        transaction_id=e.transaction_id,
+    )
+
+
+def v201_view(p: Station201) -> Station201View:
+    return Station201View(
+        evses=[_evse_view(e) for _, e in sorted(p.evses.items())],
+        device_model=[_device_variable_view(v) for _, v in sorted(p.device_model.items())],
+        events=[_component_event_view(e) for _, e in sorted(p.events.items())],
+        security_events=[
+            SecurityEventView(type=e.type, timestamp=_ts(e.timestamp_us), tech_info=e.tech_info)
+            for e in p.security_events
+        ],
+        reports=[
+            ReportView(request_id=r.request_id, parts=len(r.seq_nos), complete=r.complete,
+                       generated_at=_ts(r.generated_at_us))
+            for r in p.reports
+        ],
+        firmware_request_id=p.firmware_request_id,
+        log_status=p.log_status,
+        log_request_id=p.log_request_id,
+        publish_firmware_status=p.publish_firmware_status,
+        reservation_updates=dict(p.reservation_updates),
     )
 
 
@@ -343,7 +514,7 @@ def station_view(st: StationState, now_us: int | None = None) -> StationView:
         last_seen=_ts(st.last_seen_us),
         last_heartbeat=_ts(st.last_heartbeat_us),
         connectors=[connector_view(c) for _, c in sorted(st.connectors.items())],
-        active_transactions=[transaction_view(st.station_id, t) for t in st.transactions.values() if t.active],
+        active_transactions=transaction_views(st, TransactionFilter(active=True)),
         firmware_status=st.firmware_status,
         firmware_update=firmware_update_view(st.firmware_update) if st.firmware_update else None,
         diagnostics_status=st.diagnostics_status,
@@ -372,6 +543,7 @@ def station_view(st: StationState, now_us: int | None = None) -> StationView:
             AvailabilityView(connector_id=a.connector_id, type=a.type, status=a.status, requested_at=_ts(a.requested_at_us))
             for _, a in sorted(st.availability.items())
         ],
+        v201=v201_view(st.v201) if st.v201 is not None else None,
     )
 
 

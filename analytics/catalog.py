@@ -68,6 +68,8 @@ def duckdb_type(dtype: pl.DataType) -> str:
     """The type DuckDB reads a column of this Polars type back as from our Parquet files."""
     if isinstance(dtype, pl.Datetime):
         return "TIMESTAMP WITH TIME ZONE" if dtype.time_zone else "TIMESTAMP"
+    if isinstance(dtype, pl.List):
+        return f"{duckdb_type(dtype.inner)}[]"
     return _DUCKDB_TYPES[dtype.base_type()]
 
 

@@ -74,7 +74,8 @@ RETRANSMISSIONS = (f"Retransmissions are removed before the grain applies: a CAL
 
 STATUS_CHANGES = Table(
     "silver", "status_changes",
-    grain="one StatusNotification per station, connector, station timestamp and content (retransmissions removed)",
+    grain="one StatusNotification per station, connector (2.0.1: EVSE and connector), station timestamp and "
+          "content (retransmissions removed)",
     partitioning="day", time_column="event_ts",
     description=RETRANSMISSIONS + " Without a station timestamp only the message id tells a re-sent notification "
                                   "from a new one: any other is a status of its own, dated by its receive time.",
@@ -85,34 +86,40 @@ STATUS_CHANGES = Table(
         _c("station_ts", UTC_TS, "the station's timestamp as sent (null if it sent none)"),
         _c("received_at", UTC_TS, "when the CSMS received it", nullable=False),
         _c("lateness_s", pl.Float64, "received_at - station_ts (0 when no station timestamp)", "s"),
-        _c("status", pl.String, "ChargePointStatus (Available, Charging, Faulted, ...)", nullable=False),
-        _c("error_code", pl.String, "ChargePointErrorCode (NoError, GroundFailure, ...)", nullable=False),
+        _c("status", pl.String, "ChargePointStatus (Available, Charging, Faulted, ...); 2.0.1 ConnectorStatus "
+                                "(Available, Occupied, Reserved, Unavailable, Faulted)", nullable=False),
+        _c("error_code", pl.String, "ChargePointErrorCode (NoError, GroundFailure, ...); 2.0.1 sends none "
+                                    "(its errors come as NotifyEvent): NotReported", nullable=False),
         _c("info", pl.String, "free-text info"),
         _c("vendor_id", pl.String, "vendor namespace of vendor_error_code"),
         _c("vendor_error_code", pl.String, "vendor-specific error code"),
         _c("source", pl.String, "StationHost log of the first copy", nullable=False),
         _c("seq", pl.Int64, "sequence number in that log", nullable=False),
+        _c("evse_id", pl.Int32, "2.0.1: the EVSE (connector_id is then the connector within it); null for 1.6"),
     ),
 )
 
 TRANSACTIONS = Table(
     "silver", "transactions",
-    grain="one ended transaction (StopTransaction seen, or settled by the CSMS), per station and transaction id",
+    grain="one ended transaction (1.6 StopTransaction, 2.0.1 TransactionEvent Ended seen, or settled by the "
+          "CSMS), per station and transaction id",
     partitioning="day", time_column="stop_ts",
     description=RETRANSMISSIONS,
     columns=(
         _c("station_id", pl.String, "station identity", nullable=False),
-        _c("transaction_id", pl.Int64, "id the CSMS assigned (the station's for orphans)", nullable=False),
+        _c("transaction_id", pl.Int64, "1.6: id the CSMS assigned (the station's for orphans); null for 2.0.1 "
+                                       "(station_transaction_id)"),
         _c("connector_id", pl.Int32, "connector (null for an orphan stop)"),
         _c("id_tag_hash", pl.String, "SHA-256 (hex, first 16 bytes) of the upper-cased id tag that started it"),
         _c("start_ts", UTC_TS, "StartTransaction timestamp (null for an orphan)"),
         _c("stop_ts", UTC_TS, "StopTransaction timestamp (settled: when the CSMS saw it over)", nullable=False),
         _c("duration_s", pl.Float64, "stop_ts - start_ts", "s"),
         _c("meter_start_wh", pl.Int64, "meter at start", "Wh"),
-        _c("meter_stop_wh", pl.Int64, "meter at stop (settled: the CSMS's estimate, see meter_stop_estimated)", "Wh",
-           nullable=False),
-        _c("energy_wh", pl.Float64, "meter_stop_wh - meter_start_wh", "Wh"),
-        _c("stop_reason", pl.String, "Reason of StopTransaction (Local when absent, per OCPP 1.6); null when settled"),
+        _c("meter_stop_wh", pl.Int64, "meter at stop (settled: the CSMS's estimate, see meter_stop_estimated; "
+                                      "2.0.1: null when its Ended carried no register reading)", "Wh"),
+        _c("energy_wh", pl.Float64, "meter_stop_wh - meter_start_wh (2.0.1: of the readings before rounding)", "Wh"),
+        _c("stop_reason", pl.String, "Reason of StopTransaction, 2.0.1 stoppedReason (Local when absent, per both); "
+                                     "null when settled"),
         _c("is_orphan", pl.Boolean, "stop (or settlement) without a known start (e.g. transactionId -1)", nullable=False),
         _c("is_duplicate", pl.Boolean, "the station sent the StartTransaction more than once", nullable=False),
         _c("end_kind", pl.String,
@@ -133,6 +140,11 @@ TRANSACTIONS = Table(
         _c("authorized_offline", pl.Boolean,
            "authorized without a live check (cache or free_vending): billing must reconcile it; "
            "null for an orphan (start unknown)"),
+        _c("station_transaction_id", pl.String, "2.0.1: the transactionId the station assigned; null for 1.6"),
+        _c("evse_id", pl.Int32, "2.0.1: the EVSE; null for 1.6"),
+        _c("seq_gaps", pl.List(pl.Int32),
+           "2.0.1: seqNos of the transaction's TransactionEvents that never arrived within the lookback (lost: "
+           "the data, and so the energy, is incomplete); empty when complete; null for 1.6"),
     ),
 )
 
@@ -215,7 +227,8 @@ AUTHORIZATIONS = Table(
         _c("event_ts", UTC_TS, "when it was asked: StartTransaction timestamp, else the receive time of the "
                                "Authorize, or when the CSMS sent the RemoteStartTransaction", nullable=False),
         _c("received_at", UTC_TS, "when the CSMS received the request (RemoteStart: sent it)", nullable=False),
-        _c("action", pl.String, "Authorize | StartTransaction | RemoteStartTransaction", nullable=False),
+        _c("action", pl.String, "Authorize | StartTransaction | RemoteStartTransaction; 2.0.1: Authorize | "
+                                "TransactionEvent (a Started carrying an idToken)", nullable=False),
         _c("connector_id", pl.Int32, "connector of a StartTransaction or RemoteStartTransaction (null: none named)"),
         _c("id_tag_hash", pl.String, "SHA-256 (hex, first 16 bytes) of the upper-cased id tag", nullable=False),
         _c("status", pl.String,
@@ -227,7 +240,8 @@ AUTHORIZATIONS = Table(
            "null when no decision was logged (local id-tag table without an external authorizer; RemoteStart)"),
         _c("downstream", pl.String, "what asking the external authorizer gave (answered, breaker_open, "
                                     "unavailable, refused, not_asked); null when no decision was logged"),
-        _c("transaction_id", pl.Int64, "StartTransaction: the transactionId the CSMS gave back"),
+        _c("transaction_id", pl.Int64, "StartTransaction: the transactionId the CSMS gave back (null for 2.0.1, "
+                                       "whose ids are the station's)"),
         _c("message_id", pl.String, "OCPP-J message id of the request", nullable=False),
         _c("source", pl.String, "StationHost log of the request (first copy)", nullable=False),
         _c("seq", pl.Int64, "sequence number in that log", nullable=False),

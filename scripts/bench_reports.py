@@ -63,7 +63,8 @@ def generate(root: Path, stations: int, first: dt.date, days: int, meter_interva
         sc = pl.DataFrame({"station_id": ids[who], "connector_id": rng.integers(0, 3, len(who)).astype(np.int32),
                            "event_ts": stamps, "station_ts": stamps, "received_at": stamps, "lateness_s": 0.0,
                            "status": status, "error_code": error, "info": None, "vendor_id": None,
-                           "vendor_error_code": None, "source": "bench", "seq": np.arange(len(who))})
+                           "vendor_error_code": None, "source": "bench", "seq": np.arange(len(who)),
+                           "evse_id": None})
         write_partition(STATUS_CHANGES, day_dir(STATUS_CHANGES, root, day), sc)
         # disconnects, most followed by a reconnect within a minute
         n = rng.poisson(1.0, stations)
@@ -88,8 +89,10 @@ def generate(root: Path, stations: int, first: dt.date, days: int, meter_interva
                            "duration_s": duration, "meter_start_wh": 0, "meter_stop_wh": energy.astype(np.int64),
                            "energy_wh": energy, "stop_reason": "Local", "is_orphan": False, "is_duplicate": False,
                            "end_kind": "station", "settled_reason": None, "meter_stop_estimated": False,
-                           "authorization": None, "authorized_offline": False},
-                          schema_overrides={"authorization": pl.String, "settled_reason": pl.String})
+                           "authorization": None, "authorized_offline": False, "station_transaction_id": None,
+                           "evse_id": None, "seq_gaps": None},
+                          schema_overrides={"authorization": pl.String, "settled_reason": pl.String,
+                                            "seq_gaps": pl.List(pl.Int32)})
         write_partition(TRANSACTIONS, day_dir(TRANSACTIONS, root, day), tr)
         # every session's StartTransaction answer, plus now and then a refused Authorize
         refused = rng.choice(stations, max(1, stations // 50), replace=False)

@@ -12,7 +12,7 @@ import time
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from actors import logs
+    from actors import logs, protocols
     from actors.config import load_config
     from serve_app import app
     from serve_app.operator_token import with_operator_token
@@ -46,7 +46,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app.deploy(config)
     base = f"{config.host}:{config.port}"
     ws, http = ("wss", "https") if config.tls_enabled() else ("ws", "http")  # docs/security.md
-    print(f"CSMS ready. Stations: {ws}://{base}/ocpp/<station_id> (ocpp1.6, Basic auth). "
+    print(f"CSMS ready. Stations: {ws}://{base}/ocpp/<station_id> ({', '.join(protocols.SUBPROTOCOLS)}, Basic auth). "
           f"Operator API: {http}://{base}/api (docs: {http}://{base}/docs). Back office: {http}://{base}/. "
           f"Data: {config.data_path}", flush=True)
     if config.tls_enabled() and config.plain_port:

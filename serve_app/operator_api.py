@@ -27,7 +27,7 @@ from actors.passwords import hash_password
 from actors.station_state import IdTagRecord, Registration
 from actors.storage import NotStored
 from actors.timestamps import to_us
-from actors.views import StationView, TransactionFilter, TransactionView
+from actors.views import StationView, TransactionFilter, TransactionView, transaction_order
 from analytics import catalog, gold_views, scheduler
 from serve_app.backoffice import router as backoffice_router
 from serve_app.api_schema import ResponseSchemas, StructResponse
@@ -409,7 +409,7 @@ class OperatorApi:
         )
         hosts = [directory.host_for(station_id, self.hosts)] if station_id else self.hosts
         parts = await asyncio.gather(*(self._call(self._host_named(n).transactions.remote(query)) for n in hosts))
-        rows = sorted((t for part in parts for t in part), key=lambda t: (t.station_id, t.transaction_id))
+        rows = sorted((t for part in parts for t in part), key=transaction_order)
         return StructResponse(TransactionPage(total=len(rows), energy_wh=sum(t.energy_wh or 0 for t in rows),
                                               transactions=rows[offset : offset + limit]))
 

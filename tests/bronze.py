@@ -30,21 +30,21 @@ class Bronze:
 
     def call(self, station: str, action: str, payload: dict | str, received: str, *,
              station_ts: str | None = None, result: dict | None = None, error: tuple[str, str] | None = None,
-             message_id: str | None = None) -> None:
+             message_id: str | None = None, ocpp_version: str = "1.6") -> None:
         mid = message_id or self._next_id()
         at = us(received)
         text = payload if isinstance(payload, str) else json.dumps(payload)
         self.events.append(Event(station_id=station, received_at_us=at, direction="in", message_type="CALL",
                                  message_id=mid, action=action, payload=text,
-                                 station_ts_us=us(station_ts) if station_ts else None))
+                                 station_ts_us=us(station_ts) if station_ts else None, ocpp_version=ocpp_version))
         if error is not None:
             self.events.append(Event(station_id=station, received_at_us=at, direction="out",
                                      message_type="CALLERROR", message_id=mid, action=action,
-                                     payload=json.dumps([error[0], error[1], {}])))
+                                     payload=json.dumps([error[0], error[1], {}]), ocpp_version=ocpp_version))
         else:
             self.events.append(Event(station_id=station, received_at_us=at, direction="out",
                                      message_type="CALLRESULT", message_id=mid, action=action,
-                                     payload=json.dumps(result or {})))
+                                     payload=json.dumps(result or {}), ocpp_version=ocpp_version))
 
     def status(self, station: str, connector: int, status: str, at: str, received: str | None = None,
                error_code: str = "NoError", **extra) -> None:

@@ -161,7 +161,7 @@ def _write(data_root: Path, conn: list, status: list, tx: list, meter: list, aut
         pl.col("event_ts").alias("station_ts"), pl.col("event_ts").alias("received_at"), pl.lit(0.0).alias("lateness_s"),
         pl.lit(None, pl.String).alias("info"), pl.lit(None, pl.String).alias("vendor_id"),
         pl.lit(None, pl.String).alias("vendor_error_code"), pl.lit("gen").alias("source"),
-        pl.int_range(pl.len(), dtype=pl.Int64).alias("seq")))
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("seq"), pl.lit(None, pl.Int32).alias("evse_id")))
     t = pl.DataFrame(tx, schema={"station_id": pl.String, "transaction_id": pl.Int64, "connector_id": pl.Int32,
                                  "start_ts": ts, "stop_ts": ts, "duration_s": pl.Float64, "meter_start_wh": pl.Int64,
                                  "meter_stop_wh": pl.Int64, "energy_wh": pl.Float64}, orient="row")
@@ -170,7 +170,8 @@ def _write(data_root: Path, conn: list, status: list, tx: list, meter: list, aut
         pl.lit(False).alias("is_duplicate"), pl.lit("station").alias("end_kind"),
         pl.lit(None, pl.String).alias("settled_reason"), pl.lit(False).alias("meter_stop_estimated"),
         pl.lit(None, pl.String).alias("authorization"),
-        pl.lit(False).alias("authorized_offline")))
+        pl.lit(False).alias("authorized_offline"), pl.lit(None, pl.String).alias("station_transaction_id"),
+        pl.lit(None, pl.Int32).alias("evse_id"), pl.lit(None, pl.List(pl.Int32)).alias("seq_gaps")))
     a = pl.DataFrame(auth, schema={"station_id": pl.String, "event_ts": ts, "action": pl.String, "status": pl.String,
                                    "transaction_id": pl.Int64}, orient="row")
     _by_day(AUTHORIZATIONS, data_root, a.with_columns(

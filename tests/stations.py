@@ -1,4 +1,4 @@
-"""Real OCPP 1.6J test stations: the `ocpp` library's ChargePoint over a real websocket."""
+"""Real OCPP test stations: the `ocpp` library's ChargePoint (1.6J, 2.0.1) over a real websocket."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import websockets
 from ocpp.v16 import ChargePoint
+from ocpp.v201 import ChargePoint as ChargePoint201
 
 from tests.conftest import PASSWORD
 
@@ -24,12 +25,19 @@ class TestStation(ChargePoint):
     __test__ = False  # not a pytest test class
 
 
+class TestStation201(ChargePoint201):
+    """An OCPP 2.0.1 charge station."""
+
+    __test__ = False
+
+
 @contextlib.asynccontextmanager
 async def connected_station(ws_url: str, station_id: str, password: str = PASSWORD,
                             response_timeout: float = 15,
-                            station_class: type[TestStation] = TestStation) -> AsyncIterator[TestStation]:
+                            station_class: type[TestStation] | type[TestStation201] = TestStation,
+                            subprotocols: tuple[str, ...] = ("ocpp1.6",)) -> AsyncIterator[TestStation]:
     async with websockets.connect(
-        f"{ws_url}/{station_id}", subprotocols=["ocpp1.6"], additional_headers=basic_auth(station_id, password),
+        f"{ws_url}/{station_id}", subprotocols=list(subprotocols), additional_headers=basic_auth(station_id, password),
         open_timeout=30,
     ) as ws:
         station = station_class(station_id, ws, response_timeout=response_timeout)
@@ -49,10 +57,11 @@ async def _run(station: TestStation) -> None:
 
 
 @contextlib.asynccontextmanager
-async def raw_socket(ws_url: str, station_id: str, password: str = PASSWORD):
+async def raw_socket(ws_url: str, station_id: str, password: str = PASSWORD,
+                     subprotocols: tuple[str, ...] = ("ocpp1.6",)):
     """A bare websocket for frames no well-behaved station library would send."""
     async with websockets.connect(
-        f"{ws_url}/{station_id}", subprotocols=["ocpp1.6"], additional_headers=basic_auth(station_id, password),
+        f"{ws_url}/{station_id}", subprotocols=list(subprotocols), additional_headers=basic_auth(station_id, password),
         open_timeout=30, max_size=None,
     ) as ws:
         yield ws

@@ -42,8 +42,9 @@ class AuthorizationDecided(msgspec.Struct, frozen=True, kw_only=True, omit_defau
     downstream: DownstreamOutcome
     # The idTagInfo status the station was sent (after expiry and ConcurrentTx checks).
     status: str
-    # StartTransaction only: the transaction the decision belongs to.
-    transaction_id: int | None = None
+    # The transaction the decision belongs to: 1.6 StartTransaction's (the id we assigned),
+    # 2.0.1 TransactionEvent's (the station's string id).
+    transaction_id: int | str | None = None
 
 
 def answered(id_tag: str, record: IdTagRecord) -> AuthorizationDecision:

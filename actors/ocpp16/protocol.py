@@ -69,6 +69,12 @@ def id_token(request: Any) -> str | None:
     return tag.upper() if tag else None
 
 
+def authorization_outcome(request: Any, answer: Any) -> tuple[str, int | None]:
+    # Authorize, StartTransaction (whose decision belongs to the transaction it started), StopTransaction.
+    info = getattr(answer, "idTagInfo", None)
+    return getattr(info, "status", ""), getattr(answer, "transactionId", None)
+
+
 def after_apply(state: StationState, action: str, policy: Policy) -> None:
     # A start may have settled the connector's stale transaction (stale_transactions): it
     # counts as completed too.
@@ -91,6 +97,7 @@ OCPP16 = Protocol(
     station_timestamp_us=s16.station_timestamp_us,
     id_token=id_token,
     after_apply=after_apply,
+    authorization_outcome=authorization_outcome,
     # OCPP 1.6 section 4.2: while a station is Pending the CSMS may configure it, trigger
     # messages, etc., but not start or stop charging.
     not_while_pending=frozenset({"RemoteStartTransaction", "RemoteStopTransaction"}),

@@ -38,16 +38,17 @@ def authorizations(
             for a in authorizes if us_day(a.row["received_at"]) == d]
     seen: dict[tuple[str, int], dict[str, Any]] = {}
     for s in starts:  # in receive order: a retried start is one row, its first copy
-        if us_day(s.start_us) != d:
-            continue
+        if us_day(s.start_us) != d or s.id_tag is None:
+            continue  # (a 2.0.1 transaction may start before any id token: nothing was asked)
         decided = decisions.get(decision_key(s.row))
         key = (s.row["station_id"], s.transaction_id)
         if key in seen:
             if seen[key]["authorization"] is None and decided is not None:
                 seen[key].update(authorization=decided.source, downstream=decided.downstream)
             continue
+        # The column holds the CSMS's integer ids; a 2.0.1 start is named by its row (message id).
         seen[key] = _authorization(s.row, s.start_us, s.id_tag, s.id_tag_status, decided, s.connector_id,
-                                   s.transaction_id)
+                                   s.transaction_id if isinstance(s.transaction_id, int) else None)
     rows.extend(seen.values())
     rows.extend(_authorization(r.row, r.row["received_at"], r.id_tag, r.status, None, r.connector_id)
                 for r in remote_starts)

@@ -18,7 +18,7 @@ from analytics.silver.meter_values import meter_values
 from analytics.silver.quarantine import Quarantine
 from analytics.silver.settlements import transaction_settlements
 from analytics.silver.status_changes import status_changes
-from analytics.silver.transactions import transaction_starts, transactions
+from analytics.silver.transactions import transaction_seq_nos, transaction_starts, transactions
 
 
 def curate_day_frames(
@@ -47,14 +47,16 @@ def curate_day_frames(
 
     starts = micros(starts)
     decisions = authorization_decisions([window, starts], quarantine)
-    started = staging.stage_starts(
+    lookback_calls = (
         answered_calls(starts.unique(subset=["source", "seq"], keep="first")).sort("received_at", "source", "seq")
-        if not starts.is_empty() else starts, quarantine)
+        if not starts.is_empty() else starts)
+    started = staging.stage_starts(lookback_calls, quarantine)
     starts_by_tx = transaction_starts(started, decisions)
     settlements = transaction_settlements([window, starts], quarantine)
+    seq_nos = transaction_seq_nos(staging.stage_events(lookback_calls)) if not lookback_calls.is_empty() else {}
     frames = {
         t.STATUS_CHANGES.name: status_changes(d, staged.statuses),
-        t.TRANSACTIONS.name: transactions(d, staged.stops, starts_by_tx, settlements),
+        t.TRANSACTIONS.name: transactions(d, staged.stops, starts_by_tx, seq_nos=seq_nos, settlements=settlements),
         t.METER_VALUES.name: meter_values(d, staged.samples, starts_by_tx, quarantine),
         t.CONNECTIVITY.name: connectivity(d, window, staged.boots, calls, heartbeat_gap_s, quarantine,
                                           last_calls_before),

@@ -13,7 +13,7 @@ from analytics.silver.bronze import BronzeRow
 
 
 class StatusReported(msgspec.Struct):
-    """A connector's status as the station reported it (1.6 StatusNotification)."""
+    """A connector's status as the station reported it (StatusNotification of 1.6 or 2.0.1)."""
 
     row: BronzeRow
     connector_id: int
@@ -23,26 +23,39 @@ class StatusReported(msgspec.Struct):
     info: str | None
     vendor_id: str | None
     vendor_error_code: str | None
+    evse_id: int | None = None  # 2.0.1: the EVSE the connector belongs to
 
 
 class TransactionStarted(msgspec.Struct):
-    """A transaction start the CSMS answered with a transaction id."""
+    """A transaction start the CSMS answered (1.6 StartTransaction with the id it gave back;
+    2.0.1 TransactionEvent Started with the station's own id)."""
 
     row: BronzeRow
     connector_id: int
-    id_tag: str
+    id_tag: str | None  # 2.0.1: None when it started before any token (cable plugged in first)
     start_us: int
-    meter_start_wh: int
-    transaction_id: int  # the id the CSMS gave back
-    id_tag_status: str | None  # the idTagInfo status the CSMS answered with
+    meter_start_wh: int | float | None  # 2.0.1: None when the Started carried no register reading
+    transaction_id: int | str  # 1.6: the id the CSMS gave back; 2.0.1: the station's transactionId
+    id_tag_status: str | None  # the idTagInfo / idTokenInfo status the CSMS answered with
+    evse_id: int | None = None  # 2.0.1
 
 
 class TransactionStopped(msgspec.Struct):
     row: BronzeRow
-    transaction_id: int
+    transaction_id: int | str
     stop_us: int
-    meter_stop_wh: int
+    meter_stop_wh: int | float | None  # 2.0.1: None when the Ended carried no register reading
     reason: str  # the version's default when the station named none
+    evse_id: int | None = None  # 2.0.1
+
+
+class TransactionEventSeen(msgspec.Struct):
+    """One numbered event of a transaction (2.0.1 TransactionEvent seqNo): the numbers that
+    never arrived are the transaction's seq gaps."""
+
+    station_id: str
+    transaction_id: str
+    seq_no: int
 
 
 class Booted(msgspec.Struct):

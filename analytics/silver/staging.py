@@ -1,6 +1,6 @@
 """The staging step: each OCPP version's bronze rows (by `ocpp_version`) -> version-neutral staged records.
 
-One staging module per version (`staging_16` now) reads that version's payloads; the
+One staging module per version (`staging_16`, `staging_201`) reads that version's payloads; the
 table builders see only analytics.silver.records. Adding a version adds its module to
 STAGING_BY_VERSION; bronze of a version that is not there is quarantined, never guessed at.
 
@@ -18,10 +18,10 @@ from typing import Protocol
 import polars as pl
 
 from actors import events as ev
-from analytics.silver import staging_16
+from analytics.silver import staging_16, staging_201
 from analytics.silver.bronze import BronzeRow, refusal
 from analytics.silver.quarantine import Quarantine
-from analytics.silver.records import Booted, RemoteStartSent, Staged, TransactionStarted
+from analytics.silver.records import Booted, RemoteStartSent, Staged, TransactionEventSeen, TransactionStarted
 from analytics.tables import RETRANSMISSION_WINDOW_S
 
 
@@ -40,9 +40,12 @@ class VersionStaging(Protocol):
     def stage_start(self, row: BronzeRow, quarantine: Quarantine) -> TransactionStarted | None: ...
     def boot(self, row: BronzeRow) -> Booted | None: ...
     def remote_starts(self, frame: pl.DataFrame, d: int, quarantine: Quarantine) -> list[RemoteStartSent]: ...
+    # A START row's place in its transaction's numbering (2.0.1 seqNo), None where the version
+    # numbers none (1.6).
+    def stage_event(self, row: BronzeRow) -> TransactionEventSeen | None: ...
 
 
-STAGING_BY_VERSION: dict[str, VersionStaging] = {staging_16.VERSION: staging_16}
+STAGING_BY_VERSION: dict[str, VersionStaging] = {s.VERSION: s for s in (staging_16, staging_201)}
 
 
 def _every(name: str) -> tuple[str, ...]:
@@ -115,6 +118,20 @@ def stage_starts(calls: pl.DataFrame, quarantine: Quarantine) -> list[Transactio
             started = staging.stage_start(row, quarantine)
             if started is not None:
                 found.append(started)
+    return found
+
+
+def stage_events(calls: pl.DataFrame) -> list[TransactionEventSeen]:
+    """The numbered transaction events among `calls` (the lookback's START rows the CSMS answered),
+    for the transactions' seq gaps."""
+    found = []
+    for row in calls.iter_rows(named=True):
+        if row["answer_type"] != "CALLRESULT" or row["action"] not in START_ACTIONS:
+            continue
+        staging = STAGING_BY_VERSION.get(row["ocpp_version"])
+        seen = staging.stage_event(row) if staging is not None and row["action"] == staging.START else None
+        if seen is not None:
+            found.append(seen)
     return found
 
 

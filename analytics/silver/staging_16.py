@@ -15,7 +15,8 @@ from analytics.silver.bronze import BronzeRow
 from analytics.silver.frames import US_PER_DAY, short
 from analytics.silver.quarantine import Quarantine
 from analytics.silver.records import (
-    Authorized, Booted, RemoteStartSent, SampledValues, Staged, StatusReported, TransactionStarted, TransactionStopped,
+    Authorized, Booted, RemoteStartSent, SampledValues, Staged, StatusReported, TransactionEventSeen,
+    TransactionStarted, TransactionStopped,
 )
 
 VERSION = "1.6"
@@ -134,6 +135,10 @@ def stage_start(row: BronzeRow, quarantine: Quarantine) -> TransactionStarted | 
         return None
     return TransactionStarted(row, req.connectorId, req.idTag, to_us(req.timestamp), req.meterStart,
                               result.transactionId, result.idTagInfo.status if result.idTagInfo else None)
+
+
+def stage_event(row: BronzeRow) -> TransactionEventSeen | None:
+    return None  # 1.6 does not number a transaction's messages
 
 
 def _booted(row: BronzeRow, req: m.BootNotificationRequest) -> Booted:

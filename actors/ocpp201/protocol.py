@@ -1,0 +1,148 @@
+"""OCPP 2.0.1 as the rest of the CSMS sees it: the one `Protocol` object of this folder (actors/protocol.py).
+
+Station-initiated actions are all answered here (issue 11). CSMS-initiated commands are issue
+12: until then the table of commands is empty, so the operator API refuses every command to a
+2.0.1 station (unknown action) instead of sending one whose answer would not fold, or whose
+secrets (SetVariables of SecurityCtrlr.BasicAuthPassword) the log would keep in clear.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from actors import ocppj
+from actors.ocpp201 import messages as m
+from actors.ocpp201 import station_side as s
+from actors.protocol import Policy, Protocol, StationAction
+from actors.station_state import StationState
+
+A = StationAction
+empty = s.answer_empty
+
+# Durable: the CALLRESULT leaves only after the events are fsync'd (DESIGN.md, Durability):
+# boot, statuses, transaction and meter data, and what an operator must never miss (security
+# events, alerts, the device model). Transaction messages (E13, "transaction-related
+# messages": TransactionEvent only; meter values of a transaction travel inside it, J02) are
+# delayed by the rate limit, never refused.
+# Before an Accepted boot (B02.FR, B03.FR) a station may send BootNotification only, and what
+# the CSMS asked of it: a TriggerMessage's request (the session lets those through) and the
+# NotifyReport answering a GetBaseReport sent while it is Pending (B02: the CSMS may read the
+# device model before accepting a station).
+ACTIONS: dict[str, StationAction] = {
+    "BootNotification": A(s.answer_boot, s.apply_boot, m.BootNotificationResponse, durable=True,
+                          before_accepted=True),
+    "Heartbeat": A(s.answer_heartbeat, s.apply_heartbeat, m.HeartbeatResponse, durable=False),
+    "StatusNotification": A(empty(m.StatusNotificationResponse), s.apply_status, m.StatusNotificationResponse,
+                            durable=True),
+    "NotifyEvent": A(empty(m.NotifyEventResponse), s.apply_notify_event, m.NotifyEventResponse, durable=True),
+    "NotifyReport": A(empty(m.NotifyReportResponse), s.apply_notify_report, m.NotifyReportResponse, durable=True,
+                      before_accepted=True),
+    "Authorize": A(s.answer_authorize, s.apply_nothing, m.AuthorizeResponse, durable=False,
+                   authorization="decide"),
+    "TransactionEvent": A(s.answer_transaction_event, s.apply_transaction_event, m.TransactionEventResponse,
+                          durable=True, transaction_message=True, authorization="decide"),
+    "MeterValues": A(empty(m.MeterValuesResponse), s.apply_meter_values, m.MeterValuesResponse, durable=True),
+    "SecurityEventNotification": A(empty(m.SecurityEventNotificationResponse), s.apply_security_event,
+                                   m.SecurityEventNotificationResponse, durable=True),
+    "FirmwareStatusNotification": A(empty(m.FirmwareStatusNotificationResponse), s.apply_firmware_status,
+                                    m.FirmwareStatusNotificationResponse, durable=False),
+    "PublishFirmwareStatusNotification": A(empty(m.PublishFirmwareStatusNotificationResponse),
+                                           s.apply_publish_firmware_status,
+                                           m.PublishFirmwareStatusNotificationResponse, durable=False),
+    "LogStatusNotification": A(empty(m.LogStatusNotificationResponse), s.apply_log_status,
+                               m.LogStatusNotificationResponse, durable=False),
+    "ReservationStatusUpdate": A(empty(m.ReservationStatusUpdateResponse), s.apply_reservation_status,
+                                 m.ReservationStatusUpdateResponse, durable=False),
+    # What these carry is kept (latest per kind and EVSE; all of it in the lake); the features
+    # behind them are the commands (smart charging, display messages, customer information,
+    # monitoring: issue 12) and certificates (issue 13) issues.
+    "NotifyChargingLimit": A(empty(m.NotifyChargingLimitResponse), s.apply_keep_latest,
+                             m.NotifyChargingLimitResponse, durable=False),
+    "ClearedChargingLimit": A(empty(m.ClearedChargingLimitResponse), s.apply_keep_latest,
+                              m.ClearedChargingLimitResponse, durable=False),
+    "ReportChargingProfiles": A(empty(m.ReportChargingProfilesResponse), s.apply_keep_latest,
+                                m.ReportChargingProfilesResponse, durable=False),
+    "NotifyEVChargingNeeds": A(s.answer_ev_charging_needs, s.apply_keep_latest, m.NotifyEVChargingNeedsResponse,
+                               durable=False),
+    "NotifyEVChargingSchedule": A(s.answer_ev_charging_schedule, s.apply_keep_latest,
+                                  m.NotifyEVChargingScheduleResponse, durable=False),
+    "NotifyDisplayMessages": A(empty(m.NotifyDisplayMessagesResponse), s.apply_keep_latest,
+                               m.NotifyDisplayMessagesResponse, durable=False),
+    "NotifyCustomerInformation": A(empty(m.NotifyCustomerInformationResponse), s.apply_keep_latest,
+                                   m.NotifyCustomerInformationResponse, durable=False),
+    "NotifyMonitoringReport": A(empty(m.NotifyMonitoringReportResponse), s.apply_keep_latest,
+                                m.NotifyMonitoringReportResponse, durable=False),
+    "DataTransfer": A(s.answer_data_transfer, s.apply_nothing, m.DataTransferResponse, durable=False),
+    "SignCertificate": A(s.answer_sign_certificate, s.apply_keep_latest, m.SignCertificateResponse, durable=False),
+    "Get15118EVCertificate": A(s.answer_15118_certificate, s.apply_keep_latest, m.Get15118EVCertificateResponse,
+                               durable=False),
+    "GetCertificateStatus": A(s.answer_certificate_status, s.apply_keep_latest, m.GetCertificateStatusResponse,
+                              durable=False),
+}
+assert set(ACTIONS) == set(m.REQUESTS), "every station-initiated 2.0.1 action is answered"
+
+# No CSMS-initiated command yet (issue 12).
+COMMANDS: dict[str, type] = {}
+
+
+def decode_command(action: str, payload: bytes | str) -> Any:
+    raise msgspec.ValidationError(f"{action} is not offered to OCPP 2.0.1 stations yet")
+
+
+def check_command(action: str, request: Any) -> None:
+    return None
+
+
+def loggable_command(action: str, request: Any) -> Any:
+    return request
+
+
+def loggable_result(action: str, payload_json: str) -> str:
+    return payload_json
+
+
+def apply_command_result(state: StationState, action: str, request_json: str, response_json: str,
+                         at_us: int) -> bool:
+    return False
+
+
+def new_password(action: str, request_json: str, response_json: str) -> bytes | None:
+    return None
+
+
+def authorization_outcome(request: Any, answer: Any) -> tuple[str, str | None]:
+    info = getattr(answer, "idTokenInfo", None)
+    transaction = getattr(request, "transactionInfo", None)
+    return getattr(info, "status", ""), transaction.transactionId if transaction is not None else None
+
+
+def after_apply(state: StationState, action: str, policy: Policy) -> None:
+    # Cheap test first: after_apply runs after every TransactionEvent, not only the Ended ones.
+    if action == "TransactionEvent" and len(state.transactions) > policy.completed_transactions_kept:
+        s.forget_old_transactions(state, policy.completed_transactions_kept)
+
+
+OCPP201 = Protocol(
+    version="2.0.1",
+    subprotocol="ocpp2.0.1",
+    actions=ACTIONS,
+    decode_request=m.decode_request,
+    commands=COMMANDS,
+    decode_command=decode_command,
+    check_command=check_command,
+    loggable_command=loggable_command,
+    loggable_result=loggable_result,
+    apply_command_result=apply_command_result,
+    new_password=new_password,
+    station_timestamp_us=s.station_timestamp_us,
+    id_token=s.id_token,
+    after_apply=after_apply,
+    authorization_outcome=authorization_outcome,
+    # OCPP-J 2.0.1 section 4.3 renamed two error codes of 1.6.
+    error_codes={
+        ocppj.FORMATION_VIOLATION: "FormatViolation",
+        ocppj.OCCURENCE_CONSTRAINT_VIOLATION: "OccurrenceConstraintViolation",
+    },
+)
