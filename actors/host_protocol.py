@@ -56,8 +56,8 @@ class HostReply(msgspec.Struct, frozen=True):
     # For Connect only.
     connect_status: ConnectStatus | None = None
     # For Frame only: not handled yet (its id tag awaits an external authorization decision);
-    # the reply comes later through the outbound poll (OutboundFrame.reply), within the
-    # authorizer's deadline.
+    # the reply comes later as an OutboundFrame with `reply` (outbound poll or batch answer),
+    # within the authorizer's deadline.
     deferred: bool = False
 
 

@@ -268,7 +268,8 @@ BALANCER_DRAIN_S = 5.0
 BALANCER_CALL_TIMEOUT_S = 10.0
 
 
-def _live(names: list[str]) -> list:
+def _running(names: list[str]) -> list:
+    """Handles of the named actors that exist now."""
     actors = []
     for name in names:
         try:
@@ -278,10 +279,10 @@ def _live(names: list[str]) -> list:
     return actors
 
 
-def _ask_each(actors: list, method: str, *args: Any, timeout_s: float) -> list[int]:
-    """`method(*args)` on every actor at once, all within `timeout_s`; one that fails or does
+def _ask_balancers(balancers: list, method: str, *args: Any, timeout_s: float) -> list[int]:
+    """`method(*args)` on every balancer at once, all within `timeout_s`; one that fails or does
     not answer in time counts 0 (a stop goes on without it)."""
-    refs = [getattr(actor, method).remote(*args) for actor in actors]
+    refs = [getattr(balancer, method).remote(*args) for balancer in balancers]
     deadline = time.monotonic() + timeout_s
     results = []
     for ref in refs:
@@ -304,14 +305,14 @@ def stop(config: Config) -> None:
     def elapsed() -> dict[str, float]:
         return {"elapsed_s": round(time.monotonic() - started, 2)}
 
-    balancers = _live(balancer_names(config))
-    _ask_each(balancers, "stop_listening", timeout_s=BALANCER_CALL_TIMEOUT_S)
+    balancers = _running(balancer_names(config))
+    _ask_balancers(balancers, "stop_listening", timeout_s=BALANCER_CALL_TIMEOUT_S)
     log.info("stopping: balancers take no new connections", extra=elapsed())
     # Serve takes the replicas out of its routing table at once; each gateway notices within a
     # second and closes its sockets with 1001 (serve_app/drain.py), then Serve ends it.
     serve.shutdown()
     log.info("stopping: Serve is down", extra=elapsed())
-    left = _ask_each(balancers, "wait_until_drained", BALANCER_DRAIN_S,
+    left = _ask_balancers(balancers, "wait_until_drained", BALANCER_DRAIN_S,
                      timeout_s=BALANCER_DRAIN_S + BALANCER_CALL_TIMEOUT_S)
     for balancer in balancers:
         try:

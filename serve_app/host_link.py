@@ -21,8 +21,9 @@ from actors.host_protocol import Frame, HostReply, HostRequest, OutboundFrame, d
 
 log = logging.getLogger("csms.host_link")
 
-# A frame the host answered "deferred" waits for its reply through the outbound poll; if none
-# came this long after the authorizer's deadline (a lost poll answer), it is sent again.
+# A frame the host answered "deferred" waits for its reply, which comes with the outbound poll
+# or a batch answer (BatchReply.outbound); if none came this long after the authorizer's
+# deadline (an answer lost on the way), it is sent again.
 DEFERRED_FALLBACK_MARGIN_S = 2.0
 # Replies delivered before their batch's "deferred" came back, kept at most this many.
 EARLY_REPLIES_KEPT = 1024
@@ -67,7 +68,7 @@ class HostLink:
                     self.on_host_restart(self)
 
     def deliver(self, frame: OutboundFrame) -> None:
-        """The late reply to a frame the host answered "deferred" (from the outbound poll)."""
+        """The late reply to a frame the host answered "deferred" (outbound poll or batch answer)."""
         assert frame.reply is not None
         key = (frame.station_id, frame.connection_id, frame.received_at_us)
         entry = self._deferred.pop(key, None)
@@ -133,7 +134,7 @@ class HostLink:
                         continue
                     if reply.deferred:
                         # The host is still deciding this frame's id tag (external authorizer,
-                        # bounded by its deadline): its reply comes through the outbound poll.
+                        # bounded by its deadline): its reply is delivered later (deliver()).
                         self._defer(request, future)
                     else:
                         future.set_result(reply)
