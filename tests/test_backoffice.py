@@ -350,6 +350,10 @@ async def test_paging_through_ten_thousand_stations(browser, csms):
     await expect(page.locator("#paging-info")).to_have_text("Stations 1–50 of 10000 matching")
     await shot(page, "fleet")
     seen: list[str] = []
+    # Each click on "next" asks for that page only (the search box losing focus used to send
+    # page 1 again, and whichever answer came last was shown).
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/fleet?" in r.url else None)
     started = time.monotonic()
     for number in range(200):
         await expect(page.locator("#paging-info")).to_have_text(
@@ -359,6 +363,7 @@ async def test_paging_through_ten_thousand_stations(browser, csms):
             await page.locator("#page-next").click()
     elapsed = time.monotonic() - started
     print(f"\n200 fleet pages of 50 (10,000 stations) in {elapsed:.1f} s, {elapsed / 200 * 1000:.0f} ms a page")
+    assert len(asked) == 199 and all("after=" in url for url in asked), asked[:3]
     assert seen == ids
     assert await page.locator("#page-next").count() == 0
     await page.locator("#page-previous").click()
