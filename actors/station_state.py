@@ -14,7 +14,9 @@ BootStatus = Literal["Accepted", "Pending", "Rejected"]
 IdTagStatus = Literal["Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"]
 
 
-class Registration(msgspec.Struct, kw_only=True):
+# gc=False (here and on StationState): the only state types the cyclic collector tracked; they
+# hold scalars, Structs, dicts and lists, never a reference back, so they cannot form a cycle.
+class Registration(msgspec.Struct, kw_only=True, gc=False):
     # Salted hash only (actors.passwords); never the password itself.
     password_hash: str
     site: str | None = None
@@ -216,7 +218,7 @@ class AnsweredCall(msgspec.Struct, array_like=True, frozen=True):
 ANSWERED_CALLS_KEPT = 8
 
 
-class StationState(msgspec.Struct, kw_only=True):
+class StationState(msgspec.Struct, kw_only=True, gc=False):
     station_id: str
     # The OCPP version the station speaks on its latest connection (a key of
     # actors.protocols.PROTOCOLS). Snapshots written before it was recorded were all 1.6.

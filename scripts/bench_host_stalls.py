@@ -13,7 +13,8 @@ Then it times, with the fleet alive:
   (`_land_sealed_segments`: a list of every StationState, msgpack-encoded in one call);
 - garbage collections, through `gc.callbacks`: the ones that happen by themselves while
   the --real stations send --steady-rounds more rounds, and forced full ones (`gc.collect()`), before and
-  after `gc.freeze()`.
+  after the host's `freeze_survivors()` (actors/gc_freeze.py), and what that call costs after a
+  restore and after a snapshot, and the cyclic garbage it kept from the collector.
 
     python -m scripts.bench_host_stalls --stations 20000 50000
 """
@@ -34,6 +35,7 @@ import msgspec
 from actors import host_protocol as hp
 from actors.config import Config
 from actors.events import Event
+from actors.gc_freeze import freeze_survivors
 from actors.station_host import Snapshot, StationHost
 from actors.station_state import IdTagRecord, Registration, StationState
 from scripts import fleet_frames as ff
@@ -198,12 +200,18 @@ async def measure(stations: int, real: int, rounds: int, steady_rounds: int) -> 
             steady_frames = fleet.frames - frames0
         snapshots = [snapshot_encode_s(host) for _ in range(5)]
         full = timed_full_collections()
-        gc.freeze()  # what a host could do after restore / bring-up: park the fleet out of the GC's reach
+        # What the host does after a restore (the copies above are one): collect, then freeze.
+        freeze_after_restore = freeze_survivors()
         full_frozen = timed_full_collections()
         with GcTimer() as frozen_gc:
             for k in range(rounds + steady_rounds, rounds + 2 * steady_rounds):
                 await fleet.round(k)
+        # Ray's PythonGCThread after those rounds, then what the host does after a snapshot.
+        full_frozen_later = timed_full_collections()
+        freeze_after_snapshot = freeze_survivors()
+        # Cyclic garbage the freezes kept from the collector: what unfreezing lets it find.
         gc.unfreeze()
+        frozen_cyclic_garbage = gc.collect()
         host.log.close()
         return {
             "stations": stations, "built_from_frames": len(fleet.ids), "rounds": rounds, "steady_rounds": steady_rounds, "frames": fleet.frames,
@@ -220,6 +228,11 @@ async def measure(stations: int, real: int, rounds: int, steady_rounds: int) -> 
             "full_collect_ms": [round(s * 1e3, 1) for s in full],
             "full_collect_after_freeze_ms": [round(s * 1e3, 1) for s in full_frozen],
             "gc_steady_after_freeze": frozen_gc.summary(),
+            "freeze_after_restore_ms": round(freeze_after_restore * 1e3, 1),
+            "full_collect_after_frozen_rounds_ms": [round(s * 1e3, 1) for s in full_frozen_later],
+            "freeze_after_snapshot_ms": round(freeze_after_snapshot * 1e3, 1),
+            "frozen_cyclic_garbage_objects": frozen_cyclic_garbage,
+            "gc_tracked_per_station": round((objects - objects0) / stations, 2),
             "gc_thresholds": gc.get_threshold(),
         }
 
