@@ -12,8 +12,10 @@ connector status, a forgotten transaction, an event leaving the recent history, 
 a station dropped from the host) goes as before. Station states are Structs, dicts and lists
 of scalars and Structs with no back references (actors/station_state.py): they cannot form
 cycles. What can leak is an object that was alive at a freeze and later became part of
-unreachable cycles (an asyncio future of a command in flight, say); collecting just before
-each freeze keeps that to what was alive then. `scripts/bench_host_stalls.py` measures it.
+unreachable cycles (a task or future in flight, say: tens of objects a freeze); so a host
+freezes once after its restore and then only when enough has survived unfrozen to make a full
+collection a stall again (`freeze_if_grown`, checked after each snapshot), not every time.
+`scripts/bench_host_stalls.py` measures both.
 """
 
 from __future__ import annotations
@@ -33,3 +35,17 @@ def freeze_survivors() -> float:
     gc.collect()
     gc.freeze()
     return time.thread_time() - started
+
+
+# Unfrozen survivors worth a freeze: a full collection traverses about 1.5 million objects a
+# second here (BENCHMARKS.md section 11), so this many cost it about 20 ms.
+FREEZE_ABOVE = 30_000
+
+
+def freeze_if_grown() -> float | None:
+    """freeze_survivors() if more than FREEZE_ABOVE objects are tracked and not frozen (new
+    stations, replaced state parts), else nothing (None): a freeze in steady state would only
+    take the tasks in flight out of the collector's reach."""
+    if len(gc.get_objects()) <= FREEZE_ABOVE:
+        return None
+    return freeze_survivors()

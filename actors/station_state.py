@@ -223,6 +223,10 @@ class StationState(msgspec.Struct, kw_only=True, gc=False):
     # The OCPP version the station speaks on its latest connection (a key of
     # actors.protocols.PROTOCOLS). Snapshots written before it was recorded were all 1.6.
     ocpp_version: str = "1.6"
+    # The log sequence of the last event folded into this state (the host sets it as it
+    # appends): a snapshot encoded in chunks holds each station as of its own sequence, and
+    # a restore replays to it only what follows (actors/snapshot.py).
+    applied_seq: int = 0
     registration: Registration | None = None
     boot_status: BootStatus | None = None
     boot: BootInfo | None = None

@@ -9,8 +9,10 @@ copies of those sessions, decoded from msgpack as a restore decodes a snapshot (
 50,000 from frames takes many minutes on a shared 2-core machine and gives the same objects).
 Then it times, with the fleet alive:
 
-- the snapshot the host takes on its event loop when it lands sealed log segments
-  (`_land_sealed_segments`: a list of every StationState, msgpack-encoded in one call);
+- the snapshot the host takes when it lands sealed log segments: the encode it ran in one call
+  on its event loop until issue 15, and the longest loop stretch (a ticker task on the loop)
+  while a whole snapshot is written, as it was then and as `_write_snapshot` does it now (a
+  chunk of states at a time); then a restore of the fleet from that snapshot;
 - garbage collections, through `gc.callbacks`: the ones that happen by themselves while
   the --real stations send --steady-rounds more rounds, and forced full ones (`gc.collect()`), before and
   after the host's `freeze_survivors()` (actors/gc_freeze.py), and what that call costs after a
@@ -29,6 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable
 
 import msgspec
 
@@ -36,7 +39,9 @@ from actors import host_protocol as hp
 from actors.config import Config
 from actors.events import Event
 from actors.gc_freeze import freeze_survivors
-from actors.station_host import Snapshot, StationHost
+from actors.snapshot import Snapshot
+from actors.durable_file import write_atomically
+from actors.station_host import SNAPSHOT_CHUNK, StationHost
 from actors.station_state import IdTagRecord, Registration, StationState
 from scripts import fleet_frames as ff
 
@@ -149,10 +154,56 @@ def clone_fleet(host: StationHost, stations: int) -> None:
 
 
 def snapshot_encode_s(host: StationHost) -> tuple[float, int]:
-    """Exactly what `_land_sealed_segments` runs on the host's loop before its first await."""
+    """What `_land_sealed_segments` ran on the host's loop before its first await until issue 15:
+    every state in one encode (the file format 1 this writes is what old data roots hold)."""
     t = time.thread_time()
-    data = msgspec.msgpack.encode(Snapshot(host.log.last_seq, [s.state for s in host.sessions.values()]))
+    data = msgspec.msgpack.encode(Snapshot(last_seq=host.log.last_seq, stations=[s.state for s in host.sessions.values()]))
     return time.thread_time() - t, len(data)
+
+
+class LoopStretches:
+    """The stretches the host's loop ran without coming back to a ticker task, in thread CPU
+    time (what a frame arriving then would wait for, where the process has a core of its own)."""
+
+    def __init__(self) -> None:
+        self.stretches: list[float] = []
+        self._task: asyncio.Task | None = None
+
+    async def _tick(self) -> None:
+        last = time.thread_time()
+        while True:
+            await asyncio.sleep(0.0005)
+            now = time.thread_time()
+            self.stretches.append(now - last)
+            last = now
+
+    async def __aenter__(self) -> LoopStretches:
+        self._task = asyncio.get_running_loop().create_task(self._tick())
+        await asyncio.sleep(0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+    def longest_ms(self) -> float:
+        return round(max(self.stretches, default=0.0) * 1e3, 1)
+
+
+async def one_piece_snapshot(host: StationHost) -> None:
+    """The snapshot as the host wrote it until issue 15: one encode on the loop, then fsync and write."""
+    data = msgspec.msgpack.encode(Snapshot(last_seq=host.log.last_seq, stations=[s.state for s in host.sessions.values()]))
+    await host._commit()
+    await asyncio.to_thread(write_atomically, host._snapshot_path, data)
+
+
+async def longest_stretch_ms(snapshot: Awaitable[object]) -> tuple[float, float]:
+    """The longest loop stretch while `snapshot` runs, and its wall seconds."""
+    async with LoopStretches() as loop_watch:
+        t = time.perf_counter()
+        await snapshot
+        wall = time.perf_counter() - t
+    return loop_watch.longest_ms(), wall
 
 
 def timed_full_collections(n: int = 3) -> list[float]:
@@ -176,6 +227,9 @@ async def measure(stations: int, real: int, rounds: int, steady_rounds: int) -> 
         started.set_result(None)
         host._started, host._flush_lock, host._background = started, asyncio.Lock(), loop.create_future()
         host.id_tags["FLEETTAG"] = IdTagRecord()
+        # The host froze what it restored (nothing): start from the collector's view of a
+        # host before issue 15, and apply the host's freeze below where the host does.
+        gc.unfreeze()
         rss0 = _rss_mib()
         objects0 = len(gc.get_objects())
         empty_full = timed_full_collections()
@@ -199,28 +253,51 @@ async def measure(stations: int, real: int, rounds: int, steady_rounds: int) -> 
             steady_s = time.perf_counter() - t
             steady_frames = fleet.frames - frames0
         snapshots = [snapshot_encode_s(host) for _ in range(5)]
+        # The snapshot as a whole, with a ticker on the loop: before issue 15 and now.
+        one_piece = [await longest_stretch_ms(one_piece_snapshot(host)) for _ in range(3)]
         full = timed_full_collections()
         # What the host does after a restore (the copies above are one): collect, then freeze.
         freeze_after_restore = freeze_survivors()
         full_frozen = timed_full_collections()
+        # (After the freeze, as in a host: each snapshot ends with collecting what is young.)
+        chunked = [await longest_stretch_ms(host._write_snapshot()) for _ in range(3)]
+        snapshot_file_mib = host._snapshot_path.stat().st_size / 2**20
         with GcTimer() as frozen_gc:
             for k in range(rounds + steady_rounds, rounds + 2 * steady_rounds):
                 await fleet.round(k)
-        # Ray's PythonGCThread after those rounds, then what the host does after a snapshot.
-        full_frozen_later = timed_full_collections()
+        # What steady traffic leaves unfrozen (a snapshot freezes it once it passes
+        # gc_freeze.FREEZE_ABOVE), what that freeze costs, then what Ray's PythonGCThread costs.
+        unfrozen_after_rounds = len(gc.get_objects())
         freeze_after_snapshot = freeze_survivors()
+        full_frozen_later = timed_full_collections()
         # Cyclic garbage the freezes kept from the collector: what unfreezing lets it find.
         gc.unfreeze()
         frozen_cyclic_garbage = gc.collect()
         host.log.close()
+        # A restore of that fleet from the snapshot just written (the log holds what follows).
+        built, frames = len(fleet.ids), fleet.frames
+        fleet = host = None
+        gc.collect()
+        t = time.perf_counter()
+        restored = StationHost("station-host-0", config)
+        restore_s = time.perf_counter() - t
+        restored_stations = len(restored.sessions)
+        restored.log.close()
         return {
-            "stations": stations, "built_from_frames": len(fleet.ids), "rounds": rounds, "steady_rounds": steady_rounds, "frames": fleet.frames,
+            "stations": stations, "built_from_frames": built, "rounds": rounds, "steady_rounds": steady_rounds, "frames": frames,
             "build_s": round(build_s, 1), "cpu_s": round(time.process_time(), 1),
             "recent_events_per_station": round(recent, 1), "gc_objects": objects, "gc_objects_empty_host": objects0,
             "full_collect_empty_host_ms": [round(s * 1e3, 1) for s in empty_full],
             "host_rss_mib": round(rss - rss0), "kib_per_station": round((rss - rss0) * 1024 / stations, 1),
             "snapshot_encode_ms": [round(s * 1e3, 1) for s, _ in snapshots],
             "snapshot_mib": round(snapshots[0][1] / 2**20, 1),
+            "one_piece_snapshot_longest_stretch_ms": [ms for ms, _ in one_piece],
+            "one_piece_snapshot_wall_s": [round(s, 3) for _, s in one_piece],
+            "chunked_snapshot_longest_stretch_ms": [ms for ms, _ in chunked],
+            "chunked_snapshot_wall_s": [round(s, 3) for _, s in chunked],
+            "chunked_snapshot_file_mib": round(snapshot_file_mib, 1),
+            "snapshot_chunk": SNAPSHOT_CHUNK,
+            "restore_s": round(restore_s, 2), "restored_stations": restored_stations,
             "gc_while_building": build_gc.summary(),
             "gc_steady": steady_gc.summary(), "steady_frames": steady_frames,
             "steady_wall_us_per_frame": round(steady_s / steady_frames * 1e6, 1),
@@ -230,6 +307,7 @@ async def measure(stations: int, real: int, rounds: int, steady_rounds: int) -> 
             "gc_steady_after_freeze": frozen_gc.summary(),
             "freeze_after_restore_ms": round(freeze_after_restore * 1e3, 1),
             "full_collect_after_frozen_rounds_ms": [round(s * 1e3, 1) for s in full_frozen_later],
+            "unfrozen_objects_after_frozen_rounds": unfrozen_after_rounds,
             "freeze_after_snapshot_ms": round(freeze_after_snapshot * 1e3, 1),
             "frozen_cyclic_garbage_objects": frozen_cyclic_garbage,
             "gc_tracked_per_station": round((objects - objects0) / stations, 2),

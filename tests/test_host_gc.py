@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from actors import gc_freeze
 from actors.gc_freeze import freeze_survivors
 from actors.passwords import hash_password
 from actors.station_state import Registration, StationState
@@ -60,14 +61,19 @@ async def test_a_restored_host_freezes_its_fleet_before_the_first_frame(tmp_path
         close(restored)
 
 
-async def test_each_snapshot_freezes_what_survived_since_the_last_one(tmp_path: Path):
+async def test_a_snapshot_freezes_what_survived_once_it_is_enough_to_stall_a_collection(tmp_path: Path, monkeypatch):
     host = local_host(tmp_path)
     try:
         await online(host, "CP-GC-2")
         session = host.sessions["CP-GC-2"]
         assert not frozen(session)  # registered after the host started
+        monkeypatch.setattr(gc_freeze, "FREEZE_ABOVE", 10**9)
         await host.flush()  # lands the segment and writes a snapshot
-        assert frozen(session)
+        assert not frozen(session)  # too little unfrozen: the tasks in flight are not frozen for it
+        monkeypatch.setattr(gc_freeze, "FREEZE_ABOVE", 0)
+        await online(host, "CP-GC-2b", n=2)
+        await host.flush()
+        assert frozen(session) and frozen(host.sessions["CP-GC-2b"])
     finally:
         close(host)
 
