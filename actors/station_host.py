@@ -578,8 +578,7 @@ class StationHost:
         session = self.sessions.get(station_id)
         if session is None or session.state.registration is None:
             return None
-        newest_first = list(reversed(session.recent))
-        return len(newest_first), newest_first[offset : offset + limit]
+        return len(session.recent), session.recent_events(offset, limit)
 
     async def unknown(self) -> list[UnknownStation]:
         """Unknown station ids that tried to connect to this host, most recently seen first."""
