@@ -74,8 +74,9 @@ DECISION_HOLD_S = 0.02
 # Stations per slice of a back-office fleet scan (about 3 us each): frames wait at most ~10 ms.
 FLEET_SCAN_CHUNK = 4_000
 
-# States encoded per slice of a snapshot (about 2 us each): frames wait at most ~4 ms.
-SNAPSHOT_CHUNK = 2_000
+# States encoded per slice of a snapshot (2 to 4 us each): frames wait a few milliseconds at
+# most, against 35-40 ms at 20,000 stations for the whole fleet in one encode (BENCHMARKS.md 11).
+SNAPSHOT_CHUNK = 1_000
 
 
 # The action names a metric may carry as a tag (the rest count as "unknown").
