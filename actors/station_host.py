@@ -20,13 +20,14 @@ from typing import NoReturn
 
 import msgspec
 
-from actors import directory, events as ev, lake, logs, ocppj, protocols
+from actors import directory, events as ev, lake, logs, ocppj, protocols, snapshot
 from actors.authorizer.decision import AuthorizationDecision
 from actors.authorizer.resolver import AuthorizationStatus, Authorizer
 from actors.bulk_registration import BulkOutcome, StationRow, registration_for
 from actors.config import Config
 from actors.durable_file import write_atomically
 from actors.event_log import EventLog
+from actors.gc_freeze import freeze_if_grown, freeze_survivors
 from actors.fleet_page import FleetPage, FleetQuery, FleetScan
 from actors.events import Event, now_us
 from actors.host_protocol import (
@@ -73,16 +74,13 @@ OUTBOUND_COALESCE_S = 0.005
 # Stations per slice of a back-office fleet scan (about 3 us each): frames wait at most ~10 ms.
 FLEET_SCAN_CHUNK = 4_000
 
+# States encoded per slice of a snapshot (2 to 4 us each): frames wait a few milliseconds at
+# most, against 35-40 ms at 20,000 stations for the whole fleet in one encode (BENCHMARKS.md 11).
+SNAPSHOT_CHUNK = 1_000
+
 
 # The action names a metric may carry as a tag (the rest count as "unknown").
 _METRIC_ACTIONS = protocols.ACTION_NAMES | {ev.MALFORMED}
-
-
-class Snapshot(msgspec.Struct):
-    """Every station's state as of log sequence `last_seq` (all of it durable when written)."""
-
-    last_seq: int
-    stations: list[StationState]
 
 
 def _node_id() -> str:
@@ -126,13 +124,16 @@ class StationHost:
         self.log = EventLog(self._dir / "wal", config.wal_segment_max_bytes, config.wal_segment_max_age_s,
                             on_fsync=self.metrics.fsync_latency.observe)
         replayed = self._restore()
+        # Before the first frame: the restored fleet leaves the collector's reach (a full
+        # collection over it is a 0.2 s stall at 20,000 stations; actors/gc_freeze.py).
+        frozen_s = freeze_survivors()
         self._background: asyncio.Task | None = None
         self._started: asyncio.Future | None = None
         self._flush_lock: asyncio.Lock | None = None
         log.info(
             "station host ready",
             extra={"host": name, "stations": len(self.sessions), "replayed_events": replayed,
-                   "restore_s": round(time.perf_counter() - started, 3)},
+                   "restore_s": round(time.perf_counter() - started, 3), "gc_freeze_s": round(frozen_s, 3)},
         )
 
     # --- recovery ------------------------------------------------------------------------
@@ -140,14 +141,17 @@ class StationHost:
     def _restore(self) -> int:
         snapshot_seq = 0
         if self._snapshot_path.exists():
-            snapshot = msgspec.msgpack.decode(self._snapshot_path.read_bytes(), type=Snapshot)
-            snapshot_seq = snapshot.last_seq
-            for state in snapshot.stations:
+            taken = snapshot.decode(self._snapshot_path.read_bytes())
+            snapshot_seq = taken.last_seq
+            for state in taken.stations:
                 self.sessions[state.station_id] = self._new_session(state.station_id, state)
         replayed = 0
-        for _seq, event in self.log.replay(after_seq=snapshot_seq):
+        for seq, event in self.log.replay(after_seq=snapshot_seq):
             session = self._session(event.station_id)
-            session.apply(event)
+            # A snapshot encoded in chunks may hold this station past snapshot_seq already.
+            if not snapshot.covers(session.state, seq):
+                session.apply(event)
+                session.state.applied_seq = seq
             session.remember(event)
             replayed += 1
         for session in self.sessions.values():
@@ -159,13 +163,17 @@ class StationHost:
         if not events:
             return
         started = time.perf_counter()
-        self.log.append(events)
+        seq = self.log.append(events) - len(events)
         # Summed here, recorded once per batch (_record_appends): metrics cost microseconds.
         self._append_s += time.perf_counter() - started
         self._appended += len(events)
         sessions = self.sessions
         for event in events:
-            sessions[event.station_id].remember(event)
+            seq += 1
+            session = sessions[event.station_id]
+            # Its session folded the event before it came here, and nothing awaits in between.
+            session.state.applied_seq = seq
+            session.remember(event)
 
     def _new_session(self, station_id: str, state: StationState | None = None) -> StationSession:
         return StationSession(station_id, self.policy, state, recent_events_kept=self.config.recent_events_kept,
@@ -625,8 +633,7 @@ class StationHost:
         session = self.sessions.get(station_id)
         if session is None or session.state.registration is None:
             return None
-        newest_first = list(reversed(session.recent))
-        return len(newest_first), newest_first[offset : offset + limit]
+        return len(session.recent), session.recent_events(offset, limit)
 
     async def unknown(self) -> list[UnknownStation]:
         """Unknown station ids that tried to connect to this host, most recently seen first."""
@@ -735,16 +742,36 @@ class StationHost:
                 lake.write_bronze, self.config.data_path, events, self.name, f"{self.name}-{segment.first_seq:020d}"
             )
             landed += len(events)
-        # The snapshot must cover a segment before it may go: take it now (synchronously, so
-        # it is consistent), make every event it reflects durable, then write it.
-        snapshot_seq = self.log.last_seq
-        data = msgspec.msgpack.encode(Snapshot(snapshot_seq, [s.state for s in self.sessions.values()]))
-        await self._commit()
-        await asyncio.to_thread(write_atomically, self._snapshot_path, data)
+        # The snapshot must cover a segment before it may go.
+        snapshot_seq = await self._write_snapshot()
         for segment in segments:
             if segment.last_seq <= snapshot_seq:
                 self.log.remove_segment(segment)
         return landed
+
+    async def _write_snapshot(self) -> int:
+        """Write a snapshot of every station; the log sequence it covers for all of them.
+
+        Encoded a chunk at a time with frames handled in between (actors/snapshot.py): each
+        state is encoded as it is then, carrying its own applied_seq, so the file is consistent
+        per station. Every event it reflects is made durable before the file names it.
+        """
+        encoder = self._snapshot_encoder()
+        while encoder.encode_next(SNAPSHOT_CHUNK):
+            await asyncio.sleep(0)
+        covered = await self._store_snapshot(encoder)
+        # Stations added since the restore are long-lived too (actors/gc_freeze.py).
+        freeze_if_grown()
+        return covered
+
+    def _snapshot_encoder(self) -> snapshot.SnapshotEncoder:
+        return snapshot.SnapshotEncoder(self.log.last_seq, [s.state for s in self.sessions.values()])
+
+    async def _store_snapshot(self, encoder: snapshot.SnapshotEncoder) -> int:
+        await self._commit()
+        # Joined in the thread too: the parts are 23 MiB at 20,000 stations.
+        await asyncio.to_thread(lambda: write_atomically(self._snapshot_path, encoder.data()))
+        return encoder.last_seq
 
     async def shutdown(self) -> None:
         """Graceful stop: everything appended is fsync'd and landed before the process goes."""

@@ -22,7 +22,9 @@ BootStatus = Literal["Accepted", "Pending", "Rejected"]
 IdTagStatus = Literal["Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"]
 
 
-class Registration(msgspec.Struct, kw_only=True):
+# gc=False (here and on StationState): the only state types the cyclic collector tracked; they
+# hold scalars, Structs, dicts and lists, never a reference back, so they cannot form a cycle.
+class Registration(msgspec.Struct, kw_only=True, gc=False):
     # Salted hash only (actors.passwords); never the password itself.
     password_hash: str
     site: str | None = None
@@ -427,12 +429,16 @@ class Station201(msgspec.Struct, kw_only=True):
     latest: dict[str, StationMessage] = {}
 
 
-class StationState(msgspec.Struct, kw_only=True):
+class StationState(msgspec.Struct, kw_only=True, gc=False):
     # --- the neutral core: every version ---
     station_id: str
     # The OCPP version the station speaks on its latest connection (a key of
     # actors.protocols.PROTOCOLS). Snapshots written before it was recorded were all 1.6.
     ocpp_version: str = "1.6"
+    # The log sequence of the last event folded into this state (the host sets it as it
+    # appends): a snapshot encoded in chunks holds each station as of its own sequence, and
+    # a restore replays to it only what follows (actors/snapshot.py).
+    applied_seq: int = 0
     registration: Registration | None = None
     boot_status: BootStatus | None = None
     boot: BootInfo | None = None

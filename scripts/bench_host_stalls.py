@@ -9,11 +9,14 @@ copies of those sessions, decoded from msgpack as a restore decodes a snapshot (
 50,000 from frames takes many minutes on a shared 2-core machine and gives the same objects).
 Then it times, with the fleet alive:
 
-- the snapshot the host takes on its event loop when it lands sealed log segments
-  (`_land_sealed_segments`: a list of every StationState, msgpack-encoded in one call);
+- the snapshot the host takes when it lands sealed log segments: the encode it ran in one call
+  on its event loop until issue 15, and the longest loop callback (thread CPU time) while a
+  whole snapshot is written, as it was then and as `_write_snapshot` does it now (a
+  chunk of states at a time); then a restore of the fleet from that snapshot;
 - garbage collections, through `gc.callbacks`: the ones that happen by themselves while
   the --real stations send --steady-rounds more rounds, and forced full ones (`gc.collect()`), before and
-  after `gc.freeze()`.
+  after the host's `freeze_survivors()` (actors/gc_freeze.py), and what that call costs after a
+  restore and after a snapshot, and the cyclic garbage it kept from the collector.
 
     python -m scripts.bench_host_stalls --stations 20000 50000
 """
@@ -28,13 +31,16 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable
 
 import msgspec
 
 from actors import host_protocol as hp
 from actors.config import Config
-from actors.events import Event
-from actors.station_host import Snapshot, StationHost
+from actors.gc_freeze import freeze_survivors
+from actors.snapshot import Snapshot
+from actors.durable_file import write_atomically
+from actors.station_host import SNAPSHOT_CHUNK, StationHost
 from actors.station_state import IdTagRecord, Registration, StationState
 from scripts import fleet_frames as ff
 
@@ -136,7 +142,7 @@ def clone_fleet(host: StationHost, stations: int) -> None:
     copy = 1
     while len(host.sessions) < stations:
         decoded = zip(msgspec.msgpack.decode(states, type=list[StationState]),
-                      msgspec.msgpack.decode(recent, type=list[list[Event]]))
+                      msgspec.msgpack.decode(recent, type=list[list[bytes]]))
         for state, events in decoded:
             if len(host.sessions) >= stations:
                 break
@@ -147,10 +153,56 @@ def clone_fleet(host: StationHost, stations: int) -> None:
 
 
 def snapshot_encode_s(host: StationHost) -> tuple[float, int]:
-    """Exactly what `_land_sealed_segments` runs on the host's loop before its first await."""
+    """What `_land_sealed_segments` ran on the host's loop before its first await until issue 15:
+    every state in one encode (the file format 1 this writes is what old data roots hold)."""
     t = time.thread_time()
-    data = msgspec.msgpack.encode(Snapshot(host.log.last_seq, [s.state for s in host.sessions.values()]))
+    data = msgspec.msgpack.encode(Snapshot(last_seq=host.log.last_seq, stations=[s.state for s in host.sessions.values()]))
     return time.thread_time() - t, len(data)
+
+
+class LoopStretches:
+    """How long each callback the event loop runs takes, in thread CPU time: while one runs, no
+    frame is handled, so the longest is what a frame arriving then waits for (where the
+    process has a core of its own). Wraps asyncio's Handle._run, the loop's one call site."""
+
+    def __init__(self) -> None:
+        self.stretches: list[float] = []
+        self._run = asyncio.events.Handle._run
+
+    def __enter__(self) -> LoopStretches:
+        run, stretches = self._run, self.stretches
+
+        def timed(handle: asyncio.events.Handle) -> None:
+            t = time.thread_time()
+            run(handle)
+            stretches.append(time.thread_time() - t)
+
+        asyncio.events.Handle._run = timed
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.events.Handle._run = self._run
+
+    def longest_ms(self) -> float:
+        return round(max(self.stretches, default=0.0) * 1e3, 1)
+
+
+async def one_piece_snapshot(host: StationHost) -> None:
+    """The snapshot as the host wrote it until issue 15: one encode on the loop, then fsync and write."""
+    data = msgspec.msgpack.encode(Snapshot(last_seq=host.log.last_seq, stations=[s.state for s in host.sessions.values()]))
+    await host._commit()
+    await asyncio.to_thread(write_atomically, host._snapshot_path, data)
+
+
+async def longest_stretch_ms(snapshot: Awaitable[object]) -> tuple[float, float]:
+    """The longest loop stretch while `snapshot` runs, and its wall seconds."""
+    # Its own task: the callbacks timed are the snapshot's steps, not this coroutine's caller.
+    task = asyncio.ensure_future(snapshot)
+    with LoopStretches() as loop_watch:
+        t = time.perf_counter()
+        await task
+        wall = time.perf_counter() - t
+    return loop_watch.longest_ms(), wall
 
 
 def timed_full_collections(n: int = 3) -> list[float]:
@@ -163,17 +215,26 @@ def timed_full_collections(n: int = 3) -> list[float]:
     return out
 
 
+def plain_host(config: Config) -> StationHost:
+    """A real StationHost in this process, started as Ray would start it, minus Ray."""
+    host = StationHost("station-host-0", config)
+    loop = asyncio.get_running_loop()
+    # What _ensure_started would do through Ray: the id-tag table is "pulled" (set here),
+    # and no background maintenance runs (the snapshot is timed on its own below).
+    started = loop.create_future()
+    started.set_result(None)
+    host._started, host._flush_lock, host._background = started, asyncio.Lock(), loop.create_future()
+    host.id_tags["FLEETTAG"] = IdTagRecord()
+    return host
+
+
 async def measure(stations: int, real: int, rounds: int, steady_rounds: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="host-stalls-") as root:
         config = msgspec.structs.replace(Config(), data_root=root)
-        host = StationHost("station-host-0", config)
-        loop = asyncio.get_running_loop()
-        # What _ensure_started would do through Ray: the id-tag table is "pulled" (set here),
-        # and no background maintenance runs (the snapshot is timed on its own below).
-        started = loop.create_future()
-        started.set_result(None)
-        host._started, host._flush_lock, host._background = started, asyncio.Lock(), loop.create_future()
-        host.id_tags["FLEETTAG"] = IdTagRecord()
+        host = plain_host(config)
+        # The host froze what it restored (nothing): start from the collector's view of a
+        # host before issue 15, and apply the host's freeze below where the host does.
+        gc.unfreeze()
         rss0 = _rss_mib()
         objects0 = len(gc.get_objects())
         empty_full = timed_full_collections()
@@ -197,22 +258,51 @@ async def measure(stations: int, real: int, rounds: int, steady_rounds: int) -> 
             steady_s = time.perf_counter() - t
             steady_frames = fleet.frames - frames0
         snapshots = [snapshot_encode_s(host) for _ in range(5)]
+        # The snapshot as a whole, its longest loop callback: as before issue 15 and now.
+        one_piece = [await longest_stretch_ms(one_piece_snapshot(host)) for _ in range(3)]
         full = timed_full_collections()
-        gc.freeze()  # what a host could do after restore / bring-up: park the fleet out of the GC's reach
+        # What the host does after a restore (the copies above are one): collect, then freeze.
+        freeze_after_restore = freeze_survivors()
         full_frozen = timed_full_collections()
+        # (After the freeze, as in a host: each snapshot ends with collecting what is young.)
+        chunked = [await longest_stretch_ms(host._write_snapshot()) for _ in range(3)]
+        snapshot_file_mib = host._snapshot_path.stat().st_size / 2**20
         with GcTimer() as frozen_gc:
             for k in range(rounds + steady_rounds, rounds + 2 * steady_rounds):
                 await fleet.round(k)
+        # What steady traffic leaves unfrozen (a snapshot freezes it once it passes
+        # gc_freeze.FREEZE_ABOVE), what that freeze costs, then what Ray's PythonGCThread costs.
+        unfrozen_after_rounds = len(gc.get_objects())
+        freeze_after_snapshot = freeze_survivors()
+        full_frozen_later = timed_full_collections()
+        # Cyclic garbage the freezes kept from the collector: what unfreezing lets it find.
         gc.unfreeze()
+        frozen_cyclic_garbage = gc.collect()
         host.log.close()
+        # A restore of that fleet from the snapshot just written (the log holds what follows).
+        built, frames = len(fleet.ids), fleet.frames
+        fleet = host = None
+        gc.collect()
+        t = time.perf_counter()
+        restored = StationHost("station-host-0", config)
+        restore_s = time.perf_counter() - t
+        restored_stations = len(restored.sessions)
+        restored.log.close()
         return {
-            "stations": stations, "built_from_frames": len(fleet.ids), "rounds": rounds, "steady_rounds": steady_rounds, "frames": fleet.frames,
+            "stations": stations, "built_from_frames": built, "rounds": rounds, "steady_rounds": steady_rounds, "frames": frames,
             "build_s": round(build_s, 1), "cpu_s": round(time.process_time(), 1),
             "recent_events_per_station": round(recent, 1), "gc_objects": objects, "gc_objects_empty_host": objects0,
             "full_collect_empty_host_ms": [round(s * 1e3, 1) for s in empty_full],
             "host_rss_mib": round(rss - rss0), "kib_per_station": round((rss - rss0) * 1024 / stations, 1),
             "snapshot_encode_ms": [round(s * 1e3, 1) for s, _ in snapshots],
             "snapshot_mib": round(snapshots[0][1] / 2**20, 1),
+            "one_piece_snapshot_longest_stretch_ms": [ms for ms, _ in one_piece],
+            "one_piece_snapshot_wall_s": [round(s, 3) for _, s in one_piece],
+            "chunked_snapshot_longest_stretch_ms": [ms for ms, _ in chunked],
+            "chunked_snapshot_wall_s": [round(s, 3) for _, s in chunked],
+            "chunked_snapshot_file_mib": round(snapshot_file_mib, 1),
+            "snapshot_chunk": SNAPSHOT_CHUNK,
+            "restore_s": round(restore_s, 2), "restored_stations": restored_stations,
             "gc_while_building": build_gc.summary(),
             "gc_steady": steady_gc.summary(), "steady_frames": steady_frames,
             "steady_wall_us_per_frame": round(steady_s / steady_frames * 1e6, 1),
@@ -220,6 +310,12 @@ async def measure(stations: int, real: int, rounds: int, steady_rounds: int) -> 
             "full_collect_ms": [round(s * 1e3, 1) for s in full],
             "full_collect_after_freeze_ms": [round(s * 1e3, 1) for s in full_frozen],
             "gc_steady_after_freeze": frozen_gc.summary(),
+            "freeze_after_restore_ms": round(freeze_after_restore * 1e3, 1),
+            "full_collect_after_frozen_rounds_ms": [round(s * 1e3, 1) for s in full_frozen_later],
+            "unfrozen_objects_after_frozen_rounds": unfrozen_after_rounds,
+            "freeze_after_snapshot_ms": round(freeze_after_snapshot * 1e3, 1),
+            "frozen_cyclic_garbage_objects": frozen_cyclic_garbage,
+            "gc_tracked_per_station": round((objects - objects0) / stations, 2),
             "gc_thresholds": gc.get_threshold(),
         }
 

@@ -42,6 +42,9 @@ RAY_ENVIRONMENT = {
     "RAY_USAGE_STATS_ENABLED": "0",
     # Ray starts workers at nice 15; next to anything else they starve (measured).
     "RAY_worker_niceness": "0",
+    # Ray's PythonGCThread runs gc.collect() in every worker, under object-store pressure up to
+    # every 10 s: a stall of that worker's loop (hosts freeze their fleet: actors/gc_freeze.py).
+    "RAY_local_gc_min_interval_s": "300",
 }
 
 

@@ -1,0 +1,186 @@
+"""Snapshots encoded a chunk at a time while frames go on, and the restore that replays per station (issue 15)."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from actors import snapshot, station_host
+from actors.passwords import hash_password
+from actors.snapshot import Snapshot, SnapshotEncoder
+from actors.station_state import ConnectorState, Registration, StationState
+from tests.local_host import LocalStation, batch, close, local_host
+
+PASSWORD = b"snapshot-test-password"
+STATIONS = ("CP-S0", "CP-S1", "CP-S2")
+BOOT = {"chargePointVendor": "V", "chargePointModel": "M"}
+STATUSES = ("Available", "Preparing", "Charging", "SuspendedEV", "Finishing", "Faulted")
+
+
+def states(n: int) -> list[StationState]:
+    return [StationState(station_id=f"CP-{i}", applied_seq=i, connectors={
+        1: ConnectorState(connector_id=1, status="Available", error_code="NoError")}) for i in range(n)]
+
+
+def comparable(state: StationState) -> dict:
+    return msgspec.to_builtins(state)
+
+
+# --- the file --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [0, 1, 15, 16, 70_000])
+def test_a_chunked_snapshot_is_one_msgpack_document_of_every_state(n):
+    fleet = states(n)
+    encoder = SnapshotEncoder(41, fleet)
+    chunks = 1
+    while encoder.encode_next(7_000):
+        chunks += 1
+    assert chunks == max(1, -(-n // 7_000))
+    taken = snapshot.decode(encoder.data())
+    assert taken.last_seq == 41 and taken.format == snapshot.FORMAT
+    assert [comparable(s) for s in taken.stations] == [comparable(s) for s in fleet]
+
+
+def test_a_snapshot_not_fully_encoded_cannot_be_written():
+    encoder = SnapshotEncoder(1, states(3))
+    encoder.encode_next(2)
+    with pytest.raises(RuntimeError):
+        encoder.data()
+
+
+def test_a_format_1_snapshot_holds_every_state_as_of_its_last_seq():
+    """Files written before issue 15: one encode, no `format`, states without applied_seq."""
+    old = msgspec.msgpack.encode({"last_seq": 99, "stations": [{"station_id": "CP-OLD"}]})
+    taken = snapshot.decode(old)
+    assert taken.format == 1 and [s.applied_seq for s in taken.stations] == [99]
+    assert snapshot.covers(taken.stations[0], 99) and not snapshot.covers(taken.stations[0], 100)
+
+
+def test_a_snapshot_of_a_newer_format_is_refused_not_misread():
+    newer = msgspec.msgpack.encode(Snapshot(last_seq=1, format=snapshot.FORMAT + 1, stations=[]))
+    with pytest.raises(ValueError, match="newer"):
+        snapshot.decode(newer)
+
+
+# --- the host --------------------------------------------------------------------------------
+
+
+class Fleet:
+    """Three registered, booted stations of one local host, driven frame by frame."""
+
+    def __init__(self, host) -> None:
+        self.host = host
+        self.stations = [LocalStation(host, sid, connection_id=f"c-{sid}") for sid in STATIONS]
+        self.n = 0
+
+    async def bring_up(self) -> None:
+        for station in self.stations:
+            await self.host.register(station.station_id, Registration(password_hash=hash_password(PASSWORD)))
+            [reply] = await batch(self.host, [station.connect_request(PASSWORD)])
+            assert reply.connect_status == "accepted"
+            await self.send(station, "BootNotification", BOOT)
+
+    async def send(self, station: LocalStation, action: str, payload: dict) -> None:
+        self.n += 1
+        [reply] = await batch(self.host, [station.frame([2, f"m{self.n}", action, payload])])
+        assert reply.replies and reply.replies[0].startswith("[3,"), reply
+
+    async def op(self, op: tuple[int, str, int]) -> None:
+        index, action, k = op
+        station = self.stations[index]
+        ts = f"2026-12-01T10:{k % 60:02d}:00Z"
+        payload = {
+            "Heartbeat": {},
+            "StatusNotification": {"connectorId": 1 + k % 2, "errorCode": "NoError",
+                                   "status": STATUSES[k % len(STATUSES)], "timestamp": ts},
+            "StartTransaction": {"connectorId": 1 + k % 2, "idTag": "TAG", "meterStart": k, "timestamp": ts},
+            "MeterValues": {"connectorId": 1, "transactionId": 1 + k % 3, "meterValue": [
+                {"timestamp": ts, "sampledValue": [{"value": str(100 * k), "measurand": "Energy.Active.Import.Register"}]}]},
+            "StopTransaction": {"transactionId": 1 + k % 3, "meterStop": 1000 + k, "timestamp": ts},
+        }[action]
+        await self.send(station, action, payload)
+
+
+ops = st.tuples(st.integers(0, len(STATIONS) - 1),
+                st.sampled_from(["Heartbeat", "StatusNotification", "StartTransaction", "MeterValues", "StopTransaction"]),
+                st.integers(0, 200))
+
+
+async def restored_equals_live(root: Path, host) -> None:
+    """A host rebuilt from the data root (as after a SIGKILL: only what is on disk) holds each
+    station exactly as the host that kept running does, once that one folds the restart too."""
+    live = {sid: s for sid, s in host.sessions.items()}
+    close(host)
+    restored = local_host(root)
+    try:
+        assert set(restored.sessions) == set(live)
+        for sid, session in live.items():
+            session.restarted()
+            assert comparable(restored.sessions[sid].state) == comparable(session.state), sid
+    finally:
+        close(restored)
+
+
+@settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(before=st.lists(ops, max_size=12), between=st.lists(st.lists(ops, max_size=4), min_size=3, max_size=3),
+       after=st.lists(ops, max_size=8))
+def test_a_host_restored_from_a_snapshot_taken_between_frames_is_the_host_that_kept_running(before, between, after):
+    """`before` frames, then a snapshot encoded one station at a time with `between[i]` frames
+    handled after the i-th station's entry, then `after` frames the snapshot does not hold."""
+
+    async def run(root: Path) -> None:
+        host = local_host(root)
+        fleet = Fleet(host)
+        await fleet.bring_up()
+        for op in before:
+            await fleet.op(op)
+        encoder = host._snapshot_encoder()
+        for frames in between:
+            encoder.encode_next(1)
+            for op in frames:
+                await fleet.op(op)
+        assert not encoder.encode_next(1)
+        covered = await host._store_snapshot(encoder)
+        written = snapshot.decode(host._snapshot_path.read_bytes())
+        assert written.last_seq == covered
+        # Every event an entry holds was durable before the file named it.
+        assert all(covered <= s.applied_seq <= host.log.durable_seq or s.applied_seq < covered
+                   for s in written.stations)
+        for op in after:
+            await fleet.op(op)
+        await restored_equals_live(root, host)
+
+    with tempfile.TemporaryDirectory(prefix="snapshot-chunks-") as root:
+        loop = asyncio.new_event_loop()  # our own: hypothesis runs each example synchronously
+        try:
+            loop.run_until_complete(run(Path(root)))
+        finally:
+            loop.close()
+
+
+async def test_frames_handled_between_the_chunks_of_a_real_snapshot_survive_a_restore(tmp_path, monkeypatch):
+    monkeypatch.setattr(station_host, "SNAPSHOT_CHUNK", 1)
+    host = local_host(tmp_path)
+    fleet = Fleet(host)
+    await fleet.bring_up()
+    writing = asyncio.ensure_future(host._write_snapshot())
+    k = 0
+    while not writing.done():
+        # A Heartbeat waits for no fsync: one frame per turn of the loop, between the chunks.
+        await fleet.op((k % len(STATIONS), "Heartbeat", k))
+        await asyncio.sleep(0)
+        k += 1
+    covered = await writing
+    written = snapshot.decode(host._snapshot_path.read_bytes())
+    # Some entries are newer than the sequence the snapshot started at: frames went on.
+    assert max(s.applied_seq for s in written.stations) > covered
+    assert all(s.applied_seq <= host.log.durable_seq for s in written.stations)
+    await fleet.op((0, "Heartbeat", 0))
+    await restored_equals_live(tmp_path, host)
