@@ -60,6 +60,7 @@ from actors.views import (
     TransactionView,
     station_summary,
     station_view,
+    transaction_view,
     transaction_views,
 )
 

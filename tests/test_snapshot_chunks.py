@@ -184,3 +184,84 @@ async def test_frames_handled_between_the_chunks_of_a_real_snapshot_survive_a_re
     assert all(s.applied_seq <= host.log.durable_seq for s in written.stations)
     await fleet.op((0, "Heartbeat", 0))
     await restored_equals_live(tmp_path, host)
+
+
+# --- what merged branches added to the state: settlements, the 2.0.1 part --------------------
+
+
+async def test_an_operators_close_answers_the_transaction_and_its_settlement_survives_a_chunked_snapshot(tmp_path):
+    """TransactionSettled of the admin close (issue 16, item 3), once for a station whose
+    snapshot entry is written already and once for one still to come."""
+    host = local_host(tmp_path)
+    fleet = Fleet(host)
+    await fleet.bring_up()
+    for index in (0, 1):
+        await fleet.op((index, "StartTransaction", 0))
+        await fleet.op((index, "MeterValues", 3))  # transaction 1, 300 Wh
+    [first, second] = (host.sessions[sid].state for sid in STATIONS[:2])
+    [tx0], [tx1] = list(first.transactions), list(second.transactions)
+    encoder = host._snapshot_encoder()
+    encoder.encode_next(1)  # CP-S0's entry, without the close
+    for sid, tx in ((STATIONS[0], tx0), (STATIONS[1], tx1)):
+        view = await host.close_transaction(sid, tx, "meter swapped")
+        assert (view.transaction_id, view.meter_stop_wh) == (tx, 300), view
+    while encoder.encode_next(1):
+        pass
+    await host._store_snapshot(encoder)
+    assert first.transactions[tx0].settlement.by == second.transactions[tx1].settlement.by == "operator"
+    await restored_equals_live(tmp_path, host)
+
+
+V201 = "CP-S201"
+V201_AT = "2026-12-01T10:00:00Z"
+V201_FRAMES = [
+    ("BootNotification", {"chargingStation": {"model": "M", "vendorName": "V"}, "reason": "PowerUp"}),
+    ("StatusNotification", {"timestamp": V201_AT, "connectorStatus": "Occupied", "evseId": 1, "connectorId": 1}),
+    ("TransactionEvent", {"eventType": "Started", "timestamp": V201_AT, "triggerReason": "Authorized", "seqNo": 0,
+                          "transactionInfo": {"transactionId": "tx-201"}, "evse": {"id": 1, "connectorId": 1},
+                          "meterValue": [{"timestamp": V201_AT, "sampledValue": [{"value": 100}]}]}),
+    ("SecurityEventNotification", {"type": "SettingSystemTime", "timestamp": V201_AT}),
+    ("NotifyEvent", {"generatedAt": V201_AT, "seqNo": 0, "eventData": [{
+        "eventId": 1, "timestamp": V201_AT, "trigger": "Alerting", "actualValue": "Faulted",
+        "eventNotificationType": "HardWiredNotification", "component": {"name": "EVSE", "evse": {"id": 1}},
+        "variable": {"name": "AvailabilityState"}}]}),
+    ("NotifyReport", {"requestId": 1, "generatedAt": V201_AT, "seqNo": 0, "tbc": False, "reportData": [{
+        "component": {"name": "ChargingStation"}, "variable": {"name": "Model"},
+        "variableAttribute": [{"type": "Actual", "value": "M", "mutability": "ReadOnly"}],
+        "variableCharacteristics": {"dataType": "string", "supportsMonitoring": False}}]}),
+    ("ReservationStatusUpdate", {"reservationId": 5, "reservationUpdateStatus": "Expired"}),
+    ("TransactionEvent", {"eventType": "Updated", "timestamp": V201_AT, "triggerReason": "MeterValuePeriodic",
+                          "seqNo": 2, "transactionInfo": {"transactionId": "tx-201"},
+                          "meterValue": [{"timestamp": V201_AT, "sampledValue": [{"value": 900}]}]}),
+]
+
+
+async def test_the_2_0_1_part_round_trips_through_a_chunked_snapshot_and_restore(tmp_path):
+    """Station201 (issue 11) in a snapshot entry: its int-keyed and str-keyed maps, lists and
+    nested Structs decode to the state the host kept, with frames of the 2.0.1 station
+    handled between the chunks and after them."""
+    host = local_host(tmp_path)
+    fleet = Fleet(host)
+    await fleet.bring_up()
+    await host.register(V201, Registration(password_hash=hash_password(PASSWORD)))
+    station = LocalStation(host, V201, connection_id="c-201")
+    [reply] = await batch(host, [station.connect_request(PASSWORD, "2.0.1")])
+    assert reply.connect_status == "accepted"
+    frames = iter(V201_FRAMES)
+    for action, payload in [next(frames) for _ in range(4)]:
+        await fleet.send(station, action, payload)
+    encoder = host._snapshot_encoder()
+    encoder.encode_next(2)
+    for action, payload in [next(frames) for _ in range(2)]:
+        await fleet.send(station, action, payload)
+    while encoder.encode_next(1):
+        pass
+    await host._store_snapshot(encoder)
+    for action, payload in frames:
+        await fleet.send(station, action, payload)
+    part = host.sessions[V201].state.v201
+    assert part.reservation_updates == {5: "Expired"} and part.transaction_seq_nos["tx-201"].gaps == [1]
+    assert part.device_model and part.events and part.security_events and part.evses[1].connectors
+    [written] = [s for s in snapshot.decode(host._snapshot_path.read_bytes()).stations if s.station_id == V201]
+    assert written.v201 is not None and written.v201.device_model
+    await restored_equals_live(tmp_path, host)
