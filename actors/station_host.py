@@ -294,7 +294,14 @@ class StationHost:
         CALLERROR InternalError and the rest of the batch goes on (issue 10, point 7)."""
         mark, answered = len(events), len(answers)
         try:
-            return self._on_frame(request, events, answers, decision)
+            session = self.sessions.get(request.station_id)
+            if session is None or session.state.registration is None:
+                return HostReply(close_code=CLOSE_UNREGISTERED), False
+            if not self._admit(session, request.connection_id, request.connected_at_us, events):
+                return HostReply(close_code=CLOSE_REPLACED), False
+            # A re-attach is folded: it reaches the log whatever the frame does next.
+            mark = len(events)
+            return self._on_frame(session, request, events, answers, decision)
         except Exception:
             # Whatever the frame made before raising is dropped: half of a CALL + CALLRESULT
             # pair must not reach the log.
@@ -322,13 +329,10 @@ class StationHost:
         return self.authorizer.decision_for(request.station_id, request.connection_id, request.received_at_us,
                                             request.text, self.id_tags, session.protocol)
 
-    def _on_frame(self, request: Frame, events: list[Event], answers: list[tuple[str, CommandAnswer]],
+    def _on_frame(self, session: StationSession, request: Frame, events: list[Event],
+                  answers: list[tuple[str, CommandAnswer]],
                   decision: AuthorizationDecision | None = None) -> tuple[HostReply, bool]:
-        session = self.sessions.get(request.station_id)
-        if session is None or session.state.registration is None:
-            return HostReply(close_code=CLOSE_UNREGISTERED), False
-        if not self._admit(session, request.connection_id, request.connected_at_us, events):
-            return HostReply(close_code=CLOSE_REPLACED), False
+        """A frame of a registered station over its admitted connection."""
         outcome = session.handle(request.text, request.received_at_us, self.id_tags, decision, answer_resent=True)
         events.extend(outcome.events)
         if outcome.answer is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import tempfile
 from pathlib import Path
 
@@ -264,4 +265,29 @@ async def test_the_2_0_1_part_round_trips_through_a_chunked_snapshot_and_restore
     assert part.device_model and part.events and part.security_events and part.evses[1].connectors
     [written] = [s for s in snapshot.decode(host._snapshot_path.read_bytes()).stations if s.station_id == V201]
     assert written.v201 is not None and written.v201.device_model
+    await restored_equals_live(tmp_path, host)
+
+
+async def test_a_re_attach_folded_before_a_frame_that_raises_reaches_the_log(tmp_path, monkeypatch):
+    """A frame over a connection the host has no CONNECTED of (its Connect was lost with the
+    last incarnation) re-attaches it first; the frame's handling then raising (answered
+    InternalError, issue 10 point 7) drops what the frame made, never the re-attach the state
+    already holds: a restore from the log alone must give the same station."""
+    host = local_host(tmp_path)
+    fleet = Fleet(host)
+    await fleet.bring_up()
+    station = fleet.stations[0]
+    moved = LocalStation(host, station.station_id, connection_id="c-moved",
+                         connected_at_us=station.connected_at_us + 1_000_000)
+    session = host.sessions[station.station_id]
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("made to raise")
+
+    monkeypatch.setattr(session, "handle", explode)
+    [reply] = await batch(host, [moved.frame([2, "x1", "Heartbeat", {}])])
+    assert json.loads(reply.replies[0])[:3] == [4, "x1", "InternalError"]
+    assert session.state.connection_id == "c-moved"
+    assert session.recent_events(0, 1)[0].action == "Connected"
+    await host.log.commit()
     await restored_equals_live(tmp_path, host)
