@@ -11,8 +11,10 @@ from ocpp.v16.enums import Action
 
 from actors.security_profiles import accepted_profile, below_required, new_security_profile_16, presented_profile
 from tests.conftest import register_station
+from tests.polling import wait_until
 from tests.stations import TestStation, basic_auth
 from tests.test_tls import handshake, tls_station
+from tests.worker_logs import json_lines
 
 pytestmark = pytest.mark.ray
 
@@ -78,6 +80,13 @@ async def test_an_admin_may_lower_the_profile_and_re_registering_without_it_keep
     assert (await _station(csms, station_id))["security_profile"] == 1
     assert await handshake(csms.ws_url, station_id, None, headers=basic_auth(station_id)) == "ocpp1.6"
 
+    def lowered() -> list[dict]:
+        return [line for line in json_lines() if line.get("station_id") == station_id
+                and line.get("msg") == "security profile lowered by an operator"]
+
+    await wait_until(lambda: lowered(), 30, "the operator's downgrade in the host's log")
+    assert [(line["from_profile"], line["to_profile"]) for line in lowered()] == [(2, 1)]
+
 
 @pytest.mark.parametrize("profile", [-1, 4, "2"])
 async def test_security_profile_outside_0_to_3_is_422(csms, station_id, profile):
@@ -114,3 +123,36 @@ def test_a_station_moves_only_up():
 def test_the_profile_a_16_station_accepted(key, value, status, expected):
     request = f'{{"key": "{key}", "value": "{value}"}}'
     assert new_security_profile_16("ChangeConfiguration", request, f'{{"status": "{status}"}}') == expected
+
+
+async def test_a_restarted_host_keeps_the_profile_and_the_fleet_minimum_binds_everyone(tmp_path):
+    """A real StationHost without Ray (tests/local_host.py): the profile is in the logged
+    registration, so a restart keeps it; `min_security_profile` raises every station."""
+    from actors.host_protocol import Connect
+    from actors.passwords import hash_password
+    from actors.station_state import Registration
+    from tests.local_host import batch, close, local_host
+
+    password = b"profile-host-test-password"
+
+    def connect(n: int, presented: int) -> Connect:
+        return Connect("CP-SP", f"c-{n}", 1_800_000_000_000_000 + n, password, security_profile=presented)
+
+    host = local_host(tmp_path)
+    try:
+        await host.register("CP-SP", Registration(password_hash=hash_password(password)), 2)
+        await host.log.commit()
+    finally:
+        close(host)
+    again = local_host(tmp_path)
+    try:
+        [refused, accepted] = [(await batch(again, [connect(n, p)]))[0] for n, p in ((1, 1), (2, 2))]
+        assert (refused.connect_status, accepted.connect_status) == ("profile_too_low", "accepted")
+    finally:
+        close(again)
+    strict = local_host(tmp_path, min_security_profile=3)
+    try:
+        [reply] = await batch(strict, [connect(3, 2)])
+        assert reply.connect_status == "profile_too_low"
+    finally:
+        close(strict)
