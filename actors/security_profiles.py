@@ -1,4 +1,4 @@
-"""Security profiles (OCPP 1.6 security whitepaper edition 3, section 2): what a handshake proves, what a station needs."""
+"""Security profiles (OCPP 1.6 security whitepaper edition 3, section 2): what a handshake proves, what is needed."""
 
 from __future__ import annotations
 
