@@ -62,5 +62,7 @@ def registration_for(row: StationRow, current: Registration | None, now_us: int)
     if (current is not None and current.site == row.site and current.metadata == row.metadata
             and current.boot_status == row.boot_status and verify_password(row.password, current.password_hash)):
         return None
+    # The security profile is not a column: a bulk update keeps it (never a downgrade by upload).
     return Registration(password_hash=hash_password(row.password), site=row.site, metadata=dict(row.metadata),
-                        boot_status=row.boot_status, registered_at_us=now_us)
+                        boot_status=row.boot_status, registered_at_us=now_us,
+                        security_profile=current.security_profile if current is not None else 0)

@@ -174,6 +174,9 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # A station whose verified certificate names it needs no Basic auth (OCPP 1.6 security
     # whitepaper, profile 3: the certificate is the credential).
     client_cert_replaces_basic_auth: bool = True
+    # The fleet's lowest security profile (0-3, OCPP 1.6 security whitepaper section 2): a
+    # handshake proving less is refused (403) even for a station registered lower.
+    min_security_profile: Annotated[int, msgspec.Meta(ge=0, le=3)] = 0
     # Shared by balancer and gateway only: the gateway trusts a forwarded certificate identity
     # only next to this secret (a replica's own port is reachable without the balancer).
     # Empty: a random one per start (app.resolve). Set it only for a terminator of your own.

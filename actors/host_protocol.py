@@ -19,6 +19,9 @@ class Connect(msgspec.Struct, frozen=True, tag="connect"):
     subprotocols: tuple[str, ...] = ()
     # The OCPP version the negotiated subprotocol selected (a key of actors.protocols.PROTOCOLS).
     ocpp_version: str = "1.6"
+    # The security profile the handshake proved (actors/security_profiles.py): the transport
+    # and the credential the gateway saw. 1 unless the gateway says more.
+    security_profile: int = 1
 
 
 class Frame(msgspec.Struct, frozen=True, tag="frame"):
@@ -47,7 +50,7 @@ class Reattach(msgspec.Struct, frozen=True, tag="reattach"):
 
 HostRequest = Connect | Frame | Disconnect | Reattach
 
-ConnectStatus = Literal["accepted", "unknown_station", "bad_credentials"]
+ConnectStatus = Literal["accepted", "unknown_station", "bad_credentials", "profile_too_low"]
 
 
 class HostReply(msgspec.Struct, frozen=True):

@@ -43,6 +43,10 @@ def no_stale_transactions(state: StationState, action: str, request: Any, at_us:
     return []
 
 
+def no_security_profile(action: str, request_json: str, response_json: str) -> int | None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class StationAction:
     """One station-initiated action: how it is answered and how the answer changes state."""
@@ -107,6 +111,9 @@ class Protocol:
     # transactions this station request shows are over though no stop came (actors/settlement.py);
     # asked before the request is answered, on the state before it.
     stale_transactions: Callable[[StationState, str, Any, int], list[Settlement]] = no_stale_transactions
+    # new_security_profile(action, request_json, response_json) -> the security profile a
+    # command the station accepted moved it to, else None (the host keeps it with the answer).
+    new_security_profile: Callable[[str, str, str], int | None] = no_security_profile
     # This version's spelling of an OCPP-J error code, where it differs from actors.ocppj's
     # (1.6) names: OCPP-J 2.0.1 section 4.3 says FormatViolation, OccurrenceConstraintViolation.
     error_codes: Mapping[str, str] = field(default_factory=dict)

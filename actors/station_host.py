@@ -48,6 +48,7 @@ from actors.mailbox import CommandOutcome
 from actors.metrics import CallTally, host_metrics
 from actors.passwords import verify_password
 from actors.protocol import Policy
+from actors.security_profiles import below_required
 from actors.settlement import CloseRefusal
 from actors.station_session import CLOSE_REPLACED, CLOSE_UNREGISTERED, CommandAnswer, StationSession
 from actors.station_state import IdTagRecord, Registration, StationState
@@ -338,7 +339,10 @@ class StationHost:
         if outcome.answer is not None:
             answers.append((request.station_id, outcome.answer))
             if any(e.action == ev.STATION_REGISTERED for e in outcome.events):
-                log.info("station password changed by its accepted command", extra={"station_id": request.station_id})
+                registration = session.state.registration
+                log.info("station credentials changed by its accepted command", extra={
+                    "station_id": request.station_id,
+                    "security_profile": registration.security_profile if registration else None})
         return HostReply(replies=outcome.replies, close_code=outcome.close_code), outcome.durable
 
     def _admit(self, session: StationSession, connection_id: str, connected_at_us: int, events: list[Event]) -> bool:
@@ -364,6 +368,11 @@ class StationHost:
         if session is None or session.state.registration is None:
             self.unknown_stations.record(request.station_id, request.source_address, request.subprotocols)
             return HostReply(connect_status="unknown_station")
+        # Before the password: a connection below the station's profile is refused whatever
+        # it presents (OCTT TC_083 step 12), and costs no password check.
+        if below_required(request.security_profile, session.state.registration.security_profile,
+                          self.config.min_security_profile):
+            return HostReply(connect_status="profile_too_low")
         if request.password is not None and not await self._password_ok(session, request.password):
             return HostReply(connect_status="bad_credentials")
         if session.state.registration is None:  # deregistered while the password was checked
@@ -517,14 +526,24 @@ class StationHost:
     def _write_refusal(self) -> NotStored | None:
         return write_problem(self.config.data_path, self.config.disk_free_min_bytes)
 
-    async def register(self, station_id: str, registration: Registration) -> bool | NotStored:
+    async def register(self, station_id: str, registration: Registration,
+                       security_profile: int | None = None) -> bool | NotStored:
         """Create or update a station's registration; True when it is new. Durable on return;
-        refused (NotStored, nothing changed) while the disk cannot take it."""
+        refused (NotStored, nothing changed) while the disk cannot take it.
+
+        `security_profile` None keeps the station's current profile (0 for a new station); an
+        operator may set any, and lowering one is logged (only operators ever lower it)."""
         await self._ensure_started()
         if (refused := self._write_refusal()) is not None:
             return refused
         session = self._session(station_id)
-        created = session.state.registration is None
+        current = session.state.registration
+        created = current is None
+        current_profile = current.security_profile if current is not None else 0
+        registration.security_profile = current_profile if security_profile is None else security_profile
+        if registration.security_profile < current_profile:
+            log.warning("security profile lowered by an operator", extra={
+                "station_id": station_id, "from_profile": current_profile, "to_profile": registration.security_profile})
         registration.registered_at_us = now_us()
         self._append([session.register(registration, registration.registered_at_us)])
         self.unknown_stations.forget(station_id)

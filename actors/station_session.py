@@ -25,6 +25,7 @@ from actors.mailbox import CommandOutcome, Mailbox, PendingCommand
 from actors.passwords import hash_password
 from actors.protocol import Context, Policy, Protocol
 from actors.protocols import DEFAULT_VERSION, PROTOCOLS
+from actors.security_profiles import accepted_profile
 from actors.settlement import CloseRefusal, apply_settlement, close_transaction
 from actors.station_state import (
     ANSWERED_CALLS_KEPT,
@@ -212,9 +213,9 @@ class StationSession:
         events = [inbound]
         if command is None:
             return Outcome(events=events)
-        password_change = self._password_change(command.action, answer, received_at_us)
-        if password_change is not None:
-            events.append(password_change)
+        registration_change = self._registration_change(command.action, answer, received_at_us)
+        if registration_change is not None:
+            events.append(registration_change)
         return Outcome(events=events, answer=answer)
 
     def _handle_call(self, call: ocppj.Call, received_at_us: int, id_tags: Mapping[str, IdTagRecord],
@@ -389,19 +390,24 @@ class StationSession:
                                      error_code=answer.error_code, error_description=answer.error_description)
         return self.mailbox.resolve(answer.message_id, outcome)
 
-    def _password_change(self, action: str, answer: CommandAnswer, now_us: int) -> Event | None:
-        """A command the station accepted that sets its Basic-auth password (1.6:
-        ChangeConfiguration AuthorizationKey): its hash is stored in the same batch as the
-        answer, so both are durable together. The new password is in the payload as sent,
-        which only the caller keeps (the log keeps it masked)."""
+    def _registration_change(self, action: str, answer: CommandAnswer, now_us: int) -> Event | None:
+        """A command the station accepted that changes how it authenticates: its Basic-auth
+        password (1.6: ChangeConfiguration AuthorizationKey) or its security profile (1.6:
+        ChangeConfiguration SecurityProfile, only ever upwards). The new registration is
+        stored in the same batch as the answer, so both are durable together. A new password
+        is in the payload as sent, which only the caller keeps (the log keeps it masked)."""
         caller = self.mailbox.caller(answer.message_id)
         registration = self.state.registration
         if caller is None or not answer.ok or registration is None:
             return None
         password = self.protocol.new_password(action, caller.payload_json, answer.payload)
-        if password is None:
-            return None
-        return self.register(msgspec.structs.replace(registration, password_hash=hash_password(password)), now_us)
+        if password is not None:
+            return self.register(msgspec.structs.replace(registration, password_hash=hash_password(password)), now_us)
+        profile = accepted_profile(registration.security_profile,
+                                   self.protocol.new_security_profile(action, caller.payload_json, answer.payload))
+        if profile == registration.security_profile:
+            return None  # no change, or a station asking to go lower (kept: never downgraded)
+        return self.register(msgspec.structs.replace(registration, security_profile=profile), now_us)
 
     # --- the fold ----------------------------------------------------------------------
 

@@ -32,6 +32,10 @@ class Registration(msgspec.Struct, kw_only=True, gc=False):
     # What BootNotification answers: operators keep a new station Pending until approved.
     boot_status: BootStatus = "Accepted"
     registered_at_us: int = 0
+    # The lowest security profile a handshake of this station may prove (0-3,
+    # actors/security_profiles.py): set at registration, raised by a SecurityProfile change
+    # the station accepted, lowered only by an operator.
+    security_profile: int = 0
 
 
 class BootInfo(msgspec.Struct, kw_only=True, omit_defaults=True):

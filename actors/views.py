@@ -267,6 +267,8 @@ class StationView(msgspec.Struct, kw_only=True):
     site: str | None
     metadata: dict[str, str]
     registration_boot_status: str | None
+    # The lowest security profile its handshakes must prove (0-3, docs/security.md).
+    security_profile: int | None
     boot_status: str | None
     boot: BootView | None
     connected: bool
@@ -505,6 +507,7 @@ def station_view(st: StationState, now_us: int | None = None) -> StationView:
         site=reg.site if reg else None,
         metadata=dict(reg.metadata) if reg else {},
         registration_boot_status=reg.boot_status if reg else None,
+        security_profile=reg.security_profile if reg else None,
         boot_status=st.boot_status,
         boot=boot_view(st.boot) if st.boot else None,
         connected=st.connected,

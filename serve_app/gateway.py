@@ -2,7 +2,7 @@
 
 The handshake is checked before the socket is accepted (unknown station 404, bad credentials
 401, no common subprotocol 400, a client certificate for another station 403, a station
-closed for flooding 429), with one batched round trip to the station's host. Inbound frames
+closed for flooding 429, a connection below the station's security profile 403), with one batched round trip to the station's host. Inbound frames
 pass the station's rate limit (serve_app/rate_limit.py) before they reach the host. After
 that each frame goes to the host and its replies come back; the gateway awaits the reply
 before reading the station's next frame, which keeps a station's messages in order.
@@ -31,12 +31,13 @@ from actors.config import Config
 from actors.events import now_us
 from actors.host_protocol import Connect, Disconnect, Frame, OutboundFrame, Reattach, decode_outbound
 from actors.metrics import gateway_metrics
+from actors.security_profiles import presented_profile
 from actors.station_session import CLOSE_REPLACED
 from serve_app import disconnects, keepalive, rate_limit
 from serve_app.drain import RolloutWatch
 from serve_app.handshake import Refusal, station_credential, valid_station_id
 from serve_app.host_link import HostLink, HostUnavailable, links_for
-from serve_app.tls import forwarded_address, forwarded_identity
+from serve_app.tls import forwarded_address, forwarded_identity, forwarded_scheme
 
 log = logging.getLogger("csms.gateway")
 
@@ -122,9 +123,9 @@ class OcppGateway:
             await websocket.send_denial_response(_deny(429, "closed for flooding; retry later",
                                                        {"Retry-After": str(math.ceil(locked_out_s))}))
             return
+        certificate_names = forwarded_identity(websocket.headers, self.config.ingress_identity_secret)
         credential = station_credential(
-            station_id, websocket.headers.get("authorization"),
-            forwarded_identity(websocket.headers, self.config.ingress_identity_secret),
+            station_id, websocket.headers.get("authorization"), certificate_names,
             require_certificate=self.config.require_client_cert,
             certificate_replaces_password=self.config.client_cert_replaces_basic_auth,
         )
@@ -139,7 +140,10 @@ class OcppGateway:
         try:
             answer = await link.call(Connect(station_id, connection_id, connected_at, password,
                                              source_address=self._source_address(websocket),
-                                             subprotocols=tuple(offered), ocpp_version=protocol.version))
+                                             subprotocols=tuple(offered), ocpp_version=protocol.version,
+                                             security_profile=presented_profile(
+                                                 over_tls=self._over_tls(websocket),
+                                                 certificate=bool(certificate_names))))
         except HostUnavailable:
             self.metrics.handshakes.inc(1, tags={"result": "host_unavailable"})
             await websocket.send_denial_response(_deny(503, "station host unavailable, retry later"))
@@ -147,6 +151,12 @@ class OcppGateway:
         self.metrics.handshakes.inc(1, tags={"result": answer.connect_status})
         if answer.connect_status == "unknown_station" and not self.config.hide_registrations:
             await websocket.send_denial_response(_deny(404, "unknown station"))
+            return
+        if answer.connect_status == "profile_too_low":
+            # Valid or not, these credentials on this transport are below the station's
+            # security profile (OCTT TC_083 step 12): forbidden, no Basic challenge.
+            await websocket.send_denial_response(_deny(
+                403, "this connection is below the station's security profile (docs/security.md)"))
             return
         if answer.connect_status != "accepted":
             await websocket.send_denial_response(
@@ -177,6 +187,14 @@ class OcppGateway:
             close_code, close_reason = keepalive.close_cause(websocket.scope, close_code)
             self.metrics.closes.inc(1, tags={"code": str(close_code)})
             await disconnects.record(link, Disconnect(station_id, connection_id, close_code, close_reason))
+
+    def _over_tls(self, websocket: WebSocket) -> bool:
+        """Whether the station's connection was TLS: as the balancer saw it (direct ingress),
+        else this socket's own scheme (proxy ingress, where Serve's proxy serves TLS)."""
+        scheme = forwarded_scheme(websocket.headers, self.config.ingress_identity_secret)
+        if scheme is not None:
+            return scheme == "https"
+        return websocket.url.scheme == "wss"
 
     def _source_address(self, websocket: WebSocket) -> str | None:
         """The station's address: as the balancer saw it, else this socket's peer (proxy ingress)."""

@@ -15,7 +15,7 @@ import msgspec
 from fastapi import Body, FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 from ray import serve
 from ray.exceptions import RayActorError
 
@@ -86,6 +86,9 @@ class StationRegistrationBody(BaseModel):
     metadata: dict[str, str] = Field(default_factory=dict)
     boot_status: Literal["Accepted", "Pending", "Rejected"] = Field(
         default="Accepted", description="What BootNotification answers this station")
+    security_profile: StrictInt | None = Field(default=None, ge=0, le=3, description=(
+        "the lowest OCPP security profile its handshakes must prove (1 Basic auth over ws, 2 over TLS, "
+        "3 a client certificate); omitted: kept (0 for a new station); lowering it is logged"))
 
 
 class StationPasswordBody(BaseModel):
@@ -235,7 +238,8 @@ class OperatorApi:
             metadata=body.metadata,
             boot_status=body.boot_status,
         )
-        created = await self._write(self._host(station_id).register.remote(station_id, registration))
+        created = await self._write(self._host(station_id).register.remote(station_id, registration,
+                                                                           body.security_profile))
         return StructResponse(StationRegistered(station_id=station_id, created=created),
                               status_code=201 if created else 200)
 

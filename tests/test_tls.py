@@ -38,10 +38,11 @@ async def handshake(url: str, station_id: str, context: ssl.SSLContext | None, *
 
 
 @contextlib.asynccontextmanager
-async def tls_station(csms, station_id: str, context: ssl.SSLContext, headers: dict[str, str] | None = None):
+async def tls_station(csms, station_id: str, context: ssl.SSLContext, headers: dict[str, str] | None = None,
+                      station_class: type[TestStation] = TestStation):
     async with websockets.connect(f"{csms.wss_url}/{station_id}", subprotocols=["ocpp1.6"], ssl=context,
                                   additional_headers=headers or {}, open_timeout=30) as ws:
-        station = TestStation(station_id, ws, response_timeout=15)
+        station = station_class(station_id, ws, response_timeout=15)
         task = asyncio.create_task(_run(station))
         try:
             yield station, ws

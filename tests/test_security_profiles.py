@@ -1,0 +1,158 @@
+"""Security profiles enforced (OCPP 1.6 security whitepaper edition 3, sections 2-3; OCTT TC_083):
+a handshake below the station's profile is refused on whatever port it arrives, through the
+real balancer (TLS on the main port, plain ws on `plain_port`), gateway and hosts."""
+
+from __future__ import annotations
+
+import pytest
+from ocpp.routing import on
+from ocpp.v16 import call, call_result
+from ocpp.v16.enums import Action
+
+from actors.security_profiles import accepted_profile, below_required, new_security_profile_16, presented_profile
+from tests.conftest import register_station
+from tests.polling import wait_until
+from tests.stations import TestStation, basic_auth
+from tests.test_tls import handshake, tls_station
+from tests.worker_logs import json_lines
+
+pytestmark = pytest.mark.ray
+
+
+class ProfileChangingStation(TestStation):
+    @on(Action.change_configuration)
+    async def on_change_configuration(self, key, value):
+        return call_result.ChangeConfiguration(status="Accepted")
+
+
+async def _station(csms, station_id: str) -> dict:
+    async with csms.api() as api:
+        response = await api.get(f"/api/stations/{station_id}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def _set_profile_by_command(csms, station_id: str, profile: int) -> None:
+    """The station, on TLS with Basic auth, accepts ChangeConfiguration SecurityProfile."""
+    context = csms.pki.client_context()
+    async with tls_station(csms, station_id, context, basic_auth(station_id), ProfileChangingStation) as (station, _):
+        await station.call(call.BootNotification(charge_point_model="M", charge_point_vendor="V"))
+        async with csms.api() as api:
+            response = await api.post(f"/api/stations/{station_id}/commands/ChangeConfiguration",
+                                      json={"key": "SecurityProfile", "value": str(profile)})
+        assert response.status_code == 200 and response.json()["response"] == {"status": "Accepted"}, response.text
+
+
+async def test_TC_083_after_accepting_profile_2_plain_ws_with_basic_auth_is_refused(csms, station_id):
+    await register_station(csms, station_id)
+    assert await handshake(csms.ws_url, station_id, None, headers=basic_auth(station_id)) == "ocpp1.6"
+    await _set_profile_by_command(csms, station_id, 2)
+    assert (await _station(csms, station_id))["security_profile"] == 2
+    # TC_083 step 12: the Central System shall not accept the connection attempt.
+    assert await handshake(csms.ws_url, station_id, None, headers=basic_auth(station_id)) == 403
+    assert await handshake(csms.wss_url, station_id, csms.pki.client_context(),
+                           headers=basic_auth(station_id)) == "ocpp1.6"
+
+
+async def test_a_station_cannot_lower_its_own_profile(csms, station_id):
+    await register_station(csms, station_id, security_profile=2)
+    await _set_profile_by_command(csms, station_id, 1)
+    assert (await _station(csms, station_id))["security_profile"] == 2
+    assert await handshake(csms.ws_url, station_id, None, headers=basic_auth(station_id)) == 403
+
+
+async def test_registered_profile_3_refuses_basic_auth_over_tls_and_takes_a_certificate(csms, station_id):
+    await register_station(csms, station_id, security_profile=3)
+    assert (await _station(csms, station_id))["security_profile"] == 3
+    assert await handshake(csms.wss_url, station_id, csms.pki.client_context(),
+                           headers=basic_auth(station_id)) == 403
+    assert await handshake(csms.ws_url, station_id, None, headers=basic_auth(station_id)) == 403
+    certified = csms.pki.client_context(csms.pki.station_certificate(station_id))
+    assert await handshake(csms.wss_url, station_id, certified) == "ocpp1.6"
+
+
+async def test_an_admin_may_lower_the_profile_and_re_registering_without_it_keeps_it(csms, station_id):
+    await register_station(csms, station_id, security_profile=2)
+    await register_station(csms, station_id, site="depot")  # no security_profile: kept
+    assert (await _station(csms, station_id))["security_profile"] == 2
+    assert await handshake(csms.ws_url, station_id, None, headers=basic_auth(station_id)) == 403
+    await register_station(csms, station_id, security_profile=1)
+    assert (await _station(csms, station_id))["security_profile"] == 1
+    assert await handshake(csms.ws_url, station_id, None, headers=basic_auth(station_id)) == "ocpp1.6"
+
+    def lowered() -> list[dict]:
+        return [line for line in json_lines() if line.get("station_id") == station_id
+                and line.get("msg") == "security profile lowered by an operator"]
+
+    await wait_until(lambda: lowered(), 30, "the operator's downgrade in the host's log")
+    assert [(line["from_profile"], line["to_profile"]) for line in lowered()] == [(2, 1)]
+
+
+@pytest.mark.parametrize("profile", [-1, 4, "2"])
+async def test_security_profile_outside_0_to_3_is_422(csms, station_id, profile):
+    async with csms.api() as api:
+        response = await api.put(f"/api/stations/{station_id}",
+                                 json={"password": "a-password-of-20-chars", "security_profile": profile})
+    assert response.status_code == 422
+
+
+def test_presented_profile_is_what_the_transport_and_credential_prove():
+    assert presented_profile(over_tls=False, certificate=False) == 1
+    assert presented_profile(over_tls=True, certificate=False) == 2
+    assert presented_profile(over_tls=True, certificate=True) == 3
+
+
+def test_the_fleet_minimum_and_the_station_profile_both_bind():
+    assert not below_required(1, station_profile=0, fleet_minimum=0)
+    assert below_required(1, station_profile=0, fleet_minimum=2)
+    assert below_required(2, station_profile=3, fleet_minimum=0)
+    assert not below_required(3, station_profile=2, fleet_minimum=1)
+
+
+def test_a_station_moves_only_up():
+    assert accepted_profile(2, 1) == 2
+    assert accepted_profile(1, 3) == 3
+    assert accepted_profile(2, None) == 2
+
+
+@pytest.mark.parametrize(("key", "value", "status", "expected"), [
+    ("SecurityProfile", "2", "Accepted", 2), ("securityprofile", "3", "RebootRequired", 3),
+    ("SecurityProfile", "2", "Rejected", None), ("SecurityProfile", "7", "Accepted", None),
+    ("SecurityProfile", "two", "Accepted", None), ("HeartbeatInterval", "2", "Accepted", None),
+])
+def test_the_profile_a_16_station_accepted(key, value, status, expected):
+    request = f'{{"key": "{key}", "value": "{value}"}}'
+    assert new_security_profile_16("ChangeConfiguration", request, f'{{"status": "{status}"}}') == expected
+
+
+async def test_a_restarted_host_keeps_the_profile_and_the_fleet_minimum_binds_everyone(tmp_path):
+    """A real StationHost without Ray (tests/local_host.py): the profile is in the logged
+    registration, so a restart keeps it; `min_security_profile` raises every station."""
+    from actors.host_protocol import Connect
+    from actors.passwords import hash_password
+    from actors.station_state import Registration
+    from tests.local_host import batch, close, local_host
+
+    password = b"profile-host-test-password"
+
+    def connect(n: int, presented: int) -> Connect:
+        return Connect("CP-SP", f"c-{n}", 1_800_000_000_000_000 + n, password, security_profile=presented)
+
+    host = local_host(tmp_path)
+    try:
+        await host.register("CP-SP", Registration(password_hash=hash_password(password)), 2)
+        await host.log.commit()
+    finally:
+        close(host)
+    again = local_host(tmp_path)
+    try:
+        [refused, accepted] = [(await batch(again, [connect(n, p)]))[0] for n, p in ((1, 1), (2, 2))]
+        assert (refused.connect_status, accepted.connect_status) == ("profile_too_low", "accepted")
+    finally:
+        close(again)
+    strict = local_host(tmp_path, min_security_profile=3)
+    try:
+        [reply] = await batch(strict, [connect(3, 2)])
+        assert reply.connect_status == "profile_too_low"
+    finally:
+        close(strict)
