@@ -14,6 +14,7 @@ import hashlib
 import uuid
 from collections import ChainMap, deque
 from collections.abc import Mapping
+from functools import partial
 
 import msgspec
 
@@ -76,6 +77,12 @@ def _fingerprint(payload: bytes) -> bytes:
     return hashlib.blake2b(payload, digest_size=8).digest()
 
 
+def command_in_flight(state: StationState) -> str | None:
+    """The message id of our CALL the station has not answered yet, as the fold records it."""
+    command = state.pending_command
+    return None if command is None else command.message_id
+
+
 class StationSession:
     def __init__(self, station_id: str, policy: Policy, state: StationState | None = None,
                  recent_events_kept: int = 100, command_queue_bound: int = 16) -> None:
@@ -89,15 +96,13 @@ class StationSession:
         # Operator commands (not durable: a restarted host has no callers waiting; theirs see
         # the failure). One CALL in flight per connection (OCPP-J 1.6 section 4.1.1): which one
         # is the state's `pending_command`, the mailbox's only tracker of it.
-        self.mailbox = Mailbox(command_queue_bound, sent=self._command_in_flight)
+        # Bound to the state, not to the session (a bound method would make a session <-> mailbox
+        # cycle, which frozen hosts never collect: actors/gc_freeze.py); the state object lives
+        # as long as its session.
+        self.mailbox = Mailbox(command_queue_bound, sent=partial(command_in_flight, self.state))
         # sha256 of the password last verified against the stored hash, so a reconnect
         # storm pays the PBKDF2 cost once per station per host lifetime.
         self.verified_password: bytes | None = None
-
-    def _command_in_flight(self) -> str | None:
-        """The message id of our CALL the station has not answered yet, as the fold records it."""
-        command = self.state.pending_command
-        return None if command is None else command.message_id
 
     def remember(self, event: Event) -> None:
         self.recent.append(encode_event(msgspec.structs.replace(event, private="") if event.private else event))

@@ -55,6 +55,24 @@ def authorizer_server():
 
 
 @pytest.fixture(scope="session")
+def october_gold(csms):
+    """October's silver and gold in the session CSMS's data root, built once for every module
+    that reads them: the fault report is built before another fleet joins the lake, so a second
+    build in the same lake would count that fleet too."""
+    from analytics import fault_report, maintenance, mass_outage
+    from tests import fleet_history as fh
+    from tests.test_fault_report import october_fixture
+
+    root = csms.data_root
+    october_fixture(root)
+    fault_report.run(root, "2026-10")
+    fh.generate(root)  # another fleet in the same lake; the fault report above was built before it
+    mass_outage.run(root, fh.SCORED_DAYS, use_ray=False)
+    maintenance.run(root, fh.SCORED_DAYS, use_ray=False)
+    return root
+
+
+@pytest.fixture(scope="session")
 def csms(tmp_path_factory: pytest.TempPathFactory, authorizer_server):
     from actors.config import ApiToken, Config
     from serve_app import app

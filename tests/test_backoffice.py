@@ -18,14 +18,13 @@ from ocpp.v16 import call, call_result
 from ocpp.v16.enums import Action
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from analytics import catalog, fault_report, gold_views, maintenance, mass_outage
+from analytics import catalog, gold_views
 from serve_app.backoffice.pages import LIVE_POLL_S
 from serve_app.backoffice.signin_limit import FAILURES_ALLOWED
-from tests import fleet_history as fh
 from tests.conftest import OPERATOR_TOKEN, PASSWORD, TOKEN, VIEWER_TOKEN, put_id_tag, register_station
 from tests.polling import wait_until
 from tests.stations import TestStation, connected_station, raw_socket
-from tests.test_fault_report import EXPECTED, october_fixture
+from tests.test_fault_report import EXPECTED
 
 pytestmark = pytest.mark.ray
 
@@ -664,18 +663,7 @@ async def test_pages_fit_a_tablet_without_scrolling_sideways(browser, csms, stat
     await context.close()
 
 
-@pytest.fixture(scope="module")
-def gold(csms):
-    """October's silver and gold in the CSMS's own data root, as tests/test_reports_api.py builds them."""
-    october_fixture(csms.data_root)
-    fault_report.run(csms.data_root, "2026-10")
-    fh.generate(csms.data_root)  # another fleet in the same lake, after the fault report was built
-    mass_outage.run(csms.data_root, fh.SCORED_DAYS, use_ray=False)
-    maintenance.run(csms.data_root, fh.SCORED_DAYS, use_ray=False)
-    return csms.data_root
-
-
-async def test_reports_page_shows_the_fault_report_faults_per_day_and_anomalies_of_a_day(browser, csms, gold):
+async def test_reports_page_shows_the_fault_report_faults_per_day_and_anomalies_of_a_day(browser, csms, october_gold):
     page = await signed_in(browser, csms, VIEWER_TOKEN)
     await page.goto(f"{csms.http_url}/reports?month=2026-10&day=2026-10-16")
     rows = page.locator("#fault-report tbody tr")
@@ -690,7 +678,7 @@ async def test_reports_page_shows_the_fault_report_faults_per_day_and_anomalies_
     # Faults per day of the whole fleet: uPlot drew it (static/backoffice.js), and a table has the numbers.
     await expect(page.locator("#faults-chart .uplot canvas")).to_have_count(1)
     await shot(page, "reports")
-    per_day = gold_views.faults_per_day(gold, "2026-10")
+    per_day = gold_views.faults_per_day(october_gold, "2026-10")
     await page.get_by_text("As a table").click()
     shown = await page.locator("#faults-per-day tbody tr").all_inner_texts()
     assert shown == [f"{d}\t{n}" for d, n in zip(per_day["days"], per_day["faults"])] and len(shown) == 31
@@ -715,11 +703,11 @@ async def test_reports_page_shows_the_fault_report_faults_per_day_and_anomalies_
     await page.context.close()
 
 
-async def test_the_data_catalog_page_shows_each_tables_columns_and_freshness(browser, csms, gold):
+async def test_the_data_catalog_page_shows_each_tables_columns_and_freshness(browser, csms, october_gold):
     page = await signed_in(browser, csms, VIEWER_TOKEN)
     await page.get_by_role("link", name="Data catalog").click()
     await expect(page).to_have_url(f"{csms.http_url}/catalog")
-    known = catalog.catalog(gold)
+    known = catalog.catalog(october_gold)
     summary = page.locator("#catalog-summary tbody tr")
     await expect(summary).to_have_count(len(known["tables"]))
     report = page.locator('#catalog-summary tr[data-table="gold.fault_report"]')

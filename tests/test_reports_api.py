@@ -7,31 +7,18 @@ import datetime as dt
 import httpx
 import pytest
 
-from analytics import fault_report, maintenance, mass_outage
 from tests import fleet_history as fh
 from tests.conftest import VIEWER_TOKEN
-from tests.test_fault_report import EXPECTED, october_fixture
+from tests.test_fault_report import EXPECTED
 
 pytestmark = pytest.mark.ray
-
-
-@pytest.fixture(scope="module")
-def gold(csms):
-    """October's silver and gold in the CSMS's own data root."""
-    root = csms.data_root
-    october_fixture(root)
-    fault_report.run(root, "2026-10")
-    fh.generate(root)  # another fleet in the same lake; the fault report above was built before it
-    mass_outage.run(root, fh.SCORED_DAYS, use_ray=False)
-    maintenance.run(root, fh.SCORED_DAYS, use_ray=False)
-    return root
 
 
 def viewer(csms) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=csms.http_url, headers={"Authorization": f"Bearer {VIEWER_TOKEN}"}, timeout=60)
 
 
-async def test_a_viewer_reads_the_monthly_fault_report(csms, gold):
+async def test_a_viewer_reads_the_monthly_fault_report(csms, october_gold):
     async with viewer(csms) as api:
         response = await api.get("/api/reports/faults", params={"month": "2026-10"})
     assert response.status_code == 200, response.text
@@ -46,7 +33,7 @@ async def test_a_viewer_reads_the_monthly_fault_report(csms, gold):
 @pytest.mark.parametrize("params, status", [
     ({"month": "2026-07"}, 404), ({"month": "2026-7"}, 422), ({"month": "July"}, 422), ({}, 422),
 ])
-async def test_fault_report_errors(csms, gold, params, status):
+async def test_fault_report_errors(csms, october_gold, params, status):
     async with viewer(csms) as api:
         response = await api.get("/api/reports/faults", params=params)
     assert response.status_code == status, response.text
@@ -55,13 +42,13 @@ async def test_fault_report_errors(csms, gold, params, status):
         assert "2026-07 has not been built" in response.json()["detail"]
 
 
-async def test_reports_need_a_token(csms, gold):
+async def test_reports_need_a_token(csms, october_gold):
     async with httpx.AsyncClient(base_url=csms.http_url, timeout=30) as client:
         assert (await client.get("/api/reports/faults", params={"month": "2026-10"})).status_code == 401
         assert (await client.get("/api/anomalies")).status_code == 401
 
 
-async def test_anomalies_of_a_day(csms, gold):
+async def test_anomalies_of_a_day(csms, october_gold):
     async with viewer(csms) as api:
         response = await api.get("/api/anomalies", params={"day": "2026-10-16", "limit": 3})
     assert response.status_code == 200, response.text
@@ -75,7 +62,7 @@ async def test_anomalies_of_a_day(csms, gold):
     assert top["top_features"] and {"feature", "value", "z_fleet", "z_self"} <= set(top["top_features"][0])
 
 
-async def test_anomalies_default_to_the_latest_and_respect_the_limit(csms, gold):
+async def test_anomalies_default_to_the_latest_and_respect_the_limit(csms, october_gold):
     async with viewer(csms) as api:
         body = (await api.get("/api/anomalies", params={"limit": 2})).json()
         bad_day = await api.get("/api/anomalies", params={"day": "2026-10-32"})
@@ -86,7 +73,7 @@ async def test_anomalies_default_to_the_latest_and_respect_the_limit(csms, gold)
     assert bad_day.status_code == 422 and bad_limit.status_code == 422
 
 
-async def test_an_admin_runs_a_job_on_demand(csms, gold):
+async def test_an_admin_runs_a_job_on_demand(csms, october_gold):
     async with csms.api() as admin, viewer(csms) as api:
         forbidden = await api.post("/api/jobs/fault_report", params={"period": "2026-09"})
         unknown = await admin.post("/api/jobs/reindex")
@@ -103,7 +90,7 @@ async def test_an_admin_runs_a_job_on_demand(csms, gold):
     assert built.status_code == 200 and [r["station_id"] for r in built.json()["stations"]] == ["CP-E"]
 
 
-async def test_a_daily_job_on_demand_runs_as_ray_tasks(csms, gold):
+async def test_a_daily_job_on_demand_runs_as_ray_tasks(csms, october_gold):
     day = dt.date(2026, 10, 18)
     async with csms.api() as admin:
         response = await admin.post("/api/jobs/mass_outage", params={"period": day.isoformat()})
@@ -114,7 +101,7 @@ async def test_a_daily_job_on_demand_runs_as_ray_tasks(csms, gold):
     assert [i["scope_key"] for i in body["mass_outages"]] == ["site-5"]
 
 
-async def test_the_catalog_describes_the_tables_written_in_the_lake(csms, gold):
+async def test_the_catalog_describes_the_tables_written_in_the_lake(csms, october_gold):
     async with viewer(csms) as api:
         response = await api.get("/api/catalog")
         # Other tests of this module rebuild this month and build others: compare with now.

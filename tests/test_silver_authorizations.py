@@ -214,7 +214,8 @@ def test_the_catalog_describes_the_authorizations_as_they_are_written(tmp_path):
                            f"{t.PART_FILE}', hive_partitioning=false)").fetchall()
     assert [(c["name"], c["type"]) for c in entry["columns"]] == [(r[0], r[1]) for r in described]
     tx_columns = [c["name"] for c in entries["silver.transactions"]["columns"]]
-    assert tx_columns[-2:] == ["authorization", "authorized_offline"]
+    # Appended after the authorization columns: the 2.0.1 ones (issue 11).
+    assert tx_columns[-5:] == ["authorization", "authorized_offline", "station_transaction_id", "evse_id", "seq_gaps"]
 
 
 # --- maintenance ---------------------------------------------------------------------------
