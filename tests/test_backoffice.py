@@ -16,6 +16,7 @@ import websockets
 from ocpp.routing import on
 from ocpp.v16 import call, call_result
 from ocpp.v16.enums import Action
+from ocpp.v201 import call as call201
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from analytics import catalog, gold_views
@@ -23,7 +24,7 @@ from serve_app.backoffice.pages import LIVE_POLL_S
 from serve_app.backoffice.signin_limit import FAILURES_ALLOWED
 from tests.conftest import OPERATOR_TOKEN, PASSWORD, TOKEN, VIEWER_TOKEN, put_id_tag, register_station
 from tests.polling import wait_until
-from tests.stations import TestStation, connected_station, raw_socket
+from tests.stations import TestStation, TestStation201, connected_station, raw_socket
 from tests.test_fault_report import EXPECTED
 
 pytestmark = pytest.mark.ray
@@ -267,6 +268,34 @@ _STAMP_STATUS_CHANGES = """() => {
   }).observe(document.body, {subtree: true, childList: true, characterData: true});
 }"""
 FRAME_TO_PAGE_SAMPLES = 20
+
+
+async def test_a_2_0_1_station_page_shows_its_evses_live_and_its_device_model_as_text(browser, csms, station_id):
+    await register_station(csms, station_id)
+    page = await signed_in(browser, csms, VIEWER_TOKEN)
+    async with connected_station(csms.ws_url, station_id, station_class=TestStation201,
+                                 subprotocols=("ocpp2.0.1",)) as station:
+        boot = await station.call(call201.BootNotification(
+            charging_station={"model": "M201", "vendor_name": "Acme"}, reason="PowerUp"))
+        assert boot.status == "Accepted"
+        await station.call(call201.StatusNotification(
+            timestamp="2026-11-24T10:00:00Z", connector_status="Available", evse_id=1, connector_id=1))
+        await station.call(call201.NotifyReport(
+            request_id=1, generated_at="2026-11-24T10:00:01Z", seq_no=0, report_data=[
+                {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"},
+                 "variable_attribute": [{"type": "Actual", "value": "300", "mutability": "ReadWrite"}]},
+                {"component": {"name": "<b>Vendor</b>"}, "variable": {"name": "Note"},
+                 "variable_attribute": [{"type": "Actual", "value": HOSTILE_VENDOR}]}]))
+        await page.goto(f"{csms.http_url}/station/{station_id}")
+        await expect(page.locator("#evse-1-1 [data-status]")).to_have_text("Available")
+        await expect(page.locator("#device-model")).to_contain_text("HeartbeatInterval")
+        await expect(page.locator("#device-model")).to_contain_text("Actual=300 (ReadWrite)")
+        await expect(page.locator("#device-model")).to_contain_text(HOSTILE_VENDOR)  # shown as text
+        assert await page.locator("#device-model b").count() == 0
+        # Live, without reload: the EVSE's next status.
+        await station.call(call201.StatusNotification(
+            timestamp="2026-11-24T10:05:00Z", connector_status="Occupied", evse_id=1, connector_id=1))
+        await expect(page.locator("#evse-1-1 [data-status]")).to_have_text("Occupied", timeout=10_000)
 
 
 async def test_station_frame_to_page_delay(browser, csms, station_id):
