@@ -502,6 +502,15 @@ class StationState(msgspec.Struct, kw_only=True, gc=False):
             self.v201 = Station201()
         return self.v201
 
+    def forget_old_transactions(self, keep: int) -> list[Transaction]:
+        """Bound live memory per station, whatever its version: all but the `keep` newest
+        completed transactions go (they live on in the lake); the ones forgotten."""
+        completed = sorted((t for t in self.transactions.values() if not t.active), key=lambda t: t.stopped_at_us or 0)
+        forgotten = completed[: max(0, len(completed) - keep)]
+        for tx in forgotten:
+            del self.transactions[tx.transaction_id]
+        return forgotten
+
 
 class IdTagRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     """An id tag in the CSMS's authorization table (OCPP 1.6 IdTagInfo)."""

@@ -80,7 +80,7 @@ def after_apply(state: StationState, action: str, policy: Policy) -> None:
     # A start may have settled the connector's stale transaction (stale_transactions): it
     # counts as completed too.
     if action in ("StopTransaction", "StartTransaction"):
-        s16.forget_old_transactions(state, policy.completed_transactions_kept)
+        state.forget_old_transactions(policy.completed_transactions_kept)
 
 
 OCPP16 = Protocol(

@@ -370,16 +370,6 @@ def _open_transactions(state: StationState, connector_id: int | None = None) -> 
             if t.active and (connector_id is None or t.connector_id == connector_id)]
 
 
-def forget_old_transactions(state: StationState, keep: int) -> None:
-    """Bound live memory per station: older completed transactions live on in the lake."""
-    completed = [t for t in state.transactions.values() if not t.active]
-    if len(completed) <= keep:
-        return
-    completed.sort(key=lambda t: t.stopped_at_us or 0)
-    for tx in completed[: len(completed) - keep]:
-        del state.transactions[tx.transaction_id]
-
-
 # --- DataTransfer (4.3), Diagnostics (4.4) and Firmware (4.5) status ------------------------
 
 

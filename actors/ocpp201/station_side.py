@@ -391,12 +391,9 @@ def apply_transaction_event(state: StationState, req: m.TransactionEventRequest,
 
 
 def forget_old_transactions(state: StationState, keep: int) -> None:
-    """Bound live memory per station: older completed transactions (and their seqNos) live on
-    in the lake; newest stops are kept."""
-    completed = sorted((t for t in state.transactions.values() if not t.active), key=lambda t: t.stopped_at_us or 0)
+    """StationState.forget_old_transactions, and the forgotten ones' seqNos with them."""
     seq_nos = state.part201().transaction_seq_nos
-    for tx in completed[: max(0, len(completed) - keep)]:
-        del state.transactions[tx.transaction_id]
+    for tx in state.forget_old_transactions(keep):
         seq_nos.pop(tx.transaction_id, None)  # type: ignore[arg-type]  (a 1.6 id has none)
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import polars as pl
 
 from analytics import tables as t
 from analytics.silver.bronze import BronzeRow
-from analytics.silver.frames import table_frame, us_day
+from analytics.silver.frames import short, table_frame, us_day
 
 
 class Quarantine:
@@ -31,6 +33,14 @@ class Quarantine:
             "received_at": row["received_at"], "action": row["action"] or "",
             "payload": row["payload"] or "", "reason": reason,
         }
+
+    def decoded(self, row: BronzeRow, decode_request: Callable[[str, bytes], Any], version: str) -> Any | None:
+        """The row's CALL payload as its version's request type, or None with the row quarantined."""
+        try:
+            return decode_request(row["action"], (row["payload"] or "").encode())
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            self.add(row, f"{row['action']} payload does not match the OCPP {version} schema: {short(exc)}")
+            return None
 
     def frame(self) -> pl.DataFrame:
         rows = sorted(self.rows.values(), key=lambda r: (r["received_at"], r["source"], r["seq"]))

@@ -72,11 +72,7 @@ _boot_result_decoder = msgspec.json.Decoder(_BootResult)
 
 
 def decode(row: BronzeRow, quarantine: Quarantine) -> m.Payload | None:
-    try:
-        return m.decode_request(row["action"], (row["payload"] or "").encode())
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        quarantine.add(row, f"{row['action']} payload does not match the OCPP 2.0.1 schema: {short(exc)}")
-        return None
+    return quarantine.decoded(row, m.decode_request, "2.0.1")
 
 
 def stage_call(row: BronzeRow, staged: Staged, quarantine: Quarantine) -> None:
