@@ -16,7 +16,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
 import msgspec
@@ -81,9 +81,12 @@ class AuthorizationStatus(msgspec.Struct, kw_only=True):
 
 
 class Authorizer:
-    def __init__(self, config: Config, host: str, token: str | None = None) -> None:
+    def __init__(self, config: Config, host: str, token: str | None = None,
+                 clock_us: Callable[[], int] = now_us) -> None:
         check_settings(config)
         self.host = host
+        # The wall clock the answer cache's ages and expiries are read against (injected by tests).
+        self._clock_us = clock_us
         self.mode = config.authorizer_mode
         self.policy: d.Policy = config.authorizer_policy
         self.deadline_s = config.authorizer_deadline_s
@@ -146,7 +149,7 @@ class Authorizer:
                 return None
             action, _message_id, id_tag = wanted
             if protocol.actions[action].authorization == "cache":
-                cached = self.cache.lookup(id_tag, now_us())
+                cached = self.cache.lookup(id_tag, self._clock_us())
                 return None if cached is None else d.from_cache(id_tag, cached)
             task = asyncio.get_running_loop().create_task(self.decide(id_tag, station_id, local))
             self._pending[key] = task
@@ -171,7 +174,7 @@ class Authorizer:
         except Exception:
             log.exception("external authorization failed", extra={"host": self.host})
             outcome, answer = "unavailable", None
-        now = now_us()
+        now = self._clock_us()
         if answer is not None:
             record = IdTagRecord(
                 status=answer.status,
