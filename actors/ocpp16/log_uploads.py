@@ -21,7 +21,7 @@ from actors.protocol import Context
 from actors.station_state import REQUESTS_KEPT, LogUpload, StationState, newest_entry
 from actors.timestamps import to_us
 
-# --- the command (whitepaper 5.x GetLog.req / .conf) ---------------------------------------------
+# --- the command (whitepaper sections 5.9, 5.10: GetLog.req / .conf) ------------------------------
 
 
 class LogParameters(Payload):
@@ -67,7 +67,7 @@ def apply_get_log_result(state: StationState, request: GetLogRequest, response: 
     upload.requested_at_us = at_us
 
 
-# --- the station's progress (whitepaper 5.x LogStatusNotification) -------------------------------
+# --- the station's progress (whitepaper sections 5.13, 5.14: LogStatusNotification) ---------------
 
 
 class LogStatusNotificationResponse(Answer):

@@ -1,4 +1,4 @@
-"""OCPP 1.6 SecurityEventNotification (security whitepaper edition 3, use case A04): answered, kept per station.
+"""OCPP 1.6 SecurityEventNotification (security whitepaper edition 3, use case A04, sections 5.15, 5.16): answered, kept per station.
 
 The station sends it for every critical security event (actors/security_events.py says which)
 and may send others; the CSMS answers with an empty .conf and folds the event into the station's

@@ -28,7 +28,7 @@ from actors.protocol import Context
 from actors.station_state import REQUESTS_KEPT, SignedFirmwareUpdate, StationState, newest_entry
 from actors.timestamps import to_us
 
-# --- the command (whitepaper 5.x SignedUpdateFirmware.req / .conf) ------------------------------
+# --- the command (whitepaper sections 5.21, 5.22: SignedUpdateFirmware.req / .conf) ---------------
 
 
 class Firmware(Payload):
@@ -73,7 +73,7 @@ def apply_signed_update_firmware_result(state: StationState, request: SignedUpda
     update.requested_at_us = at_us
 
 
-# --- the station's progress (whitepaper 5.x SignedFirmwareStatusNotification) -------------------
+# --- the station's progress (whitepaper sections 5.19, 5.20: SignedFirmwareStatusNotification) ----
 
 
 class SignedFirmwareStatusNotificationResponse(Answer):
