@@ -68,6 +68,14 @@ class HostMetrics:
             tag_keys=("host", "action", "outcome"),
         )
         self.commands.set_default_tags(tags)
+        # Tagged by critical only ("true"/"false"): the type is station-sent text, unbounded.
+        self.security_events = _ray_metrics.Counter(
+            "csms_security_events",
+            description="SecurityEventNotifications received (both versions), by whether the specs call "
+                        "the event critical (actors/security_events.py).",
+            tag_keys=("host", "critical"),
+        )
+        self.security_events.set_default_tags(tags)
         self.command_latency = _ray_metrics.Histogram(
             "csms_command_latency_seconds", description="Operator command: submitted to outcome.",
             boundaries=COMMAND_BOUNDARIES, tag_keys=("host",),

@@ -334,8 +334,11 @@ class StationHost:
                   answers: list[tuple[str, CommandAnswer]],
                   decision: AuthorizationDecision | None = None) -> tuple[HostReply, bool]:
         """A frame of a registered station over its admitted connection."""
+        security_events = session.state.security_events_received
         outcome = session.handle(request.text, request.received_at_us, self.id_tags, decision, answer_resent=True)
         events.extend(outcome.events)
+        if session.state.security_events_received != security_events:
+            self._count_security_event(session)
         if outcome.answer is not None:
             answers.append((request.station_id, outcome.answer))
             if any(e.action == ev.STATION_REGISTERED for e in outcome.events):
@@ -344,6 +347,15 @@ class StationHost:
                     "station_id": request.station_id,
                     "security_profile": registration.security_profile if registration else None})
         return HostReply(replies=outcome.replies, close_code=outcome.close_code), outcome.durable
+
+    def _count_security_event(self, session: StationSession) -> None:
+        """A security event the frame folded (one per SecurityEventNotification): counted, and
+        a critical one logged for whoever watches the logs (its type only: techInfo is station text)."""
+        event = session.state.security_events[-1]
+        self.metrics.security_events.inc(1, tags={"critical": "true" if event.critical else "false"})
+        if event.critical:
+            log.warning("critical security event", extra={
+                "host": self.name, "station_id": session.station_id, "event_type": event.type[:50]})
 
     def _admit(self, session: StationSession, connection_id: str, connected_at_us: int, events: list[Event]) -> bool:
         state = session.state

@@ -4,17 +4,19 @@ Plain msgspec Structs, so a host snapshots thousands of them with one msgpack en
 operator API returns them as typed JSON. Only `StationSession.apply` mutates them.
 
 `StationState` has a version-neutral core (identity, version, registration, boot, connection,
-last seen, transactions of both versions in one dict) and a part per version: the 1.6 part is
-the fields below the core marked so (CSMS-assigned integer transaction ids, configuration keys,
-local list, ...; kept where they were, so every snapshot written before still decodes as it
-is), the 2.0.1 part is `v201` (`Station201`: EVSEs with connectors, device model, events,
-security events, TransactionEvent seqNos). New fields always get defaults, so an older
+last seen, transactions of both versions in one dict, security events of both versions in one
+list) and a part per version: the 1.6 part is the fields below the core marked so
+(CSMS-assigned integer transaction ids, configuration keys, local list, signed firmware and log
+requests, ...; kept where they were, so every snapshot written before still decodes as it is),
+the 2.0.1 part is `v201` (`Station201`: EVSEs with connectors, device model, events,
+TransactionEvent seqNos). New fields always get defaults, so an older
 snapshot decodes without a migration step (tests/test_upgrade.py).
 """
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 
@@ -240,6 +242,79 @@ class DiagnosticsUpload(msgspec.Struct, kw_only=True):
     requested_at_us: int = 0
 
 
+# Steps of one request's progress kept (a firmware update reports about eight, 1.6 security
+# whitepaper figure 13), and requests kept per station (newest last; all of it is in the lake).
+PROGRESS_STEPS_KEPT = 16
+REQUESTS_KEPT = 8
+
+
+def newest_entry(records: dict[Any, Any], key: Any, make: Callable[[], Any], kept: int) -> Any:
+    """The entry of `key` in `records`, made if missing and moved last (a dict keeps insertion
+    order, so the newest request is the last one); all but the `kept` last are dropped."""
+    entry = records.pop(key, None) or make()
+    records[key] = entry
+    for old in list(records)[:-kept]:
+        del records[old]
+    return entry
+
+
+class RequestProgress(msgspec.Struct, kw_only=True):
+    """What a station reported of a request it took, one status notification per step carrying
+    the request's requestId (1.6 security whitepaper: SignedFirmwareStatusNotification,
+    LogStatusNotification)."""
+
+    status: str | None = None
+    # The CSMS's receive time of that status (the notifications carry no timestamp).
+    status_at_us: int | None = None
+    # Every status reported, oldest first (PROGRESS_STEPS_KEPT).
+    statuses: list[str] = []
+
+    def report(self, status: str, at_us: int) -> None:
+        self.status, self.status_at_us = status, at_us
+        self.statuses.append(status)
+        del self.statuses[:-PROGRESS_STEPS_KEPT]
+
+
+class SignedFirmwareUpdate(msgspec.Struct, kw_only=True):
+    """A SignedUpdateFirmware the station answered (1.6 security whitepaper, use case L01) and
+    the progress it reported. Only `request_id` and `progress` are set when a station reports
+    a requestId the CSMS has no request of (one sent before the CSMS kept them)."""
+
+    request_id: int
+    # As logged: a user:password in the URL is masked (actors/ocpp16/secrets.py).
+    location: str | None = None
+    retrieve_at_us: int | None = None
+    install_at_us: int | None = None
+    retries: int | None = None
+    retry_interval_s: int | None = None
+    # SHA-256 (hex) of the signingCertificate sent: which certificate the station was given.
+    signing_certificate_sha256: str | None = None
+    # The station's answer: Accepted, Rejected, AcceptedCanceled, InvalidCertificate, RevokedCertificate.
+    answer: str | None = None
+    requested_at_us: int | None = None
+    progress: RequestProgress = msgspec.field(default_factory=RequestProgress)
+
+
+class LogUpload(msgspec.Struct, kw_only=True):
+    """A GetLog the station answered (1.6 security whitepaper, use case N01) and the upload's
+    progress; only `request_id` and `progress` when the CSMS has no request of that requestId."""
+
+    request_id: int
+    # DiagnosticsLog or SecurityLog.
+    log_type: str | None = None
+    # As logged: a user:password in the URL is masked (actors/ocpp16/secrets.py).
+    remote_location: str | None = None
+    oldest_us: int | None = None
+    latest_us: int | None = None
+    retries: int | None = None
+    retry_interval_s: int | None = None
+    # The station's answer: Accepted, Rejected, AcceptedCanceled; and the file it will upload.
+    answer: str | None = None
+    file_name: str | None = None
+    requested_at_us: int | None = None
+    progress: RequestProgress = msgspec.field(default_factory=RequestProgress)
+
+
 class PendingCall(NamedTuple):
     """A station's CALL whose CALLRESULT has not been applied yet (a tuple on the wire, as
     snapshots before it was named wrote it)."""
@@ -269,6 +344,24 @@ class AnsweredCall(msgspec.Struct, array_like=True, frozen=True):
 
 # Covers the retransmissions of a reconnect: a station resends its unanswered CALLs first.
 ANSWERED_CALLS_KEPT = 8
+
+
+class SecurityEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A SecurityEventNotification, whatever the version (1.6 security whitepaper A04, 2.0.1 Part 2 A04).
+
+    `type` is station-sent text (the specs list the defined ones, each version's folder says
+    which are critical); `critical` is decided by the station's version when it folds.
+    """
+
+    type: str
+    timestamp_us: int
+    tech_info: str | None = None
+    received_at_us: int = 0
+    critical: bool = False
+
+
+# Security events kept per station, newest last (live memory; every one is in the lake).
+SECURITY_EVENTS_KEPT = 50
 
 
 # --- the 2.0.1 part ---------------------------------------------------------------------------
@@ -367,15 +460,6 @@ class ComponentEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     variable_monitoring_id: int | None = None
 
 
-class SecurityEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """A SecurityEventNotification (Part 2 A04); the list of security events is in Part 2 appendix."""
-
-    type: str
-    timestamp_us: int
-    tech_info: str | None = None
-    received_at_us: int = 0
-
-
 class TransactionSeqNos(msgspec.Struct, kw_only=True):
     """The seqNos of one 2.0.1 transaction's TransactionEvents that arrived, ascending.
 
@@ -409,7 +493,6 @@ class StationMessage(msgspec.Struct, kw_only=True):
 
 
 # Bounds of the 2.0.1 part (live memory per station; everything is in the lake).
-SECURITY_EVENTS_KEPT = 50
 REPORTS_KEPT = 4
 
 
@@ -421,6 +504,8 @@ class Station201(msgspec.Struct, kw_only=True):
     device_model: dict[str, DeviceVariable] = {}
     reports: list[ReportProgress] = []
     events: dict[str, ComponentEvent] = {}
+    # Where snapshots written before security events moved to the core kept them: only decoded,
+    # StationState.__post_init__ moves them to `StationState.security_events`.
     security_events: list[SecurityEvent] = []
     transaction_seq_nos: dict[str, TransactionSeqNos] = {}
     firmware_request_id: int | None = None
@@ -468,6 +553,12 @@ class StationState(msgspec.Struct, kw_only=True, gc=False):
     # that request (its action name): a station not yet Accepted may send it once per
     # trigger (1.6 section 4.2). Bounded by csms_side.TRIGGERED_MESSAGES_KEPT.
     triggered_messages: list[str] = []
+    # Both versions' SecurityEventNotifications, newest last (SECURITY_EVENTS_KEPT; all are in
+    # the lake), how many the station sent in all, and the critical one with the newest station
+    # time (kept after the list forgot it). Folded by record_security_event only.
+    security_events: list[SecurityEvent] = []
+    security_events_received: int = 0
+    last_critical_security_event: SecurityEvent | None = None
 
     # --- the 1.6 part (fields keep their place in snapshots: msgpack maps by name) ---
     # Connectors by id (0: the whole Charge Point); 2.0.1 keeps EVSEs in `v201.evses`.
@@ -492,9 +583,34 @@ class StationState(msgspec.Struct, kw_only=True, gc=False):
     charging_profiles: dict[int, ChargingProfileRecord] = {}
     firmware_update: FirmwareUpdate | None = None
     diagnostics_upload: DiagnosticsUpload | None = None
+    # The security whitepaper's SignedUpdateFirmware and GetLog requests by requestId (newest
+    # last, REQUESTS_KEPT) with their progress, and the latest status a station sent without a
+    # requestId (Idle: nothing ongoing, when triggered).
+    signed_firmware_updates: dict[int, SignedFirmwareUpdate] = {}
+    signed_firmware_status: str | None = None
+    log_uploads: dict[int, LogUpload] = {}
+    log_status: str | None = None
 
     # --- the 2.0.1 part: None until the station's first 2.0.1 message folds ---
     v201: Station201 | None = None
+
+    def __post_init__(self) -> None:
+        # A snapshot written before security events moved to the core has 2.0.1's in `v201`.
+        if self.v201 is not None and self.v201.security_events:
+            moved, self.v201.security_events = self.v201.security_events, []
+            for event in moved:
+                self.record_security_event(event)
+
+    def record_security_event(self, event: SecurityEvent) -> None:
+        """Fold one SecurityEventNotification, whatever the version: kept (bounded), counted,
+        and remembered while it is the newest critical one by the station's clock (offline-queued
+        events arrive late)."""
+        self.security_events.append(event)
+        del self.security_events[:-SECURITY_EVENTS_KEPT]
+        self.security_events_received += 1
+        last = self.last_critical_security_event
+        if event.critical and (last is None or event.timestamp_us >= last.timestamp_us):
+            self.last_critical_security_event = event
 
     def part201(self) -> Station201:
         """The 2.0.1 part, made on first use (only a 2.0.1 fold calls this)."""

@@ -18,7 +18,11 @@ from actors.station_state import (
     DiagnosticsUpload,
     Evse,
     FirmwareUpdate,
+    LogUpload,
+    RequestProgress,
     Reservation,
+    SecurityEvent,
+    SignedFirmwareUpdate,
     Station201,
     StationState,
     Transaction,
@@ -224,9 +228,53 @@ class ComponentEventView(msgspec.Struct, kw_only=True):
 
 
 class SecurityEventView(msgspec.Struct, kw_only=True):
+    """A SecurityEventNotification (either version); `type` and `tech_info` are station-sent text."""
+
     type: str
+    # The station's time of the event, and when the CSMS received it.
     timestamp: datetime | None
+    received_at: datetime | None
     tech_info: str | None
+    # One the specs call critical (actors/security_events.py; docs/security.md).
+    critical: bool
+
+
+class RequestProgressView(msgspec.Struct, kw_only=True):
+    # The latest status the station reported for the request, when, and every one so far.
+    status: str | None
+    status_at: datetime | None
+    statuses: list[str]
+
+
+class SignedFirmwareUpdateView(msgspec.Struct, kw_only=True):
+    request_id: int
+    # Credentials in it masked (user:***@).
+    location: str | None
+    retrieve_at: datetime | None
+    install_at: datetime | None
+    retries: int | None
+    retry_interval_s: int | None
+    signing_certificate_sha256: str | None
+    # The station's answer to SignedUpdateFirmware (Accepted, Rejected, InvalidCertificate, ...).
+    answer: str | None
+    requested_at: datetime | None
+    progress: RequestProgressView
+
+
+class LogUploadView(msgspec.Struct, kw_only=True):
+    request_id: int
+    log_type: str | None
+    # Credentials in it masked (user:***@).
+    remote_location: str | None
+    oldest: datetime | None
+    latest: datetime | None
+    retries: int | None
+    retry_interval_s: int | None
+    # The station's answer to GetLog (Accepted, Rejected, AcceptedCanceled) and the file it named.
+    answer: str | None
+    file_name: str | None
+    requested_at: datetime | None
+    progress: RequestProgressView
 
 
 class ReportView(msgspec.Struct, kw_only=True):
@@ -237,13 +285,13 @@ class ReportView(msgspec.Struct, kw_only=True):
 
 
 class Station201View(msgspec.Struct, kw_only=True):
-    """What only a 2.0.1 station shows: EVSEs, its device model, events, security events."""
+    """What only a 2.0.1 station shows: EVSEs, its device model, events (its security events are
+    StationView's, as for every version)."""
 
     evses: list[EvseView]
     device_model: list[DeviceVariableView]
     # The latest event per component/variable (a problem with `cleared` false is still on).
     events: list[ComponentEventView]
-    security_events: list[SecurityEventView]
     reports: list[ReportView]
     firmware_request_id: int | None
     log_status: str | None
@@ -293,6 +341,18 @@ class StationView(msgspec.Struct, kw_only=True):
     # What ChangeAvailability last asked per connector (0: the whole station); the actual
     # state arrives as StatusNotification (connectors).
     availability: list[AvailabilityView]
+    # SecurityEventNotifications (both versions), newest first (the last 50; all are in the lake,
+    # silver.security_events), how many the station sent in all, and the critical one with the
+    # newest station time.
+    security_events: list[SecurityEventView]
+    security_events_received: int
+    last_critical_security_event: SecurityEventView | None
+    # 1.6 security whitepaper: SignedUpdateFirmware and GetLog requests by requestId, newest first,
+    # each with the station's answer and progress; the latest status sent without a requestId.
+    signed_firmware_updates: list[SignedFirmwareUpdateView]
+    signed_firmware_status: str | None
+    log_uploads: list[LogUploadView]
+    log_status: str | None
     # A station that has spoken 2.0.1: its EVSEs, device model, events; None otherwise.
     v201: Station201View | None = None
 
@@ -408,10 +468,6 @@ def v201_view(p: Station201) -> Station201View:
         evses=[_evse_view(e) for _, e in sorted(p.evses.items())],
         device_model=[_device_variable_view(v) for _, v in sorted(p.device_model.items())],
         events=[_component_event_view(e) for _, e in sorted(p.events.items())],
-        security_events=[
-            SecurityEventView(type=e.type, timestamp=_ts(e.timestamp_us), tech_info=e.tech_info)
-            for e in p.security_events
-        ],
         reports=[
             ReportView(request_id=r.request_id, parts=len(r.seq_nos), complete=r.complete,
                        generated_at=_ts(r.generated_at_us))
@@ -422,6 +478,32 @@ def v201_view(p: Station201) -> Station201View:
         log_request_id=p.log_request_id,
         publish_firmware_status=p.publish_firmware_status,
         reservation_updates=dict(p.reservation_updates),
+    )
+
+
+def security_event_view(e: SecurityEvent) -> SecurityEventView:
+    return SecurityEventView(type=e.type, timestamp=_ts(e.timestamp_us), received_at=_ts(e.received_at_us or None),
+                             tech_info=e.tech_info, critical=e.critical)
+
+
+def _progress_view(p: RequestProgress) -> RequestProgressView:
+    return RequestProgressView(status=p.status, status_at=_ts(p.status_at_us), statuses=list(p.statuses))
+
+
+def signed_firmware_update_view(f: SignedFirmwareUpdate) -> SignedFirmwareUpdateView:
+    return SignedFirmwareUpdateView(
+        request_id=f.request_id, location=f.location, retrieve_at=_ts(f.retrieve_at_us),
+        install_at=_ts(f.install_at_us), retries=f.retries, retry_interval_s=f.retry_interval_s,
+        signing_certificate_sha256=f.signing_certificate_sha256, answer=f.answer,
+        requested_at=_ts(f.requested_at_us), progress=_progress_view(f.progress),
+    )
+
+
+def log_upload_view(u: LogUpload) -> LogUploadView:
+    return LogUploadView(
+        request_id=u.request_id, log_type=u.log_type, remote_location=u.remote_location, oldest=_ts(u.oldest_us),
+        latest=_ts(u.latest_us), retries=u.retries, retry_interval_s=u.retry_interval_s, answer=u.answer,
+        file_name=u.file_name, requested_at=_ts(u.requested_at_us), progress=_progress_view(u.progress),
     )
 
 
@@ -546,6 +628,14 @@ def station_view(st: StationState, now_us: int | None = None) -> StationView:
             AvailabilityView(connector_id=a.connector_id, type=a.type, status=a.status, requested_at=_ts(a.requested_at_us))
             for _, a in sorted(st.availability.items())
         ],
+        security_events=[security_event_view(e) for e in reversed(st.security_events)],
+        security_events_received=st.security_events_received,
+        last_critical_security_event=(security_event_view(st.last_critical_security_event)
+                                      if st.last_critical_security_event else None),
+        signed_firmware_updates=[signed_firmware_update_view(f) for f in reversed(st.signed_firmware_updates.values())],
+        signed_firmware_status=st.signed_firmware_status,
+        log_uploads=[log_upload_view(u) for u in reversed(st.log_uploads.values())],
+        log_status=st.log_status,
         v201=v201_view(st.v201) if st.v201 is not None else None,
     )
 

@@ -248,6 +248,32 @@ AUTHORIZATIONS = Table(
     ),
 )
 
+SECURITY_EVENTS = Table(
+    "silver", "security_events",
+    grain="one SecurityEventNotification the CSMS answered (1.6 security whitepaper and 2.0.1 use case A04), "
+          "per station, type, station timestamp and techInfo (a re-sent one counts once)",
+    partitioning="day", time_column="station_ts",
+    description="Both OCPP versions in one table. Critical as the specs list them (1.6 security whitepaper "
+                "appendix 1, 2.0.1 Part 2 appendix: the same seven events; actors/security_events.py). A "
+                "notification the CSMS refused (CALLERROR) is in silver.quarantine instead.",
+    columns=(
+        _c("station_id", pl.String, "station identity", nullable=False),
+        _c("ocpp_version", pl.String, "OCPP version of the connection it came over (1.6, 2.0.1)", nullable=False),
+        _c("type", pl.String, "the event type as the station sent it (free text, at most 50 characters; the "
+                              "specs' appendices list the defined ones, e.g. TamperDetectionActivated)", nullable=False),
+        _c("tech_info", pl.String, "the station's additional information (techInfo, at most 255 characters)"),
+        _c("station_ts", UTC_TS, "when it happened by the station's clock (timestamp)", nullable=False),
+        _c("received_at", UTC_TS, "when the CSMS received it (late when the station queued it offline)",
+           nullable=False),
+        _c("critical", pl.Boolean, "one the specs call critical: FirmwareUpdated, SettingSystemTime, "
+                                   "StartupOfTheDevice, ResetOrReboot, SecurityLogWasCleared, MemoryExhaustion, "
+                                   "TamperDetectionActivated (compared without case)", nullable=False),
+        _c("message_id", pl.String, "OCPP-J message id of the notification (first copy)", nullable=False),
+        _c("source", pl.String, "StationHost log of the first copy", nullable=False),
+        _c("seq", pl.Int64, "sequence number in that log", nullable=False),
+    ),
+)
+
 # --- gold --------------------------------------------------------------------------------
 
 FAULT_REPORT = Table(
@@ -311,7 +337,8 @@ MAINTENANCE_SCORES = Table(
     ),
 )
 
-SILVER_TABLES = (STATUS_CHANGES, TRANSACTIONS, METER_VALUES, CONNECTIVITY, QUARANTINE, STATIONS, AUTHORIZATIONS)
+SILVER_TABLES = (STATUS_CHANGES, TRANSACTIONS, METER_VALUES, CONNECTIVITY, QUARANTINE, STATIONS, AUTHORIZATIONS,
+                 SECURITY_EVENTS)
 GOLD_TABLES = (FAULT_REPORT, MASS_OUTAGES, MAINTENANCE_SCORES)
 
 

@@ -51,7 +51,20 @@ def library_validator(message_type: int, action: str) -> Draft4Validator:
     """
     suffix = "Response" if message_type == ocppj.CALLRESULT else ""
     path = Path(ocpp.__file__).parent / "v16" / "schemas" / f"{action}{suffix}.json"
-    return Draft4Validator(json.loads(path.read_text(encoding="utf-8-sig")))
+    schema = json.loads(path.read_text(encoding="utf-8-sig"))
+    return Draft4Validator(_inlined(schema, schema.get("definitions", {})))
+
+
+def _inlined(node: Any, definitions: dict) -> Any:
+    """The schema with each `$ref` replaced by its definition (the security whitepaper's schemas
+    use them; the core 1.6 ones do not), so payloads can be derived from every node."""
+    if isinstance(node, dict):
+        if "$ref" in node:
+            return _inlined(definitions[node["$ref"].removeprefix("#/definitions/")], definitions)
+        return {k: _inlined(v, definitions) for k, v in node.items() if k != "definitions"}
+    if isinstance(node, list):
+        return [_inlined(x, definitions) for x in node]
+    return node
 
 
 def library_schema(message_type: int, action: str) -> dict:

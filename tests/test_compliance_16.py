@@ -80,7 +80,7 @@ class ComplianceStation(TestStation):
         self.received.append((action, request))
         if action in self.silent:
             await self.released.wait()  # a station that never answers (until the test ends)
-        answer = self.answers.get(action, DEFAULT_ANSWERS[action])
+        answer = self.answers[action] if action in self.answers else DEFAULT_ANSWERS[action]
         if callable(answer):
             answer = answer(**request)
         return getattr(call_result, action)(**answer)

@@ -512,7 +512,8 @@ def test_security_firmware_log_publish_and_reservation_notifications_are_kept():
                    "PublishFirmwareStatusNotification", "ReservationStatusUpdate"):
         assert station.answer(action, VALID[action]) == {}
     part = station.state.v201
-    assert [(e.type, e.tech_info) for e in part.security_events] == [("FirmwareUpdated", "v2")]
+    # Security events are the version-neutral core's (one list and one view for both versions).
+    assert [(e.type, e.tech_info, e.critical) for e in station.state.security_events] == [("FirmwareUpdated", "v2", True)]
     assert (station.state.firmware_status, part.firmware_request_id) == ("Installed", 3)
     assert (part.log_status, part.log_request_id) == ("Uploaded", 5)
     assert part.publish_firmware_status == "Published"
@@ -550,7 +551,7 @@ def test_the_station_view_shows_version_evses_device_model_events_and_open_trans
     assert view["v201"]["evses"][0]["connectors"][0]["status"] == "Available"
     assert view["v201"]["device_model"][0]["variable"] == "HeartbeatInterval"
     assert view["v201"]["events"][0]["actual_value"] == "Faulted"
-    assert view["v201"]["security_events"][0]["type"] == "FirmwareUpdated"
+    assert view["security_events"][0]["type"] == "FirmwareUpdated"
     [tx] = view["active_transactions"]
     assert (tx["transaction_id"], tx["evse_id"], tx["seq_gaps"]) == ("tx-1", 1, [])
 

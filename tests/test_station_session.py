@@ -65,9 +65,14 @@ VALID = {
     "DataTransfer": {"vendorId": "com.example", "messageId": "hello", "data": "x"},
     "DiagnosticsStatusNotification": {"status": "Uploaded"},
     "FirmwareStatusNotification": {"status": "Installed"},
+    # The security whitepaper (edition 3).
+    "SecurityEventNotification": {"type": "TamperDetectionActivated", "timestamp": ts(5), "techInfo": "lid open"},
+    "SignedFirmwareStatusNotification": {"status": "Downloading", "requestId": 7},
+    "LogStatusNotification": {"status": "Uploading", "requestId": 8},
 }
 assert set(VALID) == set(m.STATION_REQUESTS)
-DURABLE_ACTIONS = {"BootNotification", "StatusNotification", "StartTransaction", "StopTransaction", "MeterValues"}
+DURABLE_ACTIONS = {"BootNotification", "StatusNotification", "StartTransaction", "StopTransaction", "MeterValues",
+                   "SecurityEventNotification"}
 
 
 class Station:
@@ -836,6 +841,7 @@ STATION_TIMESTAMPS = {
     "StartTransaction": T0 + 2 * MINUTE_US,
     "MeterValues": T0 + 3 * MINUTE_US,
     "StopTransaction": T0 + 4 * MINUTE_US,
+    "SecurityEventNotification": T0 + 5 * MINUTE_US,
 }
 
 

@@ -19,8 +19,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from actors.ocpp16 import log_uploads, signed_firmware
 from actors.ocpp16 import messages as m
-from actors.ocpp16.messages import CiString20, CiString50, CiString500, ConnectorId, Int32, Payload
+from actors.ocpp16.messages import CiString20, CiString50, CiString500, ConnectorId, Int32, Payload, Uri
 from actors.ocpp16.secrets import MASK, SECRET_CONFIGURATION_KEYS
 from actors.ocpp16.station_side import to_us
 from actors.station_state import (
@@ -42,9 +43,6 @@ from actors.station_state import (
 PositiveConnectorId = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
 # "Lowest level is 0" (1.6 section 7, ChargingProfile.stackLevel).
 StackLevel = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
-# anyURI (1.6 sections 6.25 and 6.55): a station can fetch nothing from a location without a
-# scheme; the schema's "format: uri" is not enforced by the library's validator.
-Uri = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")]
 
 ChargingProfilePurpose = Literal["ChargePointMaxProfile", "TxDefaultProfile", "TxProfile"]
 ChargingRateUnit = Literal["A", "W"]
@@ -250,6 +248,9 @@ COMMANDS: dict[str, type[Payload]] = {
     "TriggerMessage": TriggerMessageRequest,
     "UnlockConnector": UnlockConnectorRequest,
     "UpdateFirmware": UpdateFirmwareRequest,
+    # The security whitepaper (edition 3).
+    "SignedUpdateFirmware": signed_firmware.SignedUpdateFirmwareRequest,
+    "GetLog": log_uploads.GetLogRequest,
 }
 
 _command_decoders = {action: msgspec.json.Decoder(cls) for action, cls in COMMANDS.items()}
@@ -401,6 +402,8 @@ COMMAND_RESPONSES: dict[str, type[CommandResponse]] = {
     "TriggerMessage": TriggerMessageResponse,
     "UnlockConnector": UnlockConnectorResponse,
     "UpdateFirmware": UpdateFirmwareResponse,
+    "SignedUpdateFirmware": signed_firmware.SignedUpdateFirmwareResponse,
+    "GetLog": log_uploads.GetLogResponse,
 }
 assert COMMAND_RESPONSES.keys() == COMMANDS.keys()
 
@@ -726,6 +729,8 @@ COMMAND_RESULTS: dict[str, ApplyResult] = {
     "SetChargingProfile": apply_set_charging_profile_result,
     "TriggerMessage": apply_trigger_message_result,
     "UpdateFirmware": apply_update_firmware_result,
+    "SignedUpdateFirmware": signed_firmware.apply_signed_update_firmware_result,
+    "GetLog": log_uploads.apply_get_log_result,
 }
 
 

@@ -21,6 +21,10 @@ CiString25 = Annotated[str, msgspec.Meta(max_length=25)]
 CiString50 = Annotated[str, msgspec.Meta(max_length=50)]
 CiString255 = Annotated[str, msgspec.Meta(max_length=255)]
 CiString500 = Annotated[str, msgspec.Meta(max_length=500)]
+# anyURI (1.6 sections 6.25 and 6.55; the security whitepaper's string[512] locations): a station
+# can fetch nothing from a location without a scheme; the schemas' "format: uri" (where they
+# have one) is not enforced by the library's validator.
+Uri = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")]
 
 
 class Payload(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -156,6 +160,36 @@ class FirmwareStatusNotificationRequest(Payload):
     ]
 
 
+# --- the security whitepaper's (edition 3) station messages; answered in security_events.py,
+# signed_firmware.py and log_uploads.py ---
+
+
+class SecurityEventNotificationRequest(Payload):
+    # Free text of at most 50 characters; the whitepaper's appendix 1 lists the defined types.
+    type: Annotated[str, msgspec.Meta(max_length=50)]
+    timestamp: datetime
+    techInfo: Annotated[str, msgspec.Meta(max_length=255)] | None = None
+
+
+class SignedFirmwareStatusNotificationRequest(Payload):
+    status: Literal[
+        "Downloaded", "DownloadFailed", "Downloading", "DownloadScheduled", "DownloadPaused", "Idle",
+        "InstallationFailed", "Installing", "Installed", "InstallRebooting", "InstallScheduled",
+        "InstallVerificationFailed", "InvalidSignature", "SignatureVerified",
+    ]
+    # The SignedUpdateFirmware's requestId; left out only with Idle (nothing ongoing).
+    requestId: Int32 | None = None
+
+
+class LogStatusNotificationRequest(Payload):
+    status: Literal[
+        "BadMessage", "Idle", "NotSupportedOperation", "PermissionDenied", "Uploaded", "UploadFailure",
+        "Uploading",
+    ]
+    # The GetLog's requestId; left out only with Idle (no upload ongoing).
+    requestId: Int32 | None = None
+
+
 # Every action a 1.6 station may initiate (OCPP 1.6 section 4), with its request type.
 STATION_REQUESTS: dict[str, type[Payload]] = {
     "BootNotification": BootNotificationRequest,
@@ -168,6 +202,10 @@ STATION_REQUESTS: dict[str, type[Payload]] = {
     "DataTransfer": DataTransferRequest,
     "DiagnosticsStatusNotification": DiagnosticsStatusNotificationRequest,
     "FirmwareStatusNotification": FirmwareStatusNotificationRequest,
+    # The security whitepaper (edition 3).
+    "SecurityEventNotification": SecurityEventNotificationRequest,
+    "SignedFirmwareStatusNotification": SignedFirmwareStatusNotificationRequest,
+    "LogStatusNotification": LogStatusNotificationRequest,
 }
 
 _decoders = {action: msgspec.json.Decoder(cls) for action, cls in STATION_REQUESTS.items()}

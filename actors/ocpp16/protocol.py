@@ -8,7 +8,10 @@ import msgspec
 
 from actors.ocpp16 import answers as a
 from actors.ocpp16 import csms_side as c16
+from actors.ocpp16 import log_uploads as lu16
 from actors.ocpp16 import messages as m
+from actors.ocpp16 import security_events as se16
+from actors.ocpp16 import signed_firmware as sf16
 from actors.ocpp16 import station_side as s16
 from actors.ocpp16.secrets import (
     SECRET_CONFIGURATION_KEYS,
@@ -45,6 +48,14 @@ ACTIONS: dict[str, StationAction] = {
                                        a.DiagnosticsStatusNotificationResponse, durable=False),
     "FirmwareStatusNotification": A(s16.answer_firmware_status, s16.apply_firmware_status,
                                     a.FirmwareStatusNotificationResponse, durable=False),
+    # The security whitepaper (edition 3). A security event is what an operator must never
+    # miss (the station queues critical ones until delivered, A04): durable like a status.
+    "SecurityEventNotification": A(se16.answer_security_event, se16.apply_security_event,
+                                   se16.SecurityEventNotificationResponse, durable=True),
+    "SignedFirmwareStatusNotification": A(sf16.answer_signed_firmware_status, sf16.apply_signed_firmware_status,
+                                          sf16.SignedFirmwareStatusNotificationResponse, durable=False),
+    "LogStatusNotification": A(lu16.answer_log_status, lu16.apply_log_status,
+                               lu16.LogStatusNotificationResponse, durable=False),
 }
 
 

@@ -18,9 +18,9 @@ import msgspec
 
 from actors.ocpp201 import messages as m
 from actors.protocol import Context
+from actors.security_events import is_critical
 from actors.station_state import (
     REPORTS_KEPT,
-    SECURITY_EVENTS_KEPT,
     BootInfo,
     ComponentEvent,
     DeviceVariable,
@@ -402,10 +402,10 @@ def forget_old_transactions(state: StationState, keep: int) -> None:
 
 def apply_security_event(state: StationState, req: m.SecurityEventNotificationRequest,
                          res: m.SecurityEventNotificationResponse, at_us: int) -> None:
-    events = state.part201().security_events
-    events.append(SecurityEvent(type=req.type, timestamp_us=to_us(req.timestamp), tech_info=req.techInfo,
-                                received_at_us=at_us))
-    del events[:-SECURITY_EVENTS_KEPT]
+    # Into the version-neutral list both versions share (the critical ones: A04, appendix).
+    state.record_security_event(SecurityEvent(
+        type=req.type, timestamp_us=to_us(req.timestamp), tech_info=req.techInfo, received_at_us=at_us,
+        critical=is_critical(req.type)))
 
 
 def apply_firmware_status(state: StationState, req: m.FirmwareStatusNotificationRequest,

@@ -16,6 +16,7 @@ from analytics.silver.decisions import authorization_decisions
 from analytics.silver.frames import day_number
 from analytics.silver.meter_values import meter_values
 from analytics.silver.quarantine import Quarantine
+from analytics.silver.security_events import security_events
 from analytics.silver.settlements import transaction_settlements
 from analytics.silver.status_changes import status_changes
 from analytics.silver.transactions import transaction_seq_nos, transaction_starts, transactions
@@ -62,6 +63,9 @@ def curate_day_frames(
                                           last_calls_before),
         t.AUTHORIZATIONS.name: authorizations(d, staged.authorizes, started,
                                               staging.remote_starts(window, d, quarantine), decisions),
+        t.SECURITY_EVENTS.name: security_events(d, staging.stage_security_events(
+            answered_calls(window, list(staging.SECURITY_EVENT_ACTIONS)).sort("received_at", "source", "seq"),
+            quarantine)),
     }
     frames[t.QUARANTINE.name] = quarantine.frame()
     return frames

@@ -83,6 +83,16 @@ class RemoteStartSent(msgspec.Struct):
     status: str | None  # None: no answer, or a CALLERROR
 
 
+class SecurityEventReported(msgspec.Struct):
+    """A security event the station notified (SecurityEventNotification of 1.6 or 2.0.1)."""
+
+    row: BronzeRow
+    type: str
+    tech_info: str | None
+    station_ts: int
+    critical: bool  # as actors.security_events lists them
+
+
 class SampledValues:
     """The sampled values of the day's meter readings, column by column (one list per column):
     millions of samples are flattened in one tight loop, then handled as one frame.

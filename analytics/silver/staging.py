@@ -21,7 +21,9 @@ from actors import events as ev
 from analytics.silver import staging_16, staging_201
 from analytics.silver.bronze import BronzeRow, refusal
 from analytics.silver.quarantine import Quarantine
-from analytics.silver.records import Booted, RemoteStartSent, Staged, TransactionEventSeen, TransactionStarted
+from analytics.silver.records import (
+    Booted, RemoteStartSent, SecurityEventReported, Staged, TransactionEventSeen, TransactionStarted,
+)
 from analytics.tables import RETRANSMISSION_WINDOW_S
 
 
@@ -35,6 +37,7 @@ class VersionStaging(Protocol):
     BOOT: str  # the CALL with the station's vendor, model and firmware
     REMOTE_START: str  # the CSMS's CALL asking the station to start one
     SAMPLED: tuple[str, ...]  # CALLs carrying timestamped sampled values
+    SECURITY_EVENT: str  # the CALL notifying a security event
 
     def stage_call(self, row: BronzeRow, staged: Staged, quarantine: Quarantine) -> None: ...
     def stage_start(self, row: BronzeRow, quarantine: Quarantine) -> TransactionStarted | None: ...
@@ -43,6 +46,7 @@ class VersionStaging(Protocol):
     # A START row's place in its transaction's numbering (2.0.1 seqNo), None where the version
     # numbers none (1.6).
     def stage_event(self, row: BronzeRow) -> TransactionEventSeen | None: ...
+    def stage_security_event(self, row: BronzeRow, quarantine: Quarantine) -> SecurityEventReported | None: ...
 
 
 STAGING_BY_VERSION: dict[str, VersionStaging] = {s.VERSION: s for s in (staging_16, staging_201)}
@@ -60,6 +64,7 @@ STOP_ACTIONS = _every("STOP")
 BOOT_ACTIONS = _every("BOOT")
 REMOTE_START_ACTIONS = _every("REMOTE_START")
 SAMPLED_ACTIONS = _every("SAMPLED")
+SECURITY_EVENT_ACTIONS = _every("SECURITY_EVENT")
 
 
 class Retransmissions:
@@ -132,6 +137,21 @@ def stage_events(calls: pl.DataFrame) -> list[TransactionEventSeen]:
         seen = staging.stage_event(row) if staging is not None and row["action"] == staging.START else None
         if seen is not None:
             found.append(seen)
+    return found
+
+
+def stage_security_events(calls: pl.DataFrame, quarantine: Quarantine) -> list[SecurityEventReported]:
+    """The security events of `calls` (answered_calls of the window, in receive order) the CSMS
+    answered; one it refused is quarantined with the reason by stage_calls, not here."""
+    found = []
+    for row in calls.iter_rows(named=True):
+        if row["answer_type"] == "CALLERROR" or row["action"] not in SECURITY_EVENT_ACTIONS:
+            continue
+        staging = _staging_of(row, quarantine)
+        if staging is not None and row["action"] == staging.SECURITY_EVENT:
+            event = staging.stage_security_event(row, quarantine)
+            if event is not None:
+                found.append(event)
     return found
 
 

@@ -10,13 +10,14 @@ import msgspec
 import polars as pl
 
 from actors.ocpp16 import messages as m
+from actors.security_events import is_critical
 from actors.timestamps import to_us
 from analytics.silver.bronze import BronzeRow
 from analytics.silver.frames import US_PER_DAY, short
 from analytics.silver.quarantine import Quarantine
 from analytics.silver.records import (
-    Authorized, Booted, RemoteStartSent, SampledValues, Staged, StatusReported, TransactionEventSeen,
-    TransactionStarted, TransactionStopped,
+    Authorized, Booted, RemoteStartSent, SampledValues, SecurityEventReported, Staged, StatusReported,
+    TransactionEventSeen, TransactionStarted, TransactionStopped,
 )
 
 VERSION = "1.6"
@@ -30,6 +31,8 @@ BOOT = "BootNotification"
 REMOTE_START = "RemoteStartTransaction"
 # Actions whose sampled values carry their own timestamps (possibly of another day than the message).
 SAMPLED = ("MeterValues", "StopTransaction")
+# The security whitepaper's (edition 3) notification of a security event (use case A04).
+SECURITY_EVENT = "SecurityEventNotification"
 
 
 class _IdTagInfo(msgspec.Struct):
@@ -131,6 +134,14 @@ def stage_start(row: BronzeRow, quarantine: Quarantine) -> TransactionStarted | 
         return None
     return TransactionStarted(row, req.connectorId, req.idTag, to_us(req.timestamp), req.meterStart,
                               result.transactionId, result.idTagInfo.status if result.idTagInfo else None)
+
+
+def stage_security_event(row: BronzeRow, quarantine: Quarantine) -> SecurityEventReported | None:
+    """The security event of a SecurityEventNotification row, or None (quarantined) if unreadable."""
+    req = decode(row, quarantine)
+    if not isinstance(req, m.SecurityEventNotificationRequest):
+        return None
+    return SecurityEventReported(row, req.type, req.techInfo, to_us(req.timestamp), is_critical(req.type))
 
 
 def stage_event(row: BronzeRow) -> TransactionEventSeen | None:

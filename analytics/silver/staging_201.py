@@ -16,13 +16,14 @@ import polars as pl
 from actors.ocpp201 import messages as m
 # The live fold's reading of the energy register (units, multipliers), so silver and the API agree.
 from actors.ocpp201.station_side import register_readings
+from actors.security_events import is_critical
 from actors.timestamps import to_us
 from analytics.silver.bronze import BronzeRow
 from analytics.silver.frames import short
 from analytics.silver.quarantine import Quarantine
 from analytics.silver.records import (
-    Authorized, Booted, RemoteStartSent, Staged, StatusReported, TransactionEventSeen, TransactionStarted,
-    TransactionStopped,
+    Authorized, Booted, RemoteStartSent, SecurityEventReported, Staged, StatusReported, TransactionEventSeen,
+    TransactionStarted, TransactionStopped,
 )
 
 VERSION = "2.0.1"
@@ -33,6 +34,8 @@ STOP = "TransactionEvent"
 BOOT = "BootNotification"
 REMOTE_START = "RequestStartTransaction"
 SAMPLED: tuple[str, ...] = ()
+# A security event (Part 2 use case A04).
+SECURITY_EVENT = "SecurityEventNotification"
 # 2.0.1 StatusNotification has no error code (G01; errors arrive as NotifyEvent, N07): the
 # contract's error_code column is not nullable, so it says so.
 NO_ERROR_CODE = "NotReported"
@@ -124,6 +127,14 @@ def stage_start(row: BronzeRow, quarantine: Quarantine) -> TransactionStarted | 
         req.idToken.idToken if req.idToken else None, to_us(req.timestamp),
         readings.begin if readings.begin is not None else readings.first,
         req.transactionInfo.transactionId, info.status if info else None, evse_id=evse.id if evse else None)
+
+
+def stage_security_event(row: BronzeRow, quarantine: Quarantine) -> SecurityEventReported | None:
+    """The security event of a SecurityEventNotification row, or None (quarantined) if unreadable."""
+    req = decode(row, quarantine)
+    if not isinstance(req, m.SecurityEventNotificationRequest):
+        return None
+    return SecurityEventReported(row, req.type, req.techInfo, to_us(req.timestamp), is_critical(req.type))
 
 
 def stage_event(row: BronzeRow) -> TransactionEventSeen | None:
