@@ -281,3 +281,41 @@ async def test_the_backoff_ends_with_its_wait_and_resets_on_success(csms, statio
     # The success reset it: the next failures are free again.
     assert [(await upgrade(csms.ws_url, station_id, password=WRONG, source_ip=source)).status
             for _ in range(3)] == [401, 401, 401]
+
+
+# --- refusals that need TLS or a flood ------------------------------------------------------
+
+
+async def test_a_certificate_for_another_station_is_recorded_as_wrong_certificate(csms, station_id):
+    from tests.stations import basic_auth
+    from tests.test_tls import handshake
+
+    other = f"{station_id}-B"
+    await register_station(csms, station_id)
+    context = csms.pki.client_context(csms.pki.station_certificate(other))
+    assert await handshake(csms.wss_url, station_id, context, headers=basic_auth(station_id)) == 403
+    await refusals_reach(csms, station_id, "wrong_certificate", count=1)
+
+
+async def test_a_flooder_locked_out_is_recorded_as_flood_lockout(csms, station_id):
+    import json
+
+    import websockets
+
+    from tests.test_rate_limit import booted, raw_socket, replies_until_closed
+
+    await register_station(csms, station_id)
+    outcomes = []
+    for _ in range(4):  # as in test_rate_limit: by the third attempt it meets the replica that closed it
+        try:
+            async with raw_socket(csms.ws_url, station_id) as ws:
+                await booted(ws)
+                for n in range(400):
+                    await ws.send(json.dumps([2, f"h{n}", "Heartbeat", {}]))
+                outcomes.append((await replies_until_closed(ws))[1])
+        except websockets.InvalidStatus as refused:
+            outcomes.append(refused.response.status_code)
+            break  # (another flood would push the refusal out of the station's recent events)
+    assert outcomes[-1] == 429, outcomes
+    await refusals_reach(csms, station_id, "flood_lockout", count=1)
+    assert "flood_lockout" in {e["payload"]["reason"] for e in await station_events(csms, station_id, "HandshakeRefused")}
