@@ -379,7 +379,7 @@ class StationHost:
         session = self.sessions.get(request.station_id)
         if session is None or session.state.registration is None:
             self.unknown_stations.record(request.station_id, request.source_address, request.subprotocols)
-            return HostReply(connect_status="unknown_station")
+            return self._unknown_connect(request)
         # Before the password: a connection below the station's profile is refused whatever
         # it presents (OCTT TC_083 step 12), and costs no password check.
         if below_required(request.security_profile, session.state.registration.security_profile,
@@ -411,6 +411,21 @@ class StationHost:
             # The newest connection of a station replaces an older one, wherever it is held.
             self._send_outbound(OutboundFrame(request.station_id, previous, "", close_code=CLOSE_REPLACED))
         return HostReply(connect_status="accepted")
+
+    def _unknown_connect(self, request: Connect) -> HostReply:
+        """An unknown id. With `hide_registrations` the gateway answers it like a wrong password
+        (401), so it must also meet the fleet minimum profile and the backoff as a registered
+        station would: else 403 or 429 would tell a prober which ids exist (issue 16 item 5)."""
+        if not self.config.hide_registrations:
+            return HostReply(connect_status="unknown_station")
+        if below_required(request.security_profile, 0, self.config.min_security_profile):
+            return HostReply(connect_status="profile_too_low")
+        if request.password is not None:
+            wait_s = self.guessing.wait_s(request.station_id, request.source_address)
+            if wait_s > 0:
+                return HostReply(connect_status="backoff", retry_after_s=wait_s)
+            self.guessing.failed(request.station_id, request.source_address)
+        return HostReply(connect_status="unknown_station")
 
     def _refused(self, session: StationSession, reason: str, at_us: int, source_address: str | None,
                  subprotocols: tuple[str, ...], events: list[Event], count: int = 1) -> None:
