@@ -319,3 +319,20 @@ async def test_a_flooder_locked_out_is_recorded_as_flood_lockout(csms, station_i
     assert outcomes[-1] == 429, outcomes
     await refusals_reach(csms, station_id, "flood_lockout", count=1)
     assert "flood_lockout" in {e["payload"]["reason"] for e in await station_events(csms, station_id, "HandshakeRefused")}
+
+
+async def test_the_back_office_station_page_says_why_the_station_cannot_connect(csms, station_id):
+    from tests.test_backoffice import _signin_over_http
+
+    await register_station(csms, station_id)
+    source = new_address()
+    for _ in range(2):
+        assert (await upgrade(csms.ws_url, station_id, subprotocols="ocpp1.5", source_ip=source)).status == 400
+    await refusals_reach(csms, station_id, "no_subprotocol", count=2)
+    async with httpx.AsyncClient(base_url=csms.http_url, timeout=30) as client:
+        assert (await _signin_over_http(client, VIEWER_TOKEN)).status_code in (200, 303)
+        page = await client.get(f"/station/{station_id}")
+    assert page.status_code == 200
+    assert '<span id="refusal-reason">no_subprotocol</span>' in page.text
+    assert '<span id="refusals-since">2</span>' in page.text and f"from {source}:" in page.text
+    assert "HandshakeRefused" in page.text  # in its recent events
