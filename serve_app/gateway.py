@@ -48,6 +48,7 @@ from actors.station_session import CLOSE_REPLACED
 from serve_app import disconnects, keepalive, rate_limit
 from serve_app.drain import RolloutWatch
 from serve_app.handshake import Refusal, station_credential, valid_station_id
+from serve_app.backoff_verdicts import BackoffVerdicts
 from serve_app.host_link import HostLink, HostUnavailable, links_for
 from serve_app.knocks import KNOCK_INTERVAL_S, PendingKnocks
 from serve_app.tls import forwarded_address, forwarded_identity, forwarded_scheme
@@ -113,6 +114,8 @@ class OcppGateway:
                                                   config.station_rate_strikes)
         # Refusals decided here, waiting to be recorded by their stations' hosts.
         self._knocks = PendingKnocks()
+        # The hosts' password-backoff verdicts, kept until they expire.
+        self._verdicts = BackoffVerdicts()
         # The sockets this replica holds, by station id.
         self.sockets: dict[str, OpenSocket] = {}
         self._pollers: list[asyncio.Task] = []
@@ -158,6 +161,10 @@ class OcppGateway:
                                knock=(station_id, source_address, offered))
             return
         password = credential.password  # None: a verified certificate named the station
+        if password is not None and (wait_s := self._verdicts.wait_s(station_id, source_address)):
+            # The host told this address to wait (serve_app/backoff_verdicts.py): no Connect.
+            await self._refuse_guess(websocket, wait_s, knock=(station_id, source_address, offered))
+            return
         link = self.links[directory.host_for(station_id, self.hosts)]
         connection_id = f"{self._replica}-{next(self._ids)}"
         connected_at = now_us()
@@ -184,8 +191,8 @@ class OcppGateway:
             return
         if status == "backoff":
             # Too many failed passwords for this station or from this address (actors/guessing.py).
-            await self._refuse(websocket, status, 429, "too many failed authentications; retry later",
-                               {"Retry-After": str(max(1, math.ceil(answer.retry_after_s)))})
+            self._verdicts.refused(station_id, source_address, answer.retry_after_s)
+            await self._refuse_guess(websocket, answer.retry_after_s)
             return
         if status != "accepted":  # bad_credentials, or unknown_station with hide_registrations
             await self._refuse(websocket, status or "bad_credentials", 401, "bad credentials", BASIC_CHALLENGE)
@@ -241,6 +248,11 @@ class OcppGateway:
             self._knocks.refused(directory.host_for(station_id, self.hosts), station_id, result, now_us(),
                                  source_address, offered)
         await websocket.send_denial_response(_deny(status, message, headers))
+
+    async def _refuse_guess(self, websocket: WebSocket, wait_s: float,
+                            knock: tuple[str, str | None, tuple[str, ...]] | None = None) -> None:
+        await self._refuse(websocket, "backoff", 429, "too many failed authentications; retry later",
+                           {"Retry-After": str(max(1, math.ceil(wait_s)))}, knock=knock)
 
     async def _send_knocks(self) -> None:
         """Every KNOCK_INTERVAL_S, each host's knocks in one fire-and-forget call (serve_app/knocks.py)."""

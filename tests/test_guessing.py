@@ -149,3 +149,28 @@ def test_a_zero_base_turns_the_backoff_off():
     table = backoff(clock, pair=(0, 0.0, 0.0), station=(0, 0.0, 0.0), source=(0, 0.0, 0.0))
     fail(table, 100)
     assert table.wait_s("CP1", ATTACKER) == 0.0
+
+
+# --- the gateway's copy of the hosts' verdicts (serve_app/backoff_verdicts.py) ---------------
+
+
+def test_a_verdict_holds_for_its_station_and_address_until_its_wait_ends():
+    from serve_app.backoff_verdicts import BackoffVerdicts
+
+    clock = Clock()
+    verdicts = BackoffVerdicts(clock=clock)
+    verdicts.refused("CP1", ATTACKER, 4.0)
+    assert verdicts.wait_s("CP1", "203.0.113.9:1") == pytest.approx(4.0)  # any port of that address
+    assert verdicts.wait_s("CP1", STATION) == 0.0 and verdicts.wait_s("CP2", ATTACKER) == 0.0
+    clock.now += 4.0
+    assert verdicts.wait_s("CP1", ATTACKER) == 0.0 and len(verdicts) == 0
+
+
+def test_verdicts_stay_bounded():
+    from serve_app.backoff_verdicts import BackoffVerdicts
+
+    verdicts = BackoffVerdicts(capacity=100, clock=Clock())
+    for k in range(1000):
+        verdicts.refused("CP1", f"10.0.{k // 256}.{k % 256}:1", 60.0)
+    assert len(verdicts) == 100
+    assert verdicts.wait_s("CP1", "10.0.3.231:1") > 0  # the most recent kept (k = 999)
