@@ -24,8 +24,10 @@ a success from its own address resets that. Limit: a station that comes from a n
 after the last failure.
 
 A source is the address without its port (the port changes with every connection). Every
-table keeps at most `capacity` entries, the longest idle forgotten first, and an entry is
-forgotten `forget_s` after its last failure, so a flood of addresses or ids cannot grow it.
+failure table keeps at most `capacity` entries, the longest idle forgotten first, and an entry
+is forgotten twice the cap after its last failure, so a flood of addresses or ids cannot grow
+it. Trusted addresses are kept per station that authenticated (at most TRUSTED_PER_STATION
+each), until it is deregistered.
 """
 
 from __future__ import annotations
@@ -115,9 +117,9 @@ class GuessingBackoff:
         self._stations = _Table(station, capacity, forget_s)
         self._sources = _Table(source, capacity, forget_s)
         # Per station, the addresses it authenticated from, the most recent last (at most
-        # TRUSTED_PER_STATION); stations least recently authenticated first, at most `capacity`.
-        self._trusted: OrderedDict[str, list[str]] = OrderedDict()
-        self.capacity = capacity
+        # TRUSTED_PER_STATION). Not cut at `capacity`: only a success adds one, so the host's
+        # registered stations bound it, and a station connected for weeks must keep its trust.
+        self._trusted: dict[str, list[str]] = {}
         self._clock = clock
 
     def wait_s(self, station_id: str, source: str | None) -> float:
@@ -150,14 +152,12 @@ class GuessingBackoff:
         return src in self._trusted.get(station_id, ())
 
     def _trust(self, station_id: str, src: str) -> None:
-        sources = self._trusted.pop(station_id, [])
+        sources = self._trusted.get(station_id, [])
         if src in sources:
             sources.remove(src)
         sources.append(src)
         del sources[:-TRUSTED_PER_STATION]
         self._trusted[station_id] = sources
-        while len(self._trusted) > self.capacity:
-            self._trusted.popitem(last=False)
 
     def sizes(self) -> dict[str, int]:
         """Entries per table (tests, and to see that state stays bounded)."""
