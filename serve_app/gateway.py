@@ -46,9 +46,9 @@ from actors.metrics import gateway_metrics
 from actors.security_profiles import presented_profile
 from actors.station_session import CLOSE_REPLACED
 from serve_app import disconnects, keepalive, rate_limit
+from serve_app.backoff_verdicts import BackoffVerdicts
 from serve_app.drain import RolloutWatch
 from serve_app.handshake import Refusal, station_credential, valid_station_id
-from serve_app.backoff_verdicts import BackoffVerdicts
 from serve_app.host_link import HostLink, HostUnavailable, links_for
 from serve_app.knocks import KNOCK_INTERVAL_S, PendingKnocks
 from serve_app.tls import forwarded_address, forwarded_identity, forwarded_scheme
