@@ -1,4 +1,4 @@
-"""Refused handshakes of registered stations: why a station cannot connect, and when its failures are a security event; free of I/O.
+"""Refused handshakes of registered stations: why one cannot connect, when its failures are a security event; no I/O.
 
 A support agent asked "my charger does not connect" needs the last refusal's reason, time and
 source address and how many came since the station last got in (issue 13 item 6). The host

@@ -1,4 +1,4 @@
-"""The gateway replica's copy of its hosts' password-backoff verdicts: a guesser that was told to wait is refused here until then.
+"""A gateway replica's copy of the hosts' password-backoff verdicts: a guesser told to wait is refused here till then.
 
 The backoff is decided by the station's host (actors/guessing.py), where the password is
 checked. While a (station, source address) pair waits, every further attempt would get the

@@ -8,6 +8,7 @@ import re
 from typing import NamedTuple
 
 from actors import protocols
+from actors.host_protocol import HandshakeResult
 
 SUPPORTED_SUBPROTOCOLS = protocols.SUBPROTOCOLS
 # The subprotocol of OCPP 1.6J (its tests name it; the gateway asks the registry).
@@ -52,7 +53,7 @@ class Refusal(NamedTuple):
 
     status: int
     message: str
-    result: str
+    result: HandshakeResult
 
 
 class Credential(NamedTuple):

@@ -1,4 +1,4 @@
-"""Handshakes the gateway refused before asking a host, folded per station id until they are sent to the hosts in batches.
+"""Handshakes the gateway refused before asking a host, folded per station id and sent to the hosts in batches.
 
 A support agent must see why a station cannot connect (issue 13 item 6), also when the gateway
 refused it (no credentials, no common subprotocol, flood lockout, ...). A refusal must cost
