@@ -206,6 +206,22 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Unknown station ids that tried to connect, kept per host for GET /api/unknown-stations
     # (station-sent ids are unbounded: the one seen longest ago is forgotten first).
     unknown_stations_kept: Annotated[int, msgspec.Meta(ge=0)] = 1000
+    # Refused handshakes and password guessing (docs/security.md, "Refused handshakes").
+    # `auth_failures_for_event` failed authentications of one station within
+    # `auth_failure_window_s` raise one FailedToAuthenticateAtCsms security event (0: never).
+    auth_failures_for_event: Annotated[int, msgspec.Meta(ge=0)] = 5
+    auth_failure_window_s: Annotated[float, msgspec.Meta(gt=0)] = 600.0
+    # Backoff after failed passwords (actors/guessing.py): after the free failures each next
+    # check waits `guess_backoff_base_s`, doubling up to `guess_backoff_cap_s` (429 with
+    # Retry-After meanwhile). Free failures per (station, source address); per station from
+    # addresses it never authenticated from; per source address across stations. Each table
+    # keeps at most `guess_backoff_kept` entries per host. `guess_backoff_base_s = 0` turns it off.
+    guess_free_failures: Annotated[int, msgspec.Meta(ge=0)] = 3
+    guess_station_free_failures: Annotated[int, msgspec.Meta(ge=0)] = 10
+    guess_source_free_failures: Annotated[int, msgspec.Meta(ge=0)] = 20
+    guess_backoff_base_s: Annotated[float, msgspec.Meta(ge=0)] = 1.0
+    guess_backoff_cap_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
+    guess_backoff_kept: Annotated[int, msgspec.Meta(ge=1)] = 10_000
 
     # --- analytics: curation (bronze -> silver) and retention (analytics/curate.py, retention.py) ---
     # A StopTransaction finds its StartTransaction up to this many days before the stop's

@@ -31,6 +31,12 @@ AUTHORIZATION_DECIDED = "AuthorizationDecided"
 # A transaction the CSMS ended though its StopTransaction never came: a rule of the station's
 # version, or an operator's close (payload: actors.station_state.Settlement).
 TRANSACTION_SETTLED = "TransactionSettled"
+# A refused handshake of a registered station (actors/handshake_refusals.py): kept in the
+# station's recent events for support, never logged (a flood of them must not fill the log).
+HANDSHAKE_REFUSED = "HandshakeRefused"
+# A security event the CSMS raises about a station itself, e.g. FailedToAuthenticateAtCsms
+# after repeated failed handshakes (actors/handshake_refusals.py); logged, lands in bronze.
+CSMS_SECURITY_EVENT = "CsmsSecurityEvent"
 # An inbound frame that could not be parsed as OCPP-J; payload holds the raw text.
 MALFORMED = "Malformed"
 

@@ -50,7 +50,36 @@ class Reattach(msgspec.Struct, frozen=True, tag="reattach"):
 
 HostRequest = Connect | Frame | Disconnect | Reattach
 
-ConnectStatus = Literal["accepted", "unknown_station", "bad_credentials", "profile_too_low"]
+# What the host decides of a Connect. "backoff": refused (429) before the password is checked,
+# because recent failures for this station or from this source make it wait (actors/guessing.py).
+ConnectStatus = Literal["accepted", "unknown_station", "bad_credentials", "profile_too_low", "backoff"]
+
+# Every result a station handshake can have: the `result` tag of csms_gateway_handshakes_total,
+# a bounded set (docs/operations.md section 8), never anything the station sent.
+HandshakeResult = Literal[
+    "accepted",
+    # refused by the gateway before any host is asked (serve_app/gateway.py)
+    "draining", "invalid_id", "no_subprotocol", "flood_lockout", "no_credentials", "no_certificate",
+    "wrong_certificate",
+    # decided by the station's host (or, for "backoff", the gateway's copy of its verdict)
+    "unknown_station", "bad_credentials", "profile_too_low", "backoff",
+    "host_unavailable",
+]
+
+
+class Knock(msgspec.Struct, frozen=True, array_like=True):
+    """Handshakes of one station id the gateway refused before asking its host, folded into one
+    record (serve_app/knocks.py): not durable, sent in batches, never on a connect's path."""
+
+    station_id: str
+    # The last refusal's result (a HandshakeResult the gateway decides).
+    result: str
+    # When the last one was refused (us since the epoch), and from where.
+    at_us: int
+    source_address: str | None
+    subprotocols: tuple[str, ...]
+    # Refusals folded into this knock (1 or more).
+    count: int = 1
 
 
 class HostReply(msgspec.Struct, frozen=True):
@@ -62,6 +91,8 @@ class HostReply(msgspec.Struct, frozen=True):
     # the reply comes later as an OutboundFrame with `reply` (outbound poll or batch answer),
     # within the authorizer's deadline.
     deferred: bool = False
+    # For Connect "backoff": seconds until this station may try again from this source.
+    retry_after_s: float = 0.0
 
 
 class BatchReply(msgspec.Struct, frozen=True):
@@ -103,6 +134,7 @@ _encoder = msgspec.msgpack.Encoder()
 _outbound_decoder = msgspec.msgpack.Decoder(OutboundBatch)
 _request_decoder = msgspec.msgpack.Decoder(list[HostRequest])
 _reply_decoder = msgspec.msgpack.Decoder(BatchReply)
+_knocks_decoder = msgspec.msgpack.Decoder(list[Knock])
 
 
 # Batches cross Ray as msgpack bytes: one buffer instead of pickling thousands of objects.
@@ -128,3 +160,11 @@ def encode_outbound(batch: OutboundBatch) -> bytes:
 
 def decode_outbound(data: bytes) -> OutboundBatch:
     return _outbound_decoder.decode(data)
+
+
+def encode_knocks(knocks: list[Knock]) -> bytes:
+    return _encoder.encode(knocks)
+
+
+def decode_knocks(data: bytes) -> list[Knock]:
+    return _knocks_decoder.decode(data)

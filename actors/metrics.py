@@ -42,8 +42,14 @@ class GatewayMetrics:
         )
         self.handshakes = _ray_metrics.Counter(
             "csms_gateway_handshakes",
-            description="Websocket handshakes by result (accepted, unknown_station, bad_credentials, ...).",
+            description="Station websocket handshakes by result: accepted or why refused "
+                        "(actors.host_protocol.HandshakeResult, a bounded set).",
             tag_keys=("result",),
+        )
+        self.knocks_dropped = _ray_metrics.Counter(
+            "csms_gateway_knocks_dropped",
+            description="Refused handshakes counted but not recorded for their station id "
+                        "(a per-source or per-host bound of serve_app/knocks.py was reached).",
         )
         self.closes = _ray_metrics.Counter(
             "csms_gateway_closes", description="Station sockets closed, by close code.", tag_keys=("code",),

@@ -28,6 +28,8 @@ from actors.config import Config
 from actors.durable_file import write_atomically
 from actors.event_log import EventLog
 from actors.gc_freeze import freeze_if_grown, freeze_survivors
+from actors.guessing import BackoffRule, GuessingBackoff
+from actors.handshake_refusals import HandshakeRefusals, failed_to_authenticate_event, refused_event
 from actors.fleet_page import FleetPage, FleetQuery, FleetScan
 from actors.events import Event, now_us
 from actors.host_protocol import (
@@ -39,6 +41,7 @@ from actors.host_protocol import (
     OutboundBatch,
     OutboundFrame,
     Reattach,
+    decode_knocks,
     decode_requests,
     encode_outbound,
     encode_replies,
@@ -122,6 +125,15 @@ class StationHost:
         # Id tags the local table does not know (or all, by config) asked of an external party.
         self.authorizer = Authorizer(config, name) if config.authorizer_url else None
         self.unknown_stations = UnknownStations(config.unknown_stations_kept)
+        # Refused handshakes of registered stations, and the backoff after failed passwords:
+        # here because the password is checked here (actors/guessing.py says why).
+        self.refusals = HandshakeRefusals(failures_for_event=config.auth_failures_for_event,
+                                          window_s=config.auth_failure_window_s)
+        base, cap = config.guess_backoff_base_s, config.guess_backoff_cap_s
+        self.guessing = GuessingBackoff(pair=BackoffRule(config.guess_free_failures, base, cap),
+                                        station=BackoffRule(config.guess_station_free_failures, base, cap),
+                                        source=BackoffRule(config.guess_source_free_failures, base, cap),
+                                        capacity=config.guess_backoff_kept)
         started = time.perf_counter()
         self.log = EventLog(self._dir / "wal", config.wal_segment_max_bytes, config.wal_segment_max_age_s,
                             on_fsync=self.metrics.fsync_latency.observe)
@@ -379,24 +391,86 @@ class StationHost:
         session = self.sessions.get(request.station_id)
         if session is None or session.state.registration is None:
             self.unknown_stations.record(request.station_id, request.source_address, request.subprotocols)
-            return HostReply(connect_status="unknown_station")
+            return self._unknown_connect(request)
         # Before the password: a connection below the station's profile is refused whatever
         # it presents (OCTT TC_083 step 12), and costs no password check.
         if below_required(request.security_profile, session.state.registration.security_profile,
                           self.config.min_security_profile):
+            self._refused(session, "profile_too_low", request.connected_at_us, request.source_address,
+                          request.subprotocols, events)
             return HostReply(connect_status="profile_too_low")
-        if request.password is not None and not await self._password_ok(session, request.password):
-            return HostReply(connect_status="bad_credentials")
+        if request.password is not None:
+            # Guessing is slowed before the check is paid for (actors/guessing.py).
+            wait_s = self.guessing.wait_s(request.station_id, request.source_address)
+            if wait_s > 0:
+                self._refused(session, "backoff", request.connected_at_us, request.source_address,
+                              request.subprotocols, events)
+                return HostReply(connect_status="backoff", retry_after_s=wait_s)
+            if not await self._password_ok(session, request.password):
+                self.guessing.failed(request.station_id, request.source_address)
+                self._refused(session, "bad_credentials", request.connected_at_us, request.source_address,
+                              request.subprotocols, events)
+                return HostReply(connect_status="bad_credentials")
+            self.guessing.succeeded(request.station_id, request.source_address)
         if session.state.registration is None:  # deregistered while the password was checked
             return HostReply(connect_status="unknown_station")
         if not session.admits(request.connection_id, request.connected_at_us):
             return HostReply(connect_status="accepted", close_code=CLOSE_REPLACED)
+        self.refusals.succeeded(request.station_id)
         previous = session.state.connection_id if session.state.connected else None
         events.append(session.connect(request.connection_id, request.connected_at_us, now_us(), request.ocpp_version))
         if previous is not None and previous != request.connection_id:
             # The newest connection of a station replaces an older one, wherever it is held.
             self._send_outbound(OutboundFrame(request.station_id, previous, "", close_code=CLOSE_REPLACED))
         return HostReply(connect_status="accepted")
+
+    def _unknown_connect(self, request: Connect) -> HostReply:
+        """An unknown id. With `hide_registrations` the gateway answers it like a wrong password
+        (401), so it must also meet the fleet minimum profile and the backoff as a registered
+        station would: else 403 or 429 would tell a prober which ids exist (issue 16 item 5)."""
+        if not self.config.hide_registrations:
+            return HostReply(connect_status="unknown_station")
+        if below_required(request.security_profile, 0, self.config.min_security_profile):
+            return HostReply(connect_status="profile_too_low")
+        if request.password is not None:
+            wait_s = self.guessing.wait_s(request.station_id, request.source_address)
+            if wait_s > 0:
+                return HostReply(connect_status="backoff", retry_after_s=wait_s)
+            self.guessing.failed(request.station_id, request.source_address)
+        return HostReply(connect_status="unknown_station")
+
+    def _refused(self, session: StationSession, reason: str, at_us: int, source_address: str | None,
+                 subprotocols: tuple[str, ...], events: list[Event], count: int = 1) -> None:
+        """Record a refused handshake of a registered station: its refusal summary, a
+        HandshakeRefused in its recent events (not logged; at most one a minute), and, when its
+        failed authentications pile up, a durable security event (actors/handshake_refusals.py)."""
+        record = self.refusals.refused(session.station_id, reason, at_us, source_address, count)
+        version = session.state.ocpp_version
+        if record.refusals:
+            session.remember(refused_event(session.station_id, reason, at_us, source_address, subprotocols,
+                                           record.refusals, version))
+        if record.security_event_failures:
+            events.append(failed_to_authenticate_event(session.station_id, at_us, record.security_event_failures,
+                                                       self.config.auth_failure_window_s, reason, source_address,
+                                                       version))
+            log.warning("repeated failed authentications: security event raised", extra={
+                "host": self.name, "station_id": session.station_id, "failures": record.security_event_failures,
+                "source_address": source_address, "reason": reason})
+
+    async def knocks(self, data: bytes) -> None:
+        """Handshakes a gateway replica refused before asking us (serve_app/knocks.py): recorded
+        like our own refusals, for registered and unknown ids alike; nothing is answered."""
+        await self._ensure_started()
+        events: list[Event] = []
+        for knock in decode_knocks(data):
+            session = self.sessions.get(knock.station_id)
+            if session is None or session.state.registration is None:
+                self.unknown_stations.record(knock.station_id, knock.source_address, knock.subprotocols,
+                                             knock.at_us, knock.result, knock.count)
+            else:
+                self._refused(session, knock.result, knock.at_us, knock.source_address, knock.subprotocols,
+                              events, knock.count)
+        self._append(events)  # security events: made durable with the next commit
 
     async def _password_ok(self, session: StationSession, password: bytes) -> bool:
         registration = session.state.registration
@@ -608,6 +682,8 @@ class StationHost:
             return refused
         self._append([session.deregister(now_us())])
         await self._commit()
+        self.refusals.forget(station_id)
+        self.guessing.forget(station_id)
         return True
 
     async def update_id_tags(self, version: int, changes: dict[str, IdTagRecord | None]) -> None:
@@ -662,7 +738,9 @@ class StationHost:
         session = self.sessions.get(station_id)
         if session is None or session.state.registration is None:
             return None
-        return station_view(session.state)
+        view = station_view(session.state)
+        view.handshake_refusals = self.refusals.view(station_id)
+        return view
 
     async def recent_events(self, station_id: str, offset: int, limit: int) -> tuple[int, list[Event]] | None:
         """The station's recent events, newest first: (how many are kept, the requested page)."""

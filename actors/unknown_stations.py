@@ -23,6 +23,9 @@ class UnknownStation(msgspec.Struct, kw_only=True):
     source_address: str | None
     # The websocket subprotocols the last attempt offered, in its order of preference.
     subprotocols: list[str]
+    # Why the last attempt was refused (actors.host_protocol.HandshakeResult): unknown_station
+    # when it reached its host, or what the gateway refused it for first (no_credentials, ...).
+    last_reason: str = "unknown_station"
 
 
 class _Knocks(msgspec.Struct):
@@ -31,6 +34,7 @@ class _Knocks(msgspec.Struct):
     last_us: int
     source_address: str | None
     subprotocols: tuple[str, ...]
+    reason: str
 
 
 class UnknownStations:
@@ -39,15 +43,17 @@ class UnknownStations:
         self._seen: OrderedDict[str, _Knocks] = OrderedDict()
 
     def record(self, station_id: str, source_address: str | None, subprotocols: tuple[str, ...],
-               at_us: int | None = None) -> None:
+               at_us: int | None = None, reason: str = "unknown_station", attempts: int = 1) -> None:
+        """`attempts` > 1: refusals the gateway folded into one knock (serve_app/knocks.py)."""
         if self.capacity <= 0:
             return
         at = now_us() if at_us is None else at_us
         knocks = self._seen.pop(station_id, None)
         if knocks is None:
-            knocks = _Knocks(0, at, at, source_address, subprotocols)
-        knocks.attempts += 1
+            knocks = _Knocks(0, at, at, source_address, subprotocols, reason)
+        knocks.attempts += attempts
         knocks.last_us, knocks.source_address, knocks.subprotocols = at, source_address, subprotocols
+        knocks.reason = reason
         self._seen[station_id] = knocks  # the most recent last
         while len(self._seen) > self.capacity:
             self._seen.popitem(last=False)
@@ -61,6 +67,6 @@ class UnknownStations:
         return [
             UnknownStation(station_id=station_id, attempts=k.attempts, first_seen=utc_datetime(k.first_us),
                            last_seen=utc_datetime(k.last_us), source_address=k.source_address,
-                           subprotocols=list(k.subprotocols))
+                           subprotocols=list(k.subprotocols), last_reason=k.reason)
             for station_id, k in reversed(self._seen.items())
         ]

@@ -9,6 +9,7 @@ import msgspec
 
 from actors.authorizer.decision import OFFLINE_SOURCES
 from actors.events import now_us as current_us
+from actors.handshake_refusals import HandshakeRefusalsView
 from actors.station_state import (
     BootInfo,
     ChargingProfileRecord,
@@ -355,6 +356,9 @@ class StationView(msgspec.Struct, kw_only=True):
     log_status: str | None
     # A station that has spoken 2.0.1: its EVSEs, device model, events; None otherwise.
     v201: Station201View | None = None
+    # Its refused handshakes as its host saw them (not durable; None: none since the host
+    # started): why it cannot connect (actors/handshake_refusals.py).
+    handshake_refusals: HandshakeRefusalsView | None = None
 
 
 def boot_view(b: BootInfo) -> BootView:

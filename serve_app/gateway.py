@@ -2,7 +2,9 @@
 
 The handshake is checked before the socket is accepted (unknown station 404, bad credentials
 401, no common subprotocol 400, a client certificate for another station 403, a station
-closed for flooding 429, a connection below the station's security profile 403), with one batched round trip to the station's host. Inbound frames
+closed for flooding 429, a connection below the station's security profile 403, too many
+failed passwords 429), with one batched round trip to the station's host. Every handshake is
+counted by result; refusals are recorded for their station (serve_app/knocks.py). Inbound frames
 pass the station's rate limit (serve_app/rate_limit.py) before they reach the host. After
 that each frame goes to the host and its replies come back; the gateway awaits the reply
 before reading the station's next frame, which keeps a station's messages in order.
@@ -29,14 +31,26 @@ from starlette.responses import JSONResponse
 from actors import directory, logs, protocols
 from actors.config import Config
 from actors.events import now_us
-from actors.host_protocol import Connect, Disconnect, Frame, OutboundFrame, Reattach, decode_outbound
+from actors.host_protocol import (
+    Connect,
+    Disconnect,
+    Frame,
+    HandshakeResult,
+    Knock,
+    OutboundFrame,
+    Reattach,
+    decode_outbound,
+    encode_knocks,
+)
 from actors.metrics import gateway_metrics
 from actors.security_profiles import presented_profile
 from actors.station_session import CLOSE_REPLACED
 from serve_app import disconnects, keepalive, rate_limit
+from serve_app.backoff_verdicts import BackoffVerdicts
 from serve_app.drain import RolloutWatch
 from serve_app.handshake import Refusal, station_credential, valid_station_id
 from serve_app.host_link import HostLink, HostUnavailable, links_for
+from serve_app.knocks import KNOCK_INTERVAL_S, PendingKnocks
 from serve_app.tls import forwarded_address, forwarded_identity, forwarded_scheme
 
 log = logging.getLogger("csms.gateway")
@@ -51,6 +65,9 @@ gateway_app = FastAPI(title="CSMS OCPP gateway", docs_url=None, redoc_url=None, 
 
 def _deny(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"detail": message}, status_code=status, headers=headers)
+
+
+BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="ocpp"'}
 
 
 @dataclass
@@ -95,6 +112,10 @@ class OcppGateway:
         self._ids = itertools.count(1)
         self._buckets = rate_limit.StationBuckets(config.station_rate_per_s, config.station_rate_burst,
                                                   config.station_rate_strikes)
+        # Refusals decided here, waiting to be recorded by their stations' hosts.
+        self._knocks = PendingKnocks()
+        # The hosts' password-backoff verdicts, kept until they expire.
+        self._verdicts = BackoffVerdicts()
         # The sockets this replica holds, by station id.
         self.sockets: dict[str, OpenSocket] = {}
         self._pollers: list[asyncio.Task] = []
@@ -105,23 +126,28 @@ class OcppGateway:
             loop = asyncio.get_running_loop()
             self._pollers = [loop.create_task(self._poll_outbound(name)) for name in self.hosts]
             self._pollers.append(loop.create_task(self._watch_rollout()))
+            self._pollers.append(loop.create_task(self._send_knocks()))
+        # Every refusal is counted by result; those for a valid station id are also recorded for
+        # it (serve_app/knocks.py). Neither a draining replica nor an invalid id is the station's doing.
         if self._draining:
-            await websocket.send_denial_response(_deny(503, "gateway replica is shutting down, reconnect"))
+            await self._refuse(websocket, "draining", 503, "gateway replica is shutting down, reconnect")
             return
         if not valid_station_id(station_id):
-            await websocket.send_denial_response(_deny(400, "invalid station id"))
+            await self._refuse(websocket, "invalid_id", 400, "invalid station id")
             return
-        offered = websocket.scope.get("subprotocols") or []
-        protocol = protocols.negotiate(offered)
+        offered = tuple(websocket.scope.get("subprotocols") or ())
+        source_address = self._source_address(websocket)
+        protocol = protocols.negotiate(list(offered))
         if protocol is None:
-            await websocket.send_denial_response(_deny(
-                400, f"no supported OCPP subprotocol offered ({', '.join(protocols.SUBPROTOCOLS)})"))
+            await self._refuse(websocket, "no_subprotocol", 400,
+                               f"no supported OCPP subprotocol offered ({', '.join(protocols.SUBPROTOCOLS)})",
+                               knock=(station_id, source_address, offered))
             return
         locked_out_s = self._buckets.locked_out_s(station_id)
         if locked_out_s:
             # Closed for flooding a moment ago: refused before it costs the host anything.
-            await websocket.send_denial_response(_deny(429, "closed for flooding; retry later",
-                                                       {"Retry-After": str(math.ceil(locked_out_s))}))
+            await self._refuse(websocket, "flood_lockout", 429, "closed for flooding; retry later",
+                               {"Retry-After": str(math.ceil(locked_out_s))}, knock=(station_id, source_address, offered))
             return
         certificate_names = forwarded_identity(websocket.headers, self.config.ingress_identity_secret)
         credential = station_credential(
@@ -130,39 +156,48 @@ class OcppGateway:
             certificate_replaces_password=self.config.client_cert_replaces_basic_auth,
         )
         if isinstance(credential, Refusal):
-            challenge = {"WWW-Authenticate": 'Basic realm="ocpp"'} if credential.status == 401 else None
-            await websocket.send_denial_response(_deny(credential.status, credential.message, challenge))
+            await self._refuse(websocket, credential.result, credential.status, credential.message,
+                               BASIC_CHALLENGE if credential.status == 401 else None,
+                               knock=(station_id, source_address, offered))
             return
         password = credential.password  # None: a verified certificate named the station
+        if password is not None and (wait_s := self._verdicts.wait_s(station_id, source_address)):
+            # The host told this address to wait (serve_app/backoff_verdicts.py): no Connect.
+            await self._refuse_guess(websocket, wait_s, knock=(station_id, source_address, offered))
+            return
         link = self.links[directory.host_for(station_id, self.hosts)]
         connection_id = f"{self._replica}-{next(self._ids)}"
         connected_at = now_us()
         try:
             answer = await link.call(Connect(station_id, connection_id, connected_at, password,
-                                             source_address=self._source_address(websocket),
-                                             subprotocols=tuple(offered), ocpp_version=protocol.version,
+                                             source_address=source_address,
+                                             subprotocols=offered, ocpp_version=protocol.version,
                                              security_profile=presented_profile(
                                                  over_tls=self._over_tls(websocket),
                                                  certificate=bool(certificate_names))))
         except HostUnavailable:
-            self.metrics.handshakes.inc(1, tags={"result": "host_unavailable"})
-            await websocket.send_denial_response(_deny(503, "station host unavailable, retry later"))
+            await self._refuse(websocket, "host_unavailable", 503, "station host unavailable, retry later")
             return
-        self.metrics.handshakes.inc(1, tags={"result": answer.connect_status})
-        if answer.connect_status == "unknown_station" and not self.config.hide_registrations:
-            await websocket.send_denial_response(_deny(404, "unknown station"))
+        # From here the host recorded its own refusals: only counted.
+        status = answer.connect_status
+        if status == "unknown_station" and not self.config.hide_registrations:
+            await self._refuse(websocket, status, 404, "unknown station")
             return
-        if answer.connect_status == "profile_too_low":
+        if status == "profile_too_low":
             # Valid or not, these credentials on this transport are below the station's
             # security profile (OCTT TC_083 step 12): forbidden, no Basic challenge.
-            await websocket.send_denial_response(_deny(
-                403, "this connection is below the station's security profile (docs/security.md)"))
+            await self._refuse(websocket, status, 403,
+                               "this connection is below the station's security profile (docs/security.md)")
             return
-        if answer.connect_status != "accepted":
-            await websocket.send_denial_response(
-                _deny(401, "bad credentials", {"WWW-Authenticate": 'Basic realm="ocpp"'})
-            )
+        if status == "backoff":
+            # Too many failed passwords for this station or from this address (actors/guessing.py).
+            self._verdicts.refused(station_id, source_address, answer.retry_after_s)
+            await self._refuse_guess(websocket, answer.retry_after_s)
             return
+        if status != "accepted":  # bad_credentials, or unknown_station with hide_registrations
+            await self._refuse(websocket, status or "bad_credentials", 401, "bad credentials", BASIC_CHALLENGE)
+            return
+        self.metrics.handshakes.inc(1, tags={"result": "accepted"})
         close_code: int | None = CLOSE_INTERNAL_ERROR
         try:
             await websocket.accept(subprotocol=protocol.subprotocol)
@@ -201,6 +236,42 @@ class OcppGateway:
         forwarded = forwarded_address(websocket.headers, self.config.ingress_identity_secret)
         client = websocket.client
         return forwarded or (f"{client.host}:{client.port}" if client else None)
+
+    async def _refuse(self, websocket: WebSocket, result: HandshakeResult, status: int, message: str,
+                      headers: dict[str, str] | None = None,
+                      knock: tuple[str, str | None, tuple[str, ...]] | None = None) -> None:
+        """Refuse the handshake with `status`, count it by `result`, and with `knock` (station
+        id, source address, subprotocols offered) record it for the station's host."""
+        self.metrics.handshakes.inc(1, tags={"result": result})
+        if knock is not None:
+            station_id, source_address, offered = knock
+            self._knocks.refused(directory.host_for(station_id, self.hosts), station_id, result, now_us(),
+                                 source_address, offered)
+        await websocket.send_denial_response(_deny(status, message, headers))
+
+    async def _refuse_guess(self, websocket: WebSocket, wait_s: float,
+                            knock: tuple[str, str | None, tuple[str, ...]] | None = None) -> None:
+        await self._refuse(websocket, "backoff", 429, "too many failed authentications; retry later",
+                           {"Retry-After": str(max(1, math.ceil(wait_s)))}, knock=knock)
+
+    async def _send_knocks(self) -> None:
+        """Every KNOCK_INTERVAL_S, each host's knocks in one fire-and-forget call (serve_app/knocks.py)."""
+        while True:
+            await asyncio.sleep(KNOCK_INTERVAL_S)
+            if self._knocks.dropped:
+                self.metrics.knocks_dropped.inc(self._knocks.dropped)
+            batches = self._knocks.take()
+            if batches:
+                await asyncio.gather(*(self._send_knock_batch(host, knocks) for host, knocks in batches.items()))
+
+    async def _send_knock_batch(self, host_name: str, knocks: list[Knock]) -> None:
+        try:
+            host = directory.get_actor(host_name)
+            await asyncio.wait_for(host.knocks.remote(encode_knocks(knocks)), self.config.host_call_timeout_s)
+        except (RayActorError, ValueError, asyncio.TimeoutError):
+            # Records only: the refusals were answered and counted already.
+            log.info("refused handshakes not recorded: host unavailable",
+                     extra={"host": host_name, "knocks": len(knocks)})
 
     async def _serve_frames(self, websocket: WebSocket, station_id: str, connection_id: str,
                             connected_at: int, link, transaction_actions: frozenset[str]) -> int | None:

@@ -8,6 +8,7 @@ import re
 from typing import NamedTuple
 
 from actors import protocols
+from actors.host_protocol import HandshakeResult
 
 SUPPORTED_SUBPROTOCOLS = protocols.SUBPROTOCOLS
 # The subprotocol of OCPP 1.6J (its tests name it; the gateway asks the registry).
@@ -47,10 +48,12 @@ def basic_auth_password(header: str | None, station_id: str) -> bytes | None:
 
 
 class Refusal(NamedTuple):
-    """A handshake refused before the station's host is asked: HTTP status and why."""
+    """A handshake refused before the station's host is asked: HTTP status, why, and its
+    result for the handshake counter and the station's record (actors.host_protocol.HandshakeResult)."""
 
     status: int
     message: str
+    result: HandshakeResult
 
 
 class Credential(NamedTuple):
@@ -68,12 +71,13 @@ def station_credential(station_id: str, authorization: str | None, certificate_n
     transport says who is on the line, and it is not this station (403).
     """
     if certificate_names and station_id not in certificate_names:
-        return Refusal(403, "the client certificate is not for this station")
+        return Refusal(403, "the client certificate is not for this station", "wrong_certificate")
     if not certificate_names and require_certificate:
-        return Refusal(401, "a TLS client certificate naming this station is required (security profile 3)")
+        return Refusal(401, "a TLS client certificate naming this station is required (security profile 3)",
+                       "no_certificate")
     if certificate_names and certificate_replaces_password:
         return Credential(None)
     password = basic_auth_password(authorization, station_id)
     if password is None:
-        return Refusal(401, "Basic authentication with the station id as user is required")
+        return Refusal(401, "Basic authentication with the station id as user is required", "no_credentials")
     return Credential(password)

@@ -124,7 +124,7 @@ def credential(names=(), authorization=None, *, require=False, replaces=True):
 
 def test_without_a_certificate_basic_auth_is_the_credential():
     assert credential(authorization=basic("CP1:pw")) == Credential(b"pw")
-    assert credential() == Refusal(401, credential().message)
+    assert credential() == Refusal(401, credential().message, "no_credentials")
 
 
 def test_certificate_naming_the_station_replaces_basic_auth_by_default():
