@@ -241,7 +241,7 @@ def curate_day(data_root: Path, state: State, day: dt.date, settings: Settings) 
 _ORDER = {
     t.STATUS_CHANGES.name: ["station_id", "connector_id", "event_ts", "source", "seq"],
     t.TRANSACTIONS.name: ["station_id", "stop_ts", "transaction_id"],
-    t.METER_VALUES.name: ["station_id", "connector_id", "sampled_at", "measurand", "phase", "location"],
+    t.METER_VALUES.name: ["station_id", "evse_id", "connector_id", "sampled_at", "measurand", "phase", "location"],
     t.CONNECTIVITY.name: ["station_id", "event_ts", "kind"],
     t.QUARANTINE.name: ["received_at", "source", "seq"],
     t.AUTHORIZATIONS.name: ["station_id", "event_ts", "source", "seq"],

@@ -150,23 +150,37 @@ TRANSACTIONS = Table(
 
 METER_VALUES = Table(
     "silver", "meter_values",
-    grain="one sampled value (station, connector, sample time, measurand, phase, location)",
+    grain="one sampled value (station, EVSE (2.0.1), connector, sample time, measurand, phase, location)",
     partitioning="day", time_column="sampled_at",
     description=RETRANSMISSIONS,
     columns=(
         _c("station_id", pl.String, "station identity", nullable=False),
-        _c("connector_id", pl.Int32, "connector (0: unknown, from the transactionData of an orphan stop)", nullable=False),
-        _c("transaction_id", pl.Int64, "transaction it belongs to, if any"),
+        _c("connector_id", pl.Int32, "connector (0: unknown, from the transactionData of an orphan stop; 2.0.1: "
+                                     "the EVSE's meter, MeterValues name no connector)", nullable=False),
+        _c("transaction_id", pl.Int64, "1.6: transaction it belongs to, if any; null for 2.0.1 "
+                                       "(station_transaction_id)"),
         _c("sampled_at", UTC_TS, "MeterValue timestamp", nullable=False),
         _c("received_at", UTC_TS, "when the CSMS received it", nullable=False),
         _c("context", pl.String, "ReadingContext (Sample.Periodic, Transaction.Begin, ...)"),
         _c("measurand", pl.String, "Measurand (default Energy.Active.Import.Register)", nullable=False),
         _c("phase", pl.String, "Phase (L1, L2-N, ...) or null"),
         _c("location", pl.String, "Location (Outlet, Inlet, EV, ...; default Outlet)"),
-        _c("unit", pl.String, "unit as sent (default Wh for energy)"),
-        _c("raw_value", pl.String, "value as sent", nullable=False),
-        _c("value", pl.Float64, "value in SI base unit (see si_unit)"),
-        _c("si_unit", pl.String, "Wh, varh, W, var, A, V, Celsius, Percent, Hz, ..."),
+        _c("unit", pl.String, "unit as sent (default Wh for energy; 2.0.1: unitOfMeasure.unit)"),
+        _c("raw_value", pl.String, "value as sent (2.0.1: the JSON number as text, before its multiplier)",
+           nullable=False),
+        _c("value", pl.Float64, "value in SI base unit (see si_unit); 2.0.1: raw_value x 10^unit_multiplier "
+                                "converted; null for a 1.6 SignedData value"),
+        _c("si_unit", pl.String, "Wh, varh, VAh, W, var, VA, A, V, Celsius, Percent, Hz, ..."),
+        _c("evse_id", pl.Int32, "2.0.1: the EVSE (0: the station's main meter; a transaction's event naming none: "
+                                "its start's); null for 1.6"),
+        _c("station_transaction_id", pl.String, "2.0.1: the transactionId of the TransactionEvent it came in; "
+                                                "null for MeterValues and 1.6"),
+        _c("unit_multiplier", pl.Int32, "2.0.1: unitOfMeasure.multiplier as sent (a power of ten; absent = 0); "
+                                        "null when not sent and for 1.6"),
+        _c("signed_meter_value", pl.String,
+           "2.0.1: the signedMeterValue as sent (JSON: signedMeterData, signingMethod, encodingMethod, publicKey), "
+           "kept for a verifier of signed (calibration-law) readings; null when unsigned and for 1.6 (whose "
+           "signed readings are format SignedData in raw_value)"),
     ),
 )
 

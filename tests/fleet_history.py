@@ -186,4 +186,6 @@ def _write(data_root: Path, conn: list, status: list, tx: list, meter: list, aut
         pl.col("sampled_at").alias("received_at"), pl.lit("Sample.Periodic").alias("context"),
         pl.lit("Energy.Active.Import.Register").alias("measurand"), pl.lit(None, pl.String).alias("phase"),
         pl.lit("Outlet").alias("location"), pl.lit("Wh").alias("unit"),
-        pl.col("value").cast(pl.String).alias("raw_value"), pl.lit("Wh").alias("si_unit")))
+        pl.col("value").cast(pl.String).alias("raw_value"), pl.lit("Wh").alias("si_unit"),
+        pl.lit(None, pl.Int32).alias("evse_id"), pl.lit(None, pl.String).alias("station_transaction_id"),
+        pl.lit(None, pl.Int32).alias("unit_multiplier"), pl.lit(None, pl.String).alias("signed_meter_value")))

@@ -132,3 +132,89 @@ def test_1_6_transactions_keep_their_columns_with_the_2_0_1_ones_null(tmp_path):
     run(tmp_path, D1)
     [row] = read(t.TRANSACTIONS, tmp_path).rows(named=True)
     assert (row["transaction_id"], row["energy_wh"], row["station_transaction_id"], row["seq_gaps"]) == (7, 2000.0, None, None)
+
+
+# --- meter values (J01, J02) -----------------------------------------------------------------------
+
+
+SIGNED = {"signedMeterData": "AAEC", "signingMethod": "ECDSA-secp256r1-SHA256", "encodingMethod": "OCMF",
+          "publicKey": "BBB"}
+
+
+def test_2_0_1_sampled_values_land_in_meter_values_in_si_with_their_evse_and_transaction(tmp_path):
+    b = Bronze()
+    # J02: a transaction's readings come in its events; the Started names the EVSE, an Updated need not.
+    tx_event(b, "Started", 0, "tx-m", "2026-11-02T10:00:00Z", wh=1.5, context="Transaction.Begin", token="drv-1",
+             result={"idTokenInfo": {"status": "Accepted"}})
+    b.call("CP-201", "TransactionEvent", {
+        "eventType": "Updated", "timestamp": "2026-11-02T10:15:00Z", "triggerReason": "MeterValuePeriodic",
+        "seqNo": 1, "transactionInfo": {"transactionId": "tx-m"},
+        "meterValue": [{"timestamp": "2026-11-02T10:15:00Z", "sampledValue": [
+            # 7.25 kWh as 725 x 10^1 Wh: unit and multiplier both apply.
+            {"value": 725, "context": "Sample.Periodic", "unitOfMeasure": {"unit": "Wh", "multiplier": 1},
+             "signedMeterValue": SIGNED},
+            {"value": 16.5, "measurand": "Current.Import", "phase": "L1", "unitOfMeasure": {"unit": "A"}},
+            {"value": 112, "measurand": "Power.Active.Import", "unitOfMeasure": {"unit": "kW", "multiplier": -1}},
+            {"value": 3.2, "measurand": "Energy.Apparent.Import", "unitOfMeasure": {"unit": "kVAh"}},
+            {"value": 50, "measurand": "Frequency", "unitOfMeasure": {"unit": "Hz"}},
+        ]}]}, "2026-11-02T10:15:01Z", station_ts="2026-11-02T10:15:00Z", **V201)
+    # J01: outside a transaction, the station's main meter (EVSE 0), no unitOfMeasure (Wh).
+    b.call("CP-201", "MeterValues", {"evseId": 0, "meterValue": [
+        {"timestamp": "2026-11-02T12:00:00Z", "sampledValue": [{"value": 98765.5, "context": "Sample.Clock"}]}]},
+        "2026-11-02T12:00:02Z", **V201)
+    b.write(tmp_path)
+    run(tmp_path, D1)
+    rows = read(t.METER_VALUES, tmp_path).sort("sampled_at", "measurand", "evse_id")
+    got = rows.select("evse_id", "connector_id", "station_transaction_id", "transaction_id", "context", "measurand",
+                      "phase", "unit", "unit_multiplier", "raw_value", "value", "si_unit").rows()
+    assert got == [
+        (2, 1, "tx-m", None, "Transaction.Begin", "Energy.Active.Import.Register", None, "kWh", None, "1.5", 1500.0,
+         "Wh"),
+        (2, 1, "tx-m", None, None, "Current.Import", "L1", "A", None, "16.5", 16.5, "A"),
+        (2, 1, "tx-m", None, "Sample.Periodic", "Energy.Active.Import.Register", None, "Wh", 1, "725", 7250.0, "Wh"),
+        (2, 1, "tx-m", None, None, "Energy.Apparent.Import", None, "kVAh", None, "3.2", 3200.0, "VAh"),
+        (2, 1, "tx-m", None, None, "Frequency", None, "Hz", None, "50", 50.0, "Hz"),
+        (2, 1, "tx-m", None, None, "Power.Active.Import", None, "kW", -1, "112", 11200.0, "W"),
+        (0, 0, None, None, "Sample.Clock", "Energy.Active.Import.Register", None, "Wh", None, "98765.5", 98765.5,
+         "Wh"),
+    ]
+    signed = rows.filter(pl.col("signed_meter_value").is_not_null())
+    assert signed["raw_value"].to_list() == ["725"] and json.loads(signed["signed_meter_value"][0]) == SIGNED
+    assert read(t.QUARANTINE, tmp_path).height == 0
+
+
+def test_2_0_1_energy_in_meter_values_agrees_with_the_transaction_in_wh(tmp_path):
+    b = Bronze()
+    tx_event(b, "Started", 0, "tx-e", "2026-11-02T10:00:00Z", wh=1.5, context="Transaction.Begin")
+    tx_event(b, "Ended", 1, "tx-e", "2026-11-02T11:00:00Z", wh=12.25, context="Transaction.End")
+    b.write(tmp_path)
+    run(tmp_path, D1)
+    energy = read(t.METER_VALUES, tmp_path).sort("sampled_at")["value"].to_list()
+    [tx] = read(t.TRANSACTIONS, tmp_path).rows(named=True)
+    assert energy == [1500.0, 12250.0] and tx["energy_wh"] == energy[1] - energy[0] == 10750.0
+
+
+def test_a_retried_2_0_1_event_gives_its_samples_once_and_a_unit_that_does_not_fit_is_quarantined(tmp_path):
+    b = Bronze()
+    for _ in range(2):  # retried with a new message id (E13): the same samples
+        tx_event(b, "Updated", 1, "tx-r", "2026-11-02T10:00:00Z", wh=2.0)
+    b.call("CP-201", "MeterValues", {"evseId": 1, "meterValue": [{"timestamp": "2026-11-02T10:05:00Z", "sampledValue": [
+        {"value": 5, "unitOfMeasure": {"unit": "A"}}, {"value": 6}]}]}, "2026-11-02T10:05:00Z", **V201)
+    b.write(tmp_path)
+    run(tmp_path, D1)
+    rows = read(t.METER_VALUES, tmp_path).sort("sampled_at")
+    # The Updated's start never came: its EVSE is the one it names, its connector too.
+    assert rows.select("evse_id", "connector_id", "station_transaction_id", "value").rows() == [
+        (2, 1, "tx-r", 2000.0), (1, 0, None, 6.0)]
+    [(action, reason)] = read(t.QUARANTINE, tmp_path).select("action", "reason").rows()
+    assert (action, reason) == ("MeterValues", "MeterValues: unit 'A' does not fit measurand Energy.Active.Import.Register")
+
+
+def test_1_6_meter_values_have_the_2_0_1_columns_null(tmp_path):
+    b = Bronze()
+    b.meter("CP-16", "2026-11-02T10:00:00Z", [{"value": "1.5", "unit": "kWh"}], tx_id=5)
+    b.write(tmp_path)
+    run(tmp_path, D1)
+    [row] = read(t.METER_VALUES, tmp_path).rows(named=True)
+    assert (row["transaction_id"], row["value"], row["evse_id"], row["station_transaction_id"],
+            row["unit_multiplier"], row["signed_meter_value"]) == (5, 1500.0, None, None, None, None)

@@ -87,24 +87,30 @@ class SampledValues:
     """The sampled values of the day's meter readings, column by column (one list per column):
     millions of samples are flattened in one tight loop, then handled as one frame.
 
-    `messages` holds one entry per message (MeterValues, or a transaction stop's meter
-    data), in receive order; `samples` one per sampled value, `msg` naming its message.
-    A stop's connector is None: the table builder knows it from the transaction's start.
+    `messages` holds one entry per message (MeterValues, a transaction stop's meter data,
+    a 2.0.1 TransactionEvent's meterValue), in receive order; `samples` one per sampled
+    value, `msg` naming its message. A connector (and a 2.0.1 EVSE) that is None: the table
+    builder knows it from the transaction's start. `transaction_id` is the version's id (1.6:
+    the CSMS's integer, 2.0.1: the station's string); `value` the number as sent (text);
+    `multiplier` (2.0.1 unitOfMeasure) the power of ten it is scaled by, None for 1.6;
+    `signed` the 2.0.1 signedMeterValue as sent (JSON text), None when unsigned.
     """
 
-    MESSAGE_COLUMNS = ("station_id", "received_at", "source", "seq", "connector", "transaction_id")
+    MESSAGE_COLUMNS = ("station_id", "received_at", "source", "seq", "evse", "connector", "transaction_id")
     SAMPLE_COLUMNS = ("msg", "sampled_at", "value", "context", "format", "measurand", "phase", "location",
-                      "unit_sent")
+                      "unit_sent", "multiplier", "signed")
 
     def __init__(self) -> None:
         self.messages: dict[str, list] = {k: [] for k in self.MESSAGE_COLUMNS}
         self.samples: dict[str, list] = {k: [] for k in self.SAMPLE_COLUMNS}
         self.rows: list[BronzeRow] = []  # the bronze row of each message
 
-    def add_message(self, row: BronzeRow, connector: int | None, transaction_id: int | None) -> int:
+    def add_message(self, row: BronzeRow, connector: int | None, transaction_id: int | str | None,
+                    evse: int | None = None) -> int:
         """Start a message; returns its index for `samples["msg"]`."""
         for k in ("station_id", "received_at", "source", "seq"):
             self.messages[k].append(row[k])
+        self.messages["evse"].append(evse)
         self.messages["connector"].append(connector)
         self.messages["transaction_id"].append(transaction_id)
         self.rows.append(row)

@@ -2,10 +2,10 @@
 
 The only module of silver that knows 2.0.1 payloads (as staging_16 is for 1.6). Interpreted:
 StatusNotification (per EVSE and connector, so a 2.0.1 Faulted counts in the fault report),
-BootNotification (stations, connectivity), Authorize (authorizations) and TransactionEvent:
-Started is a transaction's start, Ended its stop, and every event's seqNo is counted so that
-the transaction shows the numbers that never arrived (seq gaps). Not yet staged: the sampled
-values of 2.0.1 (meter_values; unitOfMeasure with multipliers) and NotifyEvent.
+BootNotification (stations, connectivity), Authorize (authorizations), MeterValues and
+TransactionEvent: Started is a transaction's start, Ended its stop, every event's seqNo is
+counted so that the transaction shows the numbers that never arrived (seq gaps), and the
+sampled values of both messages (J01, J02) go to meter_values with their EVSE.
 """
 
 from __future__ import annotations
@@ -21,18 +21,19 @@ from analytics.silver.bronze import BronzeRow
 from analytics.silver.frames import short
 from analytics.silver.quarantine import Quarantine
 from analytics.silver.records import (
-    Authorized, Booted, RemoteStartSent, Staged, StatusReported, TransactionEventSeen, TransactionStarted,
+    Authorized, Booted, RemoteStartSent, SampledValues, Staged, StatusReported, TransactionEventSeen, TransactionStarted,
     TransactionStopped,
 )
 
 VERSION = "2.0.1"
-INTERPRETED = ("StatusNotification", "BootNotification", "Authorize", "TransactionEvent")
+INTERPRETED = ("StatusNotification", "BootNotification", "Authorize", "TransactionEvent", "MeterValues")
 # A transaction starts and ends with TransactionEvent (Started / Ended, Part 2 E01-E15).
 START = "TransactionEvent"
 STOP = "TransactionEvent"
 BOOT = "BootNotification"
 REMOTE_START = "RequestStartTransaction"
-SAMPLED: tuple[str, ...] = ()
+# Meter values outside a transaction (J01) and a transaction's own (J02: in its events).
+SAMPLED = ("MeterValues", "TransactionEvent")
 # 2.0.1 StatusNotification has no error code (G01; errors arrive as NotifyEvent, N07): the
 # contract's error_code column is not nullable, so it says so.
 NO_ERROR_CODE = "NotReported"
@@ -69,6 +70,7 @@ _authorize_result_decoder = msgspec.json.Decoder(_AuthorizeResult)
 _transaction_event_result_decoder = msgspec.json.Decoder(_TransactionEventResult)
 _numbered_decoder = msgspec.json.Decoder(_Numbered)
 _boot_result_decoder = msgspec.json.Decoder(_BootResult)
+_signed_encoder = msgspec.json.Encoder()
 
 
 def decode(row: BronzeRow, quarantine: Quarantine) -> m.Payload | None:
@@ -86,6 +88,9 @@ def stage_call(row: BronzeRow, staged: Staged, quarantine: Quarantine) -> None:
             evse_id=req.evseId))
     elif isinstance(req, m.BootNotificationRequest):
         staged.boots.append(_booted(row, req))
+    elif isinstance(req, m.MeterValuesRequest):
+        # J01: a meter per EVSE (0: the station's main meter); the connector is not named.
+        _add_samples(staged.samples, row, req.evseId, 0, None, req.meterValue)
     elif isinstance(req, m.AuthorizeRequest):
         if row["answer_type"] != "CALLRESULT":
             return  # its answer is not in bronze: no outcome to record
@@ -95,14 +100,52 @@ def stage_call(row: BronzeRow, staged: Staged, quarantine: Quarantine) -> None:
             quarantine.add(row, f"Authorize answer has no idTokenInfo: {short(exc)}")
             return
         staged.authorizes.append(Authorized(row, req.idToken.idToken, status))
-    elif isinstance(req, m.TransactionEventRequest) and req.eventType == "Ended":
+    elif isinstance(req, m.TransactionEventRequest):
+        _stage_transaction_event(row, req, staged)
+
+
+def _stage_transaction_event(row: BronzeRow, req: m.TransactionEventRequest, staged: Staged) -> None:
+    evse = req.evse
+    if req.meterValue:
+        # The EVSE is named once, in the first event after the EV connected (TransactionEventRequest
+        # evse): where an event does not name it, the transaction's start does.
+        _add_samples(staged.samples, row, evse.id if evse else None, evse.connectorId if evse else None,
+                     req.transactionInfo.transactionId, req.meterValue)
+    if req.eventType == "Ended":
         readings = register_readings(req.meterValue or [])
-        evse = req.evse
         # stoppedReason may be omitted when it is Local (TransactionType).
         staged.stops.append(TransactionStopped(
             row, req.transactionInfo.transactionId, to_us(req.timestamp),
             readings.end if readings.end is not None else readings.last,
             req.transactionInfo.stoppedReason or "Local", evse_id=evse.id if evse else None))
+
+
+def _as_sent(value: float) -> str:
+    """A sampled value's number as text (raw_value): 2.0.1 sends a JSON number, decoded to a float."""
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+
+
+def _add_samples(samples: SampledValues, row: BronzeRow, evse: int | None, connector: int | None,
+                 transaction_id: str | None, values: list[m.MeterValueType]) -> None:
+    msg = samples.add_message(row, connector, transaction_id, evse)
+    col = samples.samples
+    for value in values:
+        sampled_us = to_us(value.timestamp)
+        for sv in value.sampledValue:
+            unit = sv.unitOfMeasure
+            col["msg"].append(msg)
+            col["sampled_at"].append(sampled_us)
+            col["value"].append(_as_sent(sv.value))
+            col["context"].append(sv.context)
+            col["format"].append(None)  # 2.0.1 signs beside the value (signedMeterValue), never in it
+            col["measurand"].append(sv.measurand)
+            col["phase"].append(sv.phase)
+            col["location"].append(sv.location)
+            # UnitOfMeasureType: unit default "Wh", multiplier default 0 (a power of ten).
+            col["unit_sent"].append(unit.unit if unit else None)
+            col["multiplier"].append(unit.multiplier if unit else None)
+            col["signed"].append(_signed_encoder.encode(sv.signedMeterValue).decode()
+                                 if sv.signedMeterValue is not None else None)
 
 
 def stage_start(row: BronzeRow, quarantine: Quarantine) -> TransactionStarted | None:
