@@ -44,7 +44,8 @@ STATE_VERSION = 1
 # may have stamped a file before that run listed the directory and renamed it in after.
 # Re-reading is harmless (every step is idempotent).
 WATERMARK_OVERLAP_S = 600
-DAY_TABLES = (t.STATUS_CHANGES, t.TRANSACTIONS, t.METER_VALUES, t.CONNECTIVITY, t.QUARANTINE, t.AUTHORIZATIONS)
+DAY_TABLES = (t.STATUS_CHANGES, t.TRANSACTIONS, t.METER_VALUES, t.CONNECTIVITY, t.QUARANTINE, t.AUTHORIZATIONS,
+              t.COMPONENT_EVENTS)
 
 
 @dataclass(frozen=True)
@@ -245,6 +246,7 @@ _ORDER = {
     t.CONNECTIVITY.name: ["station_id", "event_ts", "kind"],
     t.QUARANTINE.name: ["received_at", "source", "seq"],
     t.AUTHORIZATIONS.name: ["station_id", "event_ts", "source", "seq"],
+    t.COMPONENT_EVENTS.name: ["station_id", "event_ts", "event_id", "source", "seq"],
 }
 
 

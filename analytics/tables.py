@@ -262,6 +262,47 @@ AUTHORIZATIONS = Table(
     ),
 )
 
+COMPONENT_EVENTS = Table(
+    "silver", "component_events",
+    grain="one 2.0.1 NotifyEvent eventData per station, eventId and event timestamp (retransmissions removed)",
+    partitioning="day", time_column="event_ts",
+    description=RETRANSMISSIONS + " OCPP 2.0.1 stations report errors and monitored values as events of a "
+                "component and variable of their device model (Part 2 N07, N08), not as a status error code. "
+                "They are not counted as faults by gold.fault_report: a problem that takes a connector out of "
+                "service is also reported as a Faulted connector status (silver.status_changes), which the report "
+                "counts; counting the event too would count that fault twice, and problems that leave charging "
+                "possible (a display, a modem) are not connector faults. `problem` marks the ones to study.",
+    columns=(
+        _c("station_id", pl.String, "station identity", nullable=False),
+        _c("event_ts", UTC_TS, "eventData timestamp: when it happened (station clock)", nullable=False),
+        _c("received_at", UTC_TS, "when the CSMS received the NotifyEvent", nullable=False),
+        _c("generated_at", UTC_TS, "the NotifyEvent's generatedAt", nullable=False),
+        _c("event_id", pl.Int32, "eventId: the station's number for the event", nullable=False),
+        _c("component", pl.String, "component name (e.g. Connector, EVSE, ChargingStation, PowerContactor)",
+           nullable=False),
+        _c("component_instance", pl.String, "component instance"),
+        _c("evse_id", pl.Int32, "the component's EVSE, if it belongs to one"),
+        _c("connector_id", pl.Int32, "the component's connector within that EVSE, if any"),
+        _c("variable", pl.String, "variable name (e.g. Problem, Tripped, Temperature)", nullable=False),
+        _c("variable_instance", pl.String, "variable instance"),
+        _c("trigger", pl.String, "Alerting | Delta | Periodic", nullable=False),
+        _c("actual_value", pl.String, "the variable's Actual value as sent", nullable=False),
+        _c("event_notification_type", pl.String,
+           "HardWiredNotification | HardWiredMonitor | PreconfiguredMonitor | CustomMonitor", nullable=False),
+        _c("cleared", pl.Boolean, "the monitored situation was cleared (false when not sent)", nullable=False),
+        _c("problem", pl.Boolean, "the component reports a problem: variable Problem, actual value true, not "
+                                  "cleared", nullable=False),
+        _c("tech_code", pl.String, "techCode: the component's technical (error) code"),
+        _c("tech_info", pl.String, "techInfo: technical detail as reported"),
+        _c("cause", pl.Int32, "eventId of the event that caused this one"),
+        _c("station_transaction_id", pl.String, "the transaction it is linked to (the station's transactionId)"),
+        _c("variable_monitoring_id", pl.Int32, "the monitor that triggered it (monitor notifications)"),
+        _c("message_id", pl.String, "OCPP-J message id of the NotifyEvent", nullable=False),
+        _c("source", pl.String, "StationHost log of the first copy", nullable=False),
+        _c("seq", pl.Int64, "sequence number in that log", nullable=False),
+    ),
+)
+
 # --- gold --------------------------------------------------------------------------------
 
 FAULT_REPORT = Table(
@@ -325,7 +366,8 @@ MAINTENANCE_SCORES = Table(
     ),
 )
 
-SILVER_TABLES = (STATUS_CHANGES, TRANSACTIONS, METER_VALUES, CONNECTIVITY, QUARANTINE, STATIONS, AUTHORIZATIONS)
+SILVER_TABLES = (STATUS_CHANGES, TRANSACTIONS, METER_VALUES, CONNECTIVITY, QUARANTINE, STATIONS, AUTHORIZATIONS,
+                 COMPONENT_EVENTS)
 GOLD_TABLES = (FAULT_REPORT, MASS_OUTAGES, MAINTENANCE_SCORES)
 
 

@@ -218,3 +218,79 @@ def test_1_6_meter_values_have_the_2_0_1_columns_null(tmp_path):
     [row] = read(t.METER_VALUES, tmp_path).rows(named=True)
     assert (row["transaction_id"], row["value"], row["evse_id"], row["station_transaction_id"],
             row["unit_multiplier"], row["signed_meter_value"]) == (5, 1500.0, None, None, None, None)
+
+
+# --- NotifyEvent: silver.component_events, and what the fault report counts ---------------------------
+
+
+def notify_event(b: Bronze, station: str, at: str, *events: dict, received: str | None = None) -> None:
+    b.call(station, "NotifyEvent", {"generatedAt": at, "seqNo": 0, "eventData": list(events)}, received or at,
+           station_ts=at, **V201)
+
+
+def problem(event_id: int, at: str, *, cleared: bool | None = None, evse: int = 1, **extra) -> dict:
+    data = {"eventId": event_id, "timestamp": at, "trigger": "Alerting", "actualValue": "true",
+            "eventNotificationType": "HardWiredNotification", "techCode": "E-42", "techInfo": "contactor welded",
+            "component": {"name": "Connector", "evse": {"id": evse, "connectorId": 1}},
+            "variable": {"name": "Problem"}, **extra}
+    if cleared is not None:
+        data["cleared"] = cleared
+    return data
+
+
+def test_notify_events_are_curated_per_event_with_component_variable_and_problem(tmp_path):
+    b = Bronze()
+    notify_event(b, "CP-201", "2026-11-02T08:00:01Z", problem(7, "2026-11-02T08:00:00Z"), {
+        "eventId": 8, "timestamp": "2026-11-02T08:00:00Z", "trigger": "Delta", "actualValue": "71.5",
+        "eventNotificationType": "PreconfiguredMonitor", "cause": 7, "variableMonitoringId": 3,
+        "transactionId": "tx-1", "component": {"name": "PowerContactor", "instance": "main"},
+        "variable": {"name": "Temperature", "instance": "core"}})
+    notify_event(b, "CP-201", "2026-11-02T08:00:01Z", problem(7, "2026-11-02T08:00:00Z"),
+                 received="2026-11-02T08:00:30Z")  # sent again under a new message id: one event
+    notify_event(b, "CP-201", "2026-11-02T09:00:00Z", problem(9, "2026-11-02T09:00:00Z", cleared=True,
+                                                              actualValue="false"))
+    # Offline: it happened on D1 and arrived the next day.
+    notify_event(b, "CP-201", "2026-11-02T23:00:00Z", problem(10, "2026-11-02T23:00:00Z"),
+                 received="2026-11-03T06:00:00Z")
+    b.write(tmp_path)
+    run(tmp_path, D1)
+    rows = read(t.COMPONENT_EVENTS, tmp_path)
+    assert rows.select("event_id", "component", "component_instance", "evse_id", "connector_id", "variable",
+                       "variable_instance", "trigger", "actual_value", "event_notification_type", "cleared",
+                       "problem", "tech_code", "cause", "station_transaction_id", "variable_monitoring_id").rows() == [
+        (7, "Connector", None, 1, 1, "Problem", None, "Alerting", "true", "HardWiredNotification", False, True,
+         "E-42", None, None, None),
+        (8, "PowerContactor", "main", None, None, "Temperature", "core", "Delta", "71.5", "PreconfiguredMonitor",
+         False, False, None, 7, "tx-1", 3),
+        (9, "Connector", None, 1, 1, "Problem", None, "Alerting", "false", "HardWiredNotification", True, False,
+         "E-42", None, None, None),
+        (10, "Connector", None, 1, 1, "Problem", None, "Alerting", "true", "HardWiredNotification", False, True,
+         "E-42", None, None, None),
+    ]
+    assert rows["tech_info"][0] == "contactor welded" and rows["station_id"].unique().to_list() == ["CP-201"]
+    assert read(t.QUARANTINE, tmp_path).height == 0
+
+
+def test_a_notify_event_off_the_schema_is_quarantined(tmp_path):
+    b = Bronze()
+    notify_event(b, "CP-201", "2026-11-02T08:00:00Z", {"eventId": "seven"})
+    b.write(tmp_path)
+    run(tmp_path, D1)
+    assert read(t.COMPONENT_EVENTS, tmp_path).height == 0
+    [reason] = read(t.QUARANTINE, tmp_path)["reason"].to_list()
+    assert "NotifyEvent payload does not match the OCPP 2.0.1 schema" in reason
+
+
+def test_problem_events_are_not_faults_in_the_report_faulted_connector_statuses_are(tmp_path):
+    b = Bronze()
+    for k in range(6):  # six problems in a day, the connector never reported Faulted
+        notify_event(b, "CP-PROBLEMS", f"2026-11-02T08:0{k}:00Z", problem(k, f"2026-11-02T08:0{k}:00Z"))
+    for k in range(5):  # a problem that took the connector out of service: its Faulted status counts
+        notify_event(b, "CP-FAULTED", f"2026-11-02T09:0{k}:00Z", problem(k, f"2026-11-02T09:0{k}:00Z"))
+        status_201(b, "CP-FAULTED", 1, 1, "Faulted", f"2026-11-02T09:0{k}:00Z")
+    b.write(tmp_path)
+    run(tmp_path, D1)
+    assert read(t.COMPONENT_EVENTS, tmp_path).group_by("station_id").len().sort("station_id").rows() == [
+        ("CP-FAULTED", 5), ("CP-PROBLEMS", 6)]
+    report = fault_report.build_report(tmp_path, "2026-11")
+    assert report.select("station_id", "faults_in_month").rows() == [("CP-FAULTED", 5)]

@@ -11,6 +11,7 @@ from analytics import tables as t
 from analytics.silver import staging
 from analytics.silver.authorizations import authorizations
 from analytics.silver.bronze import answered_calls, micros
+from analytics.silver.component_events import component_events
 from analytics.silver.connectivity import connectivity
 from analytics.silver.decisions import authorization_decisions
 from analytics.silver.frames import day_number
@@ -62,6 +63,7 @@ def curate_day_frames(
                                           last_calls_before),
         t.AUTHORIZATIONS.name: authorizations(d, staged.authorizes, started,
                                               staging.remote_starts(window, d, quarantine), decisions),
+        t.COMPONENT_EVENTS.name: component_events(d, staged.component_events),
     }
     frames[t.QUARANTINE.name] = quarantine.frame()
     return frames

@@ -58,6 +58,30 @@ class TransactionEventSeen(msgspec.Struct):
     seq_no: int
 
 
+class ComponentEventReported(msgspec.Struct):
+    """One eventData of a 2.0.1 NotifyEvent (Part 2 N07, N08): a component/variable's monitored value."""
+
+    row: BronzeRow
+    generated_at_us: int  # the NotifyEvent's generatedAt
+    event_id: int
+    event_us: int  # the eventData timestamp: when it happened
+    trigger: str
+    actual_value: str
+    notification_type: str
+    component: str
+    variable: str
+    component_instance: str | None = None
+    variable_instance: str | None = None
+    evse_id: int | None = None
+    connector_id: int | None = None
+    cause: int | None = None
+    tech_code: str | None = None
+    tech_info: str | None = None
+    cleared: bool = False
+    transaction_id: str | None = None
+    variable_monitoring_id: int | None = None
+
+
 class Booted(msgspec.Struct):
     row: BronzeRow
     vendor: str
@@ -124,4 +148,5 @@ class Staged(msgspec.Struct):
     stops: list[TransactionStopped] = []
     boots: list[Booted] = []
     authorizes: list[Authorized] = []
+    component_events: list[ComponentEventReported] = []
     samples: SampledValues = msgspec.field(default_factory=SampledValues)

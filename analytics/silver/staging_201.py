@@ -2,10 +2,11 @@
 
 The only module of silver that knows 2.0.1 payloads (as staging_16 is for 1.6). Interpreted:
 StatusNotification (per EVSE and connector, so a 2.0.1 Faulted counts in the fault report),
-BootNotification (stations, connectivity), Authorize (authorizations), MeterValues and
-TransactionEvent: Started is a transaction's start, Ended its stop, every event's seqNo is
+BootNotification (stations, connectivity), Authorize (authorizations), MeterValues,
+TransactionEvent (Started is a transaction's start, Ended its stop, every event's seqNo is
 counted so that the transaction shows the numbers that never arrived (seq gaps), and the
-sampled values of both messages (J01, J02) go to meter_values with their EVSE.
+sampled values of both messages, J01 and J02, go to meter_values with their EVSE) and
+NotifyEvent (component_events: how 2.0.1 reports errors, N07).
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from analytics.silver.bronze import BronzeRow
 from analytics.silver.frames import short
 from analytics.silver.quarantine import Quarantine
 from analytics.silver.records import (
-    Authorized, Booted, RemoteStartSent, SampledValues, Staged, StatusReported, TransactionEventSeen, TransactionStarted,
-    TransactionStopped,
+    Authorized, Booted, ComponentEventReported, RemoteStartSent, SampledValues, Staged, StatusReported,
+    TransactionEventSeen, TransactionStarted, TransactionStopped,
 )
 
 VERSION = "2.0.1"
-INTERPRETED = ("StatusNotification", "BootNotification", "Authorize", "TransactionEvent", "MeterValues")
+INTERPRETED = ("StatusNotification", "BootNotification", "Authorize", "TransactionEvent", "MeterValues",
+               "NotifyEvent")
 # A transaction starts and ends with TransactionEvent (Started / Ended, Part 2 E01-E15).
 START = "TransactionEvent"
 STOP = "TransactionEvent"
@@ -102,6 +104,20 @@ def stage_call(row: BronzeRow, staged: Staged, quarantine: Quarantine) -> None:
         staged.authorizes.append(Authorized(row, req.idToken.idToken, status))
     elif isinstance(req, m.TransactionEventRequest):
         _stage_transaction_event(row, req, staged)
+    elif isinstance(req, m.NotifyEventRequest):
+        generated = to_us(req.generatedAt)
+        staged.component_events.extend(_component_event(row, generated, data) for data in req.eventData)
+
+
+def _component_event(row: BronzeRow, generated_us: int, data: m.EventDataType) -> ComponentEventReported:
+    evse = data.component.evse
+    return ComponentEventReported(
+        row, generated_us, data.eventId, to_us(data.timestamp), data.trigger, data.actualValue,
+        data.eventNotificationType, data.component.name, data.variable.name,
+        component_instance=data.component.instance, variable_instance=data.variable.instance,
+        evse_id=evse.id if evse else None, connector_id=evse.connectorId if evse else None, cause=data.cause,
+        tech_code=data.techCode, tech_info=data.techInfo, cleared=bool(data.cleared),
+        transaction_id=data.transactionId, variable_monitoring_id=data.variableMonitoringId)
 
 
 def _stage_transaction_event(row: BronzeRow, req: m.TransactionEventRequest, staged: Staged) -> None:
