@@ -232,17 +232,20 @@ STATIONS = Table(
 
 AUTHORIZATIONS = Table(
     "silver", "authorizations",
-    grain="one authorization answer: an Authorize or StartTransaction the CSMS answered (idTagInfo), "
-          "or a RemoteStartTransaction the CSMS sent and the station's answer (retried starts once)",
+    grain="one authorization answer: an Authorize or StartTransaction the CSMS answered (idTagInfo; 2.0.1: "
+          "Authorize, a TransactionEvent Started or Updated with an idToken, idTokenInfo), or a "
+          "RemoteStartTransaction the CSMS sent and the station's answer (retried starts and events once)",
     partitioning="day", time_column="event_ts",
     description=RETRANSMISSIONS,
     columns=(
         _c("station_id", pl.String, "station identity", nullable=False),
-        _c("event_ts", UTC_TS, "when it was asked: StartTransaction timestamp, else the receive time of the "
-                               "Authorize, or when the CSMS sent the RemoteStartTransaction", nullable=False),
+        _c("event_ts", UTC_TS, "when it was asked: StartTransaction (2.0.1 TransactionEvent) timestamp, else the "
+                               "receive time of the Authorize, or when the CSMS sent the RemoteStartTransaction",
+           nullable=False),
         _c("received_at", UTC_TS, "when the CSMS received the request (RemoteStart: sent it)", nullable=False),
         _c("action", pl.String, "Authorize | StartTransaction | RemoteStartTransaction; 2.0.1: Authorize | "
-                                "TransactionEvent (a Started carrying an idToken)", nullable=False),
+                                "TransactionEvent (a Started or an Updated carrying an idToken: E01-E05)",
+           nullable=False),
         _c("connector_id", pl.Int32, "connector of a StartTransaction or RemoteStartTransaction (null: none named)"),
         _c("id_tag_hash", pl.String, "SHA-256 (hex, first 16 bytes) of the upper-cased id tag", nullable=False),
         _c("status", pl.String,
@@ -259,6 +262,8 @@ AUTHORIZATIONS = Table(
         _c("message_id", pl.String, "OCPP-J message id of the request", nullable=False),
         _c("source", pl.String, "StationHost log of the request (first copy)", nullable=False),
         _c("seq", pl.Int64, "sequence number in that log", nullable=False),
+        _c("station_transaction_id", pl.String, "2.0.1 TransactionEvent: the station's transactionId; null for "
+                                                "1.6 and Authorize"),
     ),
 )
 

@@ -103,9 +103,9 @@ def generate(root: Path, stations: int, first: dt.date, days: int, meter_interva
             "connector_id": None, "id_tag_hash": "h",
             "status": np.concatenate([np.full(len(who), "Accepted"), np.full(len(refused), "Invalid")]),
             "authorization": None, "downstream": None, "transaction_id": None, "message_id": "m", "source": "bench",
-            "seq": np.arange(len(who) + len(refused)),
+            "seq": np.arange(len(who) + len(refused)), "station_transaction_id": None,
         }, schema_overrides={"connector_id": pl.Int32, "authorization": pl.String, "downstream": pl.String,
-                             "transaction_id": pl.Int64}).with_columns(
+                             "transaction_id": pl.Int64, "station_transaction_id": pl.String}).with_columns(
             pl.col("event_ts").alias("received_at"), (pl.col("status") == "Accepted").alias("accepted"))
         write_partition(AUTHORIZATIONS, day_dir(AUTHORIZATIONS, root, day), au)
         samples = (duration // meter_interval_s).astype(np.int64)

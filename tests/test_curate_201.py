@@ -294,3 +294,44 @@ def test_problem_events_are_not_faults_in_the_report_faulted_connector_statuses_
         ("CP-FAULTED", 5), ("CP-PROBLEMS", 6)]
     report = fault_report.build_report(tmp_path, "2026-11")
     assert report.select("station_id", "faults_in_month").rows() == [("CP-FAULTED", 5)]
+
+
+# --- authorizations: the token of a TransactionEvent Updated (E02, E05) -------------------------------
+
+
+def test_a_token_that_arrives_in_an_updated_event_is_an_authorization_with_its_decision(tmp_path):
+    b = Bronze()
+    # E02: the cable first; the Started carries no token, nothing was asked.
+    tx_event(b, "Started", 0, "tx-p", "2026-11-02T10:00:00Z", wh=1.0, context="Transaction.Begin")
+    # The driver's token comes in an Updated, decided by the external authorizer from its cache.
+    b.call("CP-201", "TransactionEvent", {
+        "eventType": "Updated", "timestamp": "2026-11-02T10:01:00Z", "triggerReason": "Authorized", "seqNo": 1,
+        "transactionInfo": {"transactionId": "tx-p"}, "evse": {"id": 2, "connectorId": 1},
+        "idToken": {"idToken": "drv-7", "type": "ISO14443"}}, "2026-11-02T10:01:00Z",
+        station_ts="2026-11-02T10:01:00Z", result={"idTokenInfo": {"status": "Accepted"}}, message_id="upd-1",
+        **V201)
+    b.decided("CP-201", "upd-1", "2026-11-02T10:01:00Z", "cache", downstream="unavailable")
+    # E13: retried under a new message id: the same authorization, once.
+    b.call("CP-201", "TransactionEvent", {
+        "eventType": "Updated", "timestamp": "2026-11-02T10:01:00Z", "triggerReason": "Authorized", "seqNo": 1,
+        "transactionInfo": {"transactionId": "tx-p"}, "evse": {"id": 2, "connectorId": 1},
+        "idToken": {"idToken": "drv-7", "type": "ISO14443"}}, "2026-11-02T10:01:20Z",
+        station_ts="2026-11-02T10:01:00Z", result={"idTokenInfo": {"status": "Accepted"}}, **V201)
+    # Another transaction: the token is refused.
+    tx_event(b, "Updated", 1, "tx-q", "2026-11-02T11:00:00Z", token="stolen",
+             result={"idTokenInfo": {"status": "Blocked"}})
+    # An Updated without a token and an Ended with one (E07: it stops, it starts nothing) are no rows.
+    tx_event(b, "Updated", 2, "tx-p", "2026-11-02T10:30:00Z", wh=4.0)
+    tx_event(b, "Ended", 3, "tx-p", "2026-11-02T11:30:00Z", wh=9.0, token="drv-7",
+             result={"idTokenInfo": {"status": "Accepted"}})
+    b.write(tmp_path)
+    run(tmp_path, D1)
+    auth = read(t.AUTHORIZATIONS, tmp_path)
+    assert auth.select("action", "event_ts", "connector_id", "id_tag_hash", "status", "accepted", "authorization",
+                       "downstream", "transaction_id", "station_transaction_id").rows() == [
+        ("TransactionEvent", dt.datetime(2026, 11, 2, 10, 1, tzinfo=dt.timezone.utc), 1, id_tag_hash("DRV-7"),
+         "Accepted", True, "cache", "unavailable", None, "tx-p"),
+        ("TransactionEvent", dt.datetime(2026, 11, 2, 11, 0, tzinfo=dt.timezone.utc), 1, id_tag_hash("STOLEN"),
+         "Blocked", False, None, None, None, "tx-q"),
+    ]
+    assert read(t.QUARANTINE, tmp_path).height == 0

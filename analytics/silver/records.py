@@ -91,11 +91,16 @@ class Booted(msgspec.Struct):
 
 
 class Authorized(msgspec.Struct):
-    """An id tag the station asked the CSMS about (1.6 Authorize), with the status answered."""
+    """An id tag the station asked the CSMS about (1.6 and 2.0.1 Authorize; 2.0.1 also a token that
+    arrived in a TransactionEvent Updated, E02/E05), with the status answered."""
 
     row: BronzeRow
     id_tag: str
     status: str
+    # A TransactionEvent's: when it happened, its connector and the station's transactionId.
+    event_us: int | None = None
+    connector_id: int | None = None
+    transaction_id: str | None = None
 
 
 class RemoteStartSent(msgspec.Struct):

@@ -103,7 +103,7 @@ def stage_call(row: BronzeRow, staged: Staged, quarantine: Quarantine) -> None:
             return
         staged.authorizes.append(Authorized(row, req.idToken.idToken, status))
     elif isinstance(req, m.TransactionEventRequest):
-        _stage_transaction_event(row, req, staged)
+        _stage_transaction_event(row, req, staged, quarantine)
     elif isinstance(req, m.NotifyEventRequest):
         generated = to_us(req.generatedAt)
         staged.component_events.extend(_component_event(row, generated, data) for data in req.eventData)
@@ -120,8 +120,22 @@ def _component_event(row: BronzeRow, generated_us: int, data: m.EventDataType) -
         transaction_id=data.transactionId, variable_monitoring_id=data.variableMonitoringId)
 
 
-def _stage_transaction_event(row: BronzeRow, req: m.TransactionEventRequest, staged: Staged) -> None:
+def _stage_transaction_event(row: BronzeRow, req: m.TransactionEventRequest, staged: Staged,
+                             quarantine: Quarantine) -> None:
     evse = req.evse
+    if req.eventType == "Updated" and req.idToken is not None and row["answer_type"] == "CALLRESULT":
+        # E02 (cable plugged in first), E05 (the token arrives in an Updated): the CSMS answered its
+        # idTokenInfo, an authorization as an Authorize's is. A Started's is the start's row
+        # (stage_start); an Ended's token stops the transaction (E07), it starts nothing.
+        try:
+            info = _transaction_event_result_decoder.decode(row["answer"] or "{}").idTokenInfo
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            quarantine.add(row, f"TransactionEvent answer unreadable: {short(exc)}")
+            info = None
+        if info is not None:
+            staged.authorizes.append(Authorized(
+                row, req.idToken.idToken, info.status, event_us=to_us(req.timestamp),
+                connector_id=evse.connectorId if evse else None, transaction_id=req.transactionInfo.transactionId))
     if req.meterValue:
         # The EVSE is named once, in the first event after the EV connected (TransactionEventRequest
         # evse): where an event does not name it, the transaction's start does.
