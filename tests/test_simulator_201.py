@@ -106,3 +106,30 @@ async def test_a_mixed_fleet_is_answered_in_both_versions(csms):
     async with csms.api() as api:
         versions = [(await api.get(f"/api/stations/{cfg.station_id(i)}")).json()["ocpp_version"] for i in range(4)]
     assert versions == ["1.6", "2.0.1", "1.6", "2.0.1"]
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(180)
+async def test_the_bench_measures_1_6_then_2_0_1_stations_in_one_run(csms, capsys):
+    import asyncio
+    import os
+
+    from scripts.bench_stations import main as bench_main
+    from tests.test_simulator import _free_port
+
+    argv = ["--url", csms.http_url.replace("http://", "ws://"), "--csms-pids", str(os.getpid()),
+            "--mode", "realistic", "--versions", "1.6", "2.0.1", "--stations", "3", "--duration", "3",
+            "--heartbeat-interval", "1", "--meter-interval", "0.3", "--session", "0.5", "1", "--idle", "0.5", "1",
+            "--warmup", "0", "--prefix", "BENCH", "--password", PASSWORD, "--register", "--token", csms.token,
+            "--baseline-port", str(_free_port()), "--pause", "0"]
+    rc = await asyncio.to_thread(bench_main, argv)
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "| baseline | 1 |" in out and "| csms 1.6 | 1 |" in out and "| csms 2.0.1 | 1 |" in out
+    for ratio in ("csms 1.6 / baseline", "csms 2.0.1 / baseline", "csms 2.0.1 / csms 1.6"):
+        line = next(x for x in out.splitlines() if x.startswith(f"| **{ratio}**"))
+        assert line.count("x |") >= 5, line
+    async with csms.api() as api:
+        v16 = (await api.get("/api/stations/BENCH16-000000")).json()
+        v201 = (await api.get("/api/stations/BENCH201-000000")).json()
+    assert (v16["ocpp_version"], v201["ocpp_version"]) == ("1.6", "2.0.1")
