@@ -20,20 +20,21 @@ def component_events(d: int, reported: Iterable[ComponentEventReported]) -> pl.D
     the first copy of an event the station sent twice is the one kept."""
     seen: set[tuple] = set()
     rows = []
-    for e in reported:
-        if us_day(e.event_us) != d:
+    for reported_event in reported:
+        e = reported_event.event
+        if us_day(e.timestamp_us) != d:
             continue
-        row = e.row
+        row = reported_event.row
         # A station numbers its events (eventId); a reboot may number them afresh, so the time is
         # part of what names one.
-        key = (row["station_id"], e.event_id, e.event_us, e.component, e.component_instance, e.evse_id,
+        key = (row["station_id"], e.event_id, e.timestamp_us, e.component, e.component_instance, e.evse_id,
                e.connector_id, e.variable, e.variable_instance)
         if key in seen:
             continue
         seen.add(key)
         rows.append({
-            "station_id": row["station_id"], "event_ts": e.event_us, "received_at": row["received_at"],
-            "generated_at": e.generated_at_us, "event_id": e.event_id, "component": e.component,
+            "station_id": row["station_id"], "event_ts": e.timestamp_us, "received_at": row["received_at"],
+            "generated_at": reported_event.generated_at_us, "event_id": e.event_id, "component": e.component,
             "component_instance": e.component_instance, "evse_id": e.evse_id, "connector_id": e.connector_id,
             "variable": e.variable, "variable_instance": e.variable_instance, "trigger": e.trigger,
             "actual_value": e.actual_value, "event_notification_type": e.notification_type, "cleared": e.cleared,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
+from actors.station_state import ComponentEvent
 from analytics.silver.bronze import BronzeRow
 
 
@@ -63,23 +64,7 @@ class ComponentEventReported(msgspec.Struct):
 
     row: BronzeRow
     generated_at_us: int  # the NotifyEvent's generatedAt
-    event_id: int
-    event_us: int  # the eventData timestamp: when it happened
-    trigger: str
-    actual_value: str
-    notification_type: str
-    component: str
-    variable: str
-    component_instance: str | None = None
-    variable_instance: str | None = None
-    evse_id: int | None = None
-    connector_id: int | None = None
-    cause: int | None = None
-    tech_code: str | None = None
-    tech_info: str | None = None
-    cleared: bool = False
-    transaction_id: str | None = None
-    variable_monitoring_id: int | None = None
+    event: ComponentEvent  # as the live state keeps it (actors.ocpp201.station_side.component_event)
 
 
 class Booted(msgspec.Struct):

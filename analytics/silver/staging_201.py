@@ -15,8 +15,9 @@ import msgspec
 import polars as pl
 
 from actors.ocpp201 import messages as m
-# The live fold's reading of the energy register (units, multipliers), so silver and the API agree.
-from actors.ocpp201.station_side import register_readings
+# The live fold's reading of the energy register (units, multipliers) and of an event, so silver
+# and the API agree.
+from actors.ocpp201.station_side import component_event, register_readings
 from actors.timestamps import to_us
 from analytics.silver.bronze import BronzeRow
 from analytics.silver.frames import short
@@ -106,18 +107,8 @@ def stage_call(row: BronzeRow, staged: Staged, quarantine: Quarantine) -> None:
         _stage_transaction_event(row, req, staged, quarantine)
     elif isinstance(req, m.NotifyEventRequest):
         generated = to_us(req.generatedAt)
-        staged.component_events.extend(_component_event(row, generated, data) for data in req.eventData)
-
-
-def _component_event(row: BronzeRow, generated_us: int, data: m.EventDataType) -> ComponentEventReported:
-    evse = data.component.evse
-    return ComponentEventReported(
-        row, generated_us, data.eventId, to_us(data.timestamp), data.trigger, data.actualValue,
-        data.eventNotificationType, data.component.name, data.variable.name,
-        component_instance=data.component.instance, variable_instance=data.variable.instance,
-        evse_id=evse.id if evse else None, connector_id=evse.connectorId if evse else None, cause=data.cause,
-        tech_code=data.techCode, tech_info=data.techInfo, cleared=bool(data.cleared),
-        transaction_id=data.transactionId, variable_monitoring_id=data.variableMonitoringId)
+        staged.component_events.extend(ComponentEventReported(row, generated, component_event(data))
+                                       for data in req.eventData)
 
 
 def _stage_transaction_event(row: BronzeRow, req: m.TransactionEventRequest, staged: Staged,
