@@ -335,3 +335,22 @@ def test_a_token_that_arrives_in_an_updated_event_is_an_authorization_with_its_d
          "Blocked", False, None, None, None, "tx-q"),
     ]
     assert read(t.QUARANTINE, tmp_path).height == 0
+
+
+def test_maintenance_features_count_2_0_1_refusals_and_meter_cadence(tmp_path):
+    from analytics import maintenance
+
+    b = Bronze()
+    tx_event(b, "Started", 0, "tx-c", "2026-11-02T10:00:00Z", wh=0.0, context="Transaction.Begin", token="drv-ok",
+             result={"idTokenInfo": {"status": "Accepted"}})
+    for k in range(1, 6):  # a reading every 10 minutes, then one 30 minutes late: an uneven cadence
+        minute = 10 * k if k < 5 else 70
+        tx_event(b, "Updated", k, "tx-c", f"2026-11-02T{10 + minute // 60:02d}:{minute % 60:02d}:00Z", wh=k * 1.0)
+    tx_event(b, "Updated", 1, "tx-x", "2026-11-02T12:00:00Z", token="stolen",
+             result={"idTokenInfo": {"status": "Blocked"}})
+    b.write(tmp_path)
+    run(tmp_path, D1)
+    features = maintenance.station_features(str(tmp_path), "2026-11-02", "2026-11-02", 0, 1)
+    [row] = features.filter(pl.col("station_id") == "CP-201").rows(named=True)
+    assert row["failed_starts"] == 1
+    assert row["meter_cadence_cv"] is not None and row["meter_cadence_cv"] > 0
