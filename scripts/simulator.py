@@ -46,6 +46,7 @@ import random
 import resource
 import sys
 import time
+import uuid
 from array import array
 from collections import Counter
 from datetime import datetime, timezone
@@ -463,6 +464,8 @@ class SimulatedStation:
         self.slot = slot  # position in the global ramp
         self.station_id = cfg.station_id(index)
         self.ocpp = dialect_of(cfg.ocpp, index)
+        # Fresh for every run (unlike `rng`, seeded for reproducible behaviour).
+        self.run_id = uuid.uuid4().hex[:12]
         self.rng = random.Random(cfg.seed * 1_000_003 + index)
         self.ws: ClientConnection | None = None
         self.ready = asyncio.Event()  # connected and accepted
@@ -805,7 +808,7 @@ class SimulatedStation:
                 stats.authorizations_rejected += 1
                 continue
             c.sessions += 1
-            start = await self.call(*self.ocpp.start(c, self.station_id, c.sessions, id_tag, _now_iso()))
+            start = await self.call(*self.ocpp.start(c, self.run_id, c.sessions, id_tag, _now_iso()))
             accepted = self.ocpp.started(c, start) if start is not None else None
             if accepted is None:
                 c.transaction_id = None

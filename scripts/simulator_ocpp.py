@@ -46,7 +46,9 @@ class Dialect:
     def status(self, connector: int, status: str, timestamp: str) -> dict[str, Any]: ...
     def authorize(self, id_tag: str) -> dict[str, Any]: ...
     def authorized(self, answer: dict[str, Any]) -> bool: ...
-    def start(self, c: Session, station_id: str, number: int, id_tag: str,
+    # `run_id` names this run of the station (2.0.1 transaction ids are the station's own and must
+    # not repeat across runs), `number` the connector's session in it.
+    def start(self, c: Session, run_id: str, number: int, id_tag: str,
               timestamp: str) -> tuple[str, dict[str, Any]]: ...
     def started(self, c: Session, answer: dict[str, Any]) -> bool | None: ...
     def meter(self, c: Session, power_w: float, timestamp: str) -> tuple[str, dict[str, Any]]: ...
@@ -103,7 +105,7 @@ class Ocpp16(Dialect):
     def authorized(self, answer: dict[str, Any]) -> bool:
         return (answer.get("idTagInfo") or {}).get("status") == "Accepted"
 
-    def start(self, c: Session, station_id: str, number: int, id_tag: str,
+    def start(self, c: Session, run_id: str, number: int, id_tag: str,
               timestamp: str) -> tuple[str, dict[str, Any]]:
         return "StartTransaction", {"connectorId": c.id, "idTag": id_tag, "meterStart": c.meter_wh,
                                     "timestamp": timestamp}
@@ -167,10 +169,11 @@ class Ocpp201(Dialect):
         c.seq_no += 1  # E: one up per event of the transaction, from 0
         return payload
 
-    def start(self, c: Session, station_id: str, number: int, id_tag: str,
+    def start(self, c: Session, run_id: str, number: int, id_tag: str,
               timestamp: str) -> tuple[str, dict[str, Any]]:
-        # The station names its transactions (TransactionType.transactionId, at most 36 characters).
-        c.transaction_id = f"{station_id[-20:]}-{c.id}-{number}"
+        # The station names its transactions (TransactionType.transactionId, at most 36 characters),
+        # uniquely: a retried event is told by its transactionId + seqNo (E13).
+        c.transaction_id = f"{run_id[:20]}-{c.id}-{number}"
         c.seq_no = 0
         return "TransactionEvent", self._event(
             c, "Started", "Authorized", timestamp, info={"chargingState": "Charging"},

@@ -27,7 +27,7 @@ def every_message(version: str) -> list[tuple[str, dict]]:
     messages += [("StatusNotification", d.status(cid, status, NOW))
                  for cid, status in d.boot_statuses({1: "Available", 2: "Available"})]
     messages.append(d.meter(c, 11_000.0, NOW))  # outside a transaction
-    start = d.start(c, "SIM000001", 1, "SIMTAG", NOW)
+    start = d.start(c, "run7", 1, "SIMTAG", NOW)
     messages.append(start)
     d.started(c, {"transactionId": 7, "idTagInfo": {"status": "Accepted"}} if version == "1.6" else {})
     messages += [("StatusNotification", d.status(c.id, d.charging_status, NOW)), d.meter(c, 7_400.0, NOW)]
@@ -45,7 +45,7 @@ def test_a_2_0_1_session_numbers_its_events_from_zero_in_one_transaction():
     events = [p for a, p in every_message("2.0.1") if a == "TransactionEvent"]
     assert [(e["eventType"], e["seqNo"]) for e in events] == [("Started", 0), ("Updated", 1), ("Ended", 2),
                                                               ("Ended", 3), ("Ended", 4)]
-    assert {e["transactionInfo"]["transactionId"] for e in events} == {"SIM000001-2-1"}
+    assert {e["transactionInfo"]["transactionId"] for e in events} == {"run7-2-1"}
     assert events[0]["evse"] == {"id": 2, "connectorId": 1} and events[0]["idToken"]["idToken"] == "SIMTAG"
 
 

@@ -40,6 +40,9 @@ def authorizations(
     their event's timestamp (a 2.0.1 TransactionEvent's token; a retried event is one row, its first
     copy), `starts` by their timestamp (a retried start is one row, its first copy), `remote_starts`
     as sent."""
+    starts = list(starts)
+    # A 2.0.1 event that names no EVSE is on its transaction's start's connector.
+    connectors = {(s.row["station_id"], s.transaction_id): s.connector_id for s in starts}
     rows = []
     events: set[tuple] = set()
     for a in authorizes:
@@ -52,8 +55,11 @@ def authorizations(
             if key in events:
                 continue
             events.add(key)
+        connector = a.connector_id
+        if connector is None and a.transaction_id is not None:
+            connector = connectors.get((a.row["station_id"], a.transaction_id))
         rows.append(_authorization(a.row, event_ts, a.id_tag, a.status, decisions.get(decision_key(a.row)),
-                                   a.connector_id, a.transaction_id))
+                                   connector, a.transaction_id))
     seen: dict[tuple[str, int | str], dict[str, Any]] = {}
     for s in starts:  # in receive order: a retried start is one row, its first copy
         if us_day(s.start_us) != d or s.id_tag is None:
