@@ -119,8 +119,9 @@ def generate(root: Path, stations: int, first: dt.date, days: int, meter_interva
                            "location": "Outlet", "unit": "Wh", "raw_value": value.round(1).astype(str),
                            "value": value, "si_unit": "Wh", "evse_id": None, "station_transaction_id": None,
                            "unit_multiplier": None, "signed_meter_value": None},
-                          schema_overrides={"phase": pl.String, "evse_id": pl.Int32, "station_transaction_id": pl.String,
-                                            "unit_multiplier": pl.Int32, "signed_meter_value": pl.String})
+                          schema_overrides={"phase": pl.String, "evse_id": pl.Int32,
+                                            "station_transaction_id": pl.String, "unit_multiplier": pl.Int32,
+                                            "signed_meter_value": pl.String})
         write_partition(METER_VALUES, day_dir(METER_VALUES, root, day), mv)
         for name, frame in (("status_changes", sc), ("connectivity", cc), ("transactions", tr), ("meter_values", mv),
                             ("authorizations", au)):

@@ -433,9 +433,9 @@ async def amain(a: argparse.Namespace, argv: list[str]) -> int:
     api_url = a.api_url or f"{'https' if parts.scheme == 'wss' else 'http'}://{parts.netloc}"
     versions = a.versions or [base_cfg.ocpp]
     # One CSMS run per version; with several, each version's stations are stations of their own.
+    prefix = base_cfg.station_prefix
     csms_cfgs = {v: msgspec.structs.replace(
-        base_cfg, url=a.url, ocpp=v,
-        station_prefix=base_cfg.station_prefix if len(versions) == 1 else f"{base_cfg.station_prefix}{v.replace('.', '')}-")
+        base_cfg, url=a.url, ocpp=v, station_prefix=prefix if len(versions) == 1 else f"{prefix}{v.replace('.', '')}-")
         for v in versions}
     baseline_cfg = msgspec.structs.replace(base_cfg, url=f"ws://127.0.0.1:{a.baseline_port}", ocpp="1.6")
     for cfg in (*csms_cfgs.values(), baseline_cfg):

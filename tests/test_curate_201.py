@@ -207,7 +207,8 @@ def test_a_retried_2_0_1_event_gives_its_samples_once_and_a_unit_that_does_not_f
     assert rows.select("evse_id", "connector_id", "station_transaction_id", "value").rows() == [
         (2, 1, "tx-r", 2000.0), (1, 0, None, 6.0)]
     [(action, reason)] = read(t.QUARANTINE, tmp_path).select("action", "reason").rows()
-    assert (action, reason) == ("MeterValues", "MeterValues: unit 'A' does not fit measurand Energy.Active.Import.Register")
+    assert (action, reason) == (
+        "MeterValues", "MeterValues: unit 'A' does not fit measurand Energy.Active.Import.Register")
 
 
 def test_1_6_meter_values_have_the_2_0_1_columns_null(tmp_path):
