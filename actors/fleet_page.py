@@ -64,6 +64,8 @@ class FleetRow(msgspec.Struct, kw_only=True):
     ocpp_version: str | None
     faulted: bool
     stale: bool
+    # How often the station must be heard from (heartbeat_interval_s): what "stale" is judged by.
+    heartbeat_interval_s: int = 0
 
 
 class SiteCounts(msgspec.Struct, kw_only=True):
@@ -95,26 +97,42 @@ class FleetPage(msgspec.Struct, kw_only=True):
     has_previous: bool
 
 
+# The 2.0.1 device model's heartbeat interval (Part 2 B01, OCPPCommCtrlr.HeartbeatInterval,
+# Appendix 2): the key of actors.ocpp201's variable_key for it.
+_HEARTBEAT_VARIABLE_201 = "OCPPCommCtrlr/HeartbeatInterval"
+
+
+def _seconds(value: str | None) -> int | None:
+    try:
+        return max(1, int(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
 def heartbeat_interval_s(state: StationState, default_s: int) -> int:
-    """The station's HeartbeatInterval as last read or set (OCPP 1.6 section 9.1.10), else what boot told it."""
+    """The station's heartbeat interval as it last told us, else what boot told it (`default_s`,
+    the interval every BootNotification answer carries): 1.6 its HeartbeatInterval configuration
+    key as last read or set (OCPP 1.6 section 9.1.10); 2.0.1 the Actual value of
+    OCPPCommCtrlr.HeartbeatInterval in the device model it reported (NotifyReport, B07), which
+    the station sets from the boot answer's interval (B01)."""
     key = state.configuration.get("heartbeatinterval")
-    if key is not None and key.value is not None:
-        try:
-            return max(1, int(key.value))
-        except ValueError:
-            pass
-    return default_s
+    seconds = _seconds(key.value) if key is not None else None
+    if seconds is None and state.v201 is not None:
+        variable = state.v201.device_model.get(_HEARTBEAT_VARIABLE_201)
+        actual = next((a.value for a in variable.attributes if a.type == "Actual"), None) if variable else None
+        seconds = _seconds(actual)
+    return seconds if seconds is not None else default_s
 
 
 def is_stale(state: StationState, query: FleetQuery) -> bool:
     """Not heard from for longer than its heartbeat interval (a station must send something at
-    least that often, OCPP 1.6 section 4.6); a station never seen is stale too."""
+    least that often, OCPP 1.6 section 4.6, 2.0.1 Part 2 G02); a station never seen is stale too."""
     if state.last_seen_us is None:
         return True
     return query.now_us - state.last_seen_us > heartbeat_interval_s(state, query.heartbeat_interval_s) * 1_000_000
 
 
-def _row(state: StationState, stale: bool) -> FleetRow:
+def _row(state: StationState, stale: bool, default_interval_s: int) -> FleetRow:
     cells = connector_cells(state)
     return FleetRow(
         station_id=state.station_id,
@@ -126,6 +144,7 @@ def _row(state: StationState, stale: bool) -> FleetRow:
         ocpp_version=getattr(state, "ocpp_version", None),
         faulted=any(c.status == FAULTED for c in cells),
         stale=stale,
+        heartbeat_interval_s=heartbeat_interval_s(state, default_interval_s),
     )
 
 
@@ -222,8 +241,9 @@ class FleetScan:
             sites={name: SiteCounts(stations=v[0], connected=v[1], faulted=v[2], stale=v[3])
                    for name, v in self.sites.items()},
         )
-        return FleetPage(counts=counts, matching=self.matching, before_count=before_count,
-                         rows=[_row(s, is_stale(s, self.query)) for s in chosen], has_next=False, has_previous=False)
+        rows = [_row(s, is_stale(s, self.query), self.query.heartbeat_interval_s) for s in chosen]
+        return FleetPage(counts=counts, matching=self.matching, before_count=before_count, rows=rows,
+                         has_next=False, has_previous=False)
 
 
 def fleet_page(states: Iterable[StationState], query: FleetQuery) -> FleetPage:

@@ -38,7 +38,7 @@ BRONZE = t.Table(
             ("station_id", pl.String, "station identity"),
             ("received_at", lake.BRONZE_SCHEMA["received_at"], "when the CSMS received or produced the event (UTC)"),
             ("station_ts", lake.BRONZE_SCHEMA["station_ts"], "the station's own timestamp from the payload, if any"),
-            ("ocpp_version", pl.String, "OCPP version of the connection (1.6)"),
+            ("ocpp_version", pl.String, "OCPP version of the connection (1.6, 2.0.1)"),
             ("direction", pl.String, "in = station to CSMS, out = CSMS to station, system = lifecycle"),
             ("message_type", pl.String, "CALL, CALLRESULT, CALLERROR or SESSION"),
             ("message_id", pl.String, "OCPP-J message id (connection id for Connected/Disconnected)"),

@@ -45,7 +45,7 @@ STATE_VERSION = 1
 # Re-reading is harmless (every step is idempotent).
 WATERMARK_OVERLAP_S = 600
 DAY_TABLES = (t.STATUS_CHANGES, t.TRANSACTIONS, t.METER_VALUES, t.CONNECTIVITY, t.QUARANTINE, t.AUTHORIZATIONS,
-              t.SECURITY_EVENTS)
+              t.SECURITY_EVENTS, t.COMPONENT_EVENTS)
 
 
 @dataclass(frozen=True)
@@ -242,11 +242,12 @@ def curate_day(data_root: Path, state: State, day: dt.date, settings: Settings) 
 _ORDER = {
     t.STATUS_CHANGES.name: ["station_id", "connector_id", "event_ts", "source", "seq"],
     t.TRANSACTIONS.name: ["station_id", "stop_ts", "transaction_id"],
-    t.METER_VALUES.name: ["station_id", "connector_id", "sampled_at", "measurand", "phase", "location"],
+    t.METER_VALUES.name: ["station_id", "evse_id", "connector_id", "sampled_at", "measurand", "phase", "location"],
     t.CONNECTIVITY.name: ["station_id", "event_ts", "kind"],
     t.QUARANTINE.name: ["received_at", "source", "seq"],
     t.AUTHORIZATIONS.name: ["station_id", "event_ts", "source", "seq"],
     t.SECURITY_EVENTS.name: ["station_id", "station_ts", "source", "seq"],
+    t.COMPONENT_EVENTS.name: ["station_id", "event_ts", "event_id", "source", "seq"],
 }
 
 

@@ -66,8 +66,9 @@ from analytics.tables import (
 
 log = logging.getLogger("csms.analytics.maintenance")
 
-# A refused start (silver.authorizations), as a whole parenthesised SQL condition.
-REFUSED = ("((action IN ('Authorize', 'StartTransaction') AND status <> 'Accepted') "
+# A refused start (silver.authorizations), as a whole parenthesised SQL condition; 2.0.1 asks in
+# Authorize and in the TransactionEvent that carries the token (E01-E05).
+REFUSED = ("((action IN ('Authorize', 'StartTransaction', 'TransactionEvent') AND status <> 'Accepted') "
            "OR (action = 'RemoteStartTransaction' AND status = 'Rejected'))")
 HISTORY_DAYS = 14
 # feature -> (harmful direction, smallest robust scale): the floor is one event for
@@ -116,10 +117,13 @@ def station_features(data_root: str, first_day: str, last_day: str, shard: int, 
     if has_files(METER_VALUES, root):
         parts.append(frame(con, f"""
             WITH samples AS (
-                SELECT DISTINCT station_id, connector_id, transaction_id, epoch_us(sampled_at) AS t_us,
-                       CAST(sampled_at AS DATE) AS day
+                -- A transaction's own register readings, 1.6 (the CSMS's id) or 2.0.1 (the station's).
+                SELECT DISTINCT station_id, connector_id,
+                       coalesce(CAST(transaction_id AS VARCHAR), station_transaction_id) AS transaction_id,
+                       epoch_us(sampled_at) AS t_us, CAST(sampled_at AS DATE) AS day
                 FROM {read_sql(METER_VALUES, root)}
-                WHERE measurand = 'Energy.Active.Import.Register' AND transaction_id IS NOT NULL
+                WHERE measurand = 'Energy.Active.Import.Register'
+                  AND (transaction_id IS NOT NULL OR station_transaction_id IS NOT NULL)
                   AND {in_shard} AND {time_range_filter(start_us, end_us, 'sampled_at')}),
             gaps AS (
                 SELECT station_id, day, (t_us - lag(t_us) OVER (

@@ -150,23 +150,37 @@ TRANSACTIONS = Table(
 
 METER_VALUES = Table(
     "silver", "meter_values",
-    grain="one sampled value (station, connector, sample time, measurand, phase, location)",
+    grain="one sampled value (station, EVSE (2.0.1), connector, sample time, measurand, phase, location)",
     partitioning="day", time_column="sampled_at",
     description=RETRANSMISSIONS,
     columns=(
         _c("station_id", pl.String, "station identity", nullable=False),
-        _c("connector_id", pl.Int32, "connector (0: unknown, from the transactionData of an orphan stop)", nullable=False),
-        _c("transaction_id", pl.Int64, "transaction it belongs to, if any"),
+        _c("connector_id", pl.Int32, "connector (0: unknown, from the transactionData of an orphan stop; 2.0.1: "
+                                     "the EVSE's meter, MeterValues name no connector)", nullable=False),
+        _c("transaction_id", pl.Int64, "1.6: transaction it belongs to, if any; null for 2.0.1 "
+                                       "(station_transaction_id)"),
         _c("sampled_at", UTC_TS, "MeterValue timestamp", nullable=False),
         _c("received_at", UTC_TS, "when the CSMS received it", nullable=False),
         _c("context", pl.String, "ReadingContext (Sample.Periodic, Transaction.Begin, ...)"),
         _c("measurand", pl.String, "Measurand (default Energy.Active.Import.Register)", nullable=False),
         _c("phase", pl.String, "Phase (L1, L2-N, ...) or null"),
         _c("location", pl.String, "Location (Outlet, Inlet, EV, ...; default Outlet)"),
-        _c("unit", pl.String, "unit as sent (default Wh for energy)"),
-        _c("raw_value", pl.String, "value as sent", nullable=False),
-        _c("value", pl.Float64, "value in SI base unit (see si_unit)"),
-        _c("si_unit", pl.String, "Wh, varh, W, var, A, V, Celsius, Percent, Hz, ..."),
+        _c("unit", pl.String, "unit as sent (default Wh for energy; 2.0.1: unitOfMeasure.unit)"),
+        _c("raw_value", pl.String, "value as sent (2.0.1: the JSON number as text, before its multiplier)",
+           nullable=False),
+        _c("value", pl.Float64, "value in SI base unit (see si_unit); 2.0.1: raw_value x 10^unit_multiplier "
+                                "converted; null for a 1.6 SignedData value"),
+        _c("si_unit", pl.String, "Wh, varh, VAh, W, var, VA, A, V, Celsius, Percent, Hz, ..."),
+        _c("evse_id", pl.Int32, "2.0.1: the EVSE (0: the station's main meter; a transaction's event naming none: "
+                                "its start's); null for 1.6"),
+        _c("station_transaction_id", pl.String, "2.0.1: the transactionId of the TransactionEvent it came in; "
+                                                "null for MeterValues and 1.6"),
+        _c("unit_multiplier", pl.Int32, "2.0.1: unitOfMeasure.multiplier as sent (a power of ten; absent = 0); "
+                                        "null when not sent and for 1.6"),
+        _c("signed_meter_value", pl.String,
+           "2.0.1: the signedMeterValue as sent (JSON: signedMeterData, signingMethod, encodingMethod, publicKey), "
+           "kept for a verifier of signed (calibration-law) readings; null when unsigned and for 1.6 (whose "
+           "signed readings are format SignedData in raw_value)"),
     ),
 )
 
@@ -218,17 +232,20 @@ STATIONS = Table(
 
 AUTHORIZATIONS = Table(
     "silver", "authorizations",
-    grain="one authorization answer: an Authorize or StartTransaction the CSMS answered (idTagInfo), "
-          "or a RemoteStartTransaction the CSMS sent and the station's answer (retried starts once)",
+    grain="one authorization answer: an Authorize or StartTransaction the CSMS answered (idTagInfo; 2.0.1: "
+          "Authorize, a TransactionEvent Started or Updated with an idToken, idTokenInfo), or a "
+          "RemoteStartTransaction the CSMS sent and the station's answer (retried starts and events once)",
     partitioning="day", time_column="event_ts",
     description=RETRANSMISSIONS,
     columns=(
         _c("station_id", pl.String, "station identity", nullable=False),
-        _c("event_ts", UTC_TS, "when it was asked: StartTransaction timestamp, else the receive time of the "
-                               "Authorize, or when the CSMS sent the RemoteStartTransaction", nullable=False),
+        _c("event_ts", UTC_TS, "when it was asked: StartTransaction (2.0.1 TransactionEvent) timestamp, else the "
+                               "receive time of the Authorize, or when the CSMS sent the RemoteStartTransaction",
+           nullable=False),
         _c("received_at", UTC_TS, "when the CSMS received the request (RemoteStart: sent it)", nullable=False),
         _c("action", pl.String, "Authorize | StartTransaction | RemoteStartTransaction; 2.0.1: Authorize | "
-                                "TransactionEvent (a Started carrying an idToken)", nullable=False),
+                                "TransactionEvent (a Started or an Updated carrying an idToken: E01-E05)",
+           nullable=False),
         _c("connector_id", pl.Int32, "connector of a StartTransaction or RemoteStartTransaction (null: none named)"),
         _c("id_tag_hash", pl.String, "SHA-256 (hex, first 16 bytes) of the upper-cased id tag", nullable=False),
         _c("status", pl.String,
@@ -244,6 +261,49 @@ AUTHORIZATIONS = Table(
                                        "whose ids are the station's)"),
         _c("message_id", pl.String, "OCPP-J message id of the request", nullable=False),
         _c("source", pl.String, "StationHost log of the request (first copy)", nullable=False),
+        _c("seq", pl.Int64, "sequence number in that log", nullable=False),
+        _c("station_transaction_id", pl.String, "2.0.1 TransactionEvent: the station's transactionId; null for "
+                                                "1.6 and Authorize"),
+    ),
+)
+
+COMPONENT_EVENTS = Table(
+    "silver", "component_events",
+    grain="one 2.0.1 NotifyEvent eventData per station, eventId and event timestamp (retransmissions removed)",
+    partitioning="day", time_column="event_ts",
+    description=RETRANSMISSIONS + " OCPP 2.0.1 stations report errors and monitored values as events of a "
+                "component and variable of their device model (Part 2 N07, N08), not as a status error code. "
+                "They are not counted as faults by gold.fault_report: a problem that takes a connector out of "
+                "service is also reported as a Faulted connector status (silver.status_changes), which the report "
+                "counts; counting the event too would count that fault twice, and problems that leave charging "
+                "possible (a display, a modem) are not connector faults. `problem` marks the ones to study.",
+    columns=(
+        _c("station_id", pl.String, "station identity", nullable=False),
+        _c("event_ts", UTC_TS, "eventData timestamp: when it happened (station clock)", nullable=False),
+        _c("received_at", UTC_TS, "when the CSMS received the NotifyEvent", nullable=False),
+        _c("generated_at", UTC_TS, "the NotifyEvent's generatedAt", nullable=False),
+        _c("event_id", pl.Int32, "eventId: the station's number for the event", nullable=False),
+        _c("component", pl.String, "component name (e.g. Connector, EVSE, ChargingStation, PowerContactor)",
+           nullable=False),
+        _c("component_instance", pl.String, "component instance"),
+        _c("evse_id", pl.Int32, "the component's EVSE, if it belongs to one"),
+        _c("connector_id", pl.Int32, "the component's connector within that EVSE, if any"),
+        _c("variable", pl.String, "variable name (e.g. Problem, Tripped, Temperature)", nullable=False),
+        _c("variable_instance", pl.String, "variable instance"),
+        _c("trigger", pl.String, "Alerting | Delta | Periodic", nullable=False),
+        _c("actual_value", pl.String, "the variable's Actual value as sent", nullable=False),
+        _c("event_notification_type", pl.String,
+           "HardWiredNotification | HardWiredMonitor | PreconfiguredMonitor | CustomMonitor", nullable=False),
+        _c("cleared", pl.Boolean, "the monitored situation was cleared (false when not sent)", nullable=False),
+        _c("problem", pl.Boolean, "the component reports a problem: variable Problem, actual value true, not "
+                                  "cleared", nullable=False),
+        _c("tech_code", pl.String, "techCode: the component's technical (error) code"),
+        _c("tech_info", pl.String, "techInfo: technical detail as reported"),
+        _c("cause", pl.Int32, "eventId of the event that caused this one"),
+        _c("station_transaction_id", pl.String, "the transaction it is linked to (the station's transactionId)"),
+        _c("variable_monitoring_id", pl.Int32, "the monitor that triggered it (monitor notifications)"),
+        _c("message_id", pl.String, "OCPP-J message id of the NotifyEvent", nullable=False),
+        _c("source", pl.String, "StationHost log of the first copy", nullable=False),
         _c("seq", pl.Int64, "sequence number in that log", nullable=False),
     ),
 )
@@ -338,7 +398,7 @@ MAINTENANCE_SCORES = Table(
 )
 
 SILVER_TABLES = (STATUS_CHANGES, TRANSACTIONS, METER_VALUES, CONNECTIVITY, QUARANTINE, STATIONS, AUTHORIZATIONS,
-                 SECURITY_EVENTS)
+                 SECURITY_EVENTS, COMPONENT_EVENTS)
 GOLD_TABLES = (FAULT_REPORT, MASS_OUTAGES, MAINTENANCE_SCORES)
 
 

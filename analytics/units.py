@@ -1,8 +1,10 @@
-"""Meter values to SI base units: the one table that says how each OCPP 1.6 unit is normalised.
+"""Meter values to SI base units: the one table that says how each OCPP unit is normalised.
 
-OCPP 1.6 section 7.31 (UnitOfMeasure) and 7.30 (Measurand). silver.meter_values keeps the
-value as sent (`raw_value`, `unit`) beside `value` in `si_unit`, so a reader never has to
-know that a station sent kWh or Fahrenheit.
+OCPP 1.6 section 7.31 (UnitOfMeasure) and 7.30 (Measurand); OCPP 2.0.1 UnitOfMeasureType
+(its unit names, plus a power-of-ten multiplier that silver.meter_values applies first) and
+MeasurandEnumType, which adds net and apparent energy. silver.meter_values keeps the value
+as sent (`raw_value`, `unit`) beside `value` in `si_unit`, so a reader never has to know
+that a station sent kWh or Fahrenheit.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ SI_UNITS: dict[str, tuple[str, float, float]] = {
     "kWh": ("Wh", 1000.0, 0.0),
     "varh": ("varh", 1.0, 0.0),
     "kvarh": ("varh", 1000.0, 0.0),
+    "VAh": ("VAh", 1.0, 0.0),  # 2.0.1 Energy.Apparent.*
+    "kVAh": ("VAh", 1000.0, 0.0),
     "W": ("W", 1.0, 0.0),
     "kW": ("W", 1000.0, 0.0),
     "VA": ("VA", 1.0, 0.0),
@@ -31,6 +35,7 @@ SI_UNITS: dict[str, tuple[str, float, float]] = {
     "Fahrenheit": ("Celsius", 5.0 / 9.0, -32.0 * 5.0 / 9.0),
     "Percent": ("Percent", 1.0, 0.0),
     "Hertz": ("Hz", 1.0, 0.0),
+    "Hz": ("Hz", 1.0, 0.0),  # 2.0.1's spelling
 }
 
 # Measurand -> the unit assumed when a sampled value names none. OCPP 1.6 gives "Wh" as
@@ -41,6 +46,8 @@ DEFAULT_UNIT: dict[str, str | None] = {
     "Energy.Active.Export.Interval": "Wh", "Energy.Active.Import.Interval": "Wh",
     "Energy.Reactive.Export.Register": "varh", "Energy.Reactive.Import.Register": "varh",
     "Energy.Reactive.Export.Interval": "varh", "Energy.Reactive.Import.Interval": "varh",
+    "Energy.Active.Net": "Wh", "Energy.Reactive.Net": "varh",  # 2.0.1
+    "Energy.Apparent.Net": "VAh", "Energy.Apparent.Import": "VAh", "Energy.Apparent.Export": "VAh",
     "Power.Active.Export": "W", "Power.Active.Import": "W", "Power.Offered": "W",
     "Power.Reactive.Export": "var", "Power.Reactive.Import": "var",
     "Power.Factor": None, "RPM": None,
@@ -54,6 +61,7 @@ DEFAULT_UNIT: dict[str, str | None] = {
 _FITTING_SI: dict[str, frozenset[str | None]] = {
     "Energy.Active": frozenset({"Wh"}),
     "Energy.Reactive": frozenset({"varh"}),
+    "Energy.Apparent": frozenset({"VAh"}),
     "Power.Active": frozenset({"W", "VA"}),
     "Power.Offered": frozenset({"W", "VA"}),
     "Power.Reactive": frozenset({"var"}),

@@ -103,9 +103,9 @@ def generate(root: Path, stations: int, first: dt.date, days: int, meter_interva
             "connector_id": None, "id_tag_hash": "h",
             "status": np.concatenate([np.full(len(who), "Accepted"), np.full(len(refused), "Invalid")]),
             "authorization": None, "downstream": None, "transaction_id": None, "message_id": "m", "source": "bench",
-            "seq": np.arange(len(who) + len(refused)),
+            "seq": np.arange(len(who) + len(refused)), "station_transaction_id": None,
         }, schema_overrides={"connector_id": pl.Int32, "authorization": pl.String, "downstream": pl.String,
-                             "transaction_id": pl.Int64}).with_columns(
+                             "transaction_id": pl.Int64, "station_transaction_id": pl.String}).with_columns(
             pl.col("event_ts").alias("received_at"), (pl.col("status") == "Accepted").alias("accepted"))
         write_partition(AUTHORIZATIONS, day_dir(AUTHORIZATIONS, root, day), au)
         samples = (duration // meter_interval_s).astype(np.int64)
@@ -117,7 +117,11 @@ def generate(root: Path, stations: int, first: dt.date, days: int, meter_interva
                            "sampled_at": _ts(day_us, start[k] + offset), "received_at": _ts(day_us, start[k] + offset),
                            "context": "Sample.Periodic", "measurand": "Energy.Active.Import.Register", "phase": None,
                            "location": "Outlet", "unit": "Wh", "raw_value": value.round(1).astype(str),
-                           "value": value, "si_unit": "Wh"}, schema_overrides={"phase": pl.String})
+                           "value": value, "si_unit": "Wh", "evse_id": None, "station_transaction_id": None,
+                           "unit_multiplier": None, "signed_meter_value": None},
+                          schema_overrides={"phase": pl.String, "evse_id": pl.Int32,
+                                            "station_transaction_id": pl.String, "unit_multiplier": pl.Int32,
+                                            "signed_meter_value": pl.String})
         write_partition(METER_VALUES, day_dir(METER_VALUES, root, day), mv)
         for name, frame in (("status_changes", sc), ("connectivity", cc), ("transactions", tr), ("meter_values", mv),
                             ("authorizations", au)):

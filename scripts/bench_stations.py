@@ -7,6 +7,10 @@ baseline central system (scripts.baseline_central_system, started here as a subp
 held, CALLs/s, p50/p99 latency, the server's memory and CPU per CALL, and the csms/baseline
 ratio of the medians, as a Markdown table ready to paste into BENCHMARKS.md.
 
+`--versions 1.6 2.0.1` measures the CSMS with 1.6 stations, then with 2.0.1 stations, in each
+round (the baseline speaks 1.6 only; its run is the reference for both), and adds the
+csms 2.0.1 / csms 1.6 ratio.
+
 The CSMS is not started here (start it first: `csms serve`), unless --start-csms is given.
 Its memory is the RSS (and PSS) sum of the processes given by --csms-pids and their
 descendants, or else of every process whose command line contains 'ray::', 'raylet' or
@@ -17,6 +21,8 @@ descendants, or else of every process whose command line contains 'ray::', 'rayl
     python -m scripts.bench_stations --url ws://127.0.0.1:8000 --mode realistic --stations 20000 \\
         --duration 600 --register --token T
     python -m scripts.bench_stations --mode storm --stations 10000 --no-csms   # baseline only
+    python -m scripts.bench_stations --mode throughput --stations 200 --duration 20 --versions 1.6 2.0.1 \
+        --start-csms --register --token T
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from scripts.simulator import (
     MODES, SimulationConfig, SimulationReport, add_config_arguments, config_from_args,
     register_stations, require_loopback, run_simulation,
 )
+from scripts.simulator_ocpp import DIALECTS
 
 REPO = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -367,17 +374,22 @@ def markdown(results: list[RunResult], mode: str) -> str:
     lines = [head, sep]
     for r in results:
         lines.append(f"| {r.target} | {r.round} | " + " | ".join(_fmt(getattr(r, k)) for k, _ in cols) + " |")
-    targets = [t for t in ("baseline", "csms") if any(r.target == t for r in results)]
+    # "baseline", then the CSMS's targets ("csms", or one per OCPP version: "csms 1.6", "csms 2.0.1").
+    targets = sorted({r.target for r in results}, key=lambda t: (t != "baseline", t))
     medians = {t: {k: _median([getattr(r, k) for r in results if r.target == t]) for k, _ in cols}
                for t in targets}
     for t in targets:
         lines.append(f"| **{t}** | median | " + " | ".join(_fmt(medians[t][k]) for k, _ in cols) + " |")
-    if len(targets) == 2:
+    csms = [t for t in targets if t != "baseline"]
+    pairs = [(t, "baseline") for t in csms if "baseline" in medians]
+    if len(csms) == 2:
+        pairs.append((csms[1], csms[0]))  # 2.0.1 against 1.6
+    for top, bottom in pairs:
         cells = []
         for k, _ in cols:
-            a, b = medians["csms"][k], medians["baseline"][k]
+            a, b = medians[top][k], medians[bottom][k]
             cells.append("-" if a is None or b in (None, 0) else f"{a / b:.2f}x")
-        lines.append("| **csms / baseline** | | " + " | ".join(cells) + " |")
+        lines.append(f"| **{top} / {bottom}** | | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -391,6 +403,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=MODES, default="throughput")
     add_config_arguments(p)
     p.add_argument("--repeat", type=int, default=1, help="rounds of (baseline, csms)")
+    p.add_argument("--versions", nargs="+", choices=tuple(DIALECTS), default=None,
+                   help="OCPP versions of the CSMS runs, one after another in each round (the baseline "
+                        "speaks 1.6 only); default: the --ocpp version")
     p.add_argument("--baseline-port", type=int, default=9100)
     p.add_argument("--no-baseline", action="store_true", help="measure the CSMS only")
     p.add_argument("--no-csms", action="store_true", help="measure the baseline only")
@@ -416,9 +431,14 @@ async def amain(a: argparse.Namespace, argv: list[str]) -> int:
     base_cfg = config_from_args(a, **preset)
     parts = urlsplit(a.url)
     api_url = a.api_url or f"{'https' if parts.scheme == 'wss' else 'http'}://{parts.netloc}"
-    csms_cfg = msgspec.structs.replace(base_cfg, url=a.url)
-    baseline_cfg = msgspec.structs.replace(base_cfg, url=f"ws://127.0.0.1:{a.baseline_port}")
-    for cfg in (csms_cfg, baseline_cfg):
+    versions = a.versions or [base_cfg.ocpp]
+    # One CSMS run per version; with several, each version's stations are stations of their own.
+    prefix = base_cfg.station_prefix
+    csms_cfgs = {v: msgspec.structs.replace(
+        base_cfg, url=a.url, ocpp=v, station_prefix=prefix if len(versions) == 1 else f"{prefix}{v.replace('.', '')}-")
+        for v in versions}
+    baseline_cfg = msgspec.structs.replace(base_cfg, url=f"ws://127.0.0.1:{a.baseline_port}", ocpp="1.6")
+    for cfg in (*csms_cfgs.values(), baseline_cfg):
         cfg.validate()
     require_loopback(api_url)
 
@@ -430,9 +450,10 @@ async def amain(a: argparse.Namespace, argv: list[str]) -> int:
                 print(f"starting .venv/bin/csms serve, waiting for {api_url}/api/health ...", flush=True)
                 csms_proc = await start_csms(api_url)
             if a.register:
-                reg = msgspec.structs.replace(csms_cfg, register=True, api_url=api_url, token=a.token)
-                ok, _ = await register_stations(reg)  # raises if any failed
-                print(f"registered {ok} (stations + id tag)", flush=True)
+                for csms_cfg in csms_cfgs.values():
+                    reg = msgspec.structs.replace(csms_cfg, register=True, api_url=api_url, token=a.token)
+                    ok, _ = await register_stations(reg)  # raises if any failed
+                    print(f"registered {ok} (stations + id tag)", flush=True)
             roots = [int(x) for x in a.csms_pids.split(",") if x.strip()]
             if csms_proc is not None and not roots:
                 roots = [csms_proc.pid]
@@ -448,9 +469,10 @@ async def amain(a: argparse.Namespace, argv: list[str]) -> int:
                     print(f"round {rnd}: baseline ...", flush=True)
                     results.append(await measure("baseline", rnd, baseline_cfg, ServerProcesses([bl.proc.pid])))
                 await asyncio.sleep(a.pause)
-            if not a.no_csms:
-                print(f"round {rnd}: csms ...", flush=True)
-                results.append(await measure("csms", rnd, csms_cfg, csms_procs))
+            for version, csms_cfg in ([] if a.no_csms else csms_cfgs.items()):
+                target = "csms" if len(csms_cfgs) == 1 else f"csms {version}"
+                print(f"round {rnd}: {target} ...", flush=True)
+                results.append(await measure(target, rnd, csms_cfg, csms_procs))
                 await asyncio.sleep(a.pause)
     finally:
         if csms_proc is not None:
@@ -459,7 +481,8 @@ async def amain(a: argparse.Namespace, argv: list[str]) -> int:
     cmd = shlex.join(["python", "-m", "scripts.bench_stations", *argv])
     print()
     print(f"Mode `{a.mode}`, {base_cfg.stations} stations x {base_cfg.connectors} connectors, "
-          f"{base_cfg.duration:g} s per run, {a.repeat} interleaved round(s); "
+          f"{base_cfg.duration:g} s per run, {a.repeat} interleaved round(s); CSMS stations speak OCPP "
+          f"{' then '.join(versions)} (baseline 1.6); "
           f"{os.cpu_count()} CPUs; {time.strftime('%Y-%m-%d %H:%M')}.")
     print(f"heartbeat {base_cfg.heartbeat_interval:g} s, meter values {base_cfg.meter_interval:g} s, "
           f"sessions {base_cfg.session_min:g}-{base_cfg.session_max:g} s, idle {base_cfg.idle_min:g}-"

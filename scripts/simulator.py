@@ -1,16 +1,21 @@
-"""A lean OCPP 1.6J charge station simulator for load tests, benchmarks and demos.
+"""A lean OCPP 1.6J and 2.0.1 charge station simulator for load tests, benchmarks and demos.
 
 Each simulated station is a handful of coroutines over one `websockets` client connection
 that writes raw OCPP-J frames (`[2, id, action, payload]`) encoded with msgspec. It does
 not use the `ocpp` library's ChargePoint: its jsonschema validation costs about 0.5 ms per
 message and would make the load generator the bottleneck (DESIGN.md, measured pitfalls).
 
+`ocpp` picks the version every station speaks ("1.6", "2.0.1", or "mixed": every other
+station 2.0.1); what each version's messages look like is scripts.simulator_ocpp.
+
 Modes:
 
 - ``realistic``: Boot, StatusNotification for connectors 0..N, Heartbeat every
   ``heartbeat_interval`` s, and charging sessions per connector (Authorize,
   StartTransaction, StatusNotification Charging, MeterValues every ``meter_interval`` s,
-  StopTransaction, StatusNotification Available).
+  StopTransaction, StatusNotification Available; 2.0.1: one EVSE per connector, Authorize,
+  TransactionEvent Started, StatusNotification Occupied, TransactionEvent Updated with the
+  meter values every ``meter_interval`` s, TransactionEvent Ended, StatusNotification Available).
 - ``throughput``: once accepted, each station sends CALLs back to back (still one
   outstanding CALL per connection) for the whole run, to find peak CALLs/s.
 - ``storm``: every station connects as fast as allowed and does Boot + a
@@ -18,12 +23,13 @@ Modes:
   all of them answered with a CALLRESULT. The run ends then (or at ``duration``).
 
 Stations reconnect with exponential backoff and jitter, and resend an unanswered
-transaction message (StartTransaction, StopTransaction, MeterValues) after reconnecting,
+transaction message (StartTransaction, StopTransaction, MeterValues; 2.0.1 TransactionEvent) after reconnecting,
 as OCPP requires. Only loopback targets are allowed; every run is bounded in stations and
 time and stops by itself.
 
     python -m scripts.simulator --stations 100 --url ws://127.0.0.1:8000 --duration 30
     python -m scripts.simulator --mode throughput --stations 200 --duration 10 --json
+    python -m scripts.simulator --ocpp 2.0.1 --stations 100 --duration 30
     python -m scripts.simulator --register --api-url http://127.0.0.1:8000 --token T ...
 """
 
@@ -40,6 +46,7 @@ import random
 import resource
 import sys
 import time
+import uuid
 from array import array
 from collections import Counter
 from datetime import datetime, timezone
@@ -50,9 +57,10 @@ import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from scripts.simulator_ocpp import VERSIONS, dialect_of
+
 MODES = ("realistic", "throughput", "storm")
 MIXES = ("heartbeat", "mixed")
-TRANSACTION_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterValues"})
 
 # Hard bounds: this tool generates load only against this machine, for a bounded time.
 MAX_STATIONS = 200_000
@@ -77,6 +85,8 @@ class SimulationConfig(msgspec.Struct, kw_only=True):
     password: str = "simulated-station-pw"
     connectors: int = 2
     mode: str = "realistic"
+    # The OCPP version the stations speak: "1.6", "2.0.1" or "mixed" (scripts.simulator_ocpp).
+    ocpp: str = "1.6"
     # Run length, from the first connection attempt; the run then stops by itself.
     duration: float = 60.0
     # New stations started per second (first connections only); 0 = all at once.
@@ -136,6 +146,8 @@ class SimulationConfig(msgspec.Struct, kw_only=True):
             raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
         if self.mix not in MIXES:
             raise ValueError(f"mix must be one of {MIXES}, not {self.mix!r}")
+        if self.ocpp not in VERSIONS:
+            raise ValueError(f"ocpp must be one of {VERSIONS}, not {self.ocpp!r}")
         if not 1 <= self.stations <= MAX_STATIONS:
             raise ValueError(f"stations must be in [1, {MAX_STATIONS}]")
         if not 0 < self.duration <= MAX_DURATION_S:
@@ -419,17 +431,24 @@ _ACCEPTED_ACTIONS = frozenset({
     "RemoteStopTransaction", "ReserveNow", "Reset", "SendLocalList", "SetChargingProfile",
     "TriggerMessage", "ExtendedTriggerMessage", "CertificateSigned", "DeleteCertificate",
     "InstallCertificate", "GetLog", "SignedUpdateFirmware",
+    # 2.0.1 commands whose answer is a status (RequestStart/StopTransaction are the sessions').
+    "ClearDisplayMessage", "SetDisplayMessage", "SetNetworkProfile", "CustomerInformation",
 })
 
 
 class _Connector:
-    __slots__ = ("id", "status", "meter_wh", "transaction_id", "remote_start", "remote_stop", "wake")
+    """A 1.6 connector, or a 2.0.1 EVSE with its one connector (scripts.simulator_ocpp.Session)."""
+
+    __slots__ = ("id", "status", "meter_wh", "transaction_id", "seq_no", "sessions", "remote_start",
+                 "remote_stop", "wake")
 
     def __init__(self, cid: int) -> None:
         self.id = cid
         self.status = "Available"
         self.meter_wh = 0
-        self.transaction_id: int | None = None
+        self.transaction_id: int | str | None = None
+        self.seq_no = 0  # 2.0.1: the next TransactionEvent's seqNo
+        self.sessions = 0
         self.remote_start: str | None = None  # id tag of a pending RemoteStartTransaction
         self.remote_stop = False
         self.wake = asyncio.Event()
@@ -444,6 +463,9 @@ class SimulatedStation:
         self.index = index
         self.slot = slot  # position in the global ramp
         self.station_id = cfg.station_id(index)
+        self.ocpp = dialect_of(cfg.ocpp, index)
+        # Fresh for every run (unlike `rng`, seeded for reproducible behaviour).
+        self.run_id = uuid.uuid4().hex[:12]
         self.rng = random.Random(cfg.seed * 1_000_003 + index)
         self.ws: ClientConnection | None = None
         self.ready = asyncio.Event()  # connected and accepted
@@ -490,7 +512,7 @@ class SimulatedStation:
             try:
                 async with sim.connect_slot():
                     ws = await connect(
-                        self.url, subprotocols=["ocpp1.6"], additional_headers=self.headers,
+                        self.url, subprotocols=[self.ocpp.subprotocol], additional_headers=self.headers,
                         open_timeout=cfg.open_timeout, close_timeout=cfg.close_timeout,
                         ping_interval=cfg.ping_interval, compression=None, proxy=None,
                         max_size=cfg.max_frame_bytes, user_agent_header=None,
@@ -510,7 +532,7 @@ class SimulatedStation:
                 attempt += 1
                 await asyncio.sleep(self._backoff(attempt))
                 continue
-            if ws.subprotocol != "ocpp1.6":
+            if ws.subprotocol != self.ocpp.subprotocol:
                 stats.connect_failures["no subprotocol"] += 1
                 await ws.close()
                 attempt += 1
@@ -546,10 +568,7 @@ class SimulatedStation:
         """Boot (unless already accepted) and report every connector's status once."""
         cfg, stats = self.cfg, self.sim.stats
         if not self.accepted:
-            payload = {
-                "chargePointVendor": cfg.vendor, "chargePointModel": cfg.model,
-                "chargePointSerialNumber": self.station_id[-25:], "firmwareVersion": "sim-1.0",
-            }
+            payload = self.ocpp.boot(self.station_id, cfg.vendor, cfg.model)
             while not self.accepted:
                 ok, value = await self._call_on(ws, "BootNotification", payload)
                 if ok:
@@ -565,12 +584,8 @@ class SimulatedStation:
                     await asyncio.sleep(cfg.retry_interval)
         if not self.statuses_sent:
             failed = False
-            for cid in range(0, cfg.connectors + 1):
-                status = "Available" if cid == 0 else self.connectors[cid].status
-                ok, value = await self._call_on(ws, "StatusNotification", {
-                    "connectorId": cid, "errorCode": "NoError", "status": status,
-                    "timestamp": _now_iso(),
-                })
+            for cid, status in self.ocpp.boot_statuses({c.id: c.status for c in self.connectors.values()}):
+                ok, value = await self._call_on(ws, "StatusNotification", self.ocpp.status(cid, status, _now_iso()))
                 if not ok:
                     if value in (_Outcome.LOST, _Outcome.NOT_SENT):
                         return False
@@ -622,9 +637,9 @@ class SimulatedStation:
                 {"key": "MeterValueSampleInterval", "readonly": False, "value": str(int(self.cfg.meter_interval))},
                 {"key": "NumberOfConnectors", "readonly": True, "value": str(self.cfg.connectors)},
             ]}
-        elif action == "RemoteStartTransaction":
+        elif action in ("RemoteStartTransaction", "RequestStartTransaction"):
             reply = {"status": self._remote_start(payload)}
-        elif action == "RemoteStopTransaction":
+        elif action in ("RemoteStopTransaction", "RequestStopTransaction"):
             reply = {"status": self._remote_stop(payload)}
         elif action in _ACCEPTED_ACTIONS:
             reply = {"status": "Accepted"}
@@ -638,11 +653,11 @@ class SimulatedStation:
     def _remote_start(self, payload: dict) -> str:
         if self.cfg.mode != "realistic" or not isinstance(payload, dict):
             return "Accepted"
-        cid = payload.get("connectorId")
+        cid, id_tag = self.ocpp.remote_start_tag(payload)
         candidates = [self.connectors[cid]] if cid in self.connectors else list(self.connectors.values())
         for c in candidates:
             if c.transaction_id is None and c.remote_start is None and c.status == "Available":
-                c.remote_start = str(payload.get("idTag") or self.cfg.id_tag)
+                c.remote_start = str(id_tag or self.cfg.id_tag)
                 c.wake.set()
                 return "Accepted"
         return "Rejected"
@@ -651,7 +666,7 @@ class SimulatedStation:
         if self.cfg.mode != "realistic" or not isinstance(payload, dict):
             return "Accepted"
         for c in self.connectors.values():
-            if c.transaction_id is not None and c.transaction_id == payload.get("transactionId"):
+            if c.transaction_id is not None and c.transaction_id == self.ocpp.remote_stop_id(payload):
                 c.remote_stop = True
                 c.wake.set()
                 return "Accepted"
@@ -725,7 +740,7 @@ class SimulatedStation:
     async def call(self, action: str, payload: dict) -> dict | None:
         """Send a CALL once the station is ready. Transaction messages are retried (also
         across reconnects) until answered; others give up on timeout or disconnect."""
-        retry = action in TRANSACTION_ACTIONS
+        retry = action in self.ocpp.transaction_actions
         stats = self.sim.stats
         while True:
             await self.ready.wait()
@@ -753,9 +768,7 @@ class SimulatedStation:
 
     async def _status(self, c: _Connector, status: str) -> None:
         c.status = status
-        await self.call("StatusNotification", {
-            "connectorId": c.id, "errorCode": "NoError", "status": status, "timestamp": _now_iso(),
-        })
+        await self.call("StatusNotification", self.ocpp.status(c.id, status, _now_iso()))
 
     async def _wait_wake(self, c: _Connector, delay: float) -> None:
         if delay <= 0:
@@ -788,24 +801,24 @@ class SimulatedStation:
                 await self._wait_wake(c, idle)
             id_tag, c.remote_start = (c.remote_start or cfg.id_tag), None
             c.remote_stop = False
-            auth = await self.call("Authorize", {"idTag": id_tag})
+            auth = await self.call("Authorize", self.ocpp.authorize(id_tag))
             if auth is None:
                 continue
-            if (auth.get("idTagInfo") or {}).get("status") != "Accepted":
+            if not self.ocpp.authorized(auth):
                 stats.authorizations_rejected += 1
                 continue
-            start = await self.call("StartTransaction", {
-                "connectorId": c.id, "idTag": id_tag, "meterStart": c.meter_wh, "timestamp": _now_iso(),
-            })
-            if start is None or "transactionId" not in start:
+            c.sessions += 1
+            start = await self.call(*self.ocpp.start(c, self.run_id, c.sessions, id_tag, _now_iso()))
+            accepted = self.ocpp.started(c, start) if start is not None else None
+            if accepted is None:
+                c.transaction_id = None
                 continue
-            c.transaction_id = start["transactionId"]
             stats.transactions_started += 1
             reason = "Local"
-            if (start.get("idTagInfo") or {}).get("status") != "Accepted":
+            if not accepted:
                 reason = "DeAuthorized"
             else:
-                await self._status(c, "Charging")
+                await self._status(c, self.ocpp.charging_status)
                 power_w = rng.uniform(3_700.0, 22_000.0)
                 ends = time.perf_counter() + session_s
                 while True:
@@ -821,37 +834,12 @@ class SimulatedStation:
                         break
                     if step < cfg.meter_interval:
                         break
-                    await self.call("MeterValues", self._meter_payload(c, power_w))
-            await self.call("StopTransaction", {
-                "transactionId": c.transaction_id, "idTag": id_tag, "meterStop": c.meter_wh,
-                "timestamp": _now_iso(), "reason": reason,
-            })
+                    await self.call(*self.ocpp.meter(c, power_w, _now_iso()))
+            await self.call(*self.ocpp.stop(c, id_tag, reason, _now_iso()))
             stats.transactions_stopped += 1
             c.transaction_id = None
             c.remote_stop = False
             await self._status(c, "Available")
-
-    def _meter_payload(self, c: _Connector, power_w: float) -> dict:
-        voltage = 230.0
-        payload: dict[str, Any] = {
-            "connectorId": c.id,
-            "meterValue": [{
-                "timestamp": _now_iso(),
-                "sampledValue": [
-                    {"value": str(c.meter_wh), "context": "Sample.Periodic",
-                     "measurand": "Energy.Active.Import.Register", "location": "Outlet", "unit": "Wh"},
-                    {"value": f"{power_w:.1f}", "context": "Sample.Periodic",
-                     "measurand": "Power.Active.Import", "location": "Outlet", "unit": "W"},
-                    {"value": f"{power_w / voltage / 3:.2f}", "context": "Sample.Periodic",
-                     "measurand": "Current.Import", "location": "Outlet", "unit": "A"},
-                    {"value": f"{voltage:.1f}", "context": "Sample.Periodic",
-                     "measurand": "Voltage", "location": "Outlet", "unit": "V"},
-                ],
-            }],
-        }
-        if c.transaction_id is not None:
-            payload["transactionId"] = c.transaction_id
-        return payload
 
     async def _burst_loop(self) -> None:
         cfg = self.cfg
@@ -870,10 +858,9 @@ class SimulatedStation:
                 payload: dict = {}
             elif action == "MeterValues":
                 c.meter_wh += 10
-                payload = self._meter_payload(c, 11_000.0)
+                action, payload = self.ocpp.meter(c, 11_000.0, _now_iso())  # no transaction: MeterValues
             else:
-                payload = {"connectorId": c.id, "errorCode": "NoError", "status": "Available",
-                           "timestamp": _now_iso()}
+                payload = self.ocpp.status(c.id, "Available", _now_iso())
             await self._call_on(self.ws, action, payload)
 
 
@@ -1171,6 +1158,8 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
     d = SimulationConfig()
     p.add_argument("--stations", type=int, default=d.stations)
     p.add_argument("--connectors", type=int, default=d.connectors)
+    p.add_argument("--ocpp", choices=VERSIONS, default=d.ocpp,
+                   help="OCPP version the stations speak (mixed: every other station 2.0.1)")
     p.add_argument("--duration", type=float, default=d.duration, help="run length in seconds")
     p.add_argument("--ramp-rate", type=float, default=None,
                    help=f"new stations per second, 0 = all at once (default {d.ramp_rate}; storm: 0)")
@@ -1206,7 +1195,7 @@ def config_from_args(a: argparse.Namespace, **overrides: Any) -> SimulationConfi
     if ramp is None:
         ramp = 0.0 if a.mode == "storm" else SimulationConfig().ramp_rate
     fields = dict(
-        mode=a.mode, stations=a.stations, connectors=a.connectors, duration=a.duration,
+        mode=a.mode, ocpp=a.ocpp, stations=a.stations, connectors=a.connectors, duration=a.duration,
         ramp_rate=ramp, connect_concurrency=a.connect_concurrency,
         heartbeat_interval=a.heartbeat_interval, meter_interval=a.meter_interval,
         session_min=a.session[0], session_max=a.session[1], idle_min=a.idle[0], idle_max=a.idle[1],
@@ -1222,7 +1211,7 @@ def config_from_args(a: argparse.Namespace, **overrides: Any) -> SimulationConfi
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m scripts.simulator",
-        description="OCPP 1.6J charge station simulator (loopback targets only).",
+        description="OCPP 1.6J / 2.0.1 charge station simulator (loopback targets only).",
     )
     p.add_argument("--url", default=SimulationConfig().url, help="CSMS base ws:// URL")
     p.add_argument("--mode", choices=MODES, default="realistic")

@@ -179,11 +179,13 @@ def _write(data_root: Path, conn: list, status: list, tx: list, meter: list, aut
         pl.lit("hash").alias("id_tag_hash"), (pl.col("status") == "Accepted").alias("accepted"),
         pl.lit(None, pl.String).alias("authorization"), pl.lit(None, pl.String).alias("downstream"),
         pl.lit("gen").alias("message_id"), pl.lit("gen").alias("source"),
-        pl.int_range(pl.len(), dtype=pl.Int64).alias("seq")))
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("seq"), pl.lit(None, pl.String).alias("station_transaction_id")))
     m = pl.DataFrame(meter, schema={"station_id": pl.String, "connector_id": pl.Int32, "transaction_id": pl.Int64,
                                     "sampled_at": ts, "value": pl.Float64}, orient="row")
     _by_day(METER_VALUES, data_root, m.with_columns(
         pl.col("sampled_at").alias("received_at"), pl.lit("Sample.Periodic").alias("context"),
         pl.lit("Energy.Active.Import.Register").alias("measurand"), pl.lit(None, pl.String).alias("phase"),
         pl.lit("Outlet").alias("location"), pl.lit("Wh").alias("unit"),
-        pl.col("value").cast(pl.String).alias("raw_value"), pl.lit("Wh").alias("si_unit")))
+        pl.col("value").cast(pl.String).alias("raw_value"), pl.lit("Wh").alias("si_unit"),
+        pl.lit(None, pl.Int32).alias("evse_id"), pl.lit(None, pl.String).alias("station_transaction_id"),
+        pl.lit(None, pl.Int32).alias("unit_multiplier"), pl.lit(None, pl.String).alias("signed_meter_value")))

@@ -9,6 +9,7 @@ Requirement ids are OCPP 2.0.1 Part 2's.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 from datetime import datetime, timedelta, timezone
@@ -652,3 +653,22 @@ def test_the_fleet_page_shows_and_counts_2_0_1_evse_connectors():
     assert row.faulted and row.ocpp_version == "2.0.1"
     assert [(c.evse_id, c.connector_id, c.status) for c in row.connectors] == [(1, 1, "Available"), (2, 1, "Faulted")]
     assert page.counts.faulted == 1 and page.counts.connector_statuses == {"Available": 1, "Faulted": 1}
+
+
+def test_the_fleet_page_judges_a_2_0_1_station_by_the_heartbeat_interval_of_its_device_model():
+    from actors.fleet_page import FleetQuery, fleet_page
+
+    station = Station201()
+    status(station, 1, 1, "Available", 1)
+    seen_us = station.clock_us
+    later = FleetQuery(now_us=seen_us + 120 * 1_000_000, heartbeat_interval_s=300)
+    # Before it reported its device model: what every boot answer told it (300 s); 120 s is fine.
+    [row] = fleet_page([station.state], later).rows
+    assert (row.heartbeat_interval_s, row.stale) == (300, False)
+    report = copy.deepcopy(VALID["NotifyReport"])
+    report["reportData"][0]["variableAttribute"][0]["value"] = "60"  # B07: OCPPCommCtrlr.HeartbeatInterval
+    station.answer("NotifyReport", report)
+    later = FleetQuery(now_us=station.state.last_seen_us + 120 * 1_000_000, heartbeat_interval_s=300)
+    page = fleet_page([station.state], later)
+    [row] = page.rows
+    assert (row.heartbeat_interval_s, row.stale, page.counts.stale) == (60, True, 1)

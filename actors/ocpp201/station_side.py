@@ -180,24 +180,29 @@ def apply_status(state: StationState, req: m.StatusNotificationRequest, res: m.S
 # --- NotifyEvent (N07 alerts, N08 periodic) ------------------------------------------------------
 
 
+def component_event(data: m.EventDataType) -> ComponentEvent:
+    """One eventData as kept (the live state's latest per component/variable, silver.component_events)."""
+    evse = data.component.evse
+    return ComponentEvent(
+        component=data.component.name, variable=data.variable.name, event_id=data.eventId,
+        timestamp_us=to_us(data.timestamp), trigger=data.trigger, actual_value=data.actualValue,
+        notification_type=data.eventNotificationType, component_instance=data.component.instance,
+        variable_instance=data.variable.instance, evse_id=evse.id if evse else None,
+        connector_id=evse.connectorId if evse else None, cause=data.cause, tech_code=data.techCode,
+        tech_info=data.techInfo, cleared=bool(data.cleared), transaction_id=data.transactionId,
+        variable_monitoring_id=data.variableMonitoringId,
+    )
+
+
 def apply_notify_event(state: StationState, req: m.NotifyEventRequest, res: m.NotifyEventResponse,
                        at_us: int) -> None:
     events = state.part201().events
     for data in req.eventData:
         key = variable_key(data.component, data.variable)
-        at = to_us(data.timestamp)
         current = events.get(key)
-        if current is not None and current.timestamp_us > at:
+        if current is not None and current.timestamp_us > to_us(data.timestamp):
             continue  # a late, older event: in the log and the lake, not the latest
-        evse = data.component.evse
-        events[key] = ComponentEvent(
-            component=data.component.name, variable=data.variable.name, event_id=data.eventId, timestamp_us=at,
-            trigger=data.trigger, actual_value=data.actualValue, notification_type=data.eventNotificationType,
-            component_instance=data.component.instance, variable_instance=data.variable.instance,
-            evse_id=evse.id if evse else None, connector_id=evse.connectorId if evse else None,
-            cause=data.cause, tech_code=data.techCode, tech_info=data.techInfo, cleared=bool(data.cleared),
-            transaction_id=data.transactionId, variable_monitoring_id=data.variableMonitoringId,
-        )
+        events[key] = component_event(data)
 
 
 # --- NotifyReport (B07 base report, B08 custom report) -----------------------------------------

@@ -11,6 +11,7 @@ from analytics import tables as t
 from analytics.silver import staging
 from analytics.silver.authorizations import authorizations
 from analytics.silver.bronze import answered_calls, micros
+from analytics.silver.component_events import component_events
 from analytics.silver.connectivity import connectivity
 from analytics.silver.decisions import authorization_decisions
 from analytics.silver.frames import day_number
@@ -66,6 +67,7 @@ def curate_day_frames(
         t.SECURITY_EVENTS.name: security_events(d, staging.stage_security_events(
             answered_calls(window, list(staging.SECURITY_EVENT_ACTIONS)).sort("received_at", "source", "seq"),
             quarantine)),
+        t.COMPONENT_EVENTS.name: component_events(d, staged.component_events),
     }
     frames[t.QUARANTINE.name] = quarantine.frame()
     return frames

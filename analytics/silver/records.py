@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
+from actors.station_state import ComponentEvent
 from analytics.silver.bronze import BronzeRow
 
 
@@ -58,6 +59,14 @@ class TransactionEventSeen(msgspec.Struct):
     seq_no: int
 
 
+class ComponentEventReported(msgspec.Struct):
+    """One eventData of a 2.0.1 NotifyEvent (Part 2 N07, N08): a component/variable's monitored value."""
+
+    row: BronzeRow
+    generated_at_us: int  # the NotifyEvent's generatedAt
+    event: ComponentEvent  # as the live state keeps it (actors.ocpp201.station_side.component_event)
+
+
 class Booted(msgspec.Struct):
     row: BronzeRow
     vendor: str
@@ -67,11 +76,16 @@ class Booted(msgspec.Struct):
 
 
 class Authorized(msgspec.Struct):
-    """An id tag the station asked the CSMS about (1.6 Authorize), with the status answered."""
+    """An id tag the station asked the CSMS about (1.6 and 2.0.1 Authorize; 2.0.1 also a token that
+    arrived in a TransactionEvent Updated, E02/E05), with the status answered."""
 
     row: BronzeRow
     id_tag: str
     status: str
+    # A TransactionEvent's: when it happened, its connector and the station's transactionId.
+    event_us: int | None = None
+    connector_id: int | None = None
+    transaction_id: str | None = None
 
 
 class RemoteStartSent(msgspec.Struct):
@@ -97,24 +111,30 @@ class SampledValues:
     """The sampled values of the day's meter readings, column by column (one list per column):
     millions of samples are flattened in one tight loop, then handled as one frame.
 
-    `messages` holds one entry per message (MeterValues, or a transaction stop's meter
-    data), in receive order; `samples` one per sampled value, `msg` naming its message.
-    A stop's connector is None: the table builder knows it from the transaction's start.
+    `messages` holds one entry per message (MeterValues, a transaction stop's meter data,
+    a 2.0.1 TransactionEvent's meterValue), in receive order; `samples` one per sampled
+    value, `msg` naming its message. A connector (and a 2.0.1 EVSE) that is None: the table
+    builder knows it from the transaction's start. `transaction_id` is the version's id (1.6:
+    the CSMS's integer, 2.0.1: the station's string); `value` the number as sent (text);
+    `multiplier` (2.0.1 unitOfMeasure) the power of ten it is scaled by, None for 1.6;
+    `signed` the 2.0.1 signedMeterValue as sent (JSON text), None when unsigned.
     """
 
-    MESSAGE_COLUMNS = ("station_id", "received_at", "source", "seq", "connector", "transaction_id")
+    MESSAGE_COLUMNS = ("station_id", "received_at", "source", "seq", "evse", "connector", "transaction_id")
     SAMPLE_COLUMNS = ("msg", "sampled_at", "value", "context", "format", "measurand", "phase", "location",
-                      "unit_sent")
+                      "unit_sent", "multiplier", "signed")
 
     def __init__(self) -> None:
         self.messages: dict[str, list] = {k: [] for k in self.MESSAGE_COLUMNS}
         self.samples: dict[str, list] = {k: [] for k in self.SAMPLE_COLUMNS}
         self.rows: list[BronzeRow] = []  # the bronze row of each message
 
-    def add_message(self, row: BronzeRow, connector: int | None, transaction_id: int | None) -> int:
+    def add_message(self, row: BronzeRow, connector: int | None, transaction_id: int | str | None,
+                    evse: int | None = None) -> int:
         """Start a message; returns its index for `samples["msg"]`."""
         for k in ("station_id", "received_at", "source", "seq"):
             self.messages[k].append(row[k])
+        self.messages["evse"].append(evse)
         self.messages["connector"].append(connector)
         self.messages["transaction_id"].append(transaction_id)
         self.rows.append(row)
@@ -128,4 +148,5 @@ class Staged(msgspec.Struct):
     stops: list[TransactionStopped] = []
     boots: list[Booted] = []
     authorizes: list[Authorized] = []
+    component_events: list[ComponentEventReported] = []
     samples: SampledValues = msgspec.field(default_factory=SampledValues)

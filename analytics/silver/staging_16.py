@@ -120,6 +120,8 @@ def _add_samples(samples: SampledValues, row: BronzeRow, connector: int | None, 
             col["phase"].append(sv.phase)
             col["location"].append(sv.location)
             col["unit_sent"].append(sv.unit)
+            col["multiplier"].append(None)  # 1.6 names its unit (kWh), it has no multiplier
+            col["signed"].append(None)  # 1.6 signs in the value itself (format SignedData)
 
 
 def stage_start(row: BronzeRow, quarantine: Quarantine) -> TransactionStarted | None:
