@@ -41,10 +41,12 @@ from serve_app.api_views import (
     PasswordChanged,
     StationPage,
     StationRegistered,
+    StationVariables,
     TransactionPage,
     UnknownStationPage,
     event_view,
     id_tag_view,
+    station_variables,
 )
 from serve_app import bulk_rows
 from serve_app.command_path import send_command
@@ -229,6 +231,17 @@ class OperatorApi:
         if view is None:
             raise HTTPException(404, f"unknown station {station_id!r}")
         return StructResponse(view)
+
+    @api_app.get("/api/stations/{station_id}/variables", dependencies=viewer, **typed(StationVariables))
+    async def get_station_variables(self, station_id: str, component: str | None = None,
+                                    variable: str | None = None) -> StructResponse:
+        """A 2.0.1 station's device model as the CSMS stores it (NotifyReport parts, GetVariables and
+        SetVariables answers), without a round trip to the station; `component` and `variable`
+        filter by name (case-insensitive). 404 unknown station."""
+        view = await self._call(self._host(station_id).station.remote(station_id))
+        if view is None:
+            raise HTTPException(404, f"unknown station {station_id!r}")
+        return StructResponse(station_variables(view, component, variable))
 
     @api_app.put("/api/stations/{station_id}", dependencies=admin,
                  **typed(StationRegistered, description="updated (201: created)"))

@@ -34,6 +34,7 @@ from actors.station_state import (
     LocalAuthorization,
     Reservation,
     StationState,
+    TRIGGERED_MESSAGES_KEPT,
 )
 
 
@@ -689,9 +690,6 @@ def apply_get_diagnostics_result(
 
 
 # TriggerMessage (5.17)
-
-# A station that never sends what it was asked for must not grow its state without bound.
-TRIGGERED_MESSAGES_KEPT = 16
 
 
 def apply_trigger_message_result(

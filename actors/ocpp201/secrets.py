@@ -117,7 +117,7 @@ def loggable_result(action: str, payload_json: str) -> str:
 
 def password_of(request_json: str, response_json: str) -> bytes | None:
     """The new Basic-auth password of a SetVariables the station accepted (Accepted or
-    RebootRequired, A01.FR.xx: it reconnects with it), else None."""
+    RebootRequired, A01: it reconnects with it), else None."""
     return _accepted_value(request_json, response_json, BASIC_AUTH_PASSWORD, lambda v: v.encode())
 
 
