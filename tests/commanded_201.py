@@ -2,25 +2,21 @@
 
 The library validates each CSMS CALL against the 2.0.1 JSON schemas before its handler runs
 (an invalid one gets a CALLERROR), so a test that gets an answer also proves we sent a valid
-request. `answers` holds per action the `call_result` keyword arguments (snake_case), or a
-callable taking the request's keyword arguments and returning them; `received` records every
-request; actions in `silent` are never answered (until the test ends).
+request. How a test sets the answers: tests.stations.AnswersCommands.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from ocpp.routing import on
 from ocpp.v201 import call, call_result
 
 from tests.conftest import PASSWORD
 # The operator's side is the same for every version.
 from tests.test_compliance_16 import answered, command  # noqa: F401  (re-exported for the 2.0.1 tests)
-from tests.stations import TestStation201, connected_station
+from tests.stations import AnswersCommands, TestStation201, answer_every_command, connected_station
 
 V201 = ("ocpp2.0.1",)
 
@@ -79,47 +75,12 @@ DEFAULT_ANSWERS: dict[str, dict[str, Any] | Callable[..., dict[str, Any]]] = {
 }
 
 
-class CommandedStation201(TestStation201):
+@answer_every_command
+class CommandedStation201(AnswersCommands, TestStation201):
     """A 2.0.1 charging station whose answers to CSMS commands each test chooses."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.answers: dict[str, dict[str, Any] | Callable[..., dict[str, Any]]] = {}
-        self.received: list[tuple[str, dict[str, Any]]] = []
-        self.silent: set[str] = set()
-        self.released = asyncio.Event()
-        self.in_handler = 0
-        self.max_in_handler = 0
-
-    async def _answer(self, action: str, request: dict[str, Any]):
-        self.received.append((action, request))
-        self.in_handler += 1
-        self.max_in_handler = max(self.max_in_handler, self.in_handler)
-        try:
-            if action in self.silent:
-                await self.released.wait()
-            answer = self.answers.get(action, DEFAULT_ANSWERS[action])
-            if callable(answer):
-                answer = answer(**request)
-            return getattr(call_result, action)(**answer)
-        finally:
-            self.in_handler -= 1
-
-    def got(self, action: str) -> list[dict[str, Any]]:
-        return [request for name, request in self.received if name == action]
-
-
-def _handler(action: str):
-    async def handler(self: CommandedStation201, **request):
-        return await self._answer(action, request)
-
-    # The library routes by the handler's name (ocpp.routing.routables): one per action.
-    handler.__name__ = handler.__qualname__ = f"on_{action}"
-    return on(action)(handler)
-
-
-for _action in DEFAULT_ANSWERS:
-    setattr(CommandedStation201, f"on_{_action}", _handler(_action))
+    default_answers = DEFAULT_ANSWERS
+    call_results = call_result
 
 
 async def boot_201(station: TestStation201, expected: str = "Accepted") -> call_result.BootNotification:
