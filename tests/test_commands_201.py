@@ -8,7 +8,9 @@ the 1.6 ones (README, operator API), judged against the station's own version.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import uuid
 
 import pytest
 from ocpp.routing import on
@@ -24,7 +26,7 @@ from ocpp.v201 import call
 
 from actors import lake
 from tests.commanded_201 import answered, command, online_201, station_view
-from tests.conftest import VIEWER_TOKEN, register_station
+from tests.conftest import OPERATOR_TOKEN, VIEWER_TOKEN, register_station
 from tests.polling import wait_until
 from tests.stations import TestStation, connected_station
 from tests.test_compliance_16 import events, handshake
@@ -334,3 +336,32 @@ async def test_an_accepted_security_profile_is_enforced_and_never_lowered_by_the
     assert (await station_view(csms, station_id))["security_profile"] == 2
     # plain ws with Basic auth is profile 1: below what the station accepted (docs/security.md)
     assert await handshake(csms, station_id, subprotocols=["ocpp2.0.1"]) == 403
+
+
+# --- replicas and roles -----------------------------------------------------------------------------
+
+
+async def test_commands_reach_2_0_1_stations_on_every_gateway_replica(csms):
+    """Stations spread over the gateway replicas; whichever API replica takes the request
+    (the session runs two of each) reaches the station through its host."""
+    run = uuid.uuid4().hex[:6]
+    stations = [f"CP-201-replica-{run}-{i}" for i in range(6)]
+    for sid in stations:
+        await register_station(csms, sid)
+    async with contextlib.AsyncExitStack() as stack:
+        opened = [await stack.enter_async_context(online_201(csms, sid)) for sid in stations]
+        views = [await station_view(csms, sid) for sid in stations]
+        assert len({v["connection_id"].rsplit("-", 1)[0] for v in views}) == csms.config.gateway_replicas >= 2
+        for sid in stations:
+            assert await answered(csms, sid, "GetTransactionStatus") == {"messagesInQueue": False}
+        assert all(station.got("GetTransactionStatus") == [{}] for station in opened)
+
+
+@pytest.mark.parametrize(("token", "expected"), [(VIEWER_TOKEN, 403), (OPERATOR_TOKEN, 200)])
+async def test_an_operator_commands_a_viewer_does_not(csms, station_id, token, expected):
+    await register_station(csms, station_id)
+    async with online_201(csms, station_id):
+        async with httpx.AsyncClient(base_url=csms.http_url, headers={"Authorization": f"Bearer {token}"},
+                                     timeout=30) as api:
+            response = await api.post(f"/api/stations/{station_id}/commands/ClearCache", json={})
+    assert response.status_code == expected, response.text
