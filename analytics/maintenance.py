@@ -7,7 +7,8 @@ Features per station and UTC day, from silver:
   reboots         boots (connectivity kind=boot)
   disconnects     websocket disconnects (connectivity)
   failed_starts   refused starts (silver.authorizations): Authorize and StartTransaction
-                  answered with anything but Accepted, and RemoteStartTransactions the
+                  answered with anything but Accepted, and RemoteStartTransactions (2.0.1:
+                  RequestStartTransactions) the
                   station Rejected. A charger whose reader or contactor is failing shows
                   up here before it faults; a RemoteStart that got no answer or a
                   CALLERROR is not counted (it is connectivity, seen in disconnects).
@@ -68,7 +69,7 @@ log = logging.getLogger("csms.analytics.maintenance")
 
 # A refused start (silver.authorizations), as a whole parenthesised SQL condition.
 REFUSED = ("((action IN ('Authorize', 'StartTransaction') AND status <> 'Accepted') "
-           "OR (action = 'RemoteStartTransaction' AND status = 'Rejected'))")
+           "OR (action IN ('RemoteStartTransaction', 'RequestStartTransaction') AND status = 'Rejected'))")
 HISTORY_DAYS = 14
 # feature -> (harmful direction, smallest robust scale): the floor is one event for
 # counts, 0.05 for a CV, 1 kWh for energy, so a quiet feature's first blip is not a crisis.

@@ -219,7 +219,8 @@ STATIONS = Table(
 AUTHORIZATIONS = Table(
     "silver", "authorizations",
     grain="one authorization answer: an Authorize or StartTransaction the CSMS answered (idTagInfo), "
-          "or a RemoteStartTransaction the CSMS sent and the station's answer (retried starts once)",
+          "or a RemoteStartTransaction (2.0.1: RequestStartTransaction) the CSMS sent and the station's answer "
+          "(retried starts once)",
     partitioning="day", time_column="event_ts",
     description=RETRANSMISSIONS,
     columns=(
@@ -228,7 +229,8 @@ AUTHORIZATIONS = Table(
                                "Authorize, or when the CSMS sent the RemoteStartTransaction", nullable=False),
         _c("received_at", UTC_TS, "when the CSMS received the request (RemoteStart: sent it)", nullable=False),
         _c("action", pl.String, "Authorize | StartTransaction | RemoteStartTransaction; 2.0.1: Authorize | "
-                                "TransactionEvent (a Started carrying an idToken)", nullable=False),
+                                "TransactionEvent (a Started carrying an idToken) | RequestStartTransaction",
+           nullable=False),
         _c("connector_id", pl.Int32, "connector of a StartTransaction or RemoteStartTransaction (null: none named)"),
         _c("id_tag_hash", pl.String, "SHA-256 (hex, first 16 bytes) of the upper-cased id tag", nullable=False),
         _c("status", pl.String,

@@ -2,7 +2,8 @@
 
 The only module of silver that knows 2.0.1 payloads (as staging_16 is for 1.6). Interpreted:
 StatusNotification (per EVSE and connector, so a 2.0.1 Faulted counts in the fault report),
-BootNotification (stations, connectivity), Authorize (authorizations) and TransactionEvent:
+BootNotification (stations, connectivity), Authorize and the CSMS's RequestStartTransaction
+with its answer (authorizations) and TransactionEvent:
 Started is a transaction's start, Ended its stop, and every event's seqNo is counted so that
 the transaction shows the numbers that never arrived (seq gaps). Not yet staged: the sampled
 values of 2.0.1 (meter_values; unitOfMeasure with multipliers) and NotifyEvent.
@@ -17,7 +18,7 @@ from actors.ocpp201 import messages as m
 # The live fold's reading of the energy register (units, multipliers), so silver and the API agree.
 from actors.ocpp201.station_side import register_readings
 from actors.timestamps import to_us
-from analytics.silver.bronze import BronzeRow
+from analytics.silver.bronze import BronzeRow, sent_commands
 from analytics.silver.frames import short
 from analytics.silver.quarantine import Quarantine
 from analytics.silver.records import (
@@ -50,6 +51,12 @@ class _BootResult(msgspec.Struct):
     status: str = ""
 
 
+class _RequestStartResult(msgspec.Struct):
+    """Lenient: the status is all silver reads of the answer."""
+
+    status: str
+
+
 class _TransactionEventResult(msgspec.Struct):
     idTokenInfo: _IdTokenInfo | None = None
 
@@ -69,6 +76,7 @@ _authorize_result_decoder = msgspec.json.Decoder(_AuthorizeResult)
 _transaction_event_result_decoder = msgspec.json.Decoder(_TransactionEventResult)
 _numbered_decoder = msgspec.json.Decoder(_Numbered)
 _boot_result_decoder = msgspec.json.Decoder(_BootResult)
+_request_start_result_decoder = msgspec.json.Decoder(_RequestStartResult)
 
 
 def decode(row: BronzeRow, quarantine: Quarantine) -> m.Payload | None:
@@ -154,4 +162,20 @@ def boot(row: BronzeRow) -> Booted | None:
 
 
 def remote_starts(frame: pl.DataFrame, d: int, quarantine: Quarantine) -> list[RemoteStartSent]:
-    return []  # the CSMS sends no RequestStartTransaction to 2.0.1 stations yet (issue 12)
+    """The RequestStartTransactions the CSMS sent on day `d` (F01, F02), each with the station's
+    first answer. They name an EVSE, not a connector: connector_id stays unknown (None)."""
+    found = []
+    for row, reply in sent_commands(frame, REMOTE_START, d):
+        try:
+            req = m.decode_request(REMOTE_START, (row["payload"] or "").encode())
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            quarantine.add(row, f"RequestStartTransaction request unreadable: {short(exc)}")
+            continue
+        status = None  # no answer, or a CALLERROR: the station did not say Accepted or Rejected
+        if reply is not None and reply["message_type"] == "CALLRESULT":
+            try:
+                status = _request_start_result_decoder.decode(reply["payload"] or "").status
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                quarantine.add(reply, f"RequestStartTransaction answer has no status: {short(exc)}")
+        found.append(RemoteStartSent(row, req.idToken.idToken, None, status))
+    return found
