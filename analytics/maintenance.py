@@ -10,7 +10,8 @@ Features per station and UTC day, from silver:
                   answered with anything but Accepted, and RemoteStartTransactions (2.0.1:
                   RequestStartTransactions) the station Rejected. A charger whose
                   reader or contactor is failing shows up here before it faults; a
-                  RemoteStart that got no answer or a CALLERROR is not counted (it is connectivity, seen in disconnects).
+                  RemoteStart that got no answer or a CALLERROR is not counted (it is
+                  connectivity, seen in disconnects).
   meter_cadence_cv  coefficient of variation of the intervals between a transaction's
                   energy-register samples: a healthy charger samples on a steady clock, a
                   failing one (resets, stalls, queued sends) does not.
