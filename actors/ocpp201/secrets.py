@@ -106,8 +106,13 @@ def json_object(text: str) -> dict[str, Any] | None:
 def loggable_result(action: str, payload_json: str) -> str:
     """A station's CALLRESULT payload as the log and the operator may see it. An answer to a
     CALL we no longer wait for comes without a known action: every result mask applies then."""
-    masks: Iterable[Callable[[dict[str, Any]], bool]] = (
-        (RESULT_MASKS[action],) if action in RESULT_MASKS else () if action in m.RESPONSES else RESULT_MASKS.values())
+    masks: Iterable[Callable[[dict[str, Any]], bool]]
+    if action in RESULT_MASKS:
+        masks = (RESULT_MASKS[action],)
+    elif action in m.RESPONSES:
+        masks = ()  # an answer that carries no secret
+    else:
+        masks = RESULT_MASKS.values()
     answer = json_object(payload_json) if masks else None
     if answer is None:
         return payload_json
