@@ -20,6 +20,7 @@ def commands_of(version: str) -> list[str]:
     protocol = PROTOCOLS.get(version) or PROTOCOLS[DEFAULT_VERSION]
     return sorted(protocol.commands)
 
+
 # Command outcomes other than an answer: HTTP status and what to tell the operator.
 COMMAND_FAILURES: dict[str, tuple[int, str]] = {
     "unknown_station": (404, "unknown station"),
