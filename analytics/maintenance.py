@@ -7,10 +7,11 @@ Features per station and UTC day, from silver:
   reboots         boots (connectivity kind=boot)
   disconnects     websocket disconnects (connectivity)
   failed_starts   refused starts (silver.authorizations): Authorize and StartTransaction
-                  answered with anything but Accepted, and RemoteStartTransactions the
-                  station Rejected. A charger whose reader or contactor is failing shows
-                  up here before it faults; a RemoteStart that got no answer or a
-                  CALLERROR is not counted (it is connectivity, seen in disconnects).
+                  answered with anything but Accepted, and RemoteStartTransactions (2.0.1:
+                  RequestStartTransactions) the station Rejected. A charger whose
+                  reader or contactor is failing shows up here before it faults; a
+                  RemoteStart that got no answer or a CALLERROR is not counted (it is
+                  connectivity, seen in disconnects).
   meter_cadence_cv  coefficient of variation of the intervals between a transaction's
                   energy-register samples: a healthy charger samples on a steady clock, a
                   failing one (resets, stalls, queued sends) does not.
@@ -69,7 +70,7 @@ log = logging.getLogger("csms.analytics.maintenance")
 # A refused start (silver.authorizations), as a whole parenthesised SQL condition; 2.0.1 asks in
 # Authorize and in the TransactionEvent that carries the token (E01-E05).
 REFUSED = ("((action IN ('Authorize', 'StartTransaction', 'TransactionEvent') AND status <> 'Accepted') "
-           "OR (action = 'RemoteStartTransaction' AND status = 'Rejected'))")
+           "OR (action IN ('RemoteStartTransaction', 'RequestStartTransaction') AND status = 'Rejected'))")
 HISTORY_DAYS = 14
 # feature -> (harmful direction, smallest robust scale): the floor is one event for
 # counts, 0.05 for a CV, 1 kWh for energy, so a quiet feature's first blip is not a crisis.

@@ -234,7 +234,8 @@ AUTHORIZATIONS = Table(
     "silver", "authorizations",
     grain="one authorization answer: an Authorize or StartTransaction the CSMS answered (idTagInfo; 2.0.1: "
           "Authorize, a TransactionEvent Started or Updated with an idToken, idTokenInfo), or a "
-          "RemoteStartTransaction the CSMS sent and the station's answer (retried starts and events once)",
+          "RemoteStartTransaction (2.0.1: RequestStartTransaction) the CSMS sent and the station's answer "
+          "(retried starts and events once)",
     partitioning="day", time_column="event_ts",
     description=RETRANSMISSIONS,
     columns=(
@@ -244,7 +245,7 @@ AUTHORIZATIONS = Table(
            nullable=False),
         _c("received_at", UTC_TS, "when the CSMS received the request (RemoteStart: sent it)", nullable=False),
         _c("action", pl.String, "Authorize | StartTransaction | RemoteStartTransaction; 2.0.1: Authorize | "
-                                "TransactionEvent (a Started or an Updated carrying an idToken: E01-E05)",
+                                "TransactionEvent (a Started or an Updated carrying an idToken: E01-E05) | RequestStartTransaction",
            nullable=False),
         _c("connector_id", pl.Int32, "connector of a StartTransaction or RemoteStartTransaction (null: none named)"),
         _c("id_tag_hash", pl.String, "SHA-256 (hex, first 16 bytes) of the upper-cased id tag", nullable=False),

@@ -17,23 +17,21 @@ the test does next, through the same socket, in the order the specification give
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 import pytest
 import websockets
-from ocpp.routing import on
 from ocpp.v16 import call, call_result
 
 from tests.conftest import PASSWORD, put_id_tag, register_station
 from tests.polling import wait_until
-from tests.stations import TestStation, basic_auth, connected_station
+from tests.stations import AnswersCommands, TestStation, answer_every_command, basic_auth, connected_station
 
 pytestmark = pytest.mark.ray
 
@@ -65,41 +63,12 @@ DEFAULT_ANSWERS: dict[str, dict[str, Any]] = {
 }
 
 
-class ComplianceStation(TestStation):
+@answer_every_command
+class ComplianceStation(AnswersCommands, TestStation):
     """A charge point whose answers to CSMS commands each test chooses."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        # action -> call_result kwargs, or a callable taking the request's kwargs and returning them
-        self.answers: dict[str, dict[str, Any] | Callable[..., dict[str, Any]]] = {}
-        self.received: list[tuple[str, dict[str, Any]]] = []
-        self.silent: set[str] = set()
-        self.released = asyncio.Event()
-
-    async def _answer(self, action: str, request: dict[str, Any]):
-        self.received.append((action, request))
-        if action in self.silent:
-            await self.released.wait()  # a station that never answers (until the test ends)
-        answer = self.answers[action] if action in self.answers else DEFAULT_ANSWERS[action]
-        if callable(answer):
-            answer = answer(**request)
-        return getattr(call_result, action)(**answer)
-
-    def got(self, action: str) -> list[dict[str, Any]]:
-        return [request for name, request in self.received if name == action]
-
-
-def _handler(action: str):
-    async def handler(self: ComplianceStation, **request):
-        return await self._answer(action, request)
-
-    # The library routes by the handler's name (ocpp.routing.routables): one per action.
-    handler.__name__ = handler.__qualname__ = f"on_{action}"
-    return on(action)(handler)
-
-
-for _action in DEFAULT_ANSWERS:
-    setattr(ComplianceStation, f"on_{_action}", _handler(_action))
+    default_answers = DEFAULT_ANSWERS
+    call_results = call_result
 
 
 @contextlib.asynccontextmanager

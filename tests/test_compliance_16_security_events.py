@@ -27,10 +27,10 @@ from ocpp.v201 import call as call201
 from analytics import curate
 from analytics import tables as t
 from tests.conftest import PASSWORD, register_station
-from tests.stations import TestStation201, connected_station
+from tests.stations import TestStation201, answer_every_command, connected_station
 from tests.test_compliance_16 import (
+    DEFAULT_ANSWERS,
     ComplianceStation,
-    _handler,
     answered,
     boot_accepted,
     events,
@@ -52,12 +52,11 @@ LOG_LOGIN = "ftp://loguser:L0g-Passw0rd@logs.example.com/upload/"
 CERTIFICATE = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ2VydGlmaWNhdGU=\n-----END CERTIFICATE-----"
 
 
+@answer_every_command
 class SecurityStation(ComplianceStation):
     """The compliance station, answering the whitepaper's commands too."""
 
-
-for _action in SECURITY_ANSWERS:
-    setattr(SecurityStation, f"on_{_action}", _handler(_action))
+    default_answers = {**DEFAULT_ANSWERS, **SECURITY_ANSWERS}
 
 
 @contextlib.asynccontextmanager

@@ -355,3 +355,24 @@ def test_maintenance_features_count_2_0_1_refusals_and_meter_cadence(tmp_path):
     [row] = features.filter(pl.col("station_id") == "CP-201").rows(named=True)
     assert row["failed_starts"] == 1
     assert row["meter_cadence_cv"] is not None and row["meter_cadence_cv"] > 0
+
+
+def test_request_start_transactions_the_live_session_logs_are_authorizations_of_2_0_1(tmp_path):
+    """Bronze from the real 2.0.1 StationSession: a RequestStartTransaction answered Accepted,
+    one answered with a CALLERROR; the authorizations table holds both, as for 1.6's RemoteStart."""
+    from actors import lake
+    from tests.test_csms_side_201 import TOKEN, command, send
+    from tests.test_ocpp201_session import DAY, Station201
+
+    station = Station201()
+    command(station, "RequestStartTransaction", {"idToken": TOKEN, "remoteStartId": 1, "evseId": 1},
+            {"status": "Accepted"})
+    message_id = send(station, "RequestStartTransaction", {"idToken": TOKEN, "remoteStartId": 2})
+    station.send(json.dumps([4, message_id, "NotSupported", "no", {}]))
+    lake.write_bronze(tmp_path, list(enumerate(station.log, 1)), "station-host-0", "live")
+    day = DAY.date()
+    run(tmp_path, day)
+    assert read(t.QUARANTINE, tmp_path, day).is_empty()
+    rows = read(t.AUTHORIZATIONS, tmp_path, day).select("action", "id_tag_hash", "status", "accepted").rows()
+    assert rows == [("RequestStartTransaction", id_tag_hash(TOKEN["idToken"]), "Accepted", True),
+                    ("RequestStartTransaction", id_tag_hash(TOKEN["idToken"]), None, False)]

@@ -61,6 +61,12 @@ def _with_masked_url(struct: Any, path: tuple[str, ...]) -> Any:
     return struct if masked == value else msgspec.structs.replace(struct, **{head: masked})
 
 
+def password_command(password: str) -> tuple[str, dict[str, Any]]:
+    """The command that gives a 1.6 station a new Basic-auth password: ChangeConfiguration of
+    AuthorizationKey, its value the password's hex form (OCPP-J 1.6 section 6.2.2)."""
+    return "ChangeConfiguration", {"key": "AuthorizationKey", "value": password.encode().hex()}
+
+
 def authorization_key_password(value: str) -> bytes:
     """The Basic-auth password an AuthorizationKey value stands for.
 

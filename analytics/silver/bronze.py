@@ -1,4 +1,4 @@
-"""Reading bronze rows: times as microseconds, each CALL beside the CSMS's answer, why a CALL was refused."""
+"""Reading bronze rows: times as microseconds, each CALL beside the CSMS's answer (and each CALL of the CSMS beside the station's), why a CALL was refused."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import msgspec
 import polars as pl
 
 from actors import events as ev
-from analytics.silver.frames import short
+from analytics.silver.frames import US_PER_DAY, short
 
 if TYPE_CHECKING:  # quarantine.py imports BronzeRow from here
     from analytics.silver.quarantine import Quarantine
@@ -31,6 +31,27 @@ def micros(frame: pl.DataFrame) -> pl.DataFrame:
 def micros_of(frame: pl.DataFrame) -> pl.DataFrame:
     """(station_id, received_at) with the receive time as integer microseconds."""
     return frame.select(pl.col("station_id"), pl.col("received_at").dt.epoch("us"))
+
+
+def sent_commands(frame: pl.DataFrame, action: str, d: int) -> Iterator[tuple[BronzeRow, BronzeRow | None]]:
+    """The CSMS's CALLs of `action` sent on day `d`, in order, each with the station's first
+    answer (CALLRESULT or CALLERROR; None: none in bronze).
+
+    The station's answer carries the CALL's message id but its own receive time, so it is
+    the first answer of that id at or after the CALL (it may come just after midnight).
+    """
+    frame = frame.filter(pl.col("action") == action)
+    sent = frame.filter((pl.col("direction") == "out") & (pl.col("message_type") == "CALL")
+                        & ((pl.col("received_at") // US_PER_DAY) == d))
+    if sent.is_empty():
+        return
+    answers: dict[tuple[str, str], list[BronzeRow]] = {}
+    replies = frame.filter((pl.col("direction") == "in") & pl.col("message_type").is_in(["CALLRESULT", "CALLERROR"]))
+    for reply in replies.sort("received_at", "source", "seq").iter_rows(named=True):
+        answers.setdefault((reply["station_id"], reply["message_id"]), []).append(reply)
+    for row in sent.sort("received_at", "source", "seq").iter_rows(named=True):
+        yield row, next((a for a in answers.get((row["station_id"], row["message_id"]), ())
+                         if a["received_at"] >= row["received_at"]), None)
 
 
 def answered_calls(frame: pl.DataFrame, actions: list[str] | None = None) -> pl.DataFrame:

@@ -89,7 +89,7 @@ class Authorized(msgspec.Struct):
 
 
 class RemoteStartSent(msgspec.Struct):
-    """A start the CSMS asked the station for (1.6 RemoteStartTransaction), with the station's answer."""
+    """A start the CSMS asked the station for (1.6 RemoteStartTransaction, 2.0.1 RequestStartTransaction), with the station's answer."""
 
     row: BronzeRow  # the CALL the CSMS sent
     id_tag: str

@@ -12,8 +12,8 @@ import polars as pl
 from actors.ocpp16 import messages as m
 from actors.security_events import is_critical
 from actors.timestamps import to_us
-from analytics.silver.bronze import BronzeRow
-from analytics.silver.frames import US_PER_DAY, short
+from analytics.silver.bronze import BronzeRow, sent_commands
+from analytics.silver.frames import short
 from analytics.silver.quarantine import Quarantine
 from analytics.silver.records import (
     Authorized, Booted, RemoteStartSent, SampledValues, SecurityEventReported, Staged, StatusReported,
@@ -168,29 +168,14 @@ def boot(row: BronzeRow) -> Booted | None:
 
 
 def remote_starts(frame: pl.DataFrame, d: int, quarantine: Quarantine) -> list[RemoteStartSent]:
-    """The RemoteStartTransactions the CSMS sent on day `d`, each with the station's first answer.
-
-    The station's answer carries the CALL's message id but its own receive time, so it is
-    the first answer of that id at or after the CALL (it may come just after midnight).
-    """
-    frame = frame.filter(pl.col("action") == REMOTE_START)
-    sent = frame.filter((pl.col("direction") == "out") & (pl.col("message_type") == "CALL")
-                        & ((pl.col("received_at") // US_PER_DAY) == d))
-    if sent.is_empty():
-        return []
-    answers: dict[tuple[str, str], list[BronzeRow]] = {}
-    replies = frame.filter((pl.col("direction") == "in") & pl.col("message_type").is_in(["CALLRESULT", "CALLERROR"]))
-    for reply in replies.sort("received_at", "source", "seq").iter_rows(named=True):
-        answers.setdefault((reply["station_id"], reply["message_id"]), []).append(reply)
+    """The RemoteStartTransactions the CSMS sent on day `d`, each with the station's first answer."""
     found = []
-    for row in sent.sort("received_at", "source", "seq").iter_rows(named=True):
+    for row, reply in sent_commands(frame, REMOTE_START, d):
         try:
             req = _remote_start_decoder.decode(row["payload"] or "")
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             quarantine.add(row, f"RemoteStartTransaction request unreadable: {short(exc)}")
             continue
-        reply = next((a for a in answers.get((row["station_id"], row["message_id"]), ())
-                      if a["received_at"] >= row["received_at"]), None)
         status = None  # no answer, or a CALLERROR: the station did not say Accepted or Rejected
         if reply is not None and reply["message_type"] == "CALLRESULT":
             try:

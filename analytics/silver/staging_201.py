@@ -2,7 +2,8 @@
 
 The only module of silver that knows 2.0.1 payloads (as staging_16 is for 1.6). Interpreted:
 StatusNotification (per EVSE and connector, so a 2.0.1 Faulted counts in the fault report),
-BootNotification (stations, connectivity), Authorize (authorizations), MeterValues,
+BootNotification (stations, connectivity), Authorize and the CSMS's RequestStartTransaction
+with its answer (authorizations), MeterValues,
 TransactionEvent (Started is a transaction's start, Ended its stop, every event's seqNo is
 counted so that the transaction shows the numbers that never arrived (seq gaps), and the
 sampled values of both messages, J01 and J02, go to meter_values with their EVSE) and
@@ -20,7 +21,7 @@ from actors.ocpp201 import messages as m
 from actors.ocpp201.station_side import component_event, register_readings
 from actors.security_events import is_critical
 from actors.timestamps import to_us
-from analytics.silver.bronze import BronzeRow
+from analytics.silver.bronze import BronzeRow, sent_commands
 from analytics.silver.frames import short
 from analytics.silver.quarantine import Quarantine
 from analytics.silver.records import (
@@ -57,6 +58,12 @@ class _BootResult(msgspec.Struct):
     status: str = ""
 
 
+class _RequestStartResult(msgspec.Struct):
+    """Lenient: the status is all silver reads of the answer."""
+
+    status: str
+
+
 class _TransactionEventResult(msgspec.Struct):
     idTokenInfo: _IdTokenInfo | None = None
 
@@ -77,6 +84,7 @@ _transaction_event_result_decoder = msgspec.json.Decoder(_TransactionEventResult
 _numbered_decoder = msgspec.json.Decoder(_Numbered)
 _boot_result_decoder = msgspec.json.Decoder(_BootResult)
 _signed_encoder = msgspec.json.Encoder()
+_request_start_result_decoder = msgspec.json.Decoder(_RequestStartResult)
 
 
 def decode(row: BronzeRow, quarantine: Quarantine) -> m.Payload | None:
@@ -229,4 +237,20 @@ def boot(row: BronzeRow) -> Booted | None:
 
 
 def remote_starts(frame: pl.DataFrame, d: int, quarantine: Quarantine) -> list[RemoteStartSent]:
-    return []  # the CSMS sends no RequestStartTransaction to 2.0.1 stations yet (issue 12)
+    """The RequestStartTransactions the CSMS sent on day `d` (F01, F02), each with the station's
+    first answer. They name an EVSE, not a connector: connector_id stays unknown (None)."""
+    found = []
+    for row, reply in sent_commands(frame, REMOTE_START, d):
+        try:
+            req = m.decode_request(REMOTE_START, (row["payload"] or "").encode())
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            quarantine.add(row, f"RequestStartTransaction request unreadable: {short(exc)}")
+            continue
+        status = None  # no answer, or a CALLERROR: the station did not say Accepted or Rejected
+        if reply is not None and reply["message_type"] == "CALLRESULT":
+            try:
+                status = _request_start_result_decoder.decode(reply["payload"] or "").status
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                quarantine.add(reply, f"RequestStartTransaction answer has no status: {short(exc)}")
+        found.append(RemoteStartSent(row, req.idToken.idToken, None, status))
+    return found
