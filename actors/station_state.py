@@ -448,6 +448,16 @@ class ChargingProfile201(msgspec.Struct, kw_only=True, omit_defaults=True):
     charging_limit_source: str = "CSO"
     set_at_us: int = 0
 
+    def over(self, transactions: dict[int | str, Transaction], now_us: int) -> bool:
+        """Whether the station no longer holds it: past its validTo, or a TxProfile whose
+        transaction ended (a TxProfile lives as long as its transaction, K01)."""
+        if self.valid_to_us is not None and self.valid_to_us <= now_us:
+            return True
+        if self.purpose == "TxProfile" and self.transaction_id is not None:
+            tx = transactions.get(self.transaction_id)
+            return tx is not None and not tx.active
+        return False
+
 
 class ChargingProfilesReport(msgspec.Struct, kw_only=True, omit_defaults=True):
     """A GetChargingProfiles and the ReportChargingProfiles parts of its requestId (K09)."""

@@ -8,6 +8,7 @@ from typing import Literal
 import msgspec
 
 from actors.authorizer.decision import OFFLINE_SOURCES
+from actors.command_views_201 import Commands201View, commands_view
 from actors.events import now_us as current_us
 from actors.station_state import (
     BootInfo,
@@ -250,6 +251,8 @@ class Station201View(msgspec.Struct, kw_only=True):
     log_request_id: int | None
     publish_firmware_status: str | None
     reservation_updates: dict[int, str]
+    # What operators' commands set and the station holds (actors/command_views_201.py).
+    commands: Commands201View | None = None
 
 
 class StationSummary(msgspec.Struct, kw_only=True):
@@ -403,7 +406,7 @@ def _component_event_view(e: ComponentEvent) -> ComponentEventView:
     )
 
 
-def v201_view(p: Station201) -> Station201View:
+def v201_view(p: Station201, commands: Commands201View | None = None) -> Station201View:
     return Station201View(
         evses=[_evse_view(e) for _, e in sorted(p.evses.items())],
         device_model=[_device_variable_view(v) for _, v in sorted(p.device_model.items())],
@@ -422,6 +425,7 @@ def v201_view(p: Station201) -> Station201View:
         log_request_id=p.log_request_id,
         publish_firmware_status=p.publish_firmware_status,
         reservation_updates=dict(p.reservation_updates),
+        commands=commands,
     )
 
 
@@ -546,7 +550,7 @@ def station_view(st: StationState, now_us: int | None = None) -> StationView:
             AvailabilityView(connector_id=a.connector_id, type=a.type, status=a.status, requested_at=_ts(a.requested_at_us))
             for _, a in sorted(st.availability.items())
         ],
-        v201=v201_view(st.v201) if st.v201 is not None else None,
+        v201=v201_view(st.v201, commands_view(st, now)) if st.v201 is not None else None,
     )
 
 

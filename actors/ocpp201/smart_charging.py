@@ -210,22 +210,11 @@ def profile_record(evse_id: int, profile: m.ChargingProfileType, at_us: int, *, 
     )
 
 
-def profile_over(state: StationState, profile: ChargingProfile201, now_us: int) -> bool:
-    """Whether the station no longer holds it: past its validTo, or a TxProfile whose
-    transaction ended (a TxProfile lives as long as its transaction, K01)."""
-    if profile.valid_to_us is not None and profile.valid_to_us <= now_us:
-        return True
-    if profile.purpose == "TxProfile" and profile.transaction_id is not None:
-        tx = state.transactions.get(profile.transaction_id)
-        return tx is not None and not tx.active
-    return False
-
-
 def store_profile(state: StationState, profile: ChargingProfile201) -> None:
     profiles = state.part201().charging_profiles
     # Forgotten at a time taken from the log, so replay drops exactly the same ones.
     for pid in [pid for pid, p in profiles.items()
-                if p.profile_id == profile.profile_id or _conflicts(p, profile) or profile_over(state, p, profile.set_at_us)]:
+                if p.profile_id == profile.profile_id or _conflicts(p, profile) or p.over(state.transactions, profile.set_at_us)]:
         del profiles[pid]
     profiles[profile.profile_id] = profile
 
