@@ -47,6 +47,20 @@ def no_security_profile(action: str, request_json: str, response_json: str) -> i
     return None
 
 
+def no_state_rules(state: StationState, action: str, request: Any) -> None:
+    return None
+
+
+def answer_status(action: str, response_json: str) -> str | None:
+    """The `status` of a station's answer, where it has one at its top."""
+    try:
+        answer = msgspec.json.decode(response_json)
+    except msgspec.DecodeError:
+        return None
+    status = answer.get("status") if isinstance(answer, dict) else None
+    return status if isinstance(status, str) else None
+
+
 @dataclass(frozen=True, slots=True)
 class StationAction:
     """One station-initiated action: how it is answered and how the answer changes state."""
@@ -114,6 +128,20 @@ class Protocol:
     # new_security_profile(action, request_json, response_json) -> the security profile a
     # command the station accepted moved it to, else None (the host keeps it with the answer).
     new_security_profile: Callable[[str, str, str], int | None] = no_security_profile
+    # check_command_on(state, action, request): ValueError for a valid command that what the
+    # station holds forbids now (409, nothing sent): e.g. 2.0.1 K01.FR.09, a TxProfile for a
+    # transaction that is not open on that EVSE.
+    check_command_on: Callable[[StationState, str, Any], None] = no_state_rules
+    # password_command(password) -> (action, payload): the command that gives a station a new
+    # Basic-auth password (1.6: ChangeConfiguration AuthorizationKey; 2.0.1: SetVariables of
+    # SecurityCtrlr.BasicAuthPassword); `new_password` says whether its answer accepted it.
+    password_command: Callable[[str], tuple[str, dict[str, Any]]] | None = None
+    # command_status(action, response_json) -> the status a station's answer to our command reports.
+    command_status: Callable[[str, str], str | None] = answer_status
+    # Other versions' names of commands this version calls otherwise (1.6 RemoteStartTransaction
+    # -> 2.0.1 RequestStartTransaction), so an operator who names the other version's action
+    # is told the one to use (actors.protocols.other_version_command).
+    renamed_commands: Mapping[str, str] = field(default_factory=dict)
     # This version's spelling of an OCPP-J error code, where it differs from actors.ocppj's
     # (1.6) names: OCPP-J 2.0.1 section 4.3 says FormatViolation, OccurrenceConstraintViolation.
     error_codes: Mapping[str, str] = field(default_factory=dict)

@@ -42,7 +42,8 @@ class PasswordChanged(msgspec.Struct, kw_only=True, omit_defaults=True):
     station_id: str
     changed: bool
     pushed: bool
-    # The station's answer to ChangeConfiguration AuthorizationKey (pushed changes only).
+    # The station's answer to the password command of its version (pushed changes only): 1.6
+    # ChangeConfiguration AuthorizationKey, 2.0.1 SetVariables SecurityCtrlr.BasicAuthPassword.
     station_status: str | None = None
 
 

@@ -1,10 +1,11 @@
 """A pure harness for the 2.0.1 command feature modules (actors/ocpp201/{smart_charging, firmware_logs, ...}.py).
 
 `Station` holds one station's state and everything that would be logged for it: our commands
-as the log keeps them (the request JSON after the feature's MASKS, the station's answer JSON)
-and the station's own requests. Each is folded the way the session does, from the logged JSON
-(decoded into the generated Structs of actors/ocpp201/messages.py), so `replayed()` rebuilds
-the state from the log alone: replay equality is `replayed() == state`.
+as the log keeps them (the request JSON masked by actors/ocpp201/csms_side.py, which merges the
+features' MASKS, and the station's answer JSON) and the station's own requests. Each is folded
+as the session folds it (csms_side.apply_command_result; the version's table of actions), from
+the logged JSON, so `replayed()` rebuilds the state from the log alone: replay equality is
+`replayed() == state`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from actors.ocpp201 import (
     network_profile,
     smart_charging,
 )
+from actors.ocpp201 import csms_side as c
 from actors.ocpp201 import messages as m
 from actors.protocols import PROTOCOLS
 from actors.station_state import Registration, StationState
@@ -49,23 +51,18 @@ def decoded(action: str, payload: dict) -> Any:
 
 
 def check(action: str, payload: dict, state: StationState | None = None) -> Any:
-    """Decode and run the feature's rules (CHECKS; with a state, STATE_CHECKS too): ValueError
-    (or msgspec.ValidationError for the schema) for a command that may not be sent."""
-    request = decoded(action, payload)
-    module = feature(action)
-    rule = module.CHECKS.get(action)
-    if rule is not None:
-        rule(request)
-    state_rule = getattr(module, "STATE_CHECKS", {}).get(action)
-    if state is not None and state_rule is not None:
-        state_rule(state, request)
+    """Decode and run the rules the command path runs (CHECKS; with a state, STATE_CHECKS too):
+    ValueError (msgspec.ValidationError for the schema) for a command that may not be sent."""
+    request = c.decode_command(action, json.dumps(payload))
+    c.check_command(action, request)
+    if state is not None:
+        c.check_command_on(state, action, request)
     return request
 
 
 def logged(action: str, payload: dict) -> str:
     """The request JSON as the log, the lake and the API keep it."""
-    mask = feature(action).MASKS.get(action)
-    return json.dumps(mask(payload) if mask else payload)
+    return msgspec.json.encode(c.loggable_command(action, decoded(action, payload))).decode()
 
 
 def fresh_state(security_profile: int = 0) -> StationState:
@@ -83,9 +80,7 @@ class Station:
     def _fold(self, state: StationState, entry: tuple[str, str, str, str, int]) -> None:
         kind, action, request_json, response_json, at_us = entry
         if kind == "command":
-            request = m.decode_request(action, request_json.encode())
-            response = m.decode_response(action, response_json.encode())
-            feature(action).COMMAND_RESULTS[action](state, request, response, at_us)
+            assert c.apply_command_result(state, action, request_json, response_json, at_us)
         else:
             station_action = PROTOCOLS["2.0.1"].actions[action]
             request = m.decode_request(action, request_json.encode())

@@ -15,6 +15,7 @@ from actors.ocpp16.secrets import (
     authorization_key_password,
     check_secret_command,
     loggable_command,
+    password_command,
 )
 from actors.protocol import Policy, Protocol, StationAction
 from actors.security_profiles import new_security_profile_16
@@ -96,6 +97,7 @@ OCPP16 = Protocol(
     apply_command_result=c16.apply_command_result,
     new_password=new_password,
     new_security_profile=new_security_profile_16,
+    password_command=password_command,
     station_timestamp_us=s16.station_timestamp_us,
     id_token=id_token,
     after_apply=after_apply,

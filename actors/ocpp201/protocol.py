@@ -1,18 +1,15 @@
 """OCPP 2.0.1 as the rest of the CSMS sees it: the one `Protocol` object of this folder (actors/protocol.py).
 
-Station-initiated actions are all answered here (issue 11). CSMS-initiated commands are issue
-12: until then the table of commands is empty, so the operator API refuses every command to a
-2.0.1 station (unknown action) instead of sending one whose answer would not fold, or whose
-secrets (SetVariables of SecurityCtrlr.BasicAuthPassword) the log would keep in clear.
+Station-initiated actions are answered in station_side.py; CSMS-initiated commands (every
+request of the 2.0.1 schemas the CSMS sends) are checked, masked and folded in csms_side.py.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from actors import ocppj
+from actors.ocpp201 import csms_side as c
 from actors.ocpp201 import (
     customer_information,
     display_messages,
@@ -97,34 +94,6 @@ ACTIONS: dict[str, StationAction] = {
 }
 assert set(ACTIONS) == set(m.REQUESTS), "every station-initiated 2.0.1 action is answered"
 
-# No CSMS-initiated command yet (issue 12).
-COMMANDS: dict[str, type] = {}
-
-
-def decode_command(action: str, payload: bytes | str) -> Any:
-    raise msgspec.ValidationError(f"{action} is not offered to OCPP 2.0.1 stations yet")
-
-
-def check_command(action: str, request: Any) -> None:
-    return None
-
-
-def loggable_command(action: str, request: Any) -> Any:
-    return request
-
-
-def loggable_result(action: str, payload_json: str) -> str:
-    return payload_json
-
-
-def apply_command_result(state: StationState, action: str, request_json: str, response_json: str,
-                         at_us: int) -> bool:
-    return False
-
-
-def new_password(action: str, request_json: str, response_json: str) -> bytes | None:
-    return None
-
 
 def authorization_outcome(request: Any, answer: Any) -> tuple[str, str | None]:
     info = getattr(answer, "idTokenInfo", None)
@@ -143,13 +112,27 @@ OCPP201 = Protocol(
     subprotocol="ocpp2.0.1",
     actions=ACTIONS,
     decode_request=m.decode_request,
-    commands=COMMANDS,
-    decode_command=decode_command,
-    check_command=check_command,
-    loggable_command=loggable_command,
-    loggable_result=loggable_result,
-    apply_command_result=apply_command_result,
-    new_password=new_password,
+    commands=c.COMMANDS,
+    decode_command=c.decode_command,
+    check_command=c.check_command,
+    check_command_on=c.check_command_on,
+    loggable_command=c.loggable_command,
+    loggable_result=c.loggable_result,
+    apply_command_result=c.apply_command_result,
+    new_password=c.new_password,
+    new_security_profile=c.new_security_profile,
+    password_command=c.password_command,
+    command_status=c.command_status,
+    # Part 2 B02 (Pending): while its boot is Pending the CSMS may read and configure the station
+    # and trigger messages, but not start or stop transactions (as 1.6 section 4.2).
+    not_while_pending=frozenset({"RequestStartTransaction", "RequestStopTransaction"}),
+    renamed_commands={
+        "RemoteStartTransaction": "RequestStartTransaction",
+        "RemoteStopTransaction": "RequestStopTransaction",
+        "ChangeConfiguration": "SetVariables",
+        "GetConfiguration": "GetVariables",
+        "GetDiagnostics": "GetLog",
+    },
     station_timestamp_us=s.station_timestamp_us,
     id_token=s.id_token,
     after_apply=after_apply,
