@@ -14,7 +14,8 @@ snapshot decodes without a migration step (tests/test_upgrade.py).
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import msgspec
 
@@ -644,6 +645,20 @@ SECURITY_EVENTS_KEPT = 50
 # Reports of each kind (device model, charging profiles, display messages, monitoring, customer
 # information) kept per station, newest last.
 REPORTS_KEPT = 4
+
+Report = TypeVar("Report")
+
+
+def report_for(reports: list[Report], request_id: int, new: Callable[[int], Report]) -> Report:
+    """The record of the request `request_id` in a list kept newest last (REPORTS_KEPT of them):
+    the one there, else `new(request_id)` appended. A station's parts may come before our
+    request's answer folds, so either side makes it."""
+    found: Any = next((r for r in reports if r.request_id == request_id), None)  # type: ignore[attr-defined]
+    if found is None:
+        found = new(request_id)
+        reports.append(found)
+        del reports[:-REPORTS_KEPT]
+    return found
 
 
 class Station201(msgspec.Struct, kw_only=True):

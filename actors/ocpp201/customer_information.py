@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from actors.ocpp201 import messages as m
-from actors.station_state import REPORTS_KEPT, CustomerInformation201, StationState
+from actors.station_state import CustomerInformation201, StationState, report_for
 
 # Parts kept per request (512 characters each).
 PARTS_KEPT = 32
@@ -45,33 +45,25 @@ def customer_reference(req: m.CustomerInformationRequest) -> str:
     return f"certificate:{certificate.serialNumber}" if certificate is not None else ""
 
 
-def _request(state: StationState, request_id: int) -> CustomerInformation201 | None:
-    return next((r for r in state.part201().customer_information if r.request_id == request_id), None)
+def _request(state: StationState, request_id: int) -> CustomerInformation201:
+    # Parts of a request we did not see (sent before this CSMS knew the station) are kept
+    # under their requestId, as a report about nobody in particular.
+    return report_for(state.part201().customer_information, request_id,
+                      lambda rid: CustomerInformation201(request_id=rid, report=True, clear=False, customer=""))
 
 
 def apply_customer_information_result(state: StationState, req: m.CustomerInformationRequest,
                                       res: m.CustomerInformationResponse, at_us: int) -> None:
     record = _request(state, req.requestId)
-    if record is None:
-        record = CustomerInformation201(request_id=req.requestId, report=req.report, clear=req.clear,
-                                        customer=customer_reference(req))
-        requests = state.part201().customer_information
-        requests.append(record)
-        del requests[:-REPORTS_KEPT]
+    record.report, record.clear, record.customer = req.report, req.clear, customer_reference(req)
     record.status = res.status
     record.requested_at_us = at_us
 
 
 def apply_notify_customer_information(state: StationState, req: m.NotifyCustomerInformationRequest,
                                       res: m.NotifyCustomerInformationResponse, at_us: int) -> None:
-    """A part of the answer (N09: seqNo from 0, tbc on all but the last). Parts of a request
-    we did not see (sent before this CSMS knew the station) are kept under their requestId."""
+    """A part of the answer (N09: seqNo from 0, tbc on all but the last)."""
     record = _request(state, req.requestId)
-    if record is None:
-        record = CustomerInformation201(request_id=req.requestId, report=True, clear=False, customer="")
-        requests = state.part201().customer_information
-        requests.append(record)
-        del requests[:-REPORTS_KEPT]
     if req.seqNo not in record.seq_nos:
         if len(record.seq_nos) >= PARTS_KEPT:
             return  # in the lake; the view says it is incomplete

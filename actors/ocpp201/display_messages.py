@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from actors.ocpp201 import messages as m
-from actors.station_state import REPORTS_KEPT, DisplayMessage201, DisplayMessagesReport, StationState
+from actors.station_state import DisplayMessage201, DisplayMessagesReport, StationState, report_for
 from actors.timestamps import to_us
 
 # Messages kept per station (a station displays a handful; this bounds a misbehaving one).
@@ -69,13 +69,8 @@ def apply_clear_display_message_result(state: StationState, req: m.ClearDisplayM
 
 
 def _report(state: StationState, request_id: int) -> DisplayMessagesReport:
-    reports = state.part201().display_message_reports
-    report = next((r for r in reports if r.request_id == request_id), None)
-    if report is None:
-        report = DisplayMessagesReport(request_id=request_id)
-        reports.append(report)
-        del reports[:-REPORTS_KEPT]
-    return report
+    return report_for(state.part201().display_message_reports, request_id,
+                      lambda rid: DisplayMessagesReport(request_id=rid))
 
 
 def _replace_all(state: StationState, report: DisplayMessagesReport) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from actors.ocpp201 import messages as m
 from actors.ocpp201.station_side import variable_key
-from actors.station_state import REPORTS_KEPT, MonitoringReport, StationState, VariableMonitor
+from actors.station_state import MonitoringReport, StationState, VariableMonitor, report_for
 
 # Monitors kept per station (the rest is in the lake).
 MONITORS_KEPT = 500
@@ -156,13 +156,7 @@ def apply_set_monitoring_level_result(state: StationState, req: m.SetMonitoringL
 
 
 def _report(state: StationState, request_id: int) -> MonitoringReport:
-    reports = state.part201().monitoring_reports
-    report = next((r for r in reports if r.request_id == request_id), None)
-    if report is None:
-        report = MonitoringReport(request_id=request_id)
-        reports.append(report)
-        del reports[:-REPORTS_KEPT]
-    return report
+    return report_for(state.part201().monitoring_reports, request_id, lambda rid: MonitoringReport(request_id=rid))
 
 
 def apply_get_monitoring_report_result(state: StationState, req: m.GetMonitoringReportRequest,

@@ -18,7 +18,6 @@ from typing import Any
 
 from actors.ocpp201 import messages as m
 from actors.station_state import (
-    REPORTS_KEPT,
     ChargingProfile201,
     ChargingProfilesReport,
     ChargingSchedule201,
@@ -26,6 +25,7 @@ from actors.station_state import (
     SchedulePeriod201,
     StationState,
     Transaction,
+    report_for,
 )
 from actors.timestamps import to_us
 
@@ -247,13 +247,8 @@ def apply_clear_charging_profile_result(state: StationState, req: m.ClearChargin
 
 
 def _report(state: StationState, request_id: int) -> ChargingProfilesReport:
-    reports = state.part201().charging_profile_reports
-    report = next((r for r in reports if r.request_id == request_id), None)
-    if report is None:
-        report = ChargingProfilesReport(request_id=request_id)
-        reports.append(report)
-        del reports[:-REPORTS_KEPT]
-    return report
+    return report_for(state.part201().charging_profile_reports, request_id,
+                      lambda rid: ChargingProfilesReport(request_id=rid))
 
 
 def apply_get_charging_profiles_result(state: StationState, req: m.GetChargingProfilesRequest,

@@ -19,7 +19,6 @@ import msgspec
 from actors.ocpp201 import messages as m
 from actors.protocol import Context
 from actors.station_state import (
-    REPORTS_KEPT,
     SECURITY_EVENTS_KEPT,
     BootInfo,
     ComponentEvent,
@@ -34,6 +33,7 @@ from actors.station_state import (
     TransactionSeqNos,
     VariableAttribute,
     VariableCharacteristics,
+    report_for,
 )
 from actors.timestamps import from_us, to_us
 
@@ -209,11 +209,8 @@ def apply_notify_report(state: StationState, req: m.NotifyReportRequest, res: m.
     part's variables fold into the device model as they come, the progress says whether
     every part arrived."""
     part = state.part201()
-    report = next((r for r in part.reports if r.request_id == req.requestId), None)
-    if report is None:
-        report = ReportProgress(request_id=req.requestId, generated_at_us=to_us(req.generatedAt))
-        part.reports.append(report)
-        del part.reports[:-REPORTS_KEPT]
+    report = report_for(part.reports, req.requestId,
+                        lambda rid: ReportProgress(request_id=rid, generated_at_us=to_us(req.generatedAt)))
     if req.seqNo not in report.seq_nos:
         bisect.insort(report.seq_nos, req.seqNo)
     if not req.tbc:
