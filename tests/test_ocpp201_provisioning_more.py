@@ -47,7 +47,6 @@ def test_valid_requests_pass_the_schema_and_the_rules():
     ("A00", "SetNetworkProfile", network_profile(security=0)),
     ("A00", "SetNetworkProfile", network_profile(security=2, url="ws://csms.example.com/ocpp")),
     ("B09", "SetNetworkProfile", network_profile(url="https://csms.example.com")),
-    ("B09", "SetNetworkProfile", network_profile(slot=0)),
     ("OCPP 2.0", "SetNetworkProfile", network_profile(ocppTransport="SOAP")),
     ("N09.FR.04", "CustomerInformation", {"requestId": 1, "report": True, "clear": False}),
     ("N09.FR.04", "CustomerInformation", {"requestId": 1, "report": True, "clear": False, "customerIdentifier": "C",

@@ -23,9 +23,6 @@ from actors.station_state import NetworkProfile201, StationState
 
 def check_set_network_profile(req: m.SetNetworkProfileRequest) -> None:
     data = req.connectionData
-    if req.configurationSlot < 1:
-        # NetworkConfigurationPriority lists the slots by number, from 1 (B09, B10).
-        raise ValueError("configurationSlot is a slot number from 1 (OCPP 2.0.1 B09)")
     if data.ocppTransport != "JSON":
         raise ValueError("OCPP 2.0.1 runs over JSON only: SOAP is not supported in OCPP 2.0 (OCPPTransportEnumType)")
     if data.securityProfile not in PROFILES_201:
