@@ -82,6 +82,7 @@ class Station:
         if kind == "command":
             assert c.apply_command_result(state, action, request_json, response_json, at_us)
         else:
+            state.last_seen_us = at_us  # as StationSession.apply does for what the station sends
             station_action = PROTOCOLS["2.0.1"].actions[action]
             request = m.decode_request(action, request_json.encode())
             response = msgspec.json.decode(response_json.encode(), type=station_action.result_type)

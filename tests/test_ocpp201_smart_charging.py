@@ -136,6 +136,18 @@ def test_same_stack_level_purpose_and_evse_with_another_id_is_refused_unless_val
     check("SetChargingProfile", profile(1, stack=0), station.state)  # its own id replaces it (K01.FR.05)
 
 
+def test_a_profile_the_station_no_longer_holds_conflicts_with_nothing():
+    station = Station()
+    station.start_transaction("tx-1")
+    station.command("SetChargingProfile", tx_profile(5, "tx-1"), ACCEPTED)
+    station.end_transaction("tx-1")
+    station.start_transaction("tx-2")
+    check("SetChargingProfile", tx_profile(6, "tx-2"), station.state)  # another transaction anyway
+    station.command("SetChargingProfile", profile(1, validTo=ts(0.09)), ACCEPTED)  # set at 5 s, valid until 5.4 s
+    station.sends("Heartbeat", {}, {"currentTime": ts(1)})  # at 6 s
+    check("SetChargingProfile", profile(2), station.state)
+
+
 def test_two_tx_profiles_of_one_transaction_need_different_stack_levels():
     station = Station()
     station.start_transaction()

@@ -172,8 +172,11 @@ def check_set_charging_profile_on(state: StationState, req: m.SetChargingProfile
                              "(OCPP 2.0.1 K01.FR.33)")
     new = profile_record(req.evseId, profile, 0)
     part = state.v201
+    # What the station no longer holds conflicts with nothing; the station's last message is
+    # the latest time the state knows.
+    now_us = state.last_seen_us or 0
     for existing in part.charging_profiles.values() if part is not None else ():
-        if _conflicts(existing, new):
+        if _conflicts(existing, new) and not existing.over(state.transactions, now_us):
             rule = "K01.FR.39" if new.purpose == "TxProfile" else "K01.FR.06"
             raise ValueError(f"profile {existing.profile_id} has the same stackLevel and purpose there and overlaps: "
                              f"replace it by its id (K01.FR.05) or clear it first (OCPP 2.0.1 {rule})")
