@@ -20,6 +20,8 @@ CommandStatus = Literal[
     # a valid payload for it (`error_description` says why); or an action of another version
     # than the station's (`error_description` names the one to use instead).
     "unknown_action", "invalid_payload", "other_version",
+    # Valid, but what the station holds forbids it now (Protocol.check_command_on).
+    "not_allowed",
 ]
 
 

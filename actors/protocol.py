@@ -47,6 +47,10 @@ def no_security_profile(action: str, request_json: str, response_json: str) -> i
     return None
 
 
+def no_state_rules(state: StationState, action: str, request: Any) -> None:
+    return None
+
+
 def answer_status(action: str, response_json: str) -> str | None:
     """The `status` of a station's answer, where it has one at its top."""
     try:
@@ -124,6 +128,10 @@ class Protocol:
     # new_security_profile(action, request_json, response_json) -> the security profile a
     # command the station accepted moved it to, else None (the host keeps it with the answer).
     new_security_profile: Callable[[str, str, str], int | None] = no_security_profile
+    # check_command_on(state, action, request): ValueError for a valid command that what the
+    # station holds forbids now (409, nothing sent): e.g. 2.0.1 K01.FR.09, a TxProfile for a
+    # transaction that is not open on that EVSE.
+    check_command_on: Callable[[StationState, str, Any], None] = no_state_rules
     # password_command(password) -> (action, payload): the command that gives a station a new
     # Basic-auth password (1.6: ChangeConfiguration AuthorizationKey; 2.0.1: SetVariables of
     # SecurityCtrlr.BasicAuthPassword); `new_password` says whether its answer accepted it.

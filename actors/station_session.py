@@ -355,6 +355,10 @@ class StationSession:
             protocol.check_command(action, request)
         except (msgspec.ValidationError, ValueError) as exc:
             return CommandOutcome(status="invalid_payload", error_description=f"invalid {action} payload: {exc}")
+        try:
+            protocol.check_command_on(self.state, action, request)
+        except ValueError as exc:
+            return CommandOutcome(status="not_allowed", error_description=f"{action} not allowed now: {exc}")
         return (_json_encode(request).decode(), _json_encode(protocol.loggable_command(action, request)).decode())
 
     def refuse_command(self, action: str) -> CommandOutcome | None:

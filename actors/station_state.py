@@ -16,7 +16,7 @@ snapshot decodes without a migration step (tests/test_upgrade.py).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import msgspec
 
@@ -575,9 +575,256 @@ class TransactionStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
     ongoing: bool | None = None
 
 
+# --- what operators' 2.0.1 commands set: smart charging, firmware and logs, display messages,
+# monitoring, network profiles, customer information, costs (the feature modules of
+# actors/ocpp201/ fold them; every secret is masked before it gets here) ---
+
+
+class SchedulePeriod201(msgspec.Struct, kw_only=True, omit_defaults=True):
+    start_period_s: int
+    limit: float
+    number_phases: int | None = None
+    phase_to_use: int | None = None
+
+
+class ChargingSchedule201(msgspec.Struct, kw_only=True, omit_defaults=True):
+    schedule_id: int
+    charging_rate_unit: str
+    periods: list[SchedulePeriod201]
+    start_schedule_us: int | None = None
+    duration_s: int | None = None
+    min_charging_rate: float | None = None
+
+
+class ChargingProfile201(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A charging profile installed on an EVSE (0: the whole station) of a 2.0.1 station (Part 2 K01)."""
+
+    profile_id: int
+    evse_id: int
+    stack_level: int
+    purpose: str
+    kind: str
+    schedules: list[ChargingSchedule201]
+    recurrency_kind: str | None = None
+    valid_from_us: int | None = None
+    valid_to_us: int | None = None
+    transaction_id: str | None = None
+    # "SetChargingProfile" (the station accepted ours) or "ReportChargingProfiles" (it reported
+    # it, K09); with the report, where the limit comes from (CSO, EMS, SO, Other).
+    source: str = "SetChargingProfile"
+    charging_limit_source: str = "CSO"
+    set_at_us: int = 0
+
+    def over(self, transactions: dict[int | str, Transaction], now_us: int) -> bool:
+        """Whether the station no longer holds it: past its validTo, or a TxProfile whose
+        transaction ended (a TxProfile lives as long as its transaction, K01)."""
+        if self.valid_to_us is not None and self.valid_to_us <= now_us:
+            return True
+        if self.purpose == "TxProfile" and self.transaction_id is not None:
+            tx = transactions.get(self.transaction_id)
+            return tx is not None and not tx.active
+        return False
+
+
+class ChargingProfilesReport(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A GetChargingProfiles and the ReportChargingProfiles parts of its requestId (K09)."""
+
+    request_id: int
+    # The station's answer: Accepted (reports follow) or NoProfiles; None until it came.
+    status: str | None = None
+    evse_id: int | None = None
+    requested_at_us: int = 0
+    parts: int = 0
+    complete: bool = False
+    profiles: list[ChargingProfile201] = []
+
+
+class CompositeSchedule201(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The latest GetCompositeSchedule answer for an EVSE (K08): the station's own computation."""
+
+    evse_id: int
+    status: str
+    duration_s: int | None = None
+    schedule_start_us: int | None = None
+    charging_rate_unit: str | None = None
+    periods: list[SchedulePeriod201] = []
+    received_at_us: int = 0
+
+
+class FirmwareUpdate201(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The last UpdateFirmware (L01 secure / L02): the answer, then the progress its requestId reports."""
+
+    request_id: int
+    # Credentials in the URI are masked (actors/command_urls.py).
+    location: str
+    retrieve_at_us: int
+    install_at_us: int | None = None
+    # L01.FR.11: a secure update carries the signing certificate and the signature.
+    signed: bool = False
+    retries: int | None = None
+    retry_interval_s: int | None = None
+    # UpdateFirmwareResponse.status: Accepted, AcceptedCanceled, Rejected, InvalidCertificate, ...
+    status: str = ""
+    # The latest FirmwareStatusNotification of this requestId (L01.FR.01).
+    progress: str | None = None
+    progress_at_us: int | None = None
+    requested_at_us: int = 0
+
+
+class FirmwarePublication(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The last PublishFirmware to a local controller (L03), until UnpublishFirmware (L04)."""
+
+    request_id: int
+    location: str
+    checksum: str
+    status: str = ""
+    progress: str | None = None
+    progress_at_us: int | None = None
+    # Where the local controller publishes it (PublishFirmwareStatusNotification Published).
+    published_locations: list[str] = []
+    unpublished: bool = False
+    requested_at_us: int = 0
+
+
+class LogUpload(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The last GetLog (N01): the answer, then the progress its requestId reports."""
+
+    request_id: int
+    log_type: str
+    location: str
+    oldest_us: int | None = None
+    latest_us: int | None = None
+    retries: int | None = None
+    retry_interval_s: int | None = None
+    status: str = ""
+    filename: str | None = None
+    progress: str | None = None
+    progress_at_us: int | None = None
+    requested_at_us: int = 0
+
+
+class DisplayMessage201(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A message the station displays (O01/O02 set by us, or reported by it, O03/O04)."""
+
+    message_id: int
+    priority: str
+    format: str
+    content: str
+    language: str | None = None
+    state: str | None = None
+    start_us: int | None = None
+    end_us: int | None = None
+    transaction_id: str | None = None
+    display: str | None = None
+    set_at_us: int = 0
+
+
+class DisplayMessagesReport(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A GetDisplayMessages and the NotifyDisplayMessages parts of its requestId (O03/O04)."""
+
+    request_id: int
+    # Whether it asked for every message (no id, priority or state): a complete answer to it
+    # is then the whole set the station holds.
+    unfiltered: bool = True
+    status: str | None = None
+    parts: int = 0
+    complete: bool = False
+    message_ids: list[int] = []
+    requested_at_us: int = 0
+
+
+class VariableMonitor(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A monitor on a component/variable (N04 set by us, or reported by NotifyMonitoringReport, N02)."""
+
+    monitor_id: int
+    # The device-model key of its component/variable (station_side.variable_key).
+    variable_key: str
+    type: str
+    value: float
+    severity: int
+    transaction: bool = False
+    set_at_us: int = 0
+
+
+class MonitoringReport(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A GetMonitoringReport and the NotifyMonitoringReport parts of its requestId (N02)."""
+
+    request_id: int
+    status: str | None = None
+    seq_nos: list[int] = []
+    last_seq_no: int | None = None
+    requested_at_us: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.last_seq_no is not None and self.seq_nos == list(range(self.last_seq_no + 1))
+
+
+class NetworkProfile201(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A network connection profile the station accepted into a slot (B09); no secret is kept."""
+
+    slot: int
+    ocpp_version: str
+    ocpp_transport: str
+    # Credentials in the URL are masked.
+    csms_url: str
+    message_timeout_s: int
+    security_profile: int
+    ocpp_interface: str
+    apn: str | None = None
+    apn_authentication: str | None = None
+    vpn_server: str | None = None
+    vpn_type: str | None = None
+    set_at_us: int = 0
+
+
+class CustomerInformation201(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A CustomerInformation (N09 report, N10 clear) and the NotifyCustomerInformation parts it got."""
+
+    request_id: int
+    report: bool
+    clear: bool
+    # Whom it is about: "idToken:<type>:<value>", "customerIdentifier:<value>" or
+    # "certificate:<serialNumber>".
+    customer: str
+    status: str | None = None
+    seq_nos: list[int] = []
+    last_seq_no: int | None = None
+    # The parts' data by seqNo, joined in order for the view.
+    data: dict[int, str] = {}
+    requested_at_us: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.last_seq_no is not None and self.seq_nos == list(range(self.last_seq_no + 1))
+
+
+class CostUpdate(msgspec.Struct, kw_only=True):
+    """The running total cost we last sent for a transaction (CostUpdated, I02)."""
+
+    total_cost: float
+    updated_at_us: int
+
+
 # Bounds of the 2.0.1 part (live memory per station; everything is in the lake).
+# Reports of each kind (device model, charging profiles, display messages, monitoring, customer
+# information) kept per station, newest last.
 REPORTS_KEPT = 4
 REMOTE_STARTS_KEPT = 16
+
+Report = TypeVar("Report")
+
+
+def report_for(reports: list[Report], request_id: int, new: Callable[[int], Report]) -> Report:
+    """The record of the request `request_id` in a list kept newest last (REPORTS_KEPT of them):
+    the one there, else `new(request_id)` appended. A station's parts may come before our
+    request's answer folds, so either side makes it."""
+    found: Any = next((r for r in reports if r.request_id == request_id), None)  # type: ignore[attr-defined]
+    if found is None:
+        found = new(request_id)
+        reports.append(found)
+        del reports[:-REPORTS_KEPT]
+    return found
 
 
 class Station201(msgspec.Struct, kw_only=True):
@@ -615,6 +862,25 @@ class Station201(msgspec.Struct, kw_only=True):
     reservations: dict[int, Reservation201] = {}
     # Keyed "<action>" or "<action>/<evseId>".
     latest: dict[str, StationMessage] = {}
+    # What operators' commands set (the feature modules of actors/ocpp201/ fold them).
+    # Keyed by profile id (ids are unique per station, K01.FR.05); each names its EVSE.
+    charging_profiles: dict[int, ChargingProfile201] = {}
+    charging_profile_reports: list[ChargingProfilesReport] = []
+    composite_schedules: dict[int, CompositeSchedule201] = {}
+    firmware_update: FirmwareUpdate201 | None = None
+    firmware_publication: FirmwarePublication | None = None
+    log_upload: LogUpload | None = None
+    display_messages: dict[int, DisplayMessage201] = {}
+    display_message_reports: list[DisplayMessagesReport] = []
+    monitors: dict[int, VariableMonitor] = {}
+    monitoring_reports: list[MonitoringReport] = []
+    # SetMonitoringBase / SetMonitoringLevel the station accepted (N03, N05).
+    monitoring_base: str | None = None
+    monitoring_level: int | None = None
+    network_profiles: dict[int, NetworkProfile201] = {}
+    customer_information: list[CustomerInformation201] = []
+    # Keyed by transactionId; only for transactions the state still holds.
+    costs: dict[str, CostUpdate] = {}
 
 
 class StationState(msgspec.Struct, kw_only=True, gc=False):

@@ -8,6 +8,7 @@ from typing import Literal
 import msgspec
 
 from actors.authorizer.decision import OFFLINE_SOURCES
+from actors.command_views_201 import Commands201View, commands_view
 from actors.events import now_us as current_us
 from actors.handshake_refusals import HandshakeRefusalsView
 from actors.station_state import (
@@ -368,6 +369,8 @@ class Station201View(msgspec.Struct, kw_only=True):
     availability: list[RequestedAvailabilityView] = []
     last_reset: RequestedResetView | None = None
     transaction_status: TransactionStatusView | None = None
+    # What operators' commands set and the station holds (actors/command_views_201.py).
+    commands: Commands201View | None = None
 
 
 class StationSummary(msgspec.Struct, kw_only=True):
@@ -539,7 +542,7 @@ def _component_event_view(e: ComponentEvent) -> ComponentEventView:
     )
 
 
-def v201_view(p: Station201, now_us: int) -> Station201View:
+def v201_view(p: Station201, now_us: int, commands: Commands201View | None = None) -> Station201View:
     reset, status = p.last_reset, p.transaction_status
     return Station201View(
         evses=[_evse_view(e) for _, e in sorted(p.evses.items())],
@@ -582,6 +585,7 @@ def v201_view(p: Station201, now_us: int) -> Station201View:
         log_request_id=p.log_request_id,
         publish_firmware_status=p.publish_firmware_status,
         reservation_updates=dict(p.reservation_updates),
+        commands=commands,
     )
 
 
@@ -740,7 +744,7 @@ def station_view(st: StationState, now_us: int | None = None) -> StationView:
         signed_firmware_status=st.signed_firmware_status,
         log_uploads=[log_upload_view(u) for u in reversed(st.log_uploads.values())],
         log_status=st.log_status,
-        v201=v201_view(st.v201, now) if st.v201 is not None else None,
+        v201=v201_view(st.v201, now, commands_view(st, now)) if st.v201 is not None else None,
     )
 
 

@@ -34,6 +34,8 @@ COMMAND_FAILURES: dict[str, tuple[int, str]] = {
     "unknown_action": (404, ""),
     "invalid_payload": (422, ""),
     "other_version": (422, ""),
+    # Valid, but not in the station's state (e.g. a TxProfile for a transaction not open there).
+    "not_allowed": (409, ""),
     "timeout": (504, "no answer from the station in time"),
 }
 
@@ -81,7 +83,7 @@ async def send_command(config: Config, hosts: list[str], station_id: str, action
                              from_host=True, message_id=outcome.message_id, error_code=outcome.error_code,
                              error_description=outcome.error_description)
     status_code, message = COMMAND_FAILURES[outcome.status]
-    if outcome.status in ("unknown_action", "invalid_payload", "other_version"):
+    if outcome.status in ("unknown_action", "invalid_payload", "other_version", "not_allowed"):
         return CommandResult(status_code=status_code, action=action, message=outcome.error_description or message)
     return CommandResult(status_code=status_code, action=action, message=outcome.error_description or message,
                          from_host=True, message_id=outcome.message_id)

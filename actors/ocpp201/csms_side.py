@@ -18,7 +18,20 @@ from typing import Any
 
 import msgspec
 
-from actors.ocpp201 import device_model, local_list, remote_control, reservations, secrets
+from actors.ocpp201 import (
+    costs,
+    customer_information,
+    device_model,
+    display_messages,
+    firmware_logs,
+    local_list,
+    monitoring,
+    network_profile,
+    remote_control,
+    reservations,
+    secrets,
+    smart_charging,
+)
 from actors.ocpp201 import messages as m
 from actors.ocpp201.feature import Check, Fold, Mask
 from actors.station_state import StationState
@@ -33,6 +46,13 @@ FEATURES: tuple[ModuleType, ...] = (
     remote_control,
     local_list,
     reservations,
+    smart_charging,
+    firmware_logs,
+    display_messages,
+    monitoring,
+    network_profile,
+    customer_information,
+    costs,
 )
 
 
@@ -47,6 +67,8 @@ def _merged(name: str) -> dict[str, tuple[Callable, ...]]:
 
 COMMAND_RESULTS: dict[str, tuple[Fold, ...]] = _merged("COMMAND_RESULTS")
 CHECKS: dict[str, tuple[Check, ...]] = _merged("CHECKS")
+# check(state, request): rules against what the station holds (a feature's STATE_CHECKS).
+STATE_CHECKS: dict[str, tuple[Callable[[StationState, Any], None], ...]] = _merged("STATE_CHECKS")
 MASKS: dict[str, tuple[Mask, ...]] = _merged("MASKS")
 
 
@@ -64,6 +86,12 @@ def check_command(action: str, request: Any) -> None:
         raise ValueError(f"{action} with credentials is not offered yet: the CSMS cannot keep them out of its log")
     for check in CHECKS.get(action, ()):
         check(request)
+
+
+def check_command_on(state: StationState, action: str, request: Any) -> None:
+    """ValueError for a valid command that what the station holds forbids now (409)."""
+    for check in STATE_CHECKS.get(action, ()):
+        check(state, request)
 
 
 def loggable_command(action: str, request: Any) -> Any:
@@ -106,8 +134,11 @@ def new_password(action: str, request_json: str, response_json: str) -> bytes | 
 
 
 def new_security_profile(action: str, request_json: str, response_json: str) -> int | None:
-    """The profile an accepted SetVariables of SecurityCtrlr.SecurityProfile moved the station to."""
-    return secrets.security_profile_of(request_json, response_json) if action == "SetVariables" else None
+    """The profile an accepted SetVariables of SecurityCtrlr.SecurityProfile, or an accepted
+    SetNetworkProfile (B09, actors/ocpp201/network_profile.py), moved the station to."""
+    if action == "SetVariables":
+        return secrets.security_profile_of(request_json, response_json)
+    return network_profile.new_security_profile(action, request_json, response_json)
 
 
 def password_command(password: str) -> tuple[str, dict[str, Any]]:

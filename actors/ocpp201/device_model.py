@@ -11,19 +11,14 @@ from __future__ import annotations
 from actors.ocpp201 import messages as m
 from actors.ocpp201.feature import Check, Fold, Mask
 from actors.ocpp201.station_side import variable_key
-from actors.station_state import REPORTS_KEPT, DeviceVariable, ReportProgress, StationState, VariableAttribute
+from actors.station_state import DeviceVariable, ReportProgress, StationState, VariableAttribute, report_for
 
 # --- GetBaseReport (B07) and GetReport (B08) ---------------------------------------------------
 
 
 def _report(state: StationState, request_id: int, at_us: int, status: str) -> ReportProgress:
     """The report with this requestId, made (newest last, REPORTS_KEPT) if its parts have not come yet."""
-    part = state.part201()
-    report = next((r for r in part.reports if r.request_id == request_id), None)
-    if report is None:
-        report = ReportProgress(request_id=request_id)
-        part.reports.append(report)
-        del part.reports[:-REPORTS_KEPT]
+    report = report_for(state.part201().reports, request_id, lambda rid: ReportProgress(request_id=rid))
     report.requested_at_us = at_us
     report.request_status = status
     return report

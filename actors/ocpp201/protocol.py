@@ -10,6 +10,13 @@ from typing import Any
 
 from actors import ocppj
 from actors.ocpp201 import csms_side as c
+from actors.ocpp201 import (
+    customer_information,
+    display_messages,
+    firmware_logs,
+    monitoring,
+    smart_charging,
+)
 from actors.ocpp201 import messages as m
 from actors.ocpp201 import station_side as s
 from actors.protocol import Policy, Protocol, StationAction
@@ -43,33 +50,40 @@ ACTIONS: dict[str, StationAction] = {
     "MeterValues": A(empty(m.MeterValuesResponse), s.apply_meter_values, m.MeterValuesResponse, durable=True),
     "SecurityEventNotification": A(empty(m.SecurityEventNotificationResponse), s.apply_security_event,
                                    m.SecurityEventNotificationResponse, durable=True),
-    "FirmwareStatusNotification": A(empty(m.FirmwareStatusNotificationResponse), s.apply_firmware_status,
+    # The progress of a firmware update, publication or log upload; folded with the request
+    # whose requestId it names (actors/ocpp201/firmware_logs.py).
+    "FirmwareStatusNotification": A(empty(m.FirmwareStatusNotificationResponse),
+                                    firmware_logs.apply_firmware_status,
                                     m.FirmwareStatusNotificationResponse, durable=False),
     "PublishFirmwareStatusNotification": A(empty(m.PublishFirmwareStatusNotificationResponse),
-                                           s.apply_publish_firmware_status,
+                                           firmware_logs.apply_publish_firmware_status,
                                            m.PublishFirmwareStatusNotificationResponse, durable=False),
-    "LogStatusNotification": A(empty(m.LogStatusNotificationResponse), s.apply_log_status,
+    "LogStatusNotification": A(empty(m.LogStatusNotificationResponse), firmware_logs.apply_log_status,
                                m.LogStatusNotificationResponse, durable=False),
     "ReservationStatusUpdate": A(empty(m.ReservationStatusUpdateResponse), s.apply_reservation_status,
                                  m.ReservationStatusUpdateResponse, durable=False),
-    # What these carry is kept (latest per kind and EVSE; all of it in the lake); the features
-    # behind them are the commands (smart charging, display messages, customer information,
-    # monitoring: issue 12) and certificates (issue 13) issues.
+    # What these carry is kept (latest per kind and EVSE; all of it in the lake); the ones that
+    # answer a command of ours fold into its feature's state, tied to its requestId (the
+    # feature modules: smart_charging, display_messages, customer_information, monitoring).
     "NotifyChargingLimit": A(empty(m.NotifyChargingLimitResponse), s.apply_keep_latest,
                              m.NotifyChargingLimitResponse, durable=False),
     "ClearedChargingLimit": A(empty(m.ClearedChargingLimitResponse), s.apply_keep_latest,
                               m.ClearedChargingLimitResponse, durable=False),
-    "ReportChargingProfiles": A(empty(m.ReportChargingProfilesResponse), s.apply_keep_latest,
+    "ReportChargingProfiles": A(empty(m.ReportChargingProfilesResponse),
+                                smart_charging.apply_report_charging_profiles,
                                 m.ReportChargingProfilesResponse, durable=False),
     "NotifyEVChargingNeeds": A(s.answer_ev_charging_needs, s.apply_keep_latest, m.NotifyEVChargingNeedsResponse,
                                durable=False),
     "NotifyEVChargingSchedule": A(s.answer_ev_charging_schedule, s.apply_keep_latest,
                                   m.NotifyEVChargingScheduleResponse, durable=False),
-    "NotifyDisplayMessages": A(empty(m.NotifyDisplayMessagesResponse), s.apply_keep_latest,
+    "NotifyDisplayMessages": A(empty(m.NotifyDisplayMessagesResponse),
+                               display_messages.apply_notify_display_messages,
                                m.NotifyDisplayMessagesResponse, durable=False),
-    "NotifyCustomerInformation": A(empty(m.NotifyCustomerInformationResponse), s.apply_keep_latest,
+    "NotifyCustomerInformation": A(empty(m.NotifyCustomerInformationResponse),
+                                   customer_information.apply_notify_customer_information,
                                    m.NotifyCustomerInformationResponse, durable=False),
-    "NotifyMonitoringReport": A(empty(m.NotifyMonitoringReportResponse), s.apply_keep_latest,
+    "NotifyMonitoringReport": A(empty(m.NotifyMonitoringReportResponse),
+                                monitoring.apply_notify_monitoring_report,
                                 m.NotifyMonitoringReportResponse, durable=False),
     "DataTransfer": A(s.answer_data_transfer, s.apply_nothing, m.DataTransferResponse, durable=False),
     "SignCertificate": A(s.answer_sign_certificate, s.apply_keep_latest, m.SignCertificateResponse, durable=False),
@@ -79,6 +93,7 @@ ACTIONS: dict[str, StationAction] = {
                               durable=False),
 }
 assert set(ACTIONS) == set(m.REQUESTS), "every station-initiated 2.0.1 action is answered"
+
 
 def authorization_outcome(request: Any, answer: Any) -> tuple[str, str | None]:
     info = getattr(answer, "idTokenInfo", None)
@@ -100,6 +115,7 @@ OCPP201 = Protocol(
     commands=c.COMMANDS,
     decode_command=c.decode_command,
     check_command=c.check_command,
+    check_command_on=c.check_command_on,
     loggable_command=c.loggable_command,
     loggable_result=c.loggable_result,
     apply_command_result=c.apply_command_result,

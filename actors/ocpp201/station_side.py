@@ -20,7 +20,6 @@ from actors.ocpp201 import messages as m
 from actors.protocol import Context
 from actors.security_events import is_critical
 from actors.station_state import (
-    REPORTS_KEPT,
     BootInfo,
     ComponentEvent,
     DeviceVariable,
@@ -34,6 +33,7 @@ from actors.station_state import (
     TransactionSeqNos,
     VariableAttribute,
     VariableCharacteristics,
+    report_for,
 )
 from actors.timestamps import from_us, to_us
 
@@ -214,11 +214,7 @@ def apply_notify_report(state: StationState, req: m.NotifyReportRequest, res: m.
     part's variables fold into the device model as they come, the progress says whether
     every part arrived."""
     part = state.part201()
-    report = next((r for r in part.reports if r.request_id == req.requestId), None)
-    if report is None:
-        report = ReportProgress(request_id=req.requestId)
-        part.reports.append(report)
-        del part.reports[:-REPORTS_KEPT]
+    report = report_for(part.reports, req.requestId, lambda rid: ReportProgress(request_id=rid))
     if not report.generated_at_us:  # its first part (our GetBaseReport / GetReport may have made it)
         report.generated_at_us = to_us(req.generatedAt)
     if req.seqNo not in report.seq_nos:
@@ -409,7 +405,8 @@ def forget_old_transactions(state: StationState, keep: int) -> None:
         seq_nos.pop(tx.transaction_id, None)  # type: ignore[arg-type]  (a 1.6 id has none)
 
 
-# --- security events (A04), firmware (L01, L03) and log (N01) status -------------------------------
+# --- security events (A04) and reservation updates (H01) ---------------------------------------------
+# (firmware, publication and log progress fold with their requests: actors/ocpp201/firmware_logs.py)
 
 
 def apply_security_event(state: StationState, req: m.SecurityEventNotificationRequest,
@@ -418,24 +415,6 @@ def apply_security_event(state: StationState, req: m.SecurityEventNotificationRe
     state.record_security_event(SecurityEvent(
         type=req.type, timestamp_us=to_us(req.timestamp), tech_info=req.techInfo, received_at_us=at_us,
         critical=is_critical(req.type)))
-
-
-def apply_firmware_status(state: StationState, req: m.FirmwareStatusNotificationRequest,
-                          res: m.FirmwareStatusNotificationResponse, at_us: int) -> None:
-    state.firmware_status = req.status
-    state.part201().firmware_request_id = req.requestId
-
-
-def apply_publish_firmware_status(state: StationState, req: m.PublishFirmwareStatusNotificationRequest,
-                                  res: m.PublishFirmwareStatusNotificationResponse, at_us: int) -> None:
-    state.part201().publish_firmware_status = req.status
-
-
-def apply_log_status(state: StationState, req: m.LogStatusNotificationRequest,
-                     res: m.LogStatusNotificationResponse, at_us: int) -> None:
-    part = state.part201()
-    part.log_status = req.status
-    part.log_request_id = req.requestId
 
 
 def apply_reservation_status(state: StationState, req: m.ReservationStatusUpdateRequest,
@@ -451,8 +430,7 @@ def apply_reservation_status(state: StationState, req: m.ReservationStatusUpdate
 
 def apply_keep_latest(state: StationState, req: Any, res: Any, at_us: int) -> None:
     """The latest request of its kind (per EVSE where it names one), for operators: the
-    smart-charging, display-message, customer-information and certificate messages whose
-    features are issues 12 and 13."""
+    charging-limit, EV charging and certificate messages whose features are issues to come."""
     action = type(req).__name__.removesuffix("Request")
     evse_id = getattr(req, "evseId", None)
     key = action if evse_id is None else f"{action}/{evse_id}"
