@@ -686,7 +686,7 @@ class FirmwarePublication(msgspec.Struct, kw_only=True, omit_defaults=True):
     requested_at_us: int = 0
 
 
-class LogUpload(msgspec.Struct, kw_only=True, omit_defaults=True):
+class LogUpload201(msgspec.Struct, kw_only=True, omit_defaults=True):
     """The last GetLog (N01): the answer, then the progress its requestId reports."""
 
     request_id: int
@@ -869,7 +869,7 @@ class Station201(msgspec.Struct, kw_only=True):
     composite_schedules: dict[int, CompositeSchedule201] = {}
     firmware_update: FirmwareUpdate201 | None = None
     firmware_publication: FirmwarePublication | None = None
-    log_upload: LogUpload | None = None
+    log_upload: LogUpload201 | None = None
     display_messages: dict[int, DisplayMessage201] = {}
     display_message_reports: list[DisplayMessagesReport] = []
     monitors: dict[int, VariableMonitor] = {}

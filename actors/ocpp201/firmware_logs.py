@@ -19,7 +19,7 @@ from typing import Any
 
 from actors.command_urls import is_uri, masked_url
 from actors.ocpp201 import messages as m
-from actors.station_state import FirmwarePublication, FirmwareUpdate201, LogUpload, StationState
+from actors.station_state import FirmwarePublication, FirmwareUpdate201, LogUpload201, StationState
 from actors.timestamps import to_us
 
 # PublishFirmwareRequest.checksum: "The MD5 checksum over the entire firmware file as a
@@ -156,7 +156,7 @@ def apply_unpublish_firmware_result(state: StationState, req: m.UnpublishFirmwar
 
 def apply_get_log_result(state: StationState, req: m.GetLogRequest, res: m.GetLogResponse, at_us: int) -> None:
     log = req.log
-    state.part201().log_upload = LogUpload(
+    state.part201().log_upload = LogUpload201(
         request_id=req.requestId, log_type=req.logType, location=masked_url(log.remoteLocation),
         oldest_us=_us(log.oldestTimestamp), latest_us=_us(log.latestTimestamp), retries=req.retries,
         retry_interval_s=req.retryInterval, status=res.status, filename=res.filename, requested_at_us=at_us,
