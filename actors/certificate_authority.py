@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import hashlib
 
 import msgspec
 from cryptography import x509
@@ -230,3 +231,40 @@ def chain_matches(chain_pem: str, checked: CheckedCsr, station_id: str) -> str |
     if facts(leaf).subject_cn != station_id:
         return f"the external CA's certificate does not name the station {station_id!r} in its CN"
     return None
+
+
+def signing_refusal(csr_pem: str, station_id: str, *, organization: str, signing: bool) -> str | None:
+    """Why a station's certificate request cannot be processed (A02.FR.12), else None."""
+    if not signing:
+        return 'this CSMS signs no station certificates (station_ca = "off")'
+    return check_csr(csr_pem, station_id, organization).refusal
+
+
+def _key_bits(certificate: x509.Certificate) -> bytes:
+    """The subjectPublicKey BIT STRING's content, as OCSP's issuerKeyHash hashes it (RFC 6960 4.1.1)."""
+    key = certificate.public_key()
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    if isinstance(key, rsa.RSAPublicKey):
+        return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def hash_data(certificate_pem: str) -> dict[str, str] | None:
+    """A CA certificate's CertificateHashData (whitepaper section 7, SHA-256): the hash of its
+    issuer's DER name, of its issuer's public key, and its serial in hex. Root certificates are
+    their own issuers, which is what InstallCertificate installs (M05). None if it is not PEM."""
+    try:
+        certificate = x509.load_pem_x509_certificate(certificate_pem.encode())
+    except ValueError:
+        return None
+    # A root's issuer is itself; for another certificate the issuer's key is not at hand, and
+    # its authority key identifier is no substitute for the hash, so only roots are computed.
+    if certificate.issuer != certificate.subject:
+        return None
+    return {
+        "hash_algorithm": "SHA256",
+        "issuer_name_hash": hashlib.sha256(certificate.issuer.public_bytes()).hexdigest(),
+        "issuer_key_hash": hashlib.sha256(_key_bits(certificate)).hexdigest(),
+        "serial_number": format(certificate.serial_number, "x"),
+    }

@@ -23,6 +23,10 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     heartbeat_interval_s: int = 300
     pending_retry_interval_s: int = 60
     completed_transactions_kept: int = 200
+    # Whether a certificate authority signs stations' CSRs (config `station_ca` is not "off"),
+    # and the organisation (O) a CSR must name; empty: not checked (actors/certificate_authority.py).
+    certificate_signing: bool = False
+    certificate_organization: str = ""
 
 
 class Context(msgspec.Struct, frozen=True, kw_only=True):
@@ -44,6 +48,14 @@ def no_stale_transactions(state: StationState, action: str, request: Any, at_us:
 
 
 def no_security_profile(action: str, request_json: str, response_json: str) -> int | None:
+    return None
+
+
+def no_certificate_request(action: str, request: Any) -> str | None:
+    return None
+
+
+def no_certificate_signed(chain_pem: str) -> tuple[str, str] | None:
     return None
 
 
@@ -114,6 +126,13 @@ class Protocol:
     # new_security_profile(action, request_json, response_json) -> the security profile a
     # command the station accepted moved it to, else None (the host keeps it with the answer).
     new_security_profile: Callable[[str, str, str], int | None] = no_security_profile
+    # certificate_request(action, request) -> the PEM CSR of a station request that asks our CA
+    # for a client certificate (1.6: SignCertificate), else None; the session answers it and
+    # the host has it signed once that answer is durable.
+    certificate_request: Callable[[str, Any], str | None] = no_certificate_request
+    # certificate_signed(chain_pem) -> (action, payload JSON) of the command that delivers an
+    # issued chain to a station of this version (1.6: CertificateSigned), or None if none.
+    certificate_signed: Callable[[str], tuple[str, str] | None] = no_certificate_signed
     # This version's spelling of an OCPP-J error code, where it differs from actors.ocppj's
     # (1.6) names: OCPP-J 2.0.1 section 4.3 says FormatViolation, OccurrenceConstraintViolation.
     error_codes: Mapping[str, str] = field(default_factory=dict)

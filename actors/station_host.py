@@ -24,6 +24,7 @@ from actors import directory, events as ev, lake, logs, ocppj, protocols, snapsh
 from actors.authorizer.decision import AuthorizationDecision
 from actors.authorizer.resolver import AuthorizationStatus, Authorizer
 from actors.bulk_registration import BulkOutcome, StationRow, registration_for
+from actors.certificate_issuer import CertificateIssuer
 from actors.config import Config
 from actors.durable_file import write_atomically
 from actors.event_log import EventLog
@@ -103,6 +104,8 @@ class StationHost:
             heartbeat_interval_s=config.heartbeat_interval_s,
             pending_retry_interval_s=config.pending_retry_interval_s,
             completed_transactions_kept=config.completed_transactions_kept,
+            certificate_signing=config.station_ca != "off",
+            certificate_organization=config.station_certificate_organization,
         )
         self._dir = config.data_path / "hosts" / name
         self._dir.mkdir(parents=True, exist_ok=True)
@@ -121,6 +124,10 @@ class StationHost:
         self._outbound_ready: dict[str, asyncio.Event] = {}
         # Id tags the local table does not know (or all, by config) asked of an external party.
         self.authorizer = Authorizer(config, name) if config.authorizer_url else None
+        # Stations' accepted CSRs are signed (own CA) or sent to the external CA, and the chains
+        # delivered with CertificateSigned (security whitepaper A02/A03).
+        self.certificates = CertificateIssuer(config) if config.station_ca != "off" else None
+        self._certificate_requests: list[tuple[str, str]] = []
         self.unknown_stations = UnknownStations(config.unknown_stations_kept)
         started = time.perf_counter()
         self.log = EventLog(self._dir / "wal", config.wal_segment_max_bytes, config.wal_segment_max_age_s,
@@ -251,7 +258,10 @@ class StationHost:
         task.add_done_callback(lambda _t: self._start_delivery(request))
 
     def _start_delivery(self, request: Frame) -> None:
-        delivery = asyncio.get_running_loop().create_task(self._deliver(request))
+        self._start_background(self._deliver(request))
+
+    def _start_background(self, work) -> None:
+        delivery = asyncio.get_running_loop().create_task(work)
         self._deliveries.add(delivery)
         delivery.add_done_callback(self._deliveries.discard)
 
@@ -286,6 +296,9 @@ class StationHost:
         # An operator learns the station's answer only once it is on disk, like the station.
         for station_id, answer in answers:
             self._resolve_command(station_id, answer)
+        # Accepted certificate requests, now durable with their answers: to the CA.
+        while self._certificate_requests:
+            self._start_background(self._issue_certificate(*self._certificate_requests.pop(0)))
         self.metrics.record_calls(calls)
         self._record_appends()
 
@@ -336,6 +349,8 @@ class StationHost:
         """A frame of a registered station over its admitted connection."""
         outcome = session.handle(request.text, request.received_at_us, self.id_tags, decision, answer_resent=True)
         events.extend(outcome.events)
+        if outcome.certificate_request is not None and self.certificates is not None:
+            self._certificate_requests.append((request.station_id, outcome.certificate_request))
         if outcome.answer is not None:
             answers.append((request.station_id, outcome.answer))
             if any(e.action == ev.STATION_REGISTERED for e in outcome.events):
@@ -515,6 +530,36 @@ class StationHost:
         log.critical("%s; exiting so Ray rebuilds this host from what is on disk", what,
                      extra={"host": self.name}, exc_info=True)
         os._exit(1)
+
+    # --- station certificates (security whitepaper A02/A03) -----------------------------------
+
+    async def _issue_certificate(self, station_id: str, csr_pem: str) -> None:
+        """After the station's SignCertificate was answered Accepted and made durable (A02 steps
+        5-9): have the CSR signed, keep what was issued (CertificateIssued, durable), then send
+        the chain with CertificateSigned through the station's mailbox like any command, so the
+        one-CALL-in-flight rule holds (OCPP-J 1.6 section 4.1.1). A CA that fails is the
+        operator's to see (A02, error handling: the station is not told): CertificateIssueFailed."""
+        assert self.certificates is not None
+        try:
+            issued = await self.certificates.issue(station_id, csr_pem, now_us())
+            session = self.sessions.get(station_id)
+            if session is None or session.state.registration is None:
+                return
+            if isinstance(issued, str):
+                self._append([session.certificate_issue_failed(issued, now_us())])
+                await self._commit()
+                log.warning("station certificate not issued", extra={"station_id": station_id, "reason": issued})
+                return
+            self._append([session.certificate_issued(issued.certificate, now_us())])
+            await self._commit()
+            log.info("station certificate issued", extra={
+                "station_id": station_id, "serial": issued.certificate.serial, "source": issued.certificate.source,
+                "not_after_us": issued.certificate.not_after_us})
+            command = session.protocol.certificate_signed(issued.chain_pem)
+            if command is not None:
+                await self.command(station_id, *command, self.config.command_timeout_s)
+        except Exception:
+            log.exception("issuing a station certificate failed", extra={"station_id": station_id})
 
     # --- registry --------------------------------------------------------------------------
 
@@ -804,4 +849,6 @@ class StationHost:
             self._background.cancel()
         if self.authorizer is not None:
             await self.authorizer.close()
+        if self.certificates is not None:
+            await self.certificates.close()
         self.log.close()

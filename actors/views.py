@@ -8,6 +8,7 @@ from typing import Literal
 import msgspec
 
 from actors.authorizer.decision import OFFLINE_SOURCES
+from actors.certificate_views import CertificatesView, certificates_view
 from actors.events import now_us as current_us
 from actors.station_state import (
     BootInfo,
@@ -295,6 +296,10 @@ class StationView(msgspec.Struct, kw_only=True):
     availability: list[AvailabilityView]
     # A station that has spoken 2.0.1: its EVSEs, device model, events; None otherwise.
     v201: Station201View | None = None
+    # Certificates our CA issued it and what it holds (actors/certificate_views.py); None: none yet.
+    certificates: CertificatesView | None = None
+    # The operator's word that it holds a client certificate we did not issue (docs/security.md).
+    client_certificate_installed: bool = False
 
 
 def boot_view(b: BootInfo) -> BootView:
@@ -547,6 +552,8 @@ def station_view(st: StationState, now_us: int | None = None) -> StationView:
             for _, a in sorted(st.availability.items())
         ],
         v201=v201_view(st.v201) if st.v201 is not None else None,
+        certificates=certificates_view(st.certificates) if st.certificates is not None else None,
+        client_certificate_installed=reg.client_certificate_installed if reg else False,
     )
 
 

@@ -52,6 +52,7 @@ PROFILE = {
     "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}]},
 }
 TX_PROFILE = {**PROFILE, "chargingProfileId": 8, "chargingProfilePurpose": "TxProfile"}
+HASH_DATA = {"hashAlgorithm": "SHA256", "issuerNameHash": "a" * 64, "issuerKeyHash": "b" * 64, "serialNumber": "1f"}
 VALID = {
     "CancelReservation": {"reservationId": 1},
     "ChangeAvailability": {"connectorId": 1, "type": "Inoperative"},
@@ -73,6 +74,13 @@ VALID = {
     "TriggerMessage": {"requestedMessage": "StatusNotification", "connectorId": 0},
     "UnlockConnector": {"connectorId": 1},
     "UpdateFirmware": {"location": "https://fw.example.com/v2.bin", "retrieveDate": ts(30), "retries": 3, "retryInterval": 60},
+    # The security whitepaper's (actors/ocpp16/certificates.py).
+    "CertificateSigned": {"certificateChain": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"},
+    "DeleteCertificate": {"certificateHashData": HASH_DATA},
+    "ExtendedTriggerMessage": {"requestedMessage": "SignChargePointCertificate"},
+    "GetInstalledCertificateIds": {"certificateType": "CentralSystemRootCertificate"},
+    "InstallCertificate": {"certificateType": "ManufacturerRootCertificate",
+                           "certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"},
 }
 assert VALID.keys() == COMMANDS.keys()
 
@@ -142,6 +150,12 @@ MISSING_REQUIRED_FIELD = [
     ("UnlockConnector", "connectorId"),
     ("UpdateFirmware", "location"),
     ("UpdateFirmware", "retrieveDate"),
+    ("CertificateSigned", "certificateChain"),
+    ("DeleteCertificate", "certificateHashData"),
+    ("ExtendedTriggerMessage", "requestedMessage"),
+    ("GetInstalledCertificateIds", "certificateType"),
+    ("InstallCertificate", "certificateType"),
+    ("InstallCertificate", "certificate"),
 ]
 
 
@@ -171,6 +185,11 @@ WRONG_TYPE = [
     ("TriggerMessage", {"requestedMessage": "Heartbeat", "connectorId": "1"}),
     ("UnlockConnector", {"connectorId": [1]}),
     ("UpdateFirmware", {**VALID["UpdateFirmware"], "retries": 1.5}),
+    ("CertificateSigned", {"certificateChain": ["x"]}),
+    ("DeleteCertificate", {"certificateHashData": {**HASH_DATA, "serialNumber": 31}}),
+    ("ExtendedTriggerMessage", {"requestedMessage": "Heartbeat", "connectorId": "1"}),
+    ("GetInstalledCertificateIds", {"certificateType": 1}),
+    ("InstallCertificate", {**VALID["InstallCertificate"], "certificate": None}),
 ]
 assert {a for a, _ in WRONG_TYPE} == COMMANDS.keys()
 

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from actors.ocpp16 import certificates as cert16
 from actors.ocpp16 import messages as m
 from actors.ocpp16.messages import CiString20, CiString50, CiString500, ConnectorId, Int32, Payload
 from actors.ocpp16.secrets import MASK, SECRET_CONFIGURATION_KEYS
@@ -250,6 +251,7 @@ COMMANDS: dict[str, type[Payload]] = {
     "TriggerMessage": TriggerMessageRequest,
     "UnlockConnector": UnlockConnectorRequest,
     "UpdateFirmware": UpdateFirmwareRequest,
+    **cert16.COMMANDS,  # the security whitepaper's certificate commands
 }
 
 _command_decoders = {action: msgspec.json.Decoder(cls) for action, cls in COMMANDS.items()}
@@ -401,6 +403,7 @@ COMMAND_RESPONSES: dict[str, type[CommandResponse]] = {
     "TriggerMessage": TriggerMessageResponse,
     "UnlockConnector": UnlockConnectorResponse,
     "UpdateFirmware": UpdateFirmwareResponse,
+    **cert16.COMMAND_RESPONSES,
 }
 assert COMMAND_RESPONSES.keys() == COMMANDS.keys()
 
@@ -702,7 +705,8 @@ def apply_trigger_message_result(
     # trigger lets one such request through (StationSession.apply consumes it).
     if response.status != "Accepted":
         return
-    state.triggered_messages.append(request.requestedMessage)
+    # ExtendedTriggerMessage (security whitepaper) folds here too, its names mapped to actions.
+    state.triggered_messages.append(cert16.TRIGGERED_ACTIONS.get(request.requestedMessage, request.requestedMessage))
     del state.triggered_messages[:-TRIGGERED_MESSAGES_KEPT]
 
 
@@ -726,6 +730,8 @@ COMMAND_RESULTS: dict[str, ApplyResult] = {
     "SetChargingProfile": apply_set_charging_profile_result,
     "TriggerMessage": apply_trigger_message_result,
     "UpdateFirmware": apply_update_firmware_result,
+    **cert16.COMMAND_RESULTS,
+    "ExtendedTriggerMessage": apply_trigger_message_result,
 }
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from actors.ocpp16 import answers as a
+from actors.ocpp16 import certificates as cert16
 from actors.ocpp16 import csms_side as c16
 from actors.ocpp16 import messages as m
 from actors.ocpp16 import station_side as s16
@@ -45,7 +46,18 @@ ACTIONS: dict[str, StationAction] = {
                                        a.DiagnosticsStatusNotificationResponse, durable=False),
     "FirmwareStatusNotification": A(s16.answer_firmware_status, s16.apply_firmware_status,
                                     a.FirmwareStatusNotificationResponse, durable=False),
+    # Security whitepaper A02/A03: durable, so the CSR is on disk before we accept to sign it.
+    "SignCertificate": A(cert16.answer_sign_certificate, cert16.apply_sign_certificate,
+                         cert16.SignCertificateResponse, durable=True),
 }
+
+# Station requests of the security whitepaper, decoded by their own modules' types.
+_whitepaper_decoders = {action: msgspec.json.Decoder(t) for action, t in cert16.STATION_REQUESTS.items()}
+
+
+def decode_request(action: str, payload: bytes) -> Any:
+    decoder = _whitepaper_decoders.get(action)
+    return m.decode_request(action, payload) if decoder is None else decoder.decode(payload)
 
 
 def new_password(action: str, request_json: str, response_json: str) -> bytes | None:
@@ -87,7 +99,7 @@ OCPP16 = Protocol(
     version="1.6",
     subprotocol="ocpp1.6",
     actions=ACTIONS,
-    decode_request=m.decode_request,
+    decode_request=decode_request,
     commands=c16.COMMANDS,
     decode_command=c16.decode_command,
     check_command=check_secret_command,
@@ -104,4 +116,6 @@ OCPP16 = Protocol(
     # messages, etc., but not start or stop charging.
     not_while_pending=frozenset({"RemoteStartTransaction", "RemoteStopTransaction"}),
     stale_transactions=s16.stale_transactions,
+    certificate_request=cert16.certificate_request,
+    certificate_signed=cert16.certificate_signed,
 )

@@ -52,7 +52,7 @@ def connectivity(
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 quarantine.add(row, f"StationRegistered event payload unreadable: {short(exc)}")
         # decisions: analytics.silver.decisions; settlements: analytics.silver.settlements
-        elif action not in (ev.STATION_DELETED, ev.AUTHORIZATION_DECIDED, ev.TRANSACTION_SETTLED):
+        elif action not in (ev.STATION_DELETED, ev.AUTHORIZATION_DECIDED, ev.TRANSACTION_SETTLED, *ev.CERTIFICATE_EVENTS):
             quarantine.add(row, f"unknown SESSION event {action!r}")
     for boot in boots:
         if us_day(boot.row["received_at"]) == d:
