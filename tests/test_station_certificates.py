@@ -141,3 +141,52 @@ async def test_a_station_that_is_not_accepted_may_send_sign_certificate_only_whe
         assert (await call(host, station, [2, "s2", "SignCertificate", csr]))[2] == {"status": "Accepted"}
     finally:
         close(host)
+
+
+async def commanded(host, station: LocalStation, action: str, payload: dict, answer: dict) -> dict:
+    """An operator's command through the host's mailbox, answered by the station; the outcome."""
+    command = asyncio.ensure_future(host.command(station.station_id, action, json.dumps(payload), 10))
+    sent = await next_call(host)
+    assert sent[2:] == [action, payload]
+    await batch(host, [station.frame([3, sent[1], answer])])
+    outcome = await command
+    assert outcome.status == "answered", outcome
+    return json.loads(outcome.response)
+
+
+def root_pem() -> str:
+    return ca_.new_authority(common_name="Manufacturer root", organization="Maker", validity_days=30,
+                             now=NOW).certificate_pem
+
+
+async def test_what_the_station_holds_is_kept_from_install_list_and_delete(tmp_path):
+    host = local_host(tmp_path)
+    try:
+        station = await booted(host)
+        root = root_pem()
+        await commanded(host, station, "InstallCertificate",
+                        {"certificateType": "ManufacturerRootCertificate", "certificate": root}, {"status": "Accepted"})
+        [installed] = view(host).certificates.installed
+        expected = ca_.hash_data(root)
+        assert (installed.certificate_type, installed.issuer_name_hash, installed.serial_number) == \
+            ("ManufacturerRootCertificate", expected["issuer_name_hash"], expected["serial_number"])
+        # A refused install changes nothing (M05).
+        await commanded(host, station, "InstallCertificate",
+                        {"certificateType": "ManufacturerRootCertificate", "certificate": root_pem()}, {"status": "Rejected"})
+        assert len(view(host).certificates.installed) == 1
+        # The station's own list is what it holds (M03): it replaces what we assumed, per type.
+        reported = {"hashAlgorithm": "SHA256", "issuerNameHash": "AB" * 32, "issuerKeyHash": "CD" * 32, "serialNumber": "01"}
+        await commanded(host, station, "GetInstalledCertificateIds", {"certificateType": "CentralSystemRootCertificate"},
+                        {"status": "Accepted", "certificateHashData": [reported]})
+        assert sorted(i.certificate_type for i in view(host).certificates.installed) == \
+            ["CentralSystemRootCertificate", "ManufacturerRootCertificate"]
+        assert view(host).certificates.installed_read_at is not None
+        # Deleted (M04), matched case-insensitively and without the serial's leading zeros.
+        gone = {**reported, "issuerNameHash": "ab" * 32, "issuerKeyHash": "cd" * 32, "serialNumber": "1"}
+        await commanded(host, station, "DeleteCertificate", {"certificateHashData": gone}, {"status": "Accepted"})
+        assert [i.certificate_type for i in view(host).certificates.installed] == ["ManufacturerRootCertificate"]
+        await commanded(host, station, "GetInstalledCertificateIds", {"certificateType": "ManufacturerRootCertificate"},
+                        {"status": "NotFound"})
+        assert view(host).certificates.installed == []
+    finally:
+        close(host)
