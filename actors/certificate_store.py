@@ -36,6 +36,8 @@ def load_authority(config: Config) -> CertificateAuthority | None:
     """The CA this CSMS signs station certificates with: the operator's files, or the data
     root's (made on first use); None when the CSMS does not sign itself (`station_ca` is
     "external" or "off"). Raises ValueError for operator files that do not make a CA."""
+    if config.station_ca == "external" and not config.station_ca_url:
+        raise ValueError('station_ca = "external" needs station_ca_url')
     if config.station_ca != "own":
         return None
     if config.station_ca_cert_file or config.station_ca_key_file:

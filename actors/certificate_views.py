@@ -83,3 +83,11 @@ def certificates_view(c: StationCertificates) -> CertificatesView:
 def current_certificate(c: StationCertificates) -> IssuedCertificate | None:
     """The certificate whose expiry matters: the one the station accepted, else the newest issued."""
     return c.client_certificate() or (c.issued[-1] if c.issued else None)
+
+
+class CertificatePage(msgspec.Struct, kw_only=True):
+    """GET /api/certificates: every station whose current certificate ends before `expiring_before`."""
+
+    expiring_before: datetime
+    total: int
+    certificates: list[ExpiringCertificateView]

@@ -19,6 +19,8 @@ CommandStatus = Literal[
     # Refused before anything is queued: not a command of the station's OCPP version, or not
     # a valid payload for it (`error_description` says why).
     "unknown_action", "invalid_payload",
+    # A raise to security profile 3 before the station holds a client certificate (whitepaper A05).
+    "certificate_first",
 ]
 
 

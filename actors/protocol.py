@@ -51,6 +51,10 @@ def no_security_profile(action: str, request_json: str, response_json: str) -> i
     return None
 
 
+def no_requested_profile(action: str, request_json: str) -> int | None:
+    return None
+
+
 def no_certificate_request(action: str, request: Any) -> str | None:
     return None
 
@@ -126,6 +130,9 @@ class Protocol:
     # new_security_profile(action, request_json, response_json) -> the security profile a
     # command the station accepted moved it to, else None (the host keeps it with the answer).
     new_security_profile: Callable[[str, str, str], int | None] = no_security_profile
+    # requested_security_profile(action, request_json) -> the profile a command asks the station
+    # to move to, else None: a raise to 3 waits for a client certificate (security_profiles.py).
+    requested_security_profile: Callable[[str, str], int | None] = no_requested_profile
     # certificate_request(action, request) -> the PEM CSR of a station request that asks our CA
     # for a client certificate (1.6: SignCertificate), else None; the session answers it and
     # the host has it signed once that answer is durable.

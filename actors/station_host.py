@@ -25,6 +25,7 @@ from actors.authorizer.decision import AuthorizationDecision
 from actors.authorizer.resolver import AuthorizationStatus, Authorizer
 from actors.bulk_registration import BulkOutcome, StationRow, registration_for
 from actors.certificate_issuer import CertificateIssuer
+from actors.certificate_views import ExpiringCertificateView, current_certificate, issued_view
 from actors.config import Config
 from actors.durable_file import write_atomically
 from actors.event_log import EventLog
@@ -49,7 +50,7 @@ from actors.mailbox import CommandOutcome
 from actors.metrics import CallTally, host_metrics
 from actors.passwords import verify_password
 from actors.protocol import Policy
-from actors.security_profiles import below_required
+from actors.security_profiles import ProfileRefused, below_required, certificate_first_refusal
 from actors.settlement import CloseRefusal
 from actors.station_session import CLOSE_REPLACED, CLOSE_UNREGISTERED, CommandAnswer, StationSession
 from actors.station_state import IdTagRecord, Registration, StationState
@@ -449,7 +450,7 @@ class StationHost:
         checked = session.check_command(action, payload_json)
         if isinstance(checked, CommandOutcome):
             return checked
-        refused = session.refuse_command(action)
+        refused = session.refuse_command(action) or session.refuse_profile_raise(action, checked[0])
         if refused is not None:
             return refused
         command = session.queue_command(action, *checked)
@@ -571,13 +572,17 @@ class StationHost:
     def _write_refusal(self) -> NotStored | None:
         return write_problem(self.config.data_path, self.config.disk_free_min_bytes)
 
-    async def register(self, station_id: str, registration: Registration,
-                       security_profile: int | None = None) -> bool | NotStored:
+    async def register(self, station_id: str, registration: Registration, security_profile: int | None = None,
+                       client_certificate_installed: bool | None = None) -> bool | NotStored | ProfileRefused:
         """Create or update a station's registration; True when it is new. Durable on return;
         refused (NotStored, nothing changed) while the disk cannot take it.
 
         `security_profile` None keeps the station's current profile (0 for a new station); an
-        operator may set any, and lowering one is logged (only operators ever lower it)."""
+        operator may set any, and lowering one is logged (only operators ever lower it). Raising
+        a registered station to 3 is refused (ProfileRefused) until it holds a client
+        certificate: one we issued, or one the operator says was installed another way
+        (`client_certificate_installed`; None keeps what was said before). A new station may be
+        registered at 3: it has no lower profile to move from, and comes provisioned."""
         await self._ensure_started()
         if (refused := self._write_refusal()) is not None:
             return refused
@@ -586,6 +591,14 @@ class StationHost:
         created = current is None
         current_profile = current.security_profile if current is not None else 0
         registration.security_profile = current_profile if security_profile is None else security_profile
+        if client_certificate_installed is None:
+            client_certificate_installed = current.client_certificate_installed if current is not None else False
+        registration.client_certificate_installed = client_certificate_installed
+        if current is not None:
+            refusal = certificate_first_refusal(current_profile, registration.security_profile,
+                                                session.issued_client_certificate() or client_certificate_installed)
+            if refusal is not None:
+                return ProfileRefused(refusal)
         if registration.security_profile < current_profile:
             log.warning("security profile lowered by an operator", extra={
                 "station_id": station_id, "from_profile": current_profile, "to_profile": registration.security_profile})
@@ -710,6 +723,20 @@ class StationHost:
 
     async def stations(self) -> list[StationSummary]:
         return [station_summary(s.state) for s in self.sessions.values() if s.state.registration is not None]
+
+    async def expiring_certificates(self, before_us: int) -> list[ExpiringCertificateView]:
+        """Registered stations whose current certificate from our CA (the one they accepted, else
+        the newest issued) ends before `before_us`: what renewal must reach (docs/security.md)."""
+        expiring = []
+        for session in self.sessions.values():
+            state = session.state
+            if state.registration is None or state.certificates is None:
+                continue
+            current = current_certificate(state.certificates)
+            if current is not None and current.not_after_us < before_us:
+                expiring.append(ExpiringCertificateView(station_id=state.station_id, connected=state.connected,
+                                                        certificate=issued_view(current)))
+        return expiring
 
     async def transactions(self, query: TransactionFilter) -> list[TransactionView]:
         if query.station_id is not None:

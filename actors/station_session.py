@@ -27,7 +27,7 @@ from actors.mailbox import CommandOutcome, Mailbox, PendingCommand
 from actors.passwords import hash_password
 from actors.protocol import Context, Policy, Protocol
 from actors.protocols import DEFAULT_VERSION, PROTOCOLS
-from actors.security_profiles import accepted_profile
+from actors.security_profiles import accepted_profile, certificate_first_refusal
 from actors.settlement import CloseRefusal, apply_settlement, close_transaction
 from actors.station_certificates import CertificateFailure, IssuedCertificate
 from actors.station_state import (
@@ -384,6 +384,25 @@ class StationSession:
         if action in self.protocol.not_while_pending and self.state.boot_status != "Accepted":
             return CommandOutcome(status="not_accepted")
         return None
+
+    def issued_client_certificate(self) -> bool:
+        """Whether the station accepted a client certificate we issued (CertificateSigned)."""
+        return self.state.certificates is not None and self.state.certificates.client_certificate() is not None
+
+    def holds_client_certificate(self) -> bool:
+        """A client certificate we issued that the station accepted, or the operator's word."""
+        registration = self.state.registration
+        return self.issued_client_certificate() or (registration is not None and registration.client_certificate_installed)
+
+    def refuse_profile_raise(self, action: str, payload_json: str) -> CommandOutcome | None:
+        """A command that would raise the station to profile 3 before it holds a client
+        certificate (whitepaper A05: the certificate first, then the profile), else None."""
+        requested = self.protocol.requested_security_profile(action, payload_json)
+        registration = self.state.registration
+        if requested is None or registration is None:
+            return None
+        refusal = certificate_first_refusal(registration.security_profile, requested, self.holds_client_certificate())
+        return None if refusal is None else CommandOutcome(status="certificate_first", error_description=refusal)
 
     def next_command(self, now_us: int) -> tuple[str, Event] | None:
         """The next queued command's CALL frame and its event (applied), if the line is free."""

@@ -28,6 +28,8 @@ COMMAND_FAILURES: dict[str, tuple[int, str]] = {
     # or not a valid payload for it (the host's error_description says which and why).
     "unknown_action": (404, ""),
     "invalid_payload": (422, ""),
+    # A raise to security profile 3 before the station holds a client certificate (whitepaper A05).
+    "certificate_first": (409, ""),
     "timeout": (504, "no answer from the station in time"),
 }
 
@@ -75,6 +77,9 @@ async def send_command(config: Config, hosts: list[str], station_id: str, action
                              from_host=True, message_id=outcome.message_id, error_code=outcome.error_code,
                              error_description=outcome.error_description)
     status_code, message = COMMAND_FAILURES[outcome.status]
+    if outcome.status == "certificate_first":
+        return CommandResult(status_code=status_code, action=action, message=outcome.error_description or message,
+                             from_host=True)
     if outcome.status in ("unknown_action", "invalid_payload"):
         return CommandResult(status_code=status_code, action=action, message=outcome.error_description or message)
     return CommandResult(status_code=status_code, action=action, message=message, from_host=True,

@@ -18,7 +18,7 @@ from actors.ocpp16.secrets import (
     loggable_command,
 )
 from actors.protocol import Policy, Protocol, StationAction
-from actors.security_profiles import new_security_profile_16
+from actors.security_profiles import new_security_profile_16, requested_security_profile_16
 from actors.station_state import StationState
 
 A = StationAction
@@ -108,6 +108,7 @@ OCPP16 = Protocol(
     apply_command_result=c16.apply_command_result,
     new_password=new_password,
     new_security_profile=new_security_profile_16,
+    requested_security_profile=requested_security_profile_16,
     station_timestamp_us=s16.station_timestamp_us,
     id_token=id_token,
     after_apply=after_apply,
