@@ -23,6 +23,7 @@ ROLES = {
     ("GET", "/api/stations/{station_id}/events"): "viewer",
     ("POST", "/api/stations/{station_id}/commands/{action}"): "operator",
     ("GET", "/api/unknown-stations"): "viewer",
+    ("GET", "/api/certificates"): "viewer",
     ("POST", "/api/bulk/stations"): "admin",
     ("POST", "/api/bulk/id-tags"): "admin",
     ("GET", "/api/transactions"): "viewer",
@@ -52,6 +53,7 @@ SCHEMAS = {
     ("GET", "/api/id-tags"): "IdTagList",
     ("GET", "/api/id-tags/{id_tag}"): "IdTagView",
     ("GET", "/api/unknown-stations"): "UnknownStationPage",
+    ("GET", "/api/certificates"): "CertificatePage",
     ("POST", "/api/bulk/stations"): "BulkOutcome",
 }
 
