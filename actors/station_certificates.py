@@ -66,6 +66,9 @@ class StationCertificates(msgspec.Struct, kw_only=True, gc=False):
     # Rejected, or the CA did not issue), for a support agent; None after a success.
     last_failure: str | None = None
     last_failure_at_us: int | None = None
+    # The CSR of a SignCertificate we answered Accepted whose outcome (CertificateIssued or
+    # CertificateIssueFailed) is not logged yet: a host that restarts meanwhile asks again.
+    pending_csr: str | None = None
 
     def client_certificate(self) -> IssuedCertificate | None:
         """The newest certificate we issued that the station accepted (CertificateSigned Accepted)."""
@@ -77,10 +80,11 @@ class StationCertificates(msgspec.Struct, kw_only=True, gc=False):
     def record_issued(self, issued: IssuedCertificate) -> None:
         self.issued = [c for c in self.issued if c.fingerprint_sha256 != issued.fingerprint_sha256] + [issued]
         del self.issued[:-ISSUED_KEPT]
-        self.last_failure = self.last_failure_at_us = None
+        self.last_failure = self.last_failure_at_us = self.pending_csr = None
 
     def record_failure(self, reason: str, at_us: int) -> None:
         self.last_failure, self.last_failure_at_us = reason, at_us
+        self.pending_csr = None
 
     def record_delivery(self, fingerprint_sha256: str, status: str, at_us: int) -> None:
         for issued in self.issued:

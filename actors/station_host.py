@@ -201,6 +201,7 @@ class StationHost:
         if self._background is None:
             self._flush_lock = asyncio.Lock()
             self._background = asyncio.get_running_loop().create_task(self._maintain())
+            self._resume_certificate_requests()
         if self._started is None or (self._started.done() and self._started.exception() is not None):
             self._started = asyncio.ensure_future(self._pull_id_tags())  # (again, if it failed)
         await asyncio.shield(self._started)
@@ -297,7 +298,11 @@ class StationHost:
         # An operator learns the station's answer only once it is on disk, like the station.
         for station_id, answer in answers:
             self._resolve_command(station_id, answer)
-        # Accepted certificate requests, now durable with their answers: to the CA.
+        # Accepted certificate requests, now durable with their answers: to the CA. The task runs
+        # after this batch's reply has left (process() returns without awaiting it), and its
+        # CertificateSigned then needs a commit and the outbound poll (OUTBOUND_COALESCE_S), so
+        # the station has its SignCertificate answer first; the CALL may come while the station
+        # has one of its own outstanding, which OCPP-J allows (one per direction, section 4.1.1).
         while self._certificate_requests:
             self._start_background(self._issue_certificate(*self._certificate_requests.pop(0)))
         self.metrics.record_calls(calls)
@@ -533,6 +538,16 @@ class StationHost:
         os._exit(1)
 
     # --- station certificates (security whitepaper A02/A03) -----------------------------------
+
+    def _resume_certificate_requests(self) -> None:
+        """Accepted certificate requests whose outcome the log lacks (this host stopped between
+        the answer and the CA's): asked again, once, at start."""
+        if self.certificates is None:
+            return
+        for session in self.sessions.values():
+            state = session.state
+            if state.registration is not None and state.certificates is not None and state.certificates.pending_csr:
+                self._start_background(self._issue_certificate(state.station_id, state.certificates.pending_csr))
 
     async def _issue_certificate(self, station_id: str, csr_pem: str) -> None:
         """After the station's SignCertificate was answered Accepted and made durable (A02 steps

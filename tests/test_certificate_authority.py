@@ -143,9 +143,11 @@ def test_the_operators_ca_files_are_used_and_checked(tmp_path, authority):
 
 
 def test_an_external_or_no_ca_means_no_own_ca(tmp_path):
-    for mode in ("external", "off"):
-        assert certificate_store.load_authority(Config(data_root=str(tmp_path), station_ca=mode)) is None
+    for settings in ({"station_ca": "external", "station_ca_url": "https://ca.example/sign"}, {"station_ca": "off"}):
+        assert certificate_store.load_authority(Config(data_root=str(tmp_path), **settings)) is None
     assert not (tmp_path / "station-ca").exists()
+    with pytest.raises(ValueError, match="needs station_ca_url"):
+        certificate_store.load_authority(Config(data_root=str(tmp_path), station_ca="external"))
 
 
 # --- the external CA hook ------------------------------------------------------------------------
@@ -159,12 +161,14 @@ class ExternalCaServer:
         self.behaviour: str | int = "sign"
         self.received: list[tuple[dict, str | None]] = []
         self.url = ""
+        self.released = asyncio.Event()  # ends a "hang" (set when the server stops)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.received.append((body, request.headers.get("Authorization")))
         if self.behaviour == "hang":
-            await asyncio.sleep(30)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.released.wait(), 30)
         if isinstance(self.behaviour, int):
             return web.Response(status=self.behaviour)
         if self.behaviour == "garbage":
@@ -188,6 +192,7 @@ async def external_ca_server(authority: ca_.CertificateAuthority):
     try:
         yield server
     finally:
+        server.released.set()
         await runner.cleanup()
 
 

@@ -190,3 +190,29 @@ async def test_what_the_station_holds_is_kept_from_install_list_and_delete(tmp_p
         assert view(host).certificates.installed == []
     finally:
         close(host)
+
+
+async def test_a_request_whose_outcome_was_not_logged_is_asked_again_after_a_restart(tmp_path):
+    external = ca_.new_authority(common_name="External CA", organization="", validity_days=30, now=NOW)
+    async with external_ca_server(external) as server:
+        settings = {"station_ca": "external", "station_ca_url": server.url, "station_ca_timeout_s": 5.0}
+        server.behaviour = "hang"
+        host = local_host(tmp_path, **settings)
+        try:
+            station = await booted(host)
+            assert (await call(host, station, [2, "s1", "SignCertificate",
+                                               {"csr": csr_pem(station_key(), "CP-CERT")}]))[2]["status"] == "Accepted"
+            await wait_until(lambda: server.received, 10, "the CSR at the external CA")
+            assert view(host).certificates.issued == []
+        finally:
+            for task in list(host._deliveries):
+                task.cancel()  # the host dies while the CA is still answering
+            close(host)
+        server.behaviour = "sign"
+        again = local_host(tmp_path, **settings)
+        try:
+            await again.ping()  # its first call starts it
+            await wait_until(lambda: (view(again).certificates.issued or [None])[0], 10, "the certificate issued")
+            assert len(server.received) == 2 and again.sessions["CP-CERT"].state.certificates.pending_csr is None
+        finally:
+            close(again)

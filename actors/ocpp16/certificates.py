@@ -53,8 +53,12 @@ def certificate_request_refusal(state: StationState, csr: str, ctx: Context) -> 
                                                  signing=ctx.policy.certificate_signing)
 
 
-def apply_sign_certificate(state: StationState, request: Any, response: Any, at_us: int) -> None:
-    return None  # what came of it is folded from the CertificateIssued / ...Refused events
+def apply_sign_certificate(state: StationState, request: SignCertificateRequest,
+                           response: SignCertificateResponse, at_us: int) -> None:
+    # Accepted: the CA's answer is owed until CertificateIssued / CertificateIssueFailed folds;
+    # a Rejected one is folded from its CertificateRequestRefused event.
+    if response.status == "Accepted":
+        state.certificates_part().pending_csr = request.csr
 
 
 def certificate_request(action: str, request: Any) -> str | None:
