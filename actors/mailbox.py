@@ -17,8 +17,9 @@ import msgspec
 CommandStatus = Literal[
     "answered", "call_error", "timeout", "not_connected", "not_accepted", "busy", "unknown_station", "disconnected",
     # Refused before anything is queued: not a command of the station's OCPP version, or not
-    # a valid payload for it (`error_description` says why).
-    "unknown_action", "invalid_payload",
+    # a valid payload for it (`error_description` says why); or an action of another version
+    # than the station's (`error_description` names the one to use instead).
+    "unknown_action", "invalid_payload", "other_version",
     # A raise to security profile 3 before the station holds a client certificate (whitepaper A05).
     "certificate_first",
 ]

@@ -63,6 +63,16 @@ def no_certificate_signed(chain_pem: str) -> tuple[str, str] | None:
     return None
 
 
+def answer_status(action: str, response_json: str) -> str | None:
+    """The `status` of a station's answer, where it has one at its top."""
+    try:
+        answer = msgspec.json.decode(response_json)
+    except msgspec.DecodeError:
+        return None
+    status = answer.get("status") if isinstance(answer, dict) else None
+    return status if isinstance(status, str) else None
+
+
 @dataclass(frozen=True, slots=True)
 class StationAction:
     """One station-initiated action: how it is answered and how the answer changes state."""
@@ -140,6 +150,16 @@ class Protocol:
     # certificate_signed(chain_pem) -> (action, payload JSON) of the command that delivers an
     # issued chain to a station of this version (1.6: CertificateSigned), or None if none.
     certificate_signed: Callable[[str], tuple[str, str] | None] = no_certificate_signed
+    # password_command(password) -> (action, payload): the command that gives a station a new
+    # Basic-auth password (1.6: ChangeConfiguration AuthorizationKey; 2.0.1: SetVariables of
+    # SecurityCtrlr.BasicAuthPassword); `new_password` says whether its answer accepted it.
+    password_command: Callable[[str], tuple[str, dict[str, Any]]] | None = None
+    # command_status(action, response_json) -> the status a station's answer to our command reports.
+    command_status: Callable[[str, str], str | None] = answer_status
+    # Other versions' names of commands this version calls otherwise (1.6 RemoteStartTransaction
+    # -> 2.0.1 RequestStartTransaction), so an operator who names the other version's action
+    # is told the one to use (actors.protocols.other_version_command).
+    renamed_commands: Mapping[str, str] = field(default_factory=dict)
     # This version's spelling of an OCPP-J error code, where it differs from actors.ocppj's
     # (1.6) names: OCPP-J 2.0.1 section 4.3 says FormatViolation, OccurrenceConstraintViolation.
     error_codes: Mapping[str, str] = field(default_factory=dict)

@@ -28,6 +28,19 @@ ACTION_NAMES: frozenset[str] = frozenset().union(*(set(p.actions) | set(p.comman
 TRANSACTION_ACTIONS: frozenset[str] = frozenset().union(*(p.transaction_actions for p in PROTOCOLS.values()))
 
 
+def other_version_command(action: str, protocol: Protocol) -> tuple[str, str | None] | None:
+    """For an action that is not a command of `protocol` but is one of another version: that
+    version, and `protocol`'s command for the same thing if it has one; else None."""
+    for other in PROTOCOLS.values():
+        if other is protocol or action not in other.commands:
+            continue
+        instead = protocol.renamed_commands.get(action) or next(
+            (mine for mine, theirs in other.renamed_commands.items() if theirs == action and mine in protocol.commands),
+            None)
+        return other.version, instead
+    return None
+
+
 def negotiate(offered: Iterable[str]) -> Protocol | None:
     """The highest version whose subprotocol the station offered (OCPP-J section 3.1.2), else None."""
     offered = set(offered)

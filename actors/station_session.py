@@ -26,7 +26,7 @@ from actors.events import Event, decode_event, encode_event
 from actors.mailbox import CommandOutcome, Mailbox, PendingCommand
 from actors.passwords import hash_password
 from actors.protocol import Context, Policy, Protocol
-from actors.protocols import DEFAULT_VERSION, PROTOCOLS
+from actors.protocols import DEFAULT_VERSION, PROTOCOLS, other_version_command
 from actors.security_profiles import accepted_profile, certificate_first_refusal
 from actors.settlement import CloseRefusal, apply_settlement, close_transaction
 from actors.station_certificates import CertificateFailure, IssuedCertificate
@@ -364,6 +364,12 @@ class StationSession:
         or why it may not be sent: not an action of the station's version, or not a valid
         payload for it (nothing is sent)."""
         protocol = self.protocol
+        elsewhere = other_version_command(action, protocol) if action not in protocol.commands else None
+        if elsewhere is not None:
+            version, instead = elsewhere
+            use = f"; use {instead} instead" if instead else f"; it has no OCPP {protocol.version} counterpart"
+            return CommandOutcome(status="other_version", error_description=(
+                f"{action} is an OCPP {version} action and this station speaks OCPP {protocol.version}{use}"))
         if action not in protocol.commands:
             return CommandOutcome(status="unknown_action", error_description=(
                 f"{action!r} is not a CSMS-initiated OCPP {protocol.version} action; "
@@ -382,7 +388,9 @@ class StationSession:
         if not self.state.connected:
             return CommandOutcome(status="not_connected")
         if action in self.protocol.not_while_pending and self.state.boot_status != "Accepted":
-            return CommandOutcome(status="not_accepted")
+            return CommandOutcome(status="not_accepted", error_description=(
+                f"the station's BootNotification is not Accepted: OCPP {self.protocol.version} forbids {action} "
+                "while it is Pending"))
         return None
 
     def issued_client_certificate(self) -> bool:

@@ -170,12 +170,14 @@ class ConfigurationValue(msgspec.Struct, kw_only=True):
 
 
 class LocalAuthorization(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """One entry of a station's local authorization list (OCPP 1.6 section 3.5), as we sent it."""
+    """One entry of a station's local authorization list (OCPP 1.6 section 3.5, 2.0.1 D01), as we sent it."""
 
     id_tag: str
     status: str
     expiry_us: int | None = None
     parent_id_tag: str | None = None
+    # 2.0.1: the IdTokenEnumType (ISO14443, eMAID, ...); 1.6 tags have none.
+    token_type: str | None = None
 
 
 class Reservation(msgspec.Struct, kw_only=True):
@@ -275,6 +277,9 @@ class AnsweredCall(msgspec.Struct, array_like=True, frozen=True):
 
 # Covers the retransmissions of a reconnect: a station resends its unanswered CALLs first.
 ANSWERED_CALLS_KEPT = 8
+# Accepted TriggerMessages waiting for their request: a station that never sends what it was
+# asked for must not grow its state without bound.
+TRIGGERED_MESSAGES_KEPT = 16
 
 
 # --- the 2.0.1 part ---------------------------------------------------------------------------
@@ -308,6 +313,10 @@ class VariableAttribute(msgspec.Struct, kw_only=True, omit_defaults=True):
     mutability: str | None = None
     persistent: bool | None = None
     constant: bool | None = None
+    # A SetVariables the station answered RebootRequired: `value` applies from its next boot (B05).
+    reboot_required: bool = False
+    # When a GetVariables / SetVariables answer last set `value` (0: as the report said).
+    updated_at_us: int = 0
 
 
 class VariableCharacteristics(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -336,7 +345,8 @@ class DeviceVariable(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 class ReportProgress(msgspec.Struct, kw_only=True):
-    """A (multi-part) NotifyReport being assembled: its parts by seqNo until the one with tbc false (B07/B08)."""
+    """A (multi-part) NotifyReport being assembled: its parts by seqNo until the one with tbc false (B07/B08),
+    and the GetBaseReport / GetReport of ours it answers (B07, B08), when we asked for it."""
 
     request_id: int
     seq_nos: list[int] = []
@@ -344,6 +354,15 @@ class ReportProgress(msgspec.Struct, kw_only=True):
     last_seq_no: int | None = None
     generated_at_us: int = 0
     received_at_us: int = 0
+    # Our request (None: a report we did not ask for, or asked before this was recorded):
+    # GetBaseReport's reportBase, or GetReport's criteria and component/variable keys.
+    requested_at_us: int | None = None
+    report_base: str | None = None
+    criteria: list[str] = []
+    component_variables: list[str] = []
+    # The station's answer to it: Accepted (the parts follow), Rejected, NotSupported,
+    # EmptyResultSet (nothing to report: no part follows, B07/B08).
+    request_status: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -414,9 +433,74 @@ class StationMessage(msgspec.Struct, kw_only=True):
     received_at_us: int
 
 
+class RemoteStart(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A RequestStartTransaction (F01, F02) and the transaction that carries its remoteStartId."""
+
+    remote_start_id: int
+    id_token: str
+    requested_at_us: int
+    evse_id: int | None = None
+    # The station's answer: Accepted or Rejected.
+    status: str = "Accepted"
+    # The transaction: from the answer (F01: one already running on the EVSE, e.g. cable
+    # plugged in first) or the first TransactionEvent that carries the remoteStartId (F02).
+    transaction_id: str | None = None
+
+
+class Reservation201(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A reservation a 2.0.1 station accepted (ReserveNow, H01): on an EVSE, or (evse_id None)
+    on any EVSE, optionally of one connector type; it ends at its expiry, with a
+    ReservationStatusUpdate, a CancelReservation, or the transaction that carries its id."""
+
+    reservation_id: int
+    id_token: str
+    expiry_us: int
+    evse_id: int | None = None
+    connector_type: str | None = None
+    group_id_token: str | None = None
+    reserved_at_us: int = 0
+
+    def active_at(self, now_us: int) -> bool:
+        return now_us < self.expiry_us
+
+
+class RequestedAvailability(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """What ChangeAvailability last asked of the station, an EVSE or a connector (G03, G04) and
+    the station agreed to; the actual state arrives as StatusNotification."""
+
+    operational_status: str
+    # Scheduled: the change waits for the transaction running there to end (G03/G04).
+    status: str
+    requested_at_us: int
+    evse_id: int | None = None
+    connector_id: int | None = None
+
+
+class RequestedReset(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The last Reset the station answered (B11, B12): Immediate or OnIdle, of the station or an EVSE."""
+
+    type: str
+    # Accepted, Rejected, or Scheduled (OnIdle, or Immediate while a transaction runs: after it).
+    status: str
+    requested_at_us: int
+    evse_id: int | None = None
+
+
+class TransactionStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The station's last answer to GetTransactionStatus (E14)."""
+
+    messages_in_queue: bool
+    asked_at_us: int
+    # None: asked about no transaction in particular (then only the queue is reported).
+    transaction_id: str | None = None
+    # Whether that transaction is still ongoing; None when the station did not say.
+    ongoing: bool | None = None
+
+
 # Bounds of the 2.0.1 part (live memory per station; everything is in the lake).
 SECURITY_EVENTS_KEPT = 50
 REPORTS_KEPT = 4
+REMOTE_STARTS_KEPT = 16
 
 
 class Station201(msgspec.Struct, kw_only=True):
@@ -435,6 +519,21 @@ class Station201(msgspec.Struct, kw_only=True):
     publish_firmware_status: str | None = None
     # ReservationStatusUpdate per reservation id (Expired, Removed; Part 2 H01/H02).
     reservation_updates: dict[int, str] = {}
+    # RequestStartTransaction requests the station accepted, by remoteStartId (F01/F02).
+    remote_starts: dict[int, RemoteStart] = {}
+    # What operators' commands changed (Part 2 B, C, D, E, G, H). Keys of `availability`:
+    # "" the station, "<evse>" an EVSE, "<evse>.<connector>" a connector.
+    availability: dict[str, RequestedAvailability] = {}
+    last_reset: RequestedReset | None = None
+    transaction_status: TransactionStatus | None = None
+    # The local list (D01) keyed "<idToken upper>/<type>" (IdToken is case-insensitive), the
+    # versionNumber of the last SendLocalList the station accepted, and the one it last
+    # reported through GetLocalListVersion (D02; 0: no list).
+    local_list: dict[str, LocalAuthorization] = {}
+    local_list_version: int | None = None
+    station_local_list_version: int | None = None
+    station_local_list_version_at_us: int | None = None
+    reservations: dict[int, Reservation201] = {}
     # Keyed "<action>" or "<action>/<evseId>".
     latest: dict[str, StationMessage] = {}
 
@@ -472,7 +571,7 @@ class StationState(msgspec.Struct, kw_only=True, gc=False):
     answered_calls: list[AnsweredCall] = []
     # requestedMessage of each TriggerMessage the station Accepted, until the station sends
     # that request (its action name): a station not yet Accepted may send it once per
-    # trigger (1.6 section 4.2). Bounded by csms_side.TRIGGERED_MESSAGES_KEPT.
+    # trigger (1.6 section 4.2, 2.0.1 F06). Bounded by TRIGGERED_MESSAGES_KEPT.
     triggered_messages: list[str] = []
 
     # --- the 1.6 part (fields keep their place in snapshots: msgpack maps by name) ---

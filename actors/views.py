@@ -23,6 +23,7 @@ from actors.station_state import (
     Station201,
     StationState,
     Transaction,
+    TransactionSeqNos,
 )
 
 
@@ -89,6 +90,8 @@ class TransactionView(msgspec.Struct, kw_only=True):
     # 2.0.1: seqNos of TransactionEvents that never arrived (lost data: the energy is computed
     # from what did arrive, and billing should know it is incomplete); [] when complete and for 1.6.
     seq_gaps: list[int] = []
+    # 2.0.1: the remoteStartId of the RequestStartTransaction that started it (F01/F02).
+    remote_start_id: int | None = None
 
 
 class ReservationView(msgspec.Struct, kw_only=True):
@@ -191,6 +194,10 @@ class VariableAttributeView(msgspec.Struct, kw_only=True):
     type: str
     value: str | None
     mutability: str | None
+    # The station answered SetVariables RebootRequired: the value applies from its next boot.
+    reboot_required: bool = False
+    # When a GetVariables / SetVariables answer last set the value (None: as reported).
+    updated_at: datetime | None = None
 
 
 class DeviceVariableView(msgspec.Struct, kw_only=True):
@@ -230,11 +237,64 @@ class SecurityEventView(msgspec.Struct, kw_only=True):
     tech_info: str | None
 
 
-class ReportView(msgspec.Struct, kw_only=True):
+class ReportView(msgspec.Struct, kw_only=True, omit_defaults=True):
     request_id: int
     parts: int
     complete: bool
     generated_at: datetime | None
+    # Our GetBaseReport (report_base) or GetReport (criteria, component_variables) it answers,
+    # and the station's answer to it (Accepted: parts follow; EmptyResultSet, NotSupported,
+    # Rejected: none will); None: not asked through the CSMS.
+    requested_at: datetime | None = None
+    request_status: str | None = None
+    report_base: str | None = None
+    criteria: list[str] = []
+    component_variables: list[str] = []
+
+
+class RemoteStartView(msgspec.Struct, kw_only=True):
+    remote_start_id: int
+    id_token: str
+    evse_id: int | None
+    status: str
+    requested_at: datetime | None
+    # The transaction that carries the remoteStartId (None: none has started yet).
+    transaction_id: str | None
+
+
+class Reservation201View(msgspec.Struct, kw_only=True):
+    reservation_id: int
+    id_token: str
+    # None: any EVSE (of `connector_type`, if given).
+    evse_id: int | None
+    connector_type: str | None
+    group_id_token: str | None
+    expires_at: datetime | None
+    reserved_at: datetime | None
+
+
+class RequestedAvailabilityView(msgspec.Struct, kw_only=True):
+    # None: the whole station; a connector_id: that connector of the EVSE.
+    evse_id: int | None
+    connector_id: int | None
+    operational_status: str
+    # Accepted, or Scheduled (after the transaction running there).
+    status: str
+    requested_at: datetime | None
+
+
+class RequestedResetView(msgspec.Struct, kw_only=True):
+    type: str
+    evse_id: int | None
+    status: str
+    requested_at: datetime | None
+
+
+class TransactionStatusView(msgspec.Struct, kw_only=True):
+    transaction_id: str | None
+    ongoing: bool | None
+    messages_in_queue: bool
+    asked_at: datetime | None
 
 
 class Station201View(msgspec.Struct, kw_only=True):
@@ -251,6 +311,15 @@ class Station201View(msgspec.Struct, kw_only=True):
     log_request_id: int | None
     publish_firmware_status: str | None
     reservation_updates: dict[int, str]
+    # RequestStartTransaction requests the station took, and the transactions they started (F01/F02).
+    remote_starts: list[RemoteStartView] = []
+    # What operators' commands changed: unexpired reservations (H01), the local list (D01, D02),
+    # requested availability (G03, G04), the last reset (B11, B12), the last GetTransactionStatus (E14).
+    reservations: list[Reservation201View] = []
+    local_list: LocalListView | None = None
+    availability: list[RequestedAvailabilityView] = []
+    last_reset: RequestedResetView | None = None
+    transaction_status: TransactionStatusView | None = None
 
 
 class StationSummary(msgspec.Struct, kw_only=True):
@@ -330,7 +399,7 @@ def connector_view(c: ConnectorState) -> ConnectorView:
     )
 
 
-def transaction_view(station_id: str, t: Transaction, seq_gaps: list[int] | None = None) -> TransactionView:
+def transaction_view(station_id: str, t: Transaction, seq: TransactionSeqNos | None = None) -> TransactionView:
     return TransactionView(
         station_id=station_id,
         transaction_id=t.transaction_id,
@@ -352,7 +421,8 @@ def transaction_view(station_id: str, t: Transaction, seq_gaps: list[int] | None
         settled_reason=t.settlement.reason if t.settlement is not None else None,
         meter_stop_estimated=t.settlement is not None and not t.stopped_by_station,
         evse_id=t.evse_id,
-        seq_gaps=seq_gaps or [],
+        seq_gaps=seq.gaps if seq is not None else [],
+        remote_start_id=seq.remote_start_id if seq is not None else None,
     )
 
 
@@ -360,7 +430,7 @@ def transaction_views(st: StationState, query: TransactionFilter | None = None) 
     """The station's transactions as the API shows them (both versions), those `query` matches."""
     seq_nos = st.v201.transaction_seq_nos if st.v201 is not None else {}
     return [
-        transaction_view(st.station_id, t, seq_nos[t.transaction_id].gaps if t.transaction_id in seq_nos else None)
+        transaction_view(st.station_id, t, seq_nos.get(t.transaction_id))  # type: ignore[arg-type]  (1.6 ids: none)
         for t in st.transactions.values()
         if query is None or query.matches(t)
     ]
@@ -391,7 +461,9 @@ def _device_variable_view(v: DeviceVariable) -> DeviceVariableView:
     return DeviceVariableView(
         component=v.component, component_instance=v.component_instance, evse_id=v.evse_id,
         connector_id=v.connector_id, variable=v.variable, variable_instance=v.variable_instance,
-        attributes=[VariableAttributeView(type=a.type, value=a.value, mutability=a.mutability) for a in v.attributes],
+        attributes=[VariableAttributeView(type=a.type, value=a.value, mutability=a.mutability,
+                                          reboot_required=a.reboot_required, updated_at=_ts(a.updated_at_us or None))
+                    for a in v.attributes],
         unit=v.characteristics.unit if v.characteristics else None,
         data_type=v.characteristics.data_type if v.characteristics else None,
         reported_at=_ts(v.reported_at_us),
@@ -408,7 +480,8 @@ def _component_event_view(e: ComponentEvent) -> ComponentEventView:
     )
 
 
-def v201_view(p: Station201) -> Station201View:
+def v201_view(p: Station201, now_us: int) -> Station201View:
+    reset, status = p.last_reset, p.transaction_status
     return Station201View(
         evses=[_evse_view(e) for _, e in sorted(p.evses.items())],
         device_model=[_device_variable_view(v) for _, v in sorted(p.device_model.items())],
@@ -419,9 +492,36 @@ def v201_view(p: Station201) -> Station201View:
         ],
         reports=[
             ReportView(request_id=r.request_id, parts=len(r.seq_nos), complete=r.complete,
-                       generated_at=_ts(r.generated_at_us))
+                       generated_at=_ts(r.generated_at_us or None), requested_at=_ts(r.requested_at_us),
+                       request_status=r.request_status, report_base=r.report_base, criteria=list(r.criteria),
+                       component_variables=list(r.component_variables))
             for r in p.reports
         ],
+        remote_starts=[
+            RemoteStartView(remote_start_id=r.remote_start_id, id_token=r.id_token, evse_id=r.evse_id,
+                            status=r.status, requested_at=_ts(r.requested_at_us), transaction_id=r.transaction_id)
+            for r in p.remote_starts.values()
+        ],
+        reservations=[
+            Reservation201View(reservation_id=r.reservation_id, id_token=r.id_token, evse_id=r.evse_id,
+                               connector_type=r.connector_type, group_id_token=r.group_id_token,
+                               expires_at=_ts(r.expiry_us), reserved_at=_ts(r.reserved_at_us))
+            for _, r in sorted(p.reservations.items()) if r.active_at(now_us)
+        ],
+        local_list=LocalListView(version=p.local_list_version, entries=len(p.local_list),
+                                 station_reported_version=p.station_local_list_version,
+                                 station_reported_at=_ts(p.station_local_list_version_at_us)),
+        availability=[
+            RequestedAvailabilityView(evse_id=a.evse_id, connector_id=a.connector_id,
+                                      operational_status=a.operational_status, status=a.status,
+                                      requested_at=_ts(a.requested_at_us))
+            for _, a in sorted(p.availability.items())
+        ],
+        last_reset=RequestedResetView(type=reset.type, evse_id=reset.evse_id, status=reset.status,
+                                      requested_at=_ts(reset.requested_at_us)) if reset else None,
+        transaction_status=TransactionStatusView(
+            transaction_id=status.transaction_id, ongoing=status.ongoing, messages_in_queue=status.messages_in_queue,
+            asked_at=_ts(status.asked_at_us)) if status else None,
         firmware_request_id=p.firmware_request_id,
         log_status=p.log_status,
         log_request_id=p.log_request_id,
@@ -551,7 +651,7 @@ def station_view(st: StationState, now_us: int | None = None) -> StationView:
             AvailabilityView(connector_id=a.connector_id, type=a.type, status=a.status, requested_at=_ts(a.requested_at_us))
             for _, a in sorted(st.availability.items())
         ],
-        v201=v201_view(st.v201) if st.v201 is not None else None,
+        v201=v201_view(st.v201, now) if st.v201 is not None else None,
         certificates=certificates_view(st.certificates) if st.certificates is not None else None,
         client_certificate_installed=reg.client_certificate_installed if reg else False,
     )

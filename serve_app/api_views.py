@@ -10,7 +10,7 @@ from actors.authorizer.resolver import AuthorizationStatus
 from actors.events import Event, UtcDatetime, utc_datetime as utc
 from actors.station_state import IdTagRecord
 from actors.unknown_stations import UnknownStation
-from actors.views import StationSummary, TransactionView
+from actors.views import DeviceVariableView, StationSummary, StationView, TransactionView
 
 
 class Health(msgspec.Struct, kw_only=True):
@@ -42,8 +42,29 @@ class PasswordChanged(msgspec.Struct, kw_only=True, omit_defaults=True):
     station_id: str
     changed: bool
     pushed: bool
-    # The station's answer to ChangeConfiguration AuthorizationKey (pushed changes only).
+    # The station's answer to the password command of its version (pushed changes only): 1.6
+    # ChangeConfiguration AuthorizationKey, 2.0.1 SetVariables SecurityCtrlr.BasicAuthPassword.
     station_status: str | None = None
+
+
+class StationVariables(msgspec.Struct, kw_only=True):
+    """A 2.0.1 station's stored device model (NotifyReport, GetVariables, SetVariables), or the
+    part of it a filter names; a 1.6 station has none (its configuration keys: GET /api/stations/{id})."""
+
+    station_id: str
+    ocpp_version: str
+    variables: list[DeviceVariableView]
+
+
+def station_variables(view: StationView, component: str | None, variable: str | None) -> StationVariables:
+    """The device model of a station view, filtered by component and variable name
+    (identifierString: case-insensitive, OCPP 2.0.1 Part 2 section 2.1.4)."""
+    def wanted(name: str, asked: str | None) -> bool:
+        return asked is None or name.lower() == asked.lower()
+
+    model = view.v201.device_model if view.v201 is not None else []
+    return StationVariables(station_id=view.station_id, ocpp_version=view.ocpp_version, variables=[
+        v for v in model if wanted(v.component, component) and wanted(v.variable, variable)])
 
 
 class EventView(msgspec.Struct, kw_only=True):

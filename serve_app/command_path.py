@@ -12,16 +12,20 @@ from actors import directory
 from actors.config import Config
 from actors.protocols import DEFAULT_VERSION, PROTOCOLS
 
-# The CSMS-initiated actions the back office offers. The station's host checks a command
-# against the station's own OCPP version (StationSession.check_command).
-COMMANDS = PROTOCOLS[DEFAULT_VERSION].commands
+
+def commands_of(version: str) -> list[str]:
+    """The CSMS-initiated actions of a station's OCPP version, for the back office to offer;
+    the station's host checks each command against the station's version again
+    (StationSession.check_command: 422 for another version's action, naming the one to use)."""
+    protocol = PROTOCOLS.get(version) or PROTOCOLS[DEFAULT_VERSION]
+    return sorted(protocol.commands)
 
 # Command outcomes other than an answer: HTTP status and what to tell the operator.
 COMMAND_FAILURES: dict[str, tuple[int, str]] = {
     "unknown_station": (404, "unknown station"),
     "not_connected": (409, "station not connected"),
-    "not_accepted": (409, "the station's BootNotification is not Accepted (OCPP 1.6 section 4.2 forbids "
-                          "RemoteStartTransaction and RemoteStopTransaction while Pending)"),
+    # The host's error_description names the version's rule (1.6 section 4.2, 2.0.1 B02).
+    "not_accepted": (409, "the station's BootNotification is not Accepted"),
     "disconnected": (409, "station disconnected before answering"),
     "busy": (429, "too many commands queued for this station; retry later"),
     # Refused by the station's host, nothing sent: not a command of the station's OCPP version,
@@ -30,6 +34,7 @@ COMMAND_FAILURES: dict[str, tuple[int, str]] = {
     "invalid_payload": (422, ""),
     # A raise to security profile 3 before the station holds a client certificate (whitepaper A05).
     "certificate_first": (409, ""),
+    "other_version": (422, ""),
     "timeout": (504, "no answer from the station in time"),
 }
 
@@ -77,10 +82,7 @@ async def send_command(config: Config, hosts: list[str], station_id: str, action
                              from_host=True, message_id=outcome.message_id, error_code=outcome.error_code,
                              error_description=outcome.error_description)
     status_code, message = COMMAND_FAILURES[outcome.status]
-    if outcome.status == "certificate_first":
-        return CommandResult(status_code=status_code, action=action, message=outcome.error_description or message,
-                             from_host=True)
-    if outcome.status in ("unknown_action", "invalid_payload"):
+    if outcome.status in ("unknown_action", "invalid_payload", "other_version"):
         return CommandResult(status_code=status_code, action=action, message=outcome.error_description or message)
-    return CommandResult(status_code=status_code, action=action, message=message, from_host=True,
-                         message_id=outcome.message_id)
+    return CommandResult(status_code=status_code, action=action, message=outcome.error_description or message,
+                         from_host=True, message_id=outcome.message_id)

@@ -26,6 +26,7 @@ from actors.config import Config
 from actors.events import now_us, utc_datetime
 from actors.id_tags import normalise
 from actors.passwords import hash_password
+from actors.protocols import DEFAULT_VERSION, PROTOCOLS
 from actors.security_profiles import ProfileRefused
 from actors.station_state import IdTagRecord, Registration
 from actors.storage import NotStored
@@ -43,10 +44,12 @@ from serve_app.api_views import (
     PasswordChanged,
     StationPage,
     StationRegistered,
+    StationVariables,
     TransactionPage,
     UnknownStationPage,
     event_view,
     id_tag_view,
+    station_variables,
 )
 from serve_app import bulk_rows
 from serve_app.command_path import send_command
@@ -101,8 +104,10 @@ class StationRegistrationBody(BaseModel):
 class StationPasswordBody(BaseModel):
     password: str = Field(min_length=16, max_length=40, description="the new Basic-auth password; stored only as a salted hash")
     push: bool = Field(default=False, description=(
-        "send it to the connected station as ChangeConfiguration AuthorizationKey first, and store it only "
-        "once the station accepts (then it must be 16-20 bytes in UTF-8, OCPP-J 1.6 section 6.2.2)"))
+        "send it to the connected station first and store it only once the station accepts: a 1.6 station gets "
+        "ChangeConfiguration AuthorizationKey (then it must be 16-20 bytes in UTF-8, OCPP-J 1.6 section 6.2.2), "
+        "a 2.0.1 one SetVariables of SecurityCtrlr.BasicAuthPassword (16-40 characters of a-z A-Z 0-9 * - _ = : + | @ ., "
+        "OCPP 2.0.1 A00.FR.205)"))
 
 
 @api_app.exception_handler(RequestValidationError)
@@ -248,6 +253,17 @@ class OperatorApi:
             raise HTTPException(404, f"unknown station {station_id!r}")
         return StructResponse(view)
 
+    @api_app.get("/api/stations/{station_id}/variables", dependencies=viewer, **typed(StationVariables))
+    async def get_station_variables(self, station_id: str, component: str | None = None,
+                                    variable: str | None = None) -> StructResponse:
+        """A 2.0.1 station's device model as the CSMS stores it (NotifyReport parts, GetVariables and
+        SetVariables answers), without a round trip to the station; `component` and `variable`
+        filter by name (case-insensitive). 404 unknown station."""
+        view = await self._call(self._host(station_id).station.remote(station_id))
+        if view is None:
+            raise HTTPException(404, f"unknown station {station_id!r}")
+        return StructResponse(station_variables(view, component, variable))
+
     @api_app.put("/api/stations/{station_id}", dependencies=admin,
                  **typed(StationRegistered, description="updated (201: created)"))
     async def register_station(self, station_id: str, body: StationRegistrationBody) -> StructResponse:
@@ -269,14 +285,21 @@ class OperatorApi:
     @api_app.put("/api/stations/{station_id}/password", dependencies=admin, **typed(PasswordChanged))
     async def change_station_password(self, station_id: str, body: StationPasswordBody) -> StructResponse:
         """Change a station's Basic-auth password. With `push`, the station is sent the new
-        AuthorizationKey and the password changes only if it answers Accepted (or
-        RebootRequired): 409 when it is not connected or refuses, 502/504 as for commands.
-        Without `push` it changes at once (for a station configured out of band)."""
+        password in its version's command (1.6: ChangeConfiguration AuthorizationKey; 2.0.1:
+        SetVariables of SecurityCtrlr.BasicAuthPassword) and the password changes only if it
+        answers Accepted (or RebootRequired): 409 when it is not connected or refuses, 422 a
+        password its version does not allow, 502/504 as for commands. Without `push` it
+        changes at once (for a station configured out of band)."""
         if body.push:
-            key = {"key": "AuthorizationKey", "value": body.password.encode().hex()}
+            view = await self._call(self._host(station_id).station.remote(station_id))
+            if view is None:
+                raise HTTPException(404, f"unknown station {station_id!r}")
+            protocol = PROTOCOLS.get(view.ocpp_version) or PROTOCOLS[DEFAULT_VERSION]
+            assert protocol.password_command is not None, f"OCPP {protocol.version} names no password command"
+            action, payload = protocol.password_command(body.password)
             # The command path stores the new hash with the station's Accepted (StationHost).
-            sent = await self.send_command(station_id, "ChangeConfiguration", key)
-            answer = sent["response"].get("status")
+            sent = await self.send_command(station_id, action, payload)
+            answer = protocol.command_status(action, msgspec.json.encode(sent["response"]).decode())
             if answer not in ("Accepted", "RebootRequired"):
                 raise HTTPException(409, {"station_id": station_id, "station_status": answer,
                                           "message": "the station did not accept the new password; the old one stays"})
@@ -314,11 +337,14 @@ class OperatorApi:
         self,
         station_id: str,
         action: str,
-        payload: Annotated[dict[str, Any], Body(description="the OCPP 1.6 request payload, as on the wire")] = {},
+        payload: Annotated[dict[str, Any], Body(description=(
+            "the request payload of the station's OCPP version (1.6 or 2.0.1), as on the wire"))] = {},
     ) -> dict[str, Any]:
-        """Send a CSMS-initiated OCPP 1.6 CALL and return the station's answer.
+        """Send a CSMS-initiated CALL of the station's OCPP version and return the station's answer.
 
-        404 unknown station or action, 409 not connected, 422 payload invalid for the action,
+        404 unknown station or action (of any version), 409 not connected (or a command its
+        version forbids while the boot is Pending), 422 payload invalid for the action in the
+        station's version, or an action of the other version (the detail names the one to use),
         429 too many commands queued for the station, 502 the station answered with a
         CALLERROR, 504 no answer within the command timeout.
         """

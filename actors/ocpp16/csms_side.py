@@ -35,6 +35,7 @@ from actors.station_state import (
     LocalAuthorization,
     Reservation,
     StationState,
+    TRIGGERED_MESSAGES_KEPT,
 )
 
 
@@ -692,9 +693,6 @@ def apply_get_diagnostics_result(
 
 
 # TriggerMessage (5.17)
-
-# A station that never sends what it was asked for must not grow its state without bound.
-TRIGGERED_MESSAGES_KEPT = 16
 
 
 def apply_trigger_message_result(

@@ -16,6 +16,7 @@ from actors.ocpp16.secrets import (
     authorization_key_password,
     check_secret_command,
     loggable_command,
+    password_command,
 )
 from actors.protocol import Policy, Protocol, StationAction
 from actors.security_profiles import new_security_profile_16, requested_security_profile_16
@@ -109,6 +110,7 @@ OCPP16 = Protocol(
     new_password=new_password,
     new_security_profile=new_security_profile_16,
     requested_security_profile=requested_security_profile_16,
+    password_command=password_command,
     station_timestamp_us=s16.station_timestamp_us,
     id_token=id_token,
     after_apply=after_apply,

@@ -28,6 +28,12 @@ def loggable_command(action: str, request: Any) -> Any:
     return request
 
 
+def password_command(password: str) -> tuple[str, dict[str, Any]]:
+    """The command that gives a 1.6 station a new Basic-auth password: ChangeConfiguration of
+    AuthorizationKey, its value the password's hex form (OCPP-J 1.6 section 6.2.2)."""
+    return "ChangeConfiguration", {"key": "AuthorizationKey", "value": password.encode().hex()}
+
+
 def authorization_key_password(value: str) -> bytes:
     """The Basic-auth password an AuthorizationKey value stands for.
 

@@ -1,18 +1,16 @@
 """OCPP 2.0.1 as the rest of the CSMS sees it: the one `Protocol` object of this folder (actors/protocol.py).
 
-Station-initiated actions are all answered here (issue 11). CSMS-initiated commands are issue
-12: until then the table of commands is empty, so the operator API refuses every command to a
-2.0.1 station (unknown action) instead of sending one whose answer would not fold, or whose
-secrets (SetVariables of SecurityCtrlr.BasicAuthPassword) the log would keep in clear.
+Station-initiated actions are answered in station_side.py; CSMS-initiated commands (every
+request of the 2.0.1 schemas the CSMS sends) are checked, masked and folded in csms_side.py.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from actors import ocppj
+from actors.ocpp201 import certificates as cert201
+from actors.ocpp201 import csms_side as c
 from actors.ocpp201 import messages as m
 from actors.ocpp201 import station_side as s
 from actors.protocol import Policy, Protocol, StationAction
@@ -75,42 +73,15 @@ ACTIONS: dict[str, StationAction] = {
     "NotifyMonitoringReport": A(empty(m.NotifyMonitoringReportResponse), s.apply_keep_latest,
                                 m.NotifyMonitoringReportResponse, durable=False),
     "DataTransfer": A(s.answer_data_transfer, s.apply_nothing, m.DataTransferResponse, durable=False),
-    "SignCertificate": A(s.answer_sign_certificate, s.apply_keep_latest, m.SignCertificateResponse, durable=False),
+    # A02/A03 with the CSMS's CA (actors/ocpp201/certificates.py): durable, the CSR on disk first.
+    "SignCertificate": A(cert201.answer_sign_certificate, cert201.apply_sign_certificate, m.SignCertificateResponse,
+                         durable=True),
     "Get15118EVCertificate": A(s.answer_15118_certificate, s.apply_keep_latest, m.Get15118EVCertificateResponse,
                                durable=False),
     "GetCertificateStatus": A(s.answer_certificate_status, s.apply_keep_latest, m.GetCertificateStatusResponse,
                               durable=False),
 }
 assert set(ACTIONS) == set(m.REQUESTS), "every station-initiated 2.0.1 action is answered"
-
-# No CSMS-initiated command yet (issue 12).
-COMMANDS: dict[str, type] = {}
-
-
-def decode_command(action: str, payload: bytes | str) -> Any:
-    raise msgspec.ValidationError(f"{action} is not offered to OCPP 2.0.1 stations yet")
-
-
-def check_command(action: str, request: Any) -> None:
-    return None
-
-
-def loggable_command(action: str, request: Any) -> Any:
-    return request
-
-
-def loggable_result(action: str, payload_json: str) -> str:
-    return payload_json
-
-
-def apply_command_result(state: StationState, action: str, request_json: str, response_json: str,
-                         at_us: int) -> bool:
-    return False
-
-
-def new_password(action: str, request_json: str, response_json: str) -> bytes | None:
-    return None
-
 
 def authorization_outcome(request: Any, answer: Any) -> tuple[str, str | None]:
     info = getattr(answer, "idTokenInfo", None)
@@ -129,13 +100,28 @@ OCPP201 = Protocol(
     subprotocol="ocpp2.0.1",
     actions=ACTIONS,
     decode_request=m.decode_request,
-    commands=COMMANDS,
-    decode_command=decode_command,
-    check_command=check_command,
-    loggable_command=loggable_command,
-    loggable_result=loggable_result,
-    apply_command_result=apply_command_result,
-    new_password=new_password,
+    commands=c.COMMANDS,
+    decode_command=c.decode_command,
+    check_command=c.check_command,
+    loggable_command=c.loggable_command,
+    loggable_result=c.loggable_result,
+    apply_command_result=c.apply_command_result,
+    new_password=c.new_password,
+    new_security_profile=c.new_security_profile,
+    password_command=c.password_command,
+    command_status=c.command_status,
+    certificate_request=cert201.certificate_request,
+    certificate_signed=cert201.certificate_signed,
+    # Part 2 B02 (Pending): while its boot is Pending the CSMS may read and configure the station
+    # and trigger messages, but not start or stop transactions (as 1.6 section 4.2).
+    not_while_pending=frozenset({"RequestStartTransaction", "RequestStopTransaction"}),
+    renamed_commands={
+        "RemoteStartTransaction": "RequestStartTransaction",
+        "RemoteStopTransaction": "RequestStopTransaction",
+        "ChangeConfiguration": "SetVariables",
+        "GetConfiguration": "GetVariables",
+        "GetDiagnostics": "GetLog",
+    },
     station_timestamp_us=s.station_timestamp_us,
     id_token=s.id_token,
     after_apply=after_apply,

@@ -211,9 +211,11 @@ def apply_notify_report(state: StationState, req: m.NotifyReportRequest, res: m.
     part = state.part201()
     report = next((r for r in part.reports if r.request_id == req.requestId), None)
     if report is None:
-        report = ReportProgress(request_id=req.requestId, generated_at_us=to_us(req.generatedAt))
+        report = ReportProgress(request_id=req.requestId)
         part.reports.append(report)
         del part.reports[:-REPORTS_KEPT]
+    if not report.generated_at_us:  # its first part (our GetBaseReport / GetReport may have made it)
+        report.generated_at_us = to_us(req.generatedAt)
     if req.seqNo not in report.seq_nos:
         bisect.insort(report.seq_nos, req.seqNo)
     if not req.tbc:
@@ -349,6 +351,11 @@ def apply_transaction_event(state: StationState, req: m.TransactionEventRequest,
         seq.offline_events += 1
     seq.charging_state = info.chargingState or seq.charging_state
     seq.remote_start_id = info.remoteStartId if info.remoteStartId is not None else seq.remote_start_id
+    remote_start = part.remote_starts.get(info.remoteStartId) if info.remoteStartId is not None else None
+    if remote_start is not None and remote_start.transaction_id is None:
+        remote_start.transaction_id = tx_id  # F02: the transaction our RequestStartTransaction started
+    if req.reservationId is not None:
+        part.reservations.pop(req.reservationId, None)  # H01: the reservation is used by this transaction
     event_at = to_us(req.timestamp)
     tx = state.transactions.get(tx_id)
     if tx is None:
@@ -428,7 +435,9 @@ def apply_log_status(state: StationState, req: m.LogStatusNotificationRequest,
 
 def apply_reservation_status(state: StationState, req: m.ReservationStatusUpdateRequest,
                              res: m.ReservationStatusUpdateResponse, at_us: int) -> None:
-    updates = state.part201().reservation_updates
+    part = state.part201()
+    part.reservations.pop(req.reservationId, None)  # Expired or Removed (H03, H04): it is over
+    updates = part.reservation_updates
     updates.pop(req.reservationId, None)  # re-inserted last: the dict keeps the newest last
     updates[req.reservationId] = req.reservationUpdateStatus
     for old in list(updates)[:-RESERVATION_UPDATES_KEPT]:
@@ -466,12 +475,6 @@ def answer_ev_charging_schedule(state: StationState, req: m.NotifyEVChargingSche
                                 ctx: Context) -> m.NotifyEVChargingScheduleResponse:
     # K17: no CSMS limits are set on this station (issue 12), so the EV's schedule is within them.
     return m.NotifyEVChargingScheduleResponse(status="Accepted")
-
-
-def answer_sign_certificate(state: StationState, req: m.SignCertificateRequest,
-                            ctx: Context) -> m.SignCertificateResponse:
-    # A02/A03: Accepted promises a CertificateSigned; signing CSRs is issue 13.
-    return m.SignCertificateResponse(status="Rejected", statusInfo=_NOT_CONFIGURED)
 
 
 def answer_15118_certificate(state: StationState, req: m.Get15118EVCertificateRequest,

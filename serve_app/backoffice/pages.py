@@ -16,7 +16,7 @@ from serve_app.api_views import event_view
 from serve_app.backoffice import commands
 from serve_app.backoffice.session import COOKIE, SESSION_TTL_S
 from serve_app.backoffice.web import SECURITY_HEADERS, BackOffice, static_asset
-from serve_app.command_path import COMMANDS
+from serve_app.command_path import commands_of
 from serve_app.handshake import valid_station_id
 
 router = APIRouter(include_in_schema=False)
@@ -170,7 +170,7 @@ async def station_page(station_id: str, request: Request) -> Response:
         return bo.render("not_found.html", request, session, status_code=404, what=f"station {station_id}")
     view, events = data
     return bo.render("station.html", request, session, station=view, events=events,
-                     form_commands=commands.FORM_COMMANDS, all_commands=sorted(COMMANDS),
+                     form_commands=commands.FORM_COMMANDS, all_commands=commands_of(view.ocpp_version),
                      triggerable=commands.TRIGGERABLE)
 
 
