@@ -50,6 +50,8 @@ class ExpiringCertificateView(msgspec.Struct, kw_only=True):
 
     station_id: str
     connected: bool
+    # The version it speaks decides the renewal command (POST /api/stations/{id}/certificate-renewal).
+    ocpp_version: str
     certificate: IssuedCertificateView
 
 

@@ -150,6 +150,9 @@ class Protocol:
     # certificate_signed(chain_pem) -> (action, payload JSON) of the command that delivers an
     # issued chain to a station of this version (1.6: CertificateSigned), or None if none.
     certificate_signed: Callable[[str], tuple[str, str] | None] = no_certificate_signed
+    # (action, payload) of the command that asks a station for a new CSR (renewal; 1.6:
+    # ExtendedTriggerMessage SignChargePointCertificate), None if the version has none.
+    certificate_renewal: tuple[str, dict[str, Any]] | None = None
     # password_command(password) -> (action, payload): the command that gives a station a new
     # Basic-auth password (1.6: ChangeConfiguration AuthorizationKey; 2.0.1: SetVariables of
     # SecurityCtrlr.BasicAuthPassword); `new_password` says whether its answer accepted it.

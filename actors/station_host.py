@@ -750,6 +750,7 @@ class StationHost:
             current = current_certificate(state.certificates)
             if current is not None and current.not_after_us < before_us:
                 expiring.append(ExpiringCertificateView(station_id=state.station_id, connected=state.connected,
+                                                        ocpp_version=state.ocpp_version,
                                                         certificate=issued_view(current)))
         return expiring
 

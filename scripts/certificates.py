@@ -1,8 +1,8 @@
-"""`csms certificates`: list station certificates near expiry and, with --renew, ask those stations for a new CSR (ExtendedTriggerMessage SignChargePointCertificate, whitepaper A02).
+"""`csms certificates`: list station certificates near expiry and, with --renew, ask those stations for a new CSR (1.6 ExtendedTriggerMessage / 2.0.1 TriggerMessage, use case A02).
 
 It talks to a running CSMS through the operator API (GET /api/certificates, POST
-/api/stations/{id}/commands/ExtendedTriggerMessage), so it runs anywhere the API is reachable,
-from cron or by hand:
+/api/stations/{id}/certificate-renewal: the renewal command of the station's OCPP version), so
+it runs anywhere the API is reachable, from cron or by hand:
 
     csms certificates --expiring-within 30d [--renew] [--url https://csms.example.net] [--json]
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None, out=sys.stdout) -> int:
     parser.add_argument("--expiring-within", type=days, default=30.0, metavar="DURATION",
                         help="certificates that end within this (30d, 12h; default 30d)")
     parser.add_argument("--renew", action="store_true",
-                        help="send each such station ExtendedTriggerMessage SignChargePointCertificate")
+                        help="ask each such station for a new CSR (the renewal command of its OCPP version)")
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="the CSMS's API (default %(default)s)")
     parser.add_argument("--token-file", default="data/operator-token", help="used when CSMS_API_TOKEN is unset")
     parser.add_argument("--cafile", default=None, help="CA bundle to trust for an https --url")
@@ -69,11 +69,10 @@ def main(argv: list[str] | None = None, out=sys.stdout) -> int:
         return 2
     failed = 0
     for entry in page["certificates"]:
-        row = {"station_id": entry["station_id"], "connected": entry["connected"],
+        row = {"station_id": entry["station_id"], "ocpp_version": entry["ocpp_version"], "connected": entry["connected"],
                "serial": entry["certificate"]["serial"], "not_after": entry["certificate"]["not_after"]}
         if args.renew:
-            sent, answer = api.request("POST", f"/api/stations/{entry['station_id']}/commands/ExtendedTriggerMessage",
-                                       {"requestedMessage": "SignChargePointCertificate"})
+            sent, answer = api.request("POST", f"/api/stations/{entry['station_id']}/certificate-renewal")
             row["renewal"] = answer.get("response", {}).get("status") if sent == 200 else f"HTTP {sent}"
             failed += row["renewal"] != "Accepted"
         if args.json:

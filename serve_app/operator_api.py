@@ -359,6 +359,19 @@ class OperatorApi:
                                       "error_description": result.error_description, "message": result.message})
         raise HTTPException(result.status_code, {**body, "message": result.message})
 
+    @api_app.post("/api/stations/{station_id}/certificate-renewal", dependencies=operator)
+    async def renew_certificate(self, station_id: str) -> dict[str, Any]:
+        """Ask the station for a new key and CSR (1.6: ExtendedTriggerMessage
+        SignChargePointCertificate; 2.0.1: TriggerMessage SignChargingStationCertificate); its
+        answer as for commands. The new certificate follows its SignCertificate (docs/security.md)."""
+        view = await self._call(self._host(station_id).station.remote(station_id))
+        if view is None:
+            raise HTTPException(404, f"unknown station {station_id!r}")
+        renewal = PROTOCOLS[view.ocpp_version].certificate_renewal
+        if renewal is None:
+            raise HTTPException(404, f"OCPP {view.ocpp_version} has no certificate renewal command")
+        action, payload = renewal
+        return await self.send_command(station_id, action, payload)
 
     # --- bulk onboarding (issue 15 item 6) ------------------------------------------------
 

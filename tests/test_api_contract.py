@@ -21,7 +21,9 @@ ROLES = {
     ("DELETE", "/api/stations/{station_id}"): "admin",
     ("PUT", "/api/stations/{station_id}/password"): "admin",
     ("GET", "/api/stations/{station_id}/events"): "viewer",
+    ("GET", "/api/stations/{station_id}/variables"): "viewer",  # branch v201-cmd-core's
     ("POST", "/api/stations/{station_id}/commands/{action}"): "operator",
+    ("POST", "/api/stations/{station_id}/certificate-renewal"): "operator",
     ("GET", "/api/unknown-stations"): "viewer",
     ("GET", "/api/certificates"): "viewer",
     ("POST", "/api/bulk/stations"): "admin",

@@ -10,7 +10,7 @@ import pytest
 import websockets
 from ocpp.v201 import call
 
-from tests.commanded_201 import CommandedStation201, answered, boot_201, station_view
+from tests.commanded_201 import CommandedStation201, boot_201, station_view
 from tests.conftest import register_station
 from tests.csr import csr_pem, station_key, write_key_and_chain
 from tests.polling import wait_until
@@ -47,8 +47,10 @@ async def test_TC_A_11_update_charging_station_certificate_by_request_of_csms(cs
     await register_station(csms, station_id, security_profile=2)
     key = station_key("ec-p384")
     async with tls_201(csms, station_id, csms.pki.client_context(), basic_auth(station_id)) as station:
-        assert await answered(csms, station_id, "TriggerMessage",
-                              {"requestedMessage": "SignChargingStationCertificate"}) == {"status": "Accepted"}
+        async with csms.api() as api:  # the renewal command of the station's version
+            renewal = await api.post(f"/api/stations/{station_id}/certificate-renewal")
+        assert renewal.status_code == 200 and renewal.json()["response"] == {"status": "Accepted"}, renewal.text
+        assert station.got("TriggerMessage") == [{"requested_message": "SignChargingStationCertificate"}]
         result = await station.call(call.SignCertificate(csr=csr_pem(key, station_id),
                                                          certificate_type="ChargingStationCertificate"))
         assert result.status == "Accepted"

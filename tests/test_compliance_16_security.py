@@ -230,7 +230,7 @@ async def test_certificates_near_expiry_are_listed_and_renewed_with_extended_tri
             out)
         rows = [json.loads(line) for line in out.getvalue().splitlines()]
         mine = [r for r in rows if r["station_id"] == station_id]
-        assert mine == [{"station_id": station_id, "connected": True, "serial": held["serial"],
+        assert mine == [{"station_id": station_id, "ocpp_version": "1.6", "connected": True, "serial": held["serial"],
                          "not_after": held["not_after"], "renewal": "Accepted"}]
         assert station.got("ExtendedTriggerMessage")[-1] == {"requested_message": "SignChargePointCertificate"}
         # Another station of the session, listed but not connected, fails its renewal: exit 1 then.

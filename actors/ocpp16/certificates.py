@@ -65,6 +65,10 @@ def certificate_request(action: str, request: Any) -> str | None:
     return request.csr if action == "SignCertificate" else None
 
 
+# A02 step 1: the Central System asks for a new key and CSR.
+RENEWAL = ("ExtendedTriggerMessage", {"requestedMessage": "SignChargePointCertificate"})
+
+
 def certificate_signed(chain_pem: str) -> tuple[str, str]:
     return "CertificateSigned", msgspec.json.encode({"certificateChain": chain_pem}).decode()
 

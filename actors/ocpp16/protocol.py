@@ -121,4 +121,5 @@ OCPP16 = Protocol(
     stale_transactions=s16.stale_transactions,
     certificate_request=cert16.certificate_request,
     certificate_signed=cert16.certificate_signed,
+    certificate_renewal=cert16.RENEWAL,
 )

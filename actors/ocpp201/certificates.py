@@ -52,6 +52,10 @@ def certificate_request(action: str, request: Any) -> str | None:
     return request.csr if action == "SignCertificate" and _signs(request) else None
 
 
+# A02 (F06): the CSMS asks for a new key and CSR with TriggerMessage.
+RENEWAL = ("TriggerMessage", {"requestedMessage": "SignChargingStationCertificate"})
+
+
 def certificate_signed(chain_pem: str) -> tuple[str, str]:
     return "CertificateSigned", msgspec.json.encode({"certificateChain": chain_pem,
                                                       "certificateType": CHARGING_STATION}).decode()
