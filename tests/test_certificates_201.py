@@ -75,3 +75,15 @@ async def test_TC_A_15_a_sign_certificate_request_the_csms_cannot_process_is_rej
         assert v2g.status == "Rejected" and v2g.status_info["reason_code"] == "NotSupported"
     assert "at least 2048" in (await station_view(csms, station_id))["certificates"]["last_failure"]
     assert await handshake(csms.wss_url, station_id, csms.pki.client_context()) == 401  # no certificate: Basic needed
+
+
+async def test_profile_3_by_set_variables_waits_for_a_client_certificate_a05(csms, station_id):
+    await register_station(csms, station_id, security_profile=2)
+    raise_to_3 = {"setVariableData": [{"component": {"name": "SecurityCtrlr"}, "variable": {"name": "SecurityProfile"},
+                                       "attributeValue": "3"}]}
+    async with tls_201(csms, station_id, csms.pki.client_context(), basic_auth(station_id)) as station:
+        async with csms.api() as api:
+            refused = await api.post(f"/api/stations/{station_id}/commands/SetVariables", json=raise_to_3)
+        assert refused.status_code == 409 and "client certificate first" in refused.text
+        assert station.got("SetVariables") == []
+    assert (await station_view(csms, station_id))["security_profile"] == 2

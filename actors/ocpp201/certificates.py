@@ -14,6 +14,7 @@ import msgspec
 
 from actors import certificate_authority
 from actors.ocpp201 import messages as m
+from actors.ocpp201 import secrets
 from actors.ocpp201.station_side import apply_keep_latest
 from actors.protocol import Context
 from actors.station_certificates import InstalledCertificate
@@ -37,8 +38,9 @@ def answer_sign_certificate(state: StationState, req: m.SignCertificateRequest, 
                                                     signing=ctx.policy.certificate_signing)
     if refusal is None:
         return m.SignCertificateResponse(status="Accepted")
+    reason_code = "InvalidCSR" if ctx.policy.certificate_signing else "NotConfigured"
     return m.SignCertificateResponse(status="Rejected", statusInfo=m.StatusInfoType(
-        reasonCode="InvalidCSR", additionalInfo=refusal[:512]))
+        reasonCode=reason_code, additionalInfo=refusal[:512]))
 
 
 def apply_sign_certificate(state: StationState, req: m.SignCertificateRequest, res: m.SignCertificateResponse,
@@ -59,6 +61,24 @@ RENEWAL = ("TriggerMessage", {"requestedMessage": "SignChargingStationCertificat
 def certificate_signed(chain_pem: str) -> tuple[str, str]:
     return "CertificateSigned", msgspec.json.encode({"certificateChain": chain_pem,
                                                       "certificateType": CHARGING_STATION}).decode()
+
+
+def requested_security_profile(action: str, request_json: str) -> int | None:
+    """The profile a SetVariables of SecurityCtrlr.SecurityProfile asks the station to move to
+    (A05): a raise to 3 waits for a client certificate (actors/security_profiles.py)."""
+    if action != "SetVariables":
+        return None
+    try:
+        request = msgspec.json.decode(request_json, type=m.SetVariablesRequest)
+    except msgspec.DecodeError:
+        return None
+    for data in request.setVariableData:
+        if secrets.names(data.component.name, data.variable.name, secrets.SECURITY_CTRLR, secrets.SECURITY_PROFILE):
+            try:
+                return int(data.attributeValue.strip())
+            except ValueError:
+                return None
+    return None
 
 
 # --- how answers fold (feature.Fold) ------------------------------------------------------------

@@ -113,6 +113,7 @@ OCPP201 = Protocol(
     certificate_request=cert201.certificate_request,
     certificate_signed=cert201.certificate_signed,
     certificate_renewal=cert201.RENEWAL,
+    requested_security_profile=cert201.requested_security_profile,
     # Part 2 B02 (Pending): while its boot is Pending the CSMS may read and configure the station
     # and trigger messages, but not start or stop transactions (as 1.6 section 4.2).
     not_while_pending=frozenset({"RequestStartTransaction", "RequestStopTransaction"}),
