@@ -8,6 +8,7 @@ too: its leaf must hold the CSR's key and name the station.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 
 import aiohttp
@@ -39,8 +40,10 @@ class CertificateIssuer:
             return checked.refusal
         now = datetime.datetime.fromtimestamp(now_us / 1_000_000, tz=datetime.timezone.utc)
         if self.authority is not None:
-            chain, facts = certificate_authority.sign(checked, self.authority,
-                                                      validity_days=config.station_certificate_validity_days, now=now)
+            # Off the event loop: a signature costs about a millisecond, and a mass renewal
+            # brings thousands at once while the host's frames must keep flowing.
+            chain, facts = await asyncio.to_thread(certificate_authority.sign, checked, self.authority,
+                                                   validity_days=config.station_certificate_validity_days, now=now)
             return Issued(chain, _issued(facts, now_us, "own"))
         if config.station_ca != "external" or not config.station_ca_url:
             return 'this CSMS signs no station certificates (station_ca = "off")'
