@@ -21,6 +21,7 @@ import ssl
 from typing import Any
 
 import pytest
+from ocpp.routing import on
 from ocpp.v16 import call, call_result
 
 from actors import certificate_authority as ca_
@@ -29,7 +30,7 @@ from tests.conftest import register_station
 from tests.csr import csr_pem, station_key, write_key_and_chain
 from tests.polling import wait_until
 from tests.stations import basic_auth
-from tests.test_compliance_16 import ComplianceStation, _handler, answered, command, view
+from tests.test_compliance_16 import ComplianceStation, answered, command, view
 from tests.test_tls import handshake, tls_station
 
 pytestmark = pytest.mark.ray
@@ -52,6 +53,15 @@ class SecurityStation(ComplianceStation):
             return await super()._answer(action, request)
         self.received.append((action, request))
         return getattr(call_result, action)(**self.answers.get(action, SECURITY_ANSWERS[action]))
+
+
+def _handler(action: str):
+    async def handler(self: SecurityStation, **request):
+        return await self._answer(action, request)
+
+    # The library routes by the handler's name (ocpp.routing.routables): one per action.
+    handler.__name__ = handler.__qualname__ = f"on_{action}"
+    return on(action)(handler)
 
 
 for _action in SECURITY_ANSWERS:
