@@ -65,4 +65,5 @@ def registration_for(row: StationRow, current: Registration | None, now_us: int)
     # The security profile is not a column: a bulk update keeps it (never a downgrade by upload).
     return Registration(password_hash=hash_password(row.password), site=row.site, metadata=dict(row.metadata),
                         boot_status=row.boot_status, registered_at_us=now_us,
-                        security_profile=current.security_profile if current is not None else 0)
+                        security_profile=current.security_profile if current is not None else 0,
+                        client_certificate_installed=current.client_certificate_installed if current is not None else False)

@@ -223,6 +223,25 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     guess_backoff_cap_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
     guess_backoff_kept: Annotated[int, msgspec.Meta(ge=1)] = 10_000
 
+    # --- Station certificates: the CSMS certificate authority (docs/security.md, "The CA") ---
+    # Who signs the CSRs stations send with SignCertificate: "own" (a CA of the CSMS: the
+    # operator's station_ca_cert_file + station_ca_key_file, or one made once in
+    # <data_root>/station-ca/, key 0600; the balancer trusts it for client certificates),
+    # "external" (station_ca_url, below), "off" (every SignCertificate is Rejected).
+    station_ca: Literal["own", "external", "off"] = "own"
+    station_ca_cert_file: str = ""
+    station_ca_key_file: str = ""
+    # The external CA's HTTP hook (actors/external_ca.py); its bearer token comes from the
+    # environment variable CSMS_STATION_CA_TOKEN only. One attempt within the timeout, never
+    # retried (signing twice is not idempotent). Its root belongs in tls_client_ca_file.
+    station_ca_url: str = ""
+    station_ca_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    # The O (organizationName) every CSR must carry: the CPO name stations hold in CpoName
+    # (whitepaper A02.FR.13, A00.FR.404). Empty: O is not checked.
+    station_certificate_organization: str = ""
+    # How long a certificate our own CA issues is valid (renew before: `csms certificates`).
+    station_certificate_validity_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 365
+
     # --- analytics: curation (bronze -> silver) and retention (analytics/curate.py, retention.py) ---
     # A StopTransaction finds its StartTransaction up to this many days before the stop's
     # day; a start older than that makes the stop an orphan in silver.transactions.

@@ -39,6 +39,13 @@ HANDSHAKE_REFUSED = "HandshakeRefused"
 CSMS_SECURITY_EVENT = "CsmsSecurityEvent"
 # An inbound frame that could not be parsed as OCPP-J; payload holds the raw text.
 MALFORMED = "Malformed"
+# A station's certificate request (SignCertificate) and what came of it (actors/station_certificates.py):
+# Rejected with its reason; the certificate our CA issued (serial, validity, fingerprint);
+# or why the CA did not issue one after the request was Accepted.
+CERTIFICATE_REQUEST_REFUSED = "CertificateRequestRefused"
+CERTIFICATE_ISSUED = "CertificateIssued"
+CERTIFICATE_ISSUE_FAILED = "CertificateIssueFailed"
+CERTIFICATE_EVENTS = (CERTIFICATE_REQUEST_REFUSED, CERTIFICATE_ISSUED, CERTIFICATE_ISSUE_FAILED)
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, array_like=True):

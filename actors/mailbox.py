@@ -22,6 +22,8 @@ CommandStatus = Literal[
     "unknown_action", "invalid_payload", "other_version",
     # Valid, but what the station holds forbids it now (Protocol.check_command_on).
     "not_allowed",
+    # A raise to security profile 3 before the station holds a client certificate (whitepaper A05).
+    "certificate_first",
 ]
 
 

@@ -23,6 +23,10 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     heartbeat_interval_s: int = 300
     pending_retry_interval_s: int = 60
     completed_transactions_kept: int = 200
+    # Whether a certificate authority signs stations' CSRs (config `station_ca` is not "off"),
+    # and the organisation (O) a CSR must name; empty: not checked (actors/certificate_authority.py).
+    certificate_signing: bool = False
+    certificate_organization: str = ""
 
 
 class Context(msgspec.Struct, frozen=True, kw_only=True):
@@ -44,6 +48,18 @@ def no_stale_transactions(state: StationState, action: str, request: Any, at_us:
 
 
 def no_security_profile(action: str, request_json: str, response_json: str) -> int | None:
+    return None
+
+
+def no_requested_profile(action: str, request_json: str) -> int | None:
+    return None
+
+
+def no_certificate_request(action: str, request: Any) -> str | None:
+    return None
+
+
+def no_certificate_signed(chain_pem: str) -> tuple[str, str] | None:
     return None
 
 
@@ -132,6 +148,19 @@ class Protocol:
     # station holds forbids now (409, nothing sent): e.g. 2.0.1 K01.FR.09, a TxProfile for a
     # transaction that is not open on that EVSE.
     check_command_on: Callable[[StationState, str, Any], None] = no_state_rules
+    # requested_security_profile(action, request_json) -> the profile a command asks the station
+    # to move to, else None: a raise to 3 waits for a client certificate (security_profiles.py).
+    requested_security_profile: Callable[[str, str], int | None] = no_requested_profile
+    # certificate_request(action, request) -> the PEM CSR of a station request that asks our CA
+    # for a client certificate (1.6: SignCertificate), else None; the session answers it and
+    # the host has it signed once that answer is durable.
+    certificate_request: Callable[[str, Any], str | None] = no_certificate_request
+    # certificate_signed(chain_pem) -> (action, payload JSON) of the command that delivers an
+    # issued chain to a station of this version (1.6: CertificateSigned), or None if none.
+    certificate_signed: Callable[[str], tuple[str, str] | None] = no_certificate_signed
+    # (action, payload) of the command that asks a station for a new CSR (renewal; 1.6:
+    # ExtendedTriggerMessage SignChargePointCertificate), None if the version has none.
+    certificate_renewal: tuple[str, dict[str, Any]] | None = None
     # password_command(password) -> (action, payload): the command that gives a station a new
     # Basic-auth password (1.6: ChangeConfiguration AuthorizationKey; 2.0.1: SetVariables of
     # SecurityCtrlr.BasicAuthPassword); `new_password` says whether its answer accepted it.

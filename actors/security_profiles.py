@@ -40,17 +40,42 @@ def accepted_profile(current: int, changed_to: int | None) -> int:
     return max(current, changed_to)
 
 
-def new_security_profile_16(action: str, request_json: str, response_json: str) -> int | None:
-    """The profile a 1.6 station accepted with ChangeConfiguration SecurityProfile, else None."""
+def requested_security_profile_16(action: str, request_json: str) -> int | None:
+    """The profile a 1.6 ChangeConfiguration SecurityProfile command asks the station to move to, else None."""
     if action != "ChangeConfiguration":
         return None
     request = msgspec.json.decode(request_json)
-    if str(request.get("key", "")).lower() != SECURITY_PROFILE_KEY:
-        return None
-    if msgspec.json.decode(response_json).get("status") not in ("Accepted", "RebootRequired"):
+    if not isinstance(request, dict) or str(request.get("key", "")).lower() != SECURITY_PROFILE_KEY:
         return None
     try:
         profile = int(str(request.get("value", "")).strip())
     except ValueError:
         return None
     return profile if profile in PROFILES else None
+
+
+def new_security_profile_16(action: str, request_json: str, response_json: str) -> int | None:
+    """The profile a 1.6 station accepted with ChangeConfiguration SecurityProfile, else None."""
+    profile = requested_security_profile_16(action, request_json)
+    if profile is None or msgspec.json.decode(response_json).get("status") not in ("Accepted", "RebootRequired"):
+        return None
+    return profile
+
+
+class ProfileRefused(msgspec.Struct, frozen=True):
+    """Why an operator's raise of a station's security profile was refused (the API answers 409)."""
+
+    reason: str
+
+
+def certificate_first_refusal(current: int, requested: int, holds_client_certificate: bool) -> str | None:
+    """Whitepaper A05 (and A05.FR.04 on the station's side): the prerequisites of a higher profile
+    come first, then the change; for profile 3 that is a client certificate. A raise to 3 is
+    refused unless the station holds one we issued (it accepted our CertificateSigned) or the
+    operator said one was installed another way (`client_certificate_installed`)."""
+    if requested < 3 or current >= 3 or holds_client_certificate:
+        return None
+    return ("raising the station to security profile 3 needs a client certificate first (OCPP 1.6 security "
+            "whitepaper A05): none issued by this CSMS was accepted by the station; have it sign one "
+            "(ExtendedTriggerMessage SignChargePointCertificate), or, if one was installed another way, "
+            "say so with PUT /api/stations/{id} and \"client_certificate_installed\": true")

@@ -24,6 +24,8 @@ from actors import directory, events as ev, lake, logs, ocppj, protocols, snapsh
 from actors.authorizer.decision import AuthorizationDecision
 from actors.authorizer.resolver import AuthorizationStatus, Authorizer
 from actors.bulk_registration import BulkOutcome, StationRow, registration_for
+from actors.certificate_issuer import CertificateIssuer
+from actors.certificate_views import ExpiringCertificateView, current_certificate, issued_view
 from actors.config import Config
 from actors.durable_file import write_atomically
 from actors.event_log import EventLog
@@ -51,7 +53,7 @@ from actors.mailbox import CommandOutcome
 from actors.metrics import CallTally, host_metrics
 from actors.passwords import verify_password
 from actors.protocol import Policy
-from actors.security_profiles import below_required
+from actors.security_profiles import ProfileRefused, below_required, certificate_first_refusal
 from actors.settlement import CloseRefusal
 from actors.station_session import CLOSE_REPLACED, CLOSE_UNREGISTERED, CommandAnswer, StationSession
 from actors.station_state import IdTagRecord, Registration, StationState
@@ -106,6 +108,8 @@ class StationHost:
             heartbeat_interval_s=config.heartbeat_interval_s,
             pending_retry_interval_s=config.pending_retry_interval_s,
             completed_transactions_kept=config.completed_transactions_kept,
+            certificate_signing=config.station_ca != "off",
+            certificate_organization=config.station_certificate_organization,
         )
         self._dir = config.data_path / "hosts" / name
         self._dir.mkdir(parents=True, exist_ok=True)
@@ -124,6 +128,10 @@ class StationHost:
         self._outbound_ready: dict[str, asyncio.Event] = {}
         # Id tags the local table does not know (or all, by config) asked of an external party.
         self.authorizer = Authorizer(config, name) if config.authorizer_url else None
+        # Stations' accepted CSRs are signed (own CA) or sent to the external CA, and the chains
+        # delivered with CertificateSigned (security whitepaper A02/A03).
+        self.certificates = CertificateIssuer(config) if config.station_ca != "off" else None
+        self._certificate_requests: list[tuple[str, str]] = []
         self.unknown_stations = UnknownStations(config.unknown_stations_kept)
         # Refused handshakes of registered stations, and the backoff after failed passwords:
         # here because the password is checked here (actors/guessing.py says why).
@@ -205,6 +213,7 @@ class StationHost:
         if self._background is None:
             self._flush_lock = asyncio.Lock()
             self._background = asyncio.get_running_loop().create_task(self._maintain())
+            self._resume_certificate_requests()
         if self._started is None or (self._started.done() and self._started.exception() is not None):
             self._started = asyncio.ensure_future(self._pull_id_tags())  # (again, if it failed)
         await asyncio.shield(self._started)
@@ -263,7 +272,10 @@ class StationHost:
         task.add_done_callback(lambda _t: self._start_delivery(request))
 
     def _start_delivery(self, request: Frame) -> None:
-        delivery = asyncio.get_running_loop().create_task(self._deliver(request))
+        self._start_background(self._deliver(request))
+
+    def _start_background(self, work) -> None:
+        delivery = asyncio.get_running_loop().create_task(work)
         self._deliveries.add(delivery)
         delivery.add_done_callback(self._deliveries.discard)
 
@@ -298,6 +310,13 @@ class StationHost:
         # An operator learns the station's answer only once it is on disk, like the station.
         for station_id, answer in answers:
             self._resolve_command(station_id, answer)
+        # Accepted certificate requests, now durable with their answers: to the CA. The task runs
+        # after this batch's reply has left (process() returns without awaiting it), and its
+        # CertificateSigned then needs a commit and the outbound poll (OUTBOUND_COALESCE_S), so
+        # the station has its SignCertificate answer first; the CALL may come while the station
+        # has one of its own outstanding, which OCPP-J allows (one per direction, section 4.1.1).
+        while self._certificate_requests:
+            self._start_background(self._issue_certificate(*self._certificate_requests.pop(0)))
         self.metrics.record_calls(calls)
         self._record_appends()
 
@@ -351,6 +370,8 @@ class StationHost:
         events.extend(outcome.events)
         if session.state.security_events_received != security_events:
             self._count_security_event(session)
+        if outcome.certificate_request is not None and self.certificates is not None:
+            self._certificate_requests.append((request.station_id, outcome.certificate_request))
         if outcome.answer is not None:
             answers.append((request.station_id, outcome.answer))
             if any(e.action == ev.STATION_REGISTERED for e in outcome.events):
@@ -520,7 +541,7 @@ class StationHost:
         checked = session.check_command(action, payload_json)
         if isinstance(checked, CommandOutcome):
             return checked
-        refused = session.refuse_command(action)
+        refused = session.refuse_command(action) or session.refuse_profile_raise(action, checked[0])
         if refused is not None:
             return refused
         command = session.queue_command(action, *checked)
@@ -602,6 +623,46 @@ class StationHost:
                      extra={"host": self.name}, exc_info=True)
         os._exit(1)
 
+    # --- station certificates (security whitepaper A02/A03) -----------------------------------
+
+    def _resume_certificate_requests(self) -> None:
+        """Accepted certificate requests whose outcome the log lacks (this host stopped between
+        the answer and the CA's): asked again, once, at start."""
+        if self.certificates is None:
+            return
+        for session in self.sessions.values():
+            state = session.state
+            if state.registration is not None and state.certificates is not None and state.certificates.pending_csr:
+                self._start_background(self._issue_certificate(state.station_id, state.certificates.pending_csr))
+
+    async def _issue_certificate(self, station_id: str, csr_pem: str) -> None:
+        """After the station's SignCertificate was answered Accepted and made durable (A02 steps
+        5-9): have the CSR signed, keep what was issued (CertificateIssued, durable), then send
+        the chain with CertificateSigned through the station's mailbox like any command, so the
+        one-CALL-in-flight rule holds (OCPP-J 1.6 section 4.1.1). A CA that fails is the
+        operator's to see (A02, error handling: the station is not told): CertificateIssueFailed."""
+        assert self.certificates is not None
+        try:
+            issued = await self.certificates.issue(station_id, csr_pem, now_us())
+            session = self.sessions.get(station_id)
+            if session is None or session.state.registration is None:
+                return
+            if isinstance(issued, str):
+                self._append([session.certificate_issue_failed(issued, now_us())])
+                await self._commit()
+                log.warning("station certificate not issued", extra={"station_id": station_id, "reason": issued})
+                return
+            self._append([session.certificate_issued(issued.certificate, now_us())])
+            await self._commit()
+            log.info("station certificate issued", extra={
+                "station_id": station_id, "serial": issued.certificate.serial, "source": issued.certificate.source,
+                "not_after_us": issued.certificate.not_after_us})
+            command = session.protocol.certificate_signed(issued.chain_pem)
+            if command is not None:
+                await self.command(station_id, *command, self.config.command_timeout_s)
+        except Exception:
+            log.exception("issuing a station certificate failed", extra={"station_id": station_id})
+
     # --- registry --------------------------------------------------------------------------
 
     async def write_problem(self) -> NotStored | None:
@@ -612,13 +673,17 @@ class StationHost:
     def _write_refusal(self) -> NotStored | None:
         return write_problem(self.config.data_path, self.config.disk_free_min_bytes)
 
-    async def register(self, station_id: str, registration: Registration,
-                       security_profile: int | None = None) -> bool | NotStored:
+    async def register(self, station_id: str, registration: Registration, security_profile: int | None = None,
+                       client_certificate_installed: bool | None = None) -> bool | NotStored | ProfileRefused:
         """Create or update a station's registration; True when it is new. Durable on return;
         refused (NotStored, nothing changed) while the disk cannot take it.
 
         `security_profile` None keeps the station's current profile (0 for a new station); an
-        operator may set any, and lowering one is logged (only operators ever lower it)."""
+        operator may set any, and lowering one is logged (only operators ever lower it). Raising
+        a registered station to 3 is refused (ProfileRefused) until it holds a client
+        certificate: one we issued, or one the operator says was installed another way
+        (`client_certificate_installed`; None keeps what was said before). A new station may be
+        registered at 3: it has no lower profile to move from, and comes provisioned."""
         await self._ensure_started()
         if (refused := self._write_refusal()) is not None:
             return refused
@@ -627,6 +692,14 @@ class StationHost:
         created = current is None
         current_profile = current.security_profile if current is not None else 0
         registration.security_profile = current_profile if security_profile is None else security_profile
+        if client_certificate_installed is None:
+            client_certificate_installed = current.client_certificate_installed if current is not None else False
+        registration.client_certificate_installed = client_certificate_installed
+        if current is not None:
+            refusal = certificate_first_refusal(current_profile, registration.security_profile,
+                                                session.issued_client_certificate() or client_certificate_installed)
+            if refusal is not None:
+                return ProfileRefused(refusal)
         if registration.security_profile < current_profile:
             log.warning("security profile lowered by an operator", extra={
                 "station_id": station_id, "from_profile": current_profile, "to_profile": registration.security_profile})
@@ -755,6 +828,21 @@ class StationHost:
 
     async def stations(self) -> list[StationSummary]:
         return [station_summary(s.state) for s in self.sessions.values() if s.state.registration is not None]
+
+    async def expiring_certificates(self, before_us: int) -> list[ExpiringCertificateView]:
+        """Registered stations whose current certificate from our CA (the one they accepted, else
+        the newest issued) ends before `before_us`: what renewal must reach (docs/security.md)."""
+        expiring = []
+        for session in self.sessions.values():
+            state = session.state
+            if state.registration is None or state.certificates is None:
+                continue
+            current = current_certificate(state.certificates)
+            if current is not None and current.not_after_us < before_us:
+                expiring.append(ExpiringCertificateView(station_id=state.station_id, connected=state.connected,
+                                                        ocpp_version=state.ocpp_version,
+                                                        certificate=issued_view(current)))
+        return expiring
 
     async def transactions(self, query: TransactionFilter) -> list[TransactionView]:
         if query.station_id is not None:
@@ -894,4 +982,6 @@ class StationHost:
             self._background.cancel()
         if self.authorizer is not None:
             await self.authorizer.close()
+        if self.certificates is not None:
+            await self.certificates.close()
         self.log.close()

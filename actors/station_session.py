@@ -21,13 +21,15 @@ import msgspec
 from actors import events as ev
 from actors import ocppj
 from actors.authorizer.decision import AuthorizationDecided, AuthorizationDecision
+from actors.certificate_authority import signing_refusal
 from actors.events import Event, decode_event, encode_event
 from actors.mailbox import CommandOutcome, Mailbox, PendingCommand
 from actors.passwords import hash_password
 from actors.protocol import Context, Policy, Protocol
 from actors.protocols import DEFAULT_VERSION, PROTOCOLS, other_version_command
-from actors.security_profiles import accepted_profile
+from actors.security_profiles import accepted_profile, certificate_first_refusal
 from actors.settlement import CloseRefusal, apply_settlement, close_transaction
+from actors.station_certificates import CertificateFailure, IssuedCertificate
 from actors.station_state import (
     ANSWERED_CALLS_KEPT,
     AnsweredCall,
@@ -71,6 +73,9 @@ class Outcome(msgspec.Struct, kw_only=True):
     close_code: int | None = None
     # Set when the frame answered our CALL in flight: the mailbox completes its caller with it.
     answer: CommandAnswer | None = None
+    # The PEM CSR of a certificate request the answer Accepted: the host has it signed once the
+    # answer is durable, and delivers the chain as a command (actors/certificate_issuer.py).
+    certificate_request: str | None = None
 
 
 def _fingerprint(payload: bytes) -> bytes:
@@ -288,7 +293,26 @@ class StationSession:
                 status=status, transaction_id=transaction_id,
             )
             events.append(self._system_event(ev.AUTHORIZATION_DECIDED, call.message_id, decided, received_at_us))
-        return Outcome(replies=[reply], events=events, durable=entry.durable)
+        outcome = Outcome(replies=[reply], events=events, durable=entry.durable)
+        csr = protocol.certificate_request(call.action, request)
+        if csr is not None:
+            # The same verdict the answer gave (cached): its reason goes to the station's events.
+            refusal = signing_refusal(csr, self.station_id, organization=self.policy.certificate_organization,
+                                      signing=self.policy.certificate_signing)
+            if refusal is None:
+                outcome.certificate_request = csr
+            else:
+                events.append(self._system_event(ev.CERTIFICATE_REQUEST_REFUSED, call.message_id,
+                                                 CertificateFailure(refusal), received_at_us))
+        return outcome
+
+    # --- certificates our CA issued (actors/certificate_issuer.py) ------------------------------
+
+    def certificate_issued(self, issued: IssuedCertificate, now_us: int) -> Event:
+        return self._system_event(ev.CERTIFICATE_ISSUED, "", issued, now_us)
+
+    def certificate_issue_failed(self, reason: str, now_us: int) -> Event:
+        return self._system_event(ev.CERTIFICATE_ISSUE_FAILED, "", CertificateFailure(reason), now_us)
 
     # --- transactions the station never stopped ------------------------------------------
 
@@ -372,6 +396,25 @@ class StationSession:
                 f"the station's BootNotification is not Accepted: OCPP {self.protocol.version} forbids {action} "
                 "while it is Pending"))
         return None
+
+    def issued_client_certificate(self) -> bool:
+        """Whether the station accepted a client certificate we issued (CertificateSigned)."""
+        return self.state.certificates is not None and self.state.certificates.client_certificate() is not None
+
+    def holds_client_certificate(self) -> bool:
+        """A client certificate we issued that the station accepted, or the operator's word."""
+        registration = self.state.registration
+        return self.issued_client_certificate() or (registration is not None and registration.client_certificate_installed)
+
+    def refuse_profile_raise(self, action: str, payload_json: str) -> CommandOutcome | None:
+        """A command that would raise the station to profile 3 before it holds a client
+        certificate (whitepaper A05: the certificate first, then the profile), else None."""
+        requested = self.protocol.requested_security_profile(action, payload_json)
+        registration = self.state.registration
+        if requested is None or registration is None:
+            return None
+        refusal = certificate_first_refusal(registration.security_profile, requested, self.holds_client_certificate())
+        return None if refusal is None else CommandOutcome(status="certificate_first", error_description=refusal)
 
     def next_command(self, now_us: int) -> tuple[str, Event] | None:
         """The next queued command's CALL frame and its event (applied), if the line is free."""
@@ -506,6 +549,11 @@ class StationSession:
             st.boot_status = None
         elif event.action == ev.TRANSACTION_SETTLED:
             apply_settlement(st, msgspec.json.decode(event.payload, type=Settlement))
+        elif event.action == ev.CERTIFICATE_ISSUED:
+            st.certificates_part().record_issued(msgspec.json.decode(event.payload, type=IssuedCertificate))
+        elif event.action in (ev.CERTIFICATE_REQUEST_REFUSED, ev.CERTIFICATE_ISSUE_FAILED):
+            failure = msgspec.json.decode(event.payload, type=CertificateFailure)
+            st.certificates_part().record_failure(failure.reason, event.received_at_us)
         elif event.action == ev.AUTHORIZATION_DECIDED:
             decided = msgspec.json.decode(event.payload, type=AuthorizationDecided)
             tx = st.transactions.get(decided.transaction_id) if decided.transaction_id is not None else None

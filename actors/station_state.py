@@ -20,6 +20,8 @@ from typing import Any, Literal, NamedTuple, TypeVar
 
 import msgspec
 
+from actors.station_certificates import StationCertificates
+
 BootStatus = Literal["Accepted", "Pending", "Rejected"]
 IdTagStatus = Literal["Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"]
 
@@ -38,6 +40,10 @@ class Registration(msgspec.Struct, kw_only=True, gc=False):
     # actors/security_profiles.py): set at registration, raised by a SecurityProfile change
     # the station accepted, lowered only by an operator.
     security_profile: int = 0
+    # The operator's word that the station holds a client certificate the CSMS did not issue
+    # (installed at manufacturing or by hand): it may then be raised to profile 3 without one
+    # of ours (whitepaper A05: the certificate first, then the profile).
+    client_certificate_installed: bool = False
 
 
 class BootInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -958,6 +964,15 @@ class StationState(msgspec.Struct, kw_only=True, gc=False):
 
     # --- the 2.0.1 part: None until the station's first 2.0.1 message folds ---
     v201: Station201 | None = None
+
+    # --- certificates, every version (actors/station_certificates.py): None until the first ---
+    certificates: StationCertificates | None = None
+
+    def certificates_part(self) -> StationCertificates:
+        """The certificate part, made on first use."""
+        if self.certificates is None:
+            self.certificates = StationCertificates()
+        return self.certificates
 
     def __post_init__(self) -> None:
         # A snapshot written before security events moved to the core has 2.0.1's in `v201`.

@@ -9,6 +9,7 @@ import msgspec
 
 from actors.authorizer.decision import OFFLINE_SOURCES
 from actors.command_views_201 import Commands201View, commands_view
+from actors.certificate_views import CertificatesView, certificates_view
 from actors.events import now_us as current_us
 from actors.handshake_refusals import HandshakeRefusalsView
 from actors.station_state import (
@@ -431,6 +432,10 @@ class StationView(msgspec.Struct, kw_only=True):
     # Its refused handshakes as its host saw them (not durable; None: none since the host
     # started): why it cannot connect (actors/handshake_refusals.py).
     handshake_refusals: HandshakeRefusalsView | None = None
+    # Certificates our CA issued it and what it holds (actors/certificate_views.py); None: none yet.
+    certificates: CertificatesView | None = None
+    # The operator's word that it holds a client certificate we did not issue (docs/security.md).
+    client_certificate_installed: bool = False
 
 
 def boot_view(b: BootInfo) -> BootView:
@@ -745,6 +750,8 @@ def station_view(st: StationState, now_us: int | None = None) -> StationView:
         log_uploads=[log_upload_view(u) for u in reversed(st.log_uploads.values())],
         log_status=st.log_status,
         v201=v201_view(st.v201, now, commands_view(st, now)) if st.v201 is not None else None,
+        certificates=certificates_view(st.certificates) if st.certificates is not None else None,
+        client_certificate_installed=reg.client_certificate_installed if reg else False,
     )
 
 

@@ -1,4 +1,4 @@
-"""The `csms` command: serve the CSMS, simulate stations, print the data catalog."""
+"""The `csms` command: serve the CSMS, simulate stations, print the data catalog, renew station certificates."""
 
 from __future__ import annotations
 
@@ -87,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_simulate(argv[1:])
     if argv and argv[0] == "catalog":
         return cmd_catalog(argv[1:])
+    if argv and argv[0] == "certificates":
+        from scripts import certificates
+
+        return certificates.main(argv[1:])
     if argv and argv[0] == "ray-start":  # every other argument goes to `ray start`
         from scripts import ray_node
 
@@ -98,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     serve_p.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
     sub.add_parser("simulate", help="run simulated stations against a CSMS (see csms simulate --help)")
     sub.add_parser("catalog", help="print the lake's data catalog: tables, columns, units, freshness ([--data-root] [--json])")
+    sub.add_parser("certificates", help="station certificates near expiry; --renew asks those stations for new CSRs")
     sub.add_parser("ray-start", help="`ray start ARGS...` with the environment the CSMS needs (cluster nodes)")
     args = parser.parse_args(argv)
     if args.command == "serve":

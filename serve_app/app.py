@@ -18,7 +18,7 @@ from ray import serve
 from ray.util.placement_group import placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-from actors import directory, logs
+from actors import certificate_store, directory, logs
 from actors.authorizer.resolver import check_settings as check_authorizer_settings
 from actors.config import Config, load_config
 from actors.id_tags import IdTagRegistry
@@ -90,6 +90,9 @@ def resolve(config: Config) -> Config:
 def start_backend(config: Config) -> None:
     """Create what is not running yet (idempotent: named, detached, get_if_exists)."""
     check_authorizer_settings(config)
+    # The station CA, made here once if it is the data root's own: an operator's unreadable or
+    # mismatched CA files fail `csms serve` now, not each host and balancer later.
+    certificate_store.load_authority(config)
     names = directory.host_names(config.station_hosts)
     slots = _spread("station-hosts", len(names))
     ray.remote(IdTagRegistry).options(

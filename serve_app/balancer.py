@@ -19,7 +19,7 @@ import os
 import ssl
 import threading
 
-from actors import logs
+from actors import certificate_store, logs
 from actors.config import Config
 from serve_app import lifeline, request_head, sizing, tls
 
@@ -275,7 +275,8 @@ class StationBalancer:
         config = self.config
         if not config.tls_enabled():
             return [(config.port, None)]
-        context = tls.server_context(config.tls_cert_file, config.tls_key_file, config.tls_client_ca_file)
+        context = tls.server_context(config.tls_cert_file, config.tls_key_file, config.tls_client_ca_file,
+                                     certificate_store.trusted_certificate_pem(config))
         return [(config.port, context)] + ([(config.plain_port, None)] if config.plain_port else [])
 
     def _listen(self, port: int, context: ssl.SSLContext | None):

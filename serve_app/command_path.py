@@ -33,6 +33,8 @@ COMMAND_FAILURES: dict[str, tuple[int, str]] = {
     # or not a valid payload for it (the host's error_description says which and why).
     "unknown_action": (404, ""),
     "invalid_payload": (422, ""),
+    # A raise to security profile 3 before the station holds a client certificate (whitepaper A05).
+    "certificate_first": (409, ""),
     "other_version": (422, ""),
     # Valid, but not in the station's state (e.g. a TxProfile for a transaction not open there).
     "not_allowed": (409, ""),

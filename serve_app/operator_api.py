@@ -21,10 +21,13 @@ from ray.exceptions import RayActorError
 
 from actors import directory, logs
 from actors.bulk_registration import BulkOutcome, IdTagRow, StationRow
+from actors.certificate_views import CertificatePage
 from actors.config import Config
+from actors.events import now_us, utc_datetime
 from actors.id_tags import normalise
 from actors.passwords import hash_password
 from actors.protocols import DEFAULT_VERSION, PROTOCOLS
+from actors.security_profiles import ProfileRefused
 from actors.station_state import IdTagRecord, Registration
 from actors.storage import NotStored
 from actors.timestamps import to_us
@@ -91,7 +94,11 @@ class StationRegistrationBody(BaseModel):
         default="Accepted", description="What BootNotification answers this station")
     security_profile: StrictInt | None = Field(default=None, ge=0, le=3, description=(
         "the lowest OCPP security profile its handshakes must prove (1 Basic auth over ws, 2 over TLS, "
-        "3 a client certificate); omitted: kept (0 for a new station); lowering it is logged"))
+        "3 a client certificate); omitted: kept (0 for a new station); lowering it is logged; raising a "
+        "registered station to 3 is refused (409) until it holds a client certificate (docs/security.md)"))
+    client_certificate_installed: bool | None = Field(default=None, description=(
+        "the operator's word that the station holds a client certificate this CSMS did not issue "
+        "(installed at manufacturing or by hand), so it may be raised to profile 3; omitted: kept"))
 
 
 class StationPasswordBody(BaseModel):
@@ -225,6 +232,20 @@ class OperatorApi:
         knocks = sorted((k for part in parts for k in part), key=lambda k: k.last_seen, reverse=True)
         return StructResponse(UnknownStationPage(total=len(knocks), stations=knocks[:limit]))
 
+    @api_app.get("/api/certificates", dependencies=viewer, **typed(CertificatePage))
+    async def expiring_certificates(
+        self, expiring_within_days: Annotated[float, Query(ge=0, le=36_500)] = 30,
+    ) -> StructResponse:
+        """Client certificates our CA issued that end within `expiring_within_days` (the one each
+        station accepted, else the newest issued), soonest first: renew them with
+        ExtendedTriggerMessage SignChargePointCertificate (`csms certificates --renew`)."""
+        before = now_us() + int(expiring_within_days * 86_400 * 1_000_000)
+        parts = await asyncio.gather(*(self._call(self._host_named(n).expiring_certificates.remote(before))
+                                       for n in self.hosts))
+        expiring = sorted((c for part in parts for c in part), key=lambda c: (c.certificate.not_after, c.station_id))
+        return StructResponse(CertificatePage(expiring_before=utc_datetime(before), total=len(expiring),
+                                              certificates=expiring))
+
     @api_app.get("/api/stations/{station_id}", dependencies=viewer, **typed(StationView))
     async def get_station(self, station_id: str) -> StructResponse:
         view = await self._call(self._host(station_id).station.remote(station_id))
@@ -254,8 +275,10 @@ class OperatorApi:
             metadata=body.metadata,
             boot_status=body.boot_status,
         )
-        created = await self._write(self._host(station_id).register.remote(station_id, registration,
-                                                                           body.security_profile))
+        created = await self._write(self._host(station_id).register.remote(
+            station_id, registration, body.security_profile, body.client_certificate_installed))
+        if isinstance(created, ProfileRefused):
+            raise HTTPException(409, {"station_id": station_id, "message": created.reason})
         return StructResponse(StationRegistered(station_id=station_id, created=created),
                               status_code=201 if created else 200)
 
@@ -336,6 +359,19 @@ class OperatorApi:
                                       "error_description": result.error_description, "message": result.message})
         raise HTTPException(result.status_code, {**body, "message": result.message})
 
+    @api_app.post("/api/stations/{station_id}/certificate-renewal", dependencies=operator)
+    async def renew_certificate(self, station_id: str) -> dict[str, Any]:
+        """Ask the station for a new key and CSR (1.6: ExtendedTriggerMessage
+        SignChargePointCertificate; 2.0.1: TriggerMessage SignChargingStationCertificate); its
+        answer as for commands. The new certificate follows its SignCertificate (docs/security.md)."""
+        view = await self._call(self._host(station_id).station.remote(station_id))
+        if view is None:
+            raise HTTPException(404, f"unknown station {station_id!r}")
+        renewal = PROTOCOLS[view.ocpp_version].certificate_renewal
+        if renewal is None:
+            raise HTTPException(404, f"OCPP {view.ocpp_version} has no certificate renewal command")
+        action, payload = renewal
+        return await self.send_command(station_id, action, payload)
 
     # --- bulk onboarding (issue 15 item 6) ------------------------------------------------
 

@@ -34,19 +34,24 @@ class BadHead(ValueError):
         self.status = status
 
 
-def server_context(cert_file: str, key_file: str, client_ca_file: str = "") -> ssl.SSLContext:
+def server_context(cert_file: str, key_file: str, client_ca_file: str = "", station_ca_pem: str = "") -> ssl.SSLContext:
     """The balancer's TLS context: TLS 1.2 or newer (OCPP 1.6 security whitepaper, profile 2
     forbids anything older), Python's default (forward-secret, AEAD-first) cipher list.
 
-    With a client CA, certificates are asked for and verified when given (CERT_OPTIONAL): a
-    certificate that does not verify fails the TLS handshake; a client without one (an
-    operator's browser, a profile 2 station) gets through and is judged by the gateway.
+    With a client CA (the operator's `client_ca_file`, and the CSMS's own station CA that signs
+    what stations ask for with SignCertificate, `station_ca_pem`), certificates are asked for
+    and verified when given (CERT_OPTIONAL): a certificate that does not verify fails the TLS
+    handshake; a client without one (an operator's browser, a profile 2 station) gets through
+    and is judged by the gateway.
     """
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert_file, key_file)
     if client_ca_file:
         context.load_verify_locations(cafile=client_ca_file)
+    if station_ca_pem:
+        context.load_verify_locations(cadata=station_ca_pem)
+    if client_ca_file or station_ca_pem:
         context.verify_mode = ssl.CERT_OPTIONAL
     else:
         context.verify_mode = ssl.CERT_NONE

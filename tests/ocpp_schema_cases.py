@@ -71,6 +71,23 @@ def library_schema(message_type: int, action: str) -> dict:
     return library_validator(message_type, action).schema
 
 
+def inlined(schema: dict) -> dict:
+    """The schema with its local `$ref`s ("#/definitions/X", as the security whitepaper's schemas
+    use) replaced by what they name, so payloads are generated from plain nodes."""
+    definitions = schema.get("definitions", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return resolve(definitions[node["$ref"].removeprefix("#/definitions/")])
+            return {k: resolve(v) for k, v in node.items() if k != "definitions"}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    return resolve(schema)
+
+
 @dataclass(frozen=True)
 class SchemaCases:
     """How payloads are generated; the two sides differ only in these settings."""
@@ -151,7 +168,7 @@ class SchemaCases:
 
     def mutated_payloads(self, message_type: int, action: str) -> Iterator[tuple[Mutation, Any]]:
         """The full and the minimal payload of the action's schema, each followed by its mutations."""
-        schema = library_schema(message_type, action)
+        schema = inlined(library_schema(message_type, action))
         for full in (True, False):
             base = self.sample(schema, full)
             yield Mutation((), "full" if full else "minimal", base, schema, True), base

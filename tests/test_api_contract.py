@@ -23,7 +23,9 @@ ROLES = {
     ("GET", "/api/stations/{station_id}/events"): "viewer",
     ("GET", "/api/stations/{station_id}/variables"): "viewer",
     ("POST", "/api/stations/{station_id}/commands/{action}"): "operator",
+    ("POST", "/api/stations/{station_id}/certificate-renewal"): "operator",
     ("GET", "/api/unknown-stations"): "viewer",
+    ("GET", "/api/certificates"): "viewer",
     ("POST", "/api/bulk/stations"): "admin",
     ("POST", "/api/bulk/id-tags"): "admin",
     ("GET", "/api/transactions"): "viewer",
@@ -54,6 +56,7 @@ SCHEMAS = {
     ("GET", "/api/id-tags"): "IdTagList",
     ("GET", "/api/id-tags/{id_tag}"): "IdTagView",
     ("GET", "/api/unknown-stations"): "UnknownStationPage",
+    ("GET", "/api/certificates"): "CertificatePage",
     ("POST", "/api/bulk/stations"): "BulkOutcome",
 }
 

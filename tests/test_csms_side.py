@@ -52,6 +52,7 @@ PROFILE = {
     "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}]},
 }
 TX_PROFILE = {**PROFILE, "chargingProfileId": 8, "chargingProfilePurpose": "TxProfile"}
+HASH_DATA = {"hashAlgorithm": "SHA256", "issuerNameHash": "a" * 64, "issuerKeyHash": "b" * 64, "serialNumber": "1f"}
 VALID = {
     "CancelReservation": {"reservationId": 1},
     "ChangeAvailability": {"connectorId": 1, "type": "Inoperative"},
@@ -79,6 +80,13 @@ VALID = {
         "signingCertificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----", "signature": "c2ln"}},
     "GetLog": {"logType": "SecurityLog", "requestId": 8, "log": {
         "remoteLocation": "ftp://logs.example.com/in/", "oldestTimestamp": ts(0), "latestTimestamp": ts(60)}},
+    # The security whitepaper's (actors/ocpp16/certificates.py).
+    "CertificateSigned": {"certificateChain": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"},
+    "DeleteCertificate": {"certificateHashData": HASH_DATA},
+    "ExtendedTriggerMessage": {"requestedMessage": "SignChargePointCertificate"},
+    "GetInstalledCertificateIds": {"certificateType": "CentralSystemRootCertificate"},
+    "InstallCertificate": {"certificateType": "ManufacturerRootCertificate",
+                           "certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"},
 }
 assert VALID.keys() == COMMANDS.keys()
 
@@ -148,6 +156,12 @@ MISSING_REQUIRED_FIELD = [
     ("UnlockConnector", "connectorId"),
     ("UpdateFirmware", "location"),
     ("UpdateFirmware", "retrieveDate"),
+    ("CertificateSigned", "certificateChain"),
+    ("DeleteCertificate", "certificateHashData"),
+    ("ExtendedTriggerMessage", "requestedMessage"),
+    ("GetInstalledCertificateIds", "certificateType"),
+    ("InstallCertificate", "certificateType"),
+    ("InstallCertificate", "certificate"),
 ]
 
 
@@ -179,6 +193,11 @@ WRONG_TYPE = [
     ("UpdateFirmware", {**VALID["UpdateFirmware"], "retries": 1.5}),
     ("SignedUpdateFirmware", {**VALID["SignedUpdateFirmware"], "requestId": "7"}),
     ("GetLog", {**VALID["GetLog"], "logType": ["SecurityLog"]}),
+    ("CertificateSigned", {"certificateChain": ["x"]}),
+    ("DeleteCertificate", {"certificateHashData": {**HASH_DATA, "serialNumber": 31}}),
+    ("ExtendedTriggerMessage", {"requestedMessage": "Heartbeat", "connectorId": "1"}),
+    ("GetInstalledCertificateIds", {"certificateType": 1}),
+    ("InstallCertificate", {**VALID["InstallCertificate"], "certificate": None}),
 ]
 assert {a for a, _ in WRONG_TYPE} == COMMANDS.keys()
 

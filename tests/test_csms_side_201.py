@@ -612,6 +612,13 @@ ANSWERS: dict[str, dict] = {
     "GetLocalListVersion": {"versionNumber": 4},
     "ReserveNow": {"status": "Accepted"},
     "CancelReservation": {"status": "Accepted"},
+    # actors/ocpp201/certificates.py
+    "CertificateSigned": {"status": "Accepted"},
+    "InstallCertificate": {"status": "Accepted"},
+    "GetInstalledCertificateIds": {"status": "Accepted", "certificateHashDataChain": [{
+        "certificateType": "CSMSRootCertificate", "certificateHashData": {
+            "hashAlgorithm": "SHA256", "issuerNameHash": "a", "issuerKeyHash": "b", "serialNumber": "1"}}]},
+    "DeleteCertificate": {"status": "Accepted"},
 }
 # Every fold of the core features (the other features' replay tests are in their own modules:
 # tests/test_ocpp201_smart_charging.py, ..._firmware_logs.py, ..._display_messages.py, ...).

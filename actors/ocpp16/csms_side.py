@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from actors.ocpp16 import log_uploads, signed_firmware
+from actors.ocpp16 import certificates as cert16
 from actors.ocpp16 import messages as m
 from actors.ocpp16.messages import CiString20, CiString50, CiString500, ConnectorId, Int32, Payload, Uri
 from actors.ocpp16.secrets import MASK, SECRET_CONFIGURATION_KEYS
@@ -252,6 +253,7 @@ COMMANDS: dict[str, type[Payload]] = {
     # The security whitepaper (edition 3).
     "SignedUpdateFirmware": signed_firmware.SignedUpdateFirmwareRequest,
     "GetLog": log_uploads.GetLogRequest,
+    **cert16.COMMANDS,  # the security whitepaper's certificate commands
 }
 
 _command_decoders = {action: msgspec.json.Decoder(cls) for action, cls in COMMANDS.items()}
@@ -405,6 +407,7 @@ COMMAND_RESPONSES: dict[str, type[CommandResponse]] = {
     "UpdateFirmware": UpdateFirmwareResponse,
     "SignedUpdateFirmware": signed_firmware.SignedUpdateFirmwareResponse,
     "GetLog": log_uploads.GetLogResponse,
+    **cert16.COMMAND_RESPONSES,
 }
 assert COMMAND_RESPONSES.keys() == COMMANDS.keys()
 
@@ -703,7 +706,8 @@ def apply_trigger_message_result(
     # trigger lets one such request through (StationSession.apply consumes it).
     if response.status != "Accepted":
         return
-    state.triggered_messages.append(request.requestedMessage)
+    # ExtendedTriggerMessage (security whitepaper) folds here too, its names mapped to actions.
+    state.triggered_messages.append(cert16.TRIGGERED_ACTIONS.get(request.requestedMessage, request.requestedMessage))
     del state.triggered_messages[:-TRIGGERED_MESSAGES_KEPT]
 
 
@@ -729,6 +733,8 @@ COMMAND_RESULTS: dict[str, ApplyResult] = {
     "UpdateFirmware": apply_update_firmware_result,
     "SignedUpdateFirmware": signed_firmware.apply_signed_update_firmware_result,
     "GetLog": log_uploads.apply_get_log_result,
+    **cert16.COMMAND_RESULTS,
+    "ExtendedTriggerMessage": apply_trigger_message_result,
 }
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from actors.ocpp16 import answers as a
+from actors.ocpp16 import certificates as cert16
 from actors.ocpp16 import csms_side as c16
 from actors.ocpp16 import log_uploads as lu16
 from actors.ocpp16 import messages as m
@@ -21,7 +22,7 @@ from actors.ocpp16.secrets import (
     password_command,
 )
 from actors.protocol import Policy, Protocol, StationAction
-from actors.security_profiles import new_security_profile_16
+from actors.security_profiles import new_security_profile_16, requested_security_profile_16
 from actors.station_state import StationState
 
 A = StationAction
@@ -57,7 +58,18 @@ ACTIONS: dict[str, StationAction] = {
                                           sf16.SignedFirmwareStatusNotificationResponse, durable=False),
     "LogStatusNotification": A(lu16.answer_log_status, lu16.apply_log_status,
                                lu16.LogStatusNotificationResponse, durable=False),
+    # Security whitepaper A02/A03: durable, so the CSR is on disk before we accept to sign it.
+    "SignCertificate": A(cert16.answer_sign_certificate, cert16.apply_sign_certificate,
+                         cert16.SignCertificateResponse, durable=True),
 }
+
+# Station requests of the security whitepaper, decoded by their own modules' types.
+_whitepaper_decoders = {action: msgspec.json.Decoder(t) for action, t in cert16.STATION_REQUESTS.items()}
+
+
+def decode_request(action: str, payload: bytes) -> Any:
+    decoder = _whitepaper_decoders.get(action)
+    return m.decode_request(action, payload) if decoder is None else decoder.decode(payload)
 
 
 def new_password(action: str, request_json: str, response_json: str) -> bytes | None:
@@ -99,7 +111,7 @@ OCPP16 = Protocol(
     version="1.6",
     subprotocol="ocpp1.6",
     actions=ACTIONS,
-    decode_request=m.decode_request,
+    decode_request=decode_request,
     commands=c16.COMMANDS,
     decode_command=c16.decode_command,
     check_command=check_secret_command,
@@ -108,6 +120,7 @@ OCPP16 = Protocol(
     apply_command_result=c16.apply_command_result,
     new_password=new_password,
     new_security_profile=new_security_profile_16,
+    requested_security_profile=requested_security_profile_16,
     password_command=password_command,
     station_timestamp_us=s16.station_timestamp_us,
     id_token=id_token,
@@ -117,4 +130,7 @@ OCPP16 = Protocol(
     # messages, etc., but not start or stop charging.
     not_while_pending=frozenset({"RemoteStartTransaction", "RemoteStopTransaction"}),
     stale_transactions=s16.stale_transactions,
+    certificate_request=cert16.certificate_request,
+    certificate_signed=cert16.certificate_signed,
+    certificate_renewal=cert16.RENEWAL,
 )

@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from actors.ocpp201 import (
+    certificates,
     costs,
     customer_information,
     device_model,
@@ -53,6 +54,7 @@ FEATURES: tuple[ModuleType, ...] = (
     network_profile,
     customer_information,
     costs,
+    certificates,
 )
 
 

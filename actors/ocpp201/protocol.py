@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from actors import ocppj
+from actors.ocpp201 import certificates as cert201
 from actors.ocpp201 import csms_side as c
 from actors.ocpp201 import (
     customer_information,
@@ -86,7 +87,9 @@ ACTIONS: dict[str, StationAction] = {
                                 monitoring.apply_notify_monitoring_report,
                                 m.NotifyMonitoringReportResponse, durable=False),
     "DataTransfer": A(s.answer_data_transfer, s.apply_nothing, m.DataTransferResponse, durable=False),
-    "SignCertificate": A(s.answer_sign_certificate, s.apply_keep_latest, m.SignCertificateResponse, durable=False),
+    # A02/A03 with the CSMS's CA (actors/ocpp201/certificates.py): durable, the CSR on disk first.
+    "SignCertificate": A(cert201.answer_sign_certificate, cert201.apply_sign_certificate, m.SignCertificateResponse,
+                         durable=True),
     "Get15118EVCertificate": A(s.answer_15118_certificate, s.apply_keep_latest, m.Get15118EVCertificateResponse,
                                durable=False),
     "GetCertificateStatus": A(s.answer_certificate_status, s.apply_keep_latest, m.GetCertificateStatusResponse,
@@ -123,6 +126,10 @@ OCPP201 = Protocol(
     new_security_profile=c.new_security_profile,
     password_command=c.password_command,
     command_status=c.command_status,
+    certificate_request=cert201.certificate_request,
+    certificate_signed=cert201.certificate_signed,
+    certificate_renewal=cert201.RENEWAL,
+    requested_security_profile=cert201.requested_security_profile,
     # Part 2 B02 (Pending): while its boot is Pending the CSMS may read and configure the station
     # and trigger messages, but not start or stop transactions (as 1.6 section 4.2).
     not_while_pending=frozenset({"RequestStartTransaction", "RequestStopTransaction"}),

@@ -460,12 +460,6 @@ def answer_ev_charging_schedule(state: StationState, req: m.NotifyEVChargingSche
     return m.NotifyEVChargingScheduleResponse(status="Accepted")
 
 
-def answer_sign_certificate(state: StationState, req: m.SignCertificateRequest,
-                            ctx: Context) -> m.SignCertificateResponse:
-    # A02/A03: Accepted promises a CertificateSigned; signing CSRs is issue 13.
-    return m.SignCertificateResponse(status="Rejected", statusInfo=_NOT_CONFIGURED)
-
-
 def answer_15118_certificate(state: StationState, req: m.Get15118EVCertificateRequest,
                              ctx: Context) -> m.Get15118EVCertificateResponse:
     # M01/M02: the contract certificate comes from a certificate pool (issue 13).
