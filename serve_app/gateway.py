@@ -33,7 +33,7 @@ from actors.host_protocol import Connect, Disconnect, Frame, OutboundFrame, Reat
 from actors.metrics import gateway_metrics
 from actors.security_profiles import presented_profile
 from actors.station_session import CLOSE_REPLACED
-from serve_app import disconnects, keepalive, rate_limit
+from serve_app import disconnects, keepalive, memory_probe, rate_limit
 from serve_app.drain import RolloutWatch
 from serve_app.handshake import Refusal, station_credential, valid_station_id
 from serve_app.host_link import HostLink, HostUnavailable, links_for
@@ -329,6 +329,10 @@ class OcppGateway:
         loop = asyncio.get_running_loop()
         for request in mine:
             loop.create_task(reattach(request))
+
+    def memory_probe(self, action: str, path: str = "") -> dict:
+        """Measurement only (scripts/gateway_memory.py, through a Serve handle): serve_app/memory_probe.py."""
+        return memory_probe.probe(action, path)
 
     async def __del__(self) -> None:
         for poller in self._pollers:
