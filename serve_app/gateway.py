@@ -80,7 +80,7 @@ def station_path(scope: dict) -> str | None:
     if scope["type"] != "websocket":
         return None
     path, prefix = scope["path"], scope.get("root_path", "")
-    if prefix and path.startswith(prefix + "/"):
+    if prefix and path.startswith(prefix):
         path = path[len(prefix):]
     station_id = path[1:]
     if not path.startswith("/") or not station_id or "/" in station_id:

@@ -17,8 +17,8 @@ from collections import Counter
 
 
 def probe(action: str, path: str = "", frames: int = 30) -> dict:
-    """`start` tracing; `snapshot` (collect, dump the traced allocations to `path`, count
-    objects by type); `stop` tracing. Answers the process id and its counts."""
+    """`start` tracing; `snapshot` (collect, dump the traced allocations to `path` if given,
+    count objects by type); `stop` tracing. Answers the process id and its counts."""
     if action == "start":
         tracemalloc.start(frames)
         return {"pid": os.getpid()}
@@ -28,7 +28,8 @@ def probe(action: str, path: str = "", frames: int = 30) -> dict:
     if action != "snapshot":
         raise ValueError(f"unknown probe action {action!r}")
     gc.collect()
-    tracemalloc.take_snapshot().dump(path)
+    if path:
+        tracemalloc.take_snapshot().dump(path)
     counts: Counter[str] = Counter()
     sizes: Counter[str] = Counter()
     for obj in gc.get_objects():
