@@ -62,7 +62,9 @@ class Mailbox:
 
     def __init__(self, bound: int, sent: Callable[[], str | None] | None = None) -> None:
         self._bound = bound
-        self._queue: deque[PendingCommand] = deque()
+        # Made by the first command and let go when it empties: an empty deque is 0.76 KiB,
+        # and most of a host's thousands of stations never have a command queued.
+        self._queue: deque[PendingCommand] | None = None
         # Sent commands whose caller waits for the answer, by message id: at most one, but for
         # the moment between an answer's fold and its caller learning it once it is durable.
         self._waiting: dict[str, PendingCommand] = {}
@@ -80,12 +82,14 @@ class Mailbox:
         return self._waiting.get(message_id)
 
     def __len__(self) -> int:
-        return len(self._queue) + len(self._waiting)
+        return (len(self._queue) if self._queue else 0) + len(self._waiting)
 
     def submit(self, command: PendingCommand) -> bool:
         """Queue a command; False when the mailbox is full."""
         if len(self) >= self._bound:
             return False
+        if self._queue is None:
+            self._queue = deque()
         self._queue.append(command)
         return True
 
@@ -95,6 +99,8 @@ class Mailbox:
             return None
         while self._queue:
             command = self._queue.popleft()
+            if not self._queue:
+                self._queue = None
             if not command.future.done():  # an operator who gave up while it waited
                 self._waiting[command.message_id] = command
                 self._handed_out = command.message_id
@@ -116,10 +122,11 @@ class Mailbox:
     def abandon(self, command: PendingCommand) -> None:
         """The operator stopped waiting (timeout): free the line if it was in flight."""
         if self._waiting.pop(command.message_id, None) is None:
-            try:
-                self._queue.remove(command)
-            except ValueError:
-                pass
+            if self._queue:
+                try:
+                    self._queue.remove(command)
+                except ValueError:
+                    pass
         elif self._handed_out == command.message_id:
             self._handed_out = None
 
@@ -129,9 +136,9 @@ class Mailbox:
         for command in self._waiting.values():
             if not command.future.done():
                 command.future.set_result(msgspec.structs.replace(outcome, message_id=command.message_id))
-        for command in self._queue:
+        for command in self._queue or ():
             if not command.future.done():
                 command.future.set_result(outcome)
         self._waiting.clear()
         self._handed_out = None
-        self._queue.clear()
+        self._queue = None

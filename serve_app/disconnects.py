@@ -1,8 +1,9 @@
 """How a gateway replica records that a station's socket ended: logged once, told to the host once.
 
-With direct ingress Serve watches each websocket's receive channel itself and cancels the
-handler's task as soon as the disconnect arrives, often while the handler is in its
-`finally` awaiting the host. A log line after that await was then never written (a fleet
+With direct ingress Serve used to watch each websocket's receive channel itself and cancel
+the handler's task as soon as the disconnect arrived, often while the handler was in its
+`finally` awaiting the host (the gateway now asks it not to, serve_app/keepalive.py, but a
+replica's shutdown still cancels handlers). A log line after that await was then never written (a fleet
 probe saw 2,538 "station connected" lines and 149 "station disconnected"), and the host's
 Disconnect could be lost with it. So the line is written before anything is awaited, and the
 host call runs in a task of its own that the handler's cancellation does not reach.

@@ -11,8 +11,8 @@ before reading the station's next frame, which keeps a station's messages in ord
 """
 
 
-# No `from __future__ import annotations`: FastAPI reads these route signatures at runtime
-# through Serve's ingress wrapper, which cannot resolve string annotations.
+# No `from __future__ import annotations`: Serve's ingress wrapper reads the class's
+# signatures at runtime and cannot resolve string annotations.
 import asyncio
 import itertools
 import logging
@@ -45,7 +45,7 @@ from actors.host_protocol import (
 from actors.metrics import gateway_metrics
 from actors.security_profiles import presented_profile
 from actors.station_session import CLOSE_REPLACED
-from serve_app import disconnects, keepalive, rate_limit
+from serve_app import disconnects, keepalive, memory_probe, rate_limit
 from serve_app.backoff_verdicts import BackoffVerdicts
 from serve_app.drain import RolloutWatch
 from serve_app.handshake import Refusal, station_credential, valid_station_id
@@ -70,7 +70,7 @@ def _deny(status: int, message: str, headers: dict[str, str] | None = None) -> J
 BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="ocpp"'}
 
 
-@dataclass
+@dataclass(slots=True)
 class OpenSocket:
     connection_id: str
     connected_at_us: int
@@ -91,10 +91,24 @@ async def _close_quietly(websocket: WebSocket, code: int) -> None:
         pass
 
 
+def station_path(scope: dict) -> str | None:
+    """The station id of a websocket to `/ocpp/{station_id}` (one path segment under Serve's
+    route prefix, as Starlette would match it), else None."""
+    if scope["type"] != "websocket":
+        return None
+    path, prefix = scope["path"], scope.get("root_path", "")
+    if prefix and path.startswith(prefix):
+        path = path[len(prefix):]
+    station_id = path[1:]
+    if not path.startswith("/") or not station_id or "/" in station_id:
+        return None
+    return station_id
+
+
 # Module-level helpers must be defined above the class: Serve pickles the ingress class with
 # the globals that exist when it is decorated.
 @serve.deployment(name="OcppGateway")
-@serve.ingress(gateway_app)
+@serve.ingress()
 class OcppGateway:
     def __init__(self, config: Config) -> None:
         logs.configure()
@@ -120,7 +134,22 @@ class OcppGateway:
         self.sockets: dict[str, OpenSocket] = {}
         self._pollers: list[asyncio.Task] = []
 
-    @gateway_app.websocket("/{station_id}")
+    def __serve_build_asgi_app__(self):
+        """The ASGI app of this replica (Serve's late-bound ingress: called once, after the
+        constructor). A station's websocket goes straight to `station_socket`; anything else
+        (lifespan included) to `gateway_app`, which has no route and refuses it. A FastAPI
+        websocket route kept its middleware, exit stacks and dependency solving suspended for
+        each connection's whole life: about 11 KiB an idle station (BENCHMARKS.md section 14)."""
+
+        async def station_entry(scope: dict, receive, send) -> None:
+            station_id = station_path(scope)
+            if station_id is None:
+                await gateway_app(scope, receive, send)
+            else:
+                await self.station_socket(WebSocket(scope, receive, send), station_id)
+
+        return station_entry
+
     async def station_socket(self, websocket: WebSocket, station_id: str) -> None:
         if not self._pollers:
             loop = asyncio.get_running_loop()
@@ -400,6 +429,10 @@ class OcppGateway:
         loop = asyncio.get_running_loop()
         for request in mine:
             loop.create_task(reattach(request))
+
+    def memory_probe(self, action: str, path: str = "") -> dict:
+        """Measurement only (scripts/gateway_memory.py, through a Serve handle): serve_app/memory_probe.py."""
+        return memory_probe.probe(action, path)
 
     async def __del__(self) -> None:
         for poller in self._pollers:

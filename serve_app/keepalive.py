@@ -19,6 +19,14 @@ and takes every other argument from Serve as before:
   so a keepalive timeout, where it sent 1011 "keepalive ping timeout", and a peer that
   vanished without a close frame (RFC 6455 section 7.1.5: 1006) looked the same, and the
   same as a close frame without a code. `StationWebSocketProtocol` reports what happened.
+- what an idle connection keeps (measured in a replica: BENCHMARKS.md section 14): a
+  one-reader inbox instead of uvicorn's `asyncio.Queue` (four deques, 3 KiB), a write-pause
+  event made only when the transport first fills, the handshake's request and response
+  (their headers) let go once the socket is accepted, and Serve told not to watch
+  the connection for a disconnect (`x-request-disconnect-disabled`): Serve's replica then
+  awaits the handler directly instead of proxying `receive` through a queue and a task of its
+  own and racing a second task against it. The handler reads the disconnect from `receive`
+  as it does anyway.
 
 Only the replica process that calls `install` is affected (each Serve replica is a process
 of its own). Serve's proxy keeps uvicorn's defaults: in `ingress = "proxy"` mode it runs every
@@ -29,6 +37,7 @@ for an application with no running replica, and a keepalive test once got the de
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -43,13 +52,85 @@ CLOSE_NO_STATUS = 1005
 SCOPE_KEY = "csms.keepalive"
 
 
+# Serve's direct-ingress replica watches a request's `receive` for a disconnect through a queue
+# and a task of its own unless the request carries this (ray.serve._private.constants,
+# SERVE_HTTP_REQUEST_DISCONNECT_DISABLED_HEADER; Ray 2.60 replica.py `_direct_ingress_asgi`).
+SERVE_DISCONNECT_DISABLED = (b"x-request-disconnect-disabled", b"?1")
+
+
+class _Inbox:
+    """The part of `asyncio.Queue` uvicorn's protocol uses (`put_nowait`, `get`, `empty`), for
+    one reader: the connection's handler. uvicorn stops reading the socket after each message
+    until the handler takes it, so this holds a message and perhaps the disconnect after it."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list = []
+        self._waiter: asyncio.Future | None = None
+
+    def put_nowait(self, item) -> None:
+        self._items.append(item)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    async def get(self):
+        while not self._items:
+            if self._waiter is not None:
+                raise RuntimeError("a websocket's messages have one reader")
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)
+
+
+class _WritePause:
+    """The `asyncio.Event` uvicorn's protocol waits on while the transport's buffer is full,
+    made only the first time it fills: most station sockets never do."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self) -> None:
+        self._event: asyncio.Event | None = None
+
+    def set(self) -> None:
+        if self._event is not None:
+            self._event.set()
+
+    def clear(self) -> None:
+        if self._event is None:
+            self._event = asyncio.Event()
+        self._event.clear()
+
+    def is_set(self) -> bool:
+        return self._event is None or self._event.is_set()
+
+    async def wait(self) -> None:
+        if self._event is not None:
+            await self._event.wait()
+
+
 class StationWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's websocket protocol, noting in the connection's scope the close that ended it.
+    """uvicorn's websocket protocol, noting in the connection's scope the close that ended it,
+    and keeping less per idle connection (module docstring).
 
     The first close that happens wins: a close frame from the peer (unless ours went first),
     ours (the gateway's, or uvicorn's 1011 on a keepalive timeout), else 1006. The note is a
     plain value in the scope (no reference back to this object), read by `close_cause`.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = _Inbox()  # type: ignore[assignment]
+        self.writable = _WritePause()  # type: ignore[assignment]
 
     def handle_connect(self, event) -> None:
         super().handle_connect(event)
@@ -57,6 +138,17 @@ class StationWebSocketProtocol(WebSocketsSansIOProtocol):
         if scope is not None:
             scope.setdefault("extensions", {})[SCOPE_KEY] = {
                 "ping_interval_s": self.ping_interval, "ping_timeout_s": self.ping_timeout}
+            # The app's task is created but has not run yet: Serve reads this when it does.
+            scope["headers"].append(SERVE_DISCONNECT_DISABLED)
+
+    async def send(self, message) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept":
+            # The handshake is answered: nothing reads its request or response again. websockets'
+            # parser (a generator, `ServerProtocol.parse`) keeps the request as a local for the
+            # connection's life, so its headers are emptied, not only let go.
+            self.request.headers.clear()
+            self.request = self.response = None  # type: ignore[assignment]
 
     def _note_close(self) -> None:
         note = (getattr(self, "scope", None) or {}).get("extensions", {}).get(SCOPE_KEY)
