@@ -27,6 +27,7 @@ from actors.ocpp201 import device_model as device_model_feature
 from actors.ocpp201 import local_list as local_list_feature
 from actors.ocpp201 import remote_control as remote_control_feature
 from actors.ocpp201 import reservations as reservations_feature
+from actors.ocpp201 import certificates as certificates_feature
 from actors.ocpp201 import secrets
 from actors.protocols import PROTOCOLS
 from actors.views import station_view, transaction_views
@@ -622,7 +623,8 @@ ANSWERS: dict[str, dict] = {
 }
 # Every fold of the core features (the other features' replay tests are in their own modules:
 # tests/test_ocpp201_smart_charging.py, ..._firmware_logs.py, ..._display_messages.py, ...).
-CORE_FEATURES = (device_model_feature, remote_control_feature, local_list_feature, reservations_feature)
+CORE_FEATURES = (device_model_feature, remote_control_feature, local_list_feature, reservations_feature,
+                 certificates_feature)
 assert set(ANSWERS) == {a for f in CORE_FEATURES for a in f.COMMAND_RESULTS
                         if a in VALID and a not in secrets.SECRET_BEARING} | {"SetVariables"}
 
