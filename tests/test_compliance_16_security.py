@@ -6,7 +6,7 @@ station on the `ocpp` library's ChargePoint that makes a real key pair and CSR w
 `cryptography`, and the HTTP API. What a real station does after its answer (send the
 SignCertificate the trigger asked for, reconnect with its new certificate) the test does next,
 in the order the whitepaper gives. Not here: TC_073 (AuthorizationKey: tests/test_station_passwords.py),
-TC_078/079/080-082 (security events, logs, signed firmware: the security-events branch),
+TC_078/079/080-082 (security events, logs, signed firmware: tests/test_compliance_16_security_events.py),
 TC_083 (tests/test_security_profiles.py), TC_085-086 (tests/test_tls.py).
 """
 
@@ -21,16 +21,15 @@ import ssl
 from typing import Any
 
 import pytest
-from ocpp.routing import on
-from ocpp.v16 import call, call_result
+from ocpp.v16 import call
 
 from actors import certificate_authority as ca_
 from scripts import certificates as certificates_cli
 from tests.conftest import register_station
 from tests.csr import csr_pem, station_key, write_key_and_chain
 from tests.polling import wait_until
-from tests.stations import basic_auth
-from tests.test_compliance_16 import ComplianceStation, answered, command, view
+from tests.stations import answer_every_command, basic_auth
+from tests.test_compliance_16 import DEFAULT_ANSWERS, ComplianceStation, answered, command, view
 from tests.test_tls import handshake, tls_station
 
 pytestmark = pytest.mark.ray
@@ -45,27 +44,11 @@ SECURITY_ANSWERS: dict[str, dict[str, Any]] = {
 }
 
 
+@answer_every_command
 class SecurityStation(ComplianceStation):
     """A ComplianceStation that also speaks the security whitepaper's commands."""
 
-    async def _answer(self, action: str, request: dict[str, Any]):
-        if action not in SECURITY_ANSWERS:
-            return await super()._answer(action, request)
-        self.received.append((action, request))
-        return getattr(call_result, action)(**self.answers.get(action, SECURITY_ANSWERS[action]))
-
-
-def _handler(action: str):
-    async def handler(self: SecurityStation, **request):
-        return await self._answer(action, request)
-
-    # The library routes by the handler's name (ocpp.routing.routables): one per action.
-    handler.__name__ = handler.__qualname__ = f"on_{action}"
-    return on(action)(handler)
-
-
-for _action in SECURITY_ANSWERS:
-    setattr(SecurityStation, f"on_{_action}", _handler(_action))
+    default_answers = {**DEFAULT_ANSWERS, **SECURITY_ANSWERS}
 
 
 @contextlib.asynccontextmanager
