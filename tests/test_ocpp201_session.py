@@ -598,6 +598,13 @@ def test_unknown_actions_are_not_implemented():
     assert Station201().refuse("StartTransaction", {}) == "NotImplemented"
 
 
+@pytest.mark.parametrize("action", ["Reset", "RequestStartTransaction", "SetVariables"])
+def test_an_action_only_the_csms_initiates_is_known_but_not_supported_from_a_station(action):
+    # OCPP-J 2.0.1 section 4.3: NotSupported is "recognized but not supported by the receiver";
+    # NotImplemented is for an action the receiver does not know at all.
+    assert Station201().refuse(action, {}) == "NotSupported"
+
+
 @pytest.mark.parametrize("action", sorted(VALID))
 def test_reply_waits_for_fsync_exactly_for_the_durable_actions(action):
     station = Station201(boot=False)
