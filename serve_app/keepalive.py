@@ -1,4 +1,4 @@
-"""The gateway replicas' websocket keepalive settings, and the true cause of each close.
+"""The gateway's websocket protocol: keepalive settings, each close's true cause, a light idle socket.
 
 With direct ingress every gateway replica runs a uvicorn server that Serve builds itself
 (`ray.serve._private.http_util.start_asgi_http_server`) with no way to pass websocket
