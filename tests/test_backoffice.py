@@ -24,6 +24,7 @@ from serve_app.backoffice.pages import LIVE_POLL_S
 from serve_app.backoffice.signin_limit import FAILURES_ALLOWED
 from tests.conftest import OPERATOR_TOKEN, PASSWORD, TOKEN, VIEWER_TOKEN, put_id_tag, register_station
 from tests.polling import wait_until
+from tests.commanded_201 import CommandedStation201, boot_201
 from tests.stations import TestStation, TestStation201, connected_station, raw_socket
 from tests.test_fault_report import EXPECTED
 
@@ -357,6 +358,32 @@ async def test_commands_from_the_station_page_show_the_answer_in_place(browser, 
     await wait_until(lambda: _disconnected(page, csms, station_id), 20, "the station to show as disconnected")
     await form.get_by_role("button").click()
     await expect(form.locator("output .result")).to_have_attribute("data-status", "409")
+    await page.context.close()
+
+
+async def test_a_2_0_1_station_page_offers_the_2_0_1_forms_and_sends_their_payloads(browser, csms, station_id):
+    await register_station(csms, station_id)
+    page = await signed_in(browser, csms, OPERATOR_TOKEN)
+    async with connected_station(csms.ws_url, station_id, station_class=CommandedStation201,
+                                 subprotocols=("ocpp2.0.1",)) as station:
+        await boot_201(station)
+        await page.goto(f"{csms.http_url}/station/{station_id}")
+        # The 1.6 forms are not offered to a 2.0.1 station (their payloads would be refused).
+        assert await page.locator("#cmd-RemoteStartTransaction").count() == 0
+        reset = page.locator("#cmd-Reset")
+        await reset.get_by_label("Type").select_option("Immediate")
+        await reset.get_by_label("EVSE (empty: the station)").fill("1")
+        await reset.get_by_role("button").click()
+        await expect(reset.locator("output .result")).to_have_attribute("data-status", "200")
+        assert station.got("Reset") == [{"type": "Immediate", "evse_id": 1}]
+        start = page.locator("#cmd-RequestStartTransaction")
+        await start.get_by_label("Id token").fill("TAG201")
+        await start.get_by_label("EVSE").fill("1")
+        await start.get_by_role("button").click()
+        await expect(start.locator("output .result")).to_have_attribute("data-status", "200")
+        (request,) = station.got("RequestStartTransaction")
+        assert request["id_token"] == {"id_token": "TAG201", "type": "ISO14443"} and request["evse_id"] == 1
+        assert isinstance(request["remote_start_id"], int)
     await page.context.close()
 
 

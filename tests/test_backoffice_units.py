@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from typing import get_args
+
 import pytest
 
 from actors.fleet_page import FleetQuery, fleet_page, merge_pages
+from actors.ocpp201.messages import MessageTriggerEnumType
+from actors.protocols import PROTOCOLS
 from actors.station_state import ConfigurationValue, ConnectorState, Registration, StationState
 from analytics.gold_views import faults_per_day
 from serve_app.backoffice.admin import problems
-from serve_app.backoffice.commands import payload_from_form
+from serve_app.backoffice.commands import TRIGGERABLE, form_commands, payload_from_form
 from serve_app.backoffice.records import _csv_cell
 from serve_app import tls
 from serve_app.backoffice.connections import BalancedConnections, ClientOrigin
@@ -134,6 +139,38 @@ def test_command_forms_become_ocpp_payloads():
         payload_from_form("RemoteStopTransaction", {"transactionId": "abc"})
     with pytest.raises(ValueError, match="not JSON"):
         payload_from_form("DataTransfer", {"payload": "{nope"})
+
+
+# What each 2.0.1 form sends when filled in the way its fields allow (empty optional fields left out).
+FORMS_201 = {
+    "RequestStartTransaction": ({"idToken": "TAG1", "tokenType": "ISO14443", "evseId": "1", "remoteStartId": "7"},
+                                {"idToken": {"idToken": "TAG1", "type": "ISO14443"}, "remoteStartId": 7, "evseId": 1}),
+    "RequestStopTransaction": ({"transactionId": "tx-1"}, {"transactionId": "tx-1"}),
+    "Reset": ({"type": "OnIdle", "evseId": ""}, {"type": "OnIdle"}),
+    "UnlockConnector": ({"evseId": "1", "connectorId": "2"}, {"evseId": 1, "connectorId": 2}),
+    "ChangeAvailability": ({"operationalStatus": "Inoperative", "evseId": "1", "connectorId": ""},
+                           {"operationalStatus": "Inoperative", "evse": {"id": 1}}),
+    "TriggerMessage": ({"requestedMessage": "StatusNotification", "evseId": "2"},
+                       {"requestedMessage": "StatusNotification", "evse": {"id": 2}}),
+    "ClearCache": ({}, {}),
+}
+
+
+def test_every_2_0_1_form_has_a_payload_the_2_0_1_schemas_accept():
+    protocol = PROTOCOLS["2.0.1"]
+    assert set(FORMS_201) == set(form_commands("2.0.1"))
+    assert set(form_commands("2.0.1")) <= set(protocol.commands)
+    assert set(TRIGGERABLE["2.0.1"]) == set(get_args(MessageTriggerEnumType))
+    for action, (fields, payload) in FORMS_201.items():
+        assert payload_from_form(action, fields, "2.0.1") == payload, action
+        protocol.decode_command(action, json.dumps(payload))  # raises if the schema refuses it
+    # The same action name is another form in 1.6 (Reset: Hard/Soft), read by the version.
+    assert payload_from_form("Reset", {"type": "Soft"}) == {"type": "Soft"}
+    assert set(form_commands("1.6")) <= set(PROTOCOLS["1.6"].commands)
+    with pytest.raises(ValueError, match="remoteStartId is required"):
+        payload_from_form("RequestStartTransaction", {"idToken": "TAG1"}, "2.0.1")
+    # The JSON box wins over any form reading, whatever the action.
+    assert payload_from_form("Reset", {"payload": '{"type": "Immediate"}'}, "2.0.1") == {"type": "Immediate"}
 
 
 def test_the_apis_row_errors_become_one_line_each():

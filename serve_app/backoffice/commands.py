@@ -13,11 +13,70 @@ from typing import Any
 from serve_app.command_path import CommandResult, send_command
 
 # The commands with a form of their own, in the order the station page shows them.
-FORM_COMMANDS = ("RemoteStartTransaction", "RemoteStopTransaction", "Reset", "UnlockConnector",
-                 "ChangeAvailability", "TriggerMessage", "GetConfiguration", "ChangeConfiguration", "ClearCache")
-# TriggerMessage.req's requestedMessage (OCPP 1.6 section 5.17).
-TRIGGERABLE = ("BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification",
-               "Heartbeat", "MeterValues", "StatusNotification")
+# The station page's forms, per OCPP version: the same action name may take another payload
+# in another version (Reset: Hard/Soft in 1.6, Immediate/OnIdle in 2.0.1), so a form is
+# chosen, and read, by the station's version.
+FORM_COMMANDS: dict[str, tuple[str, ...]] = {
+    "1.6": ("RemoteStartTransaction", "RemoteStopTransaction", "Reset", "UnlockConnector",
+            "ChangeAvailability", "TriggerMessage", "GetConfiguration", "ChangeConfiguration", "ClearCache"),
+    "2.0.1": ("RequestStartTransaction", "RequestStopTransaction", "Reset", "UnlockConnector",
+              "ChangeAvailability", "TriggerMessage", "ClearCache"),
+}
+# TriggerMessage's requestedMessage (OCPP 1.6 section 5.17; 2.0.1 MessageTriggerEnumType).
+TRIGGERABLE: dict[str, tuple[str, ...]] = {
+    "1.6": ("BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification",
+            "Heartbeat", "MeterValues", "StatusNotification"),
+    "2.0.1": ("BootNotification", "LogStatusNotification", "FirmwareStatusNotification", "Heartbeat",
+              "MeterValues", "SignChargingStationCertificate", "SignV2GCertificate", "StatusNotification",
+              "TransactionEvent", "SignCombinedCertificate", "PublishFirmwareStatusNotification"),
+}
+
+
+def form_commands(version: str) -> tuple[str, ...]:
+    return FORM_COMMANDS.get(version, ())
+
+
+def _evse(form: dict[str, str], connector: bool = False) -> dict[str, int] | None:
+    """An EVSEType from the form's evseId (and connectorId), or None when no EVSE is given."""
+    evse_id = _int(form, "evseId", required=False)
+    if evse_id is None:
+        return None
+    evse = {"id": evse_id}
+    if connector and (connector_id := _int(form, "connectorId", required=False)) is not None:
+        evse["connectorId"] = connector_id
+    return evse
+
+
+def _payload_201(action: str, form: dict[str, str]) -> dict[str, Any] | None:
+    """The 2.0.1 forms' payloads (Part 2 F01, F03, B11/B12, F05, G03/G04, F06, C11); None: no form."""
+    if action == "RequestStartTransaction":
+        payload: dict[str, Any] = {"idToken": {"idToken": _text(form, "idToken"), "type": form.get("tokenType") or "ISO14443"},
+                                   "remoteStartId": _int(form, "remoteStartId")}
+        if (evse_id := _int(form, "evseId", required=False)) is not None:
+            payload["evseId"] = evse_id
+        return payload
+    if action == "RequestStopTransaction":
+        return {"transactionId": _text(form, "transactionId")}
+    if action == "Reset":
+        payload = {"type": _text(form, "type")}
+        if (evse_id := _int(form, "evseId", required=False)) is not None:
+            payload["evseId"] = evse_id
+        return payload
+    if action == "UnlockConnector":
+        return {"evseId": _int(form, "evseId"), "connectorId": _int(form, "connectorId")}
+    if action == "ChangeAvailability":
+        payload = {"operationalStatus": _text(form, "operationalStatus")}
+        if (evse := _evse(form, connector=True)) is not None:
+            payload["evse"] = evse
+        return payload
+    if action == "TriggerMessage":
+        payload = {"requestedMessage": _text(form, "requestedMessage")}
+        if (evse := _evse(form)) is not None:
+            payload["evse"] = evse
+        return payload
+    if action == "ClearCache":
+        return {}
+    return None
 
 
 def _int(form: dict[str, str], name: str, required: bool = True) -> int | None:
@@ -39,9 +98,16 @@ def _text(form: dict[str, str], name: str, required: bool = True) -> str | None:
     return value or None
 
 
-def payload_from_form(action: str, form: dict[str, str]) -> dict[str, Any]:
-    """The .req payload a command form describes; ValueError names the field that is wrong.
-    `payload` (JSON text) is the payload itself, for any action without a form of its own."""
+def payload_from_form(action: str, form: dict[str, str], version: str = "1.6") -> dict[str, Any]:
+    """The request payload a command form describes, read as the station's OCPP version's form;
+    ValueError names the field that is wrong. `payload` (JSON text) is the payload itself, for
+    any action without a form of its own (the operator API validates it for the station's
+    real version either way)."""
+    if "payload" in form:
+        return _json_payload(form)
+    if version == "2.0.1":
+        payload = _payload_201(action, form)
+        return payload if payload is not None else _json_payload(form)
     if action == "RemoteStartTransaction":
         payload: dict[str, Any] = {"idTag": _text(form, "idTag")}
         if (connector := _int(form, "connectorId", required=False)) is not None:
@@ -67,6 +133,10 @@ def payload_from_form(action: str, form: dict[str, str]) -> dict[str, Any]:
         return {"key": _text(form, "key"), "value": form.get("value", "")}
     if action == "ClearCache":
         return {}
+    return _json_payload(form)
+
+
+def _json_payload(form: dict[str, str]) -> dict[str, Any]:
     text = form.get("payload", "").strip() or "{}"
     try:
         payload = json.loads(text)

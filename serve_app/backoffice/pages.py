@@ -170,8 +170,11 @@ async def station_page(station_id: str, request: Request) -> Response:
         return bo.render("not_found.html", request, session, status_code=404, what=f"station {station_id}")
     view, events = data
     return bo.render("station.html", request, session, station=view, events=events,
-                     form_commands=commands.FORM_COMMANDS, all_commands=commands_of(view.ocpp_version),
-                     triggerable=commands.TRIGGERABLE)
+                     form_commands=commands.form_commands(view.ocpp_version),
+                     all_commands=commands_of(view.ocpp_version),
+                     triggerable=commands.TRIGGERABLE.get(view.ocpp_version, ()),
+                     # A fresh RequestStartTransaction remoteStartId to offer (F01: the CSMS picks it).
+                     remote_start_id=int(time.time()) % 2**31)
 
 
 @router.get("/station/{station_id}/live")
@@ -209,8 +212,11 @@ async def station_command(station_id: str, request: Request) -> Response:
     station_id = _station_id(station_id)
     fields = {k: str(v) for k, v in form.items() if k != "csrf"}
     action = fields.pop("action", "")
+    # Which version's form it was: only chooses how the fields are read; the operator API checks
+    # the payload against the station's real version.
+    version = fields.pop("ocpp_version", "1.6")
     try:
-        payload = commands.payload_from_form(action, fields)
+        payload = commands.payload_from_form(action, fields, version)
     except ValueError as exc:
         result = commands.CommandResult(status_code=422, action=action, message=str(exc))
     else:
