@@ -6,8 +6,8 @@ against the 2.0.1 JSON schemas. Tests are named after the OCPP 2.0.1 Part 2 use 
 requirement) they check, the ids the OCTT's CSMS test cases are built from (TC_B_01_CSMS is
 B01 "Cold Boot Charging Station - Accepted", TC_B_02_CSMS B02 Pending, TC_B_30_CSMS the
 SecurityError of B02/B03, ...): B provisioning (B01-B04; B05 onwards are CSMS-initiated),
-C authorization (C01 RFID, C02 start button), E transactions (E01-E13: start and stop
-points, offline, retries, seqNo), G availability (G01 status, G02 heartbeat) and J meter
+C authorization (C01 RFID, C02 start button), E transactions (E01-E13 and E15: start and stop
+points, suspension, offline, retries, seqNo, end of charging; E14 is CSMS-initiated), G availability (G01 status, G02 heartbeat) and J meter
 values (J01, J02). Each asserts what the specification says the CSMS must answer and what
 the operator then sees through the API (one view of transactions for both versions).
 
@@ -298,6 +298,21 @@ async def test_e05_a_start_with_a_token_that_is_not_accepted_is_answered_so_and_
     assert (tx["active"], tx["stop_reason"], tx["id_tag_status"]) == (False, "DeAuthorized", expected)
 
 
+async def test_e06_a_transaction_ends_when_its_stop_point_ends_deauthorized(csms, station_id):
+    """E06 (stop transaction options): with TxStopPoint Authorized the transaction ends when the
+    authorization ends; the Ended event (triggerReason Deauthorized, stoppedReason DeAuthorized)
+    closes it with the energy up to then."""
+    await register_station(csms, station_id)
+    async with online(csms, station_id) as st:
+        await st.call(event("Started", 0, "tx-e06", "2026-11-20T10:00:00Z", "Authorized",
+                            meter_value=register(200, "Transaction.Begin", "2026-11-20T10:00:00Z")))
+        await st.call(event("Ended", 1, "tx-e06", "2026-11-20T10:05:00Z", "Deauthorized", evse=None,
+                            info={"stopped_reason": "DeAuthorized"},
+                            meter_value=register(450, "Transaction.End", "2026-11-20T10:05:00Z")))
+    tx = (await transactions(csms, station_id))["tx-e06"]
+    assert (tx["active"], tx["stop_reason"], tx["energy_wh"]) == (False, "DeAuthorized", 250)
+
+
 async def test_e07_locally_stopped_by_the_id_token_is_answered_and_ends_local(csms, station_id):
     """E07: the driver presents the token again; the Ended event carries it (triggerReason
     StopAuthorized) and is answered with its idTokenInfo; stoppedReason Local."""
@@ -343,6 +358,27 @@ async def test_e09_cable_disconnected_on_the_ev_side_ends_the_transaction_ev_dis
     tx = (await transactions(csms, station_id))["tx-e09"]
     assert (tx["active"], tx["stop_reason"]) == (False, "EVDisconnected")
     assert connector_statuses(seen) == {(1, 1): "Available"}
+
+
+async def test_e10_cable_disconnected_on_the_ev_side_suspends_the_transaction_which_goes_on(csms, station_id):
+    """E10: with StopTxOnEVSideDisconnect false, unplugging on the EV side only suspends the
+    transaction (Updated, EVCommunicationLost, chargingState Idle); plugged in again it charges on
+    in the same transaction, and its energy spans both parts."""
+    await register_station(csms, station_id)
+    async with online(csms, station_id) as st:
+        await st.call(event("Started", 0, "tx-e10", "2026-11-20T10:00:00Z", "CablePluggedIn",
+                            meter_value=register(0, "Transaction.Begin", "2026-11-20T10:00:00Z")))
+        await st.call(event("Updated", 1, "tx-e10", "2026-11-20T10:10:00Z", "EVCommunicationLost",
+                            info={"charging_state": "Idle"}))
+        suspended = (await transactions(csms, station_id))["tx-e10"]
+        await st.call(event("Updated", 2, "tx-e10", "2026-11-20T10:15:00Z", "CablePluggedIn",
+                            info={"charging_state": "Charging"}))
+        await st.call(event("Ended", 3, "tx-e10", "2026-11-20T10:45:00Z", "StopAuthorized", evse=None,
+                            info={"stopped_reason": "Local"},
+                            meter_value=register(3000, "Transaction.End", "2026-11-20T10:45:00Z")))
+    assert suspended["active"] is True  # a suspension is not an end
+    tx = (await transactions(csms, station_id))["tx-e10"]
+    assert (tx["active"], tx["energy_wh"], tx["seq_gaps"]) == (False, 3000, [])
 
 
 async def test_e11_after_a_connection_loss_the_transaction_goes_on_with_the_next_seq_no(csms, station_id):
@@ -423,6 +459,26 @@ async def test_e13_events_lost_from_the_offline_queue_show_as_seq_gaps_and_the_e
 
 
 # --- G: availability -------------------------------------------------------------------------------
+
+
+async def test_e15_the_end_of_charging_keeps_the_transaction_open_until_the_ev_leaves(csms, station_id):
+    """E15: the EV is full (Updated, ChargingStateChanged, chargingState SuspendedEV): charging
+    has ended but the transaction has not; the energy so far is shown, and the Ended event at
+    unplugging closes it with the energy of the last register reading."""
+    await register_station(csms, station_id)
+    async with online(csms, station_id) as st:
+        await st.call(event("Started", 0, "tx-e15", "2026-11-20T10:00:00Z", "CablePluggedIn",
+                            meter_value=register(1000, "Transaction.Begin", "2026-11-20T10:00:00Z")))
+        await st.call(event("Updated", 1, "tx-e15", "2026-11-20T11:00:00Z", "ChargingStateChanged",
+                            info={"charging_state": "SuspendedEV"},
+                            meter_value=register(21000, "Sample.Periodic", "2026-11-20T11:00:00Z")))
+        full = (await transactions(csms, station_id))["tx-e15"]
+        await st.call(event("Ended", 2, "tx-e15", "2026-11-20T12:00:00Z", "EVCommunicationLost", evse=None,
+                            info={"stopped_reason": "EVDisconnected"},
+                            meter_value=register(21000, "Transaction.End", "2026-11-20T12:00:00Z")))
+    assert (full["active"], full["energy_wh"]) == (True, 20000)
+    tx = (await transactions(csms, station_id))["tx-e15"]
+    assert (tx["active"], tx["energy_wh"], tx["stop_reason"]) == (False, 20000, "EVDisconnected")
 
 
 async def test_g01_status_per_evse_and_connector_newest_station_time_wins(csms, station_id):
