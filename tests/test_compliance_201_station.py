@@ -7,8 +7,8 @@ requirement) they check, the ids the OCTT's CSMS test cases are built from (TC_B
 B01 "Cold Boot Charging Station - Accepted", TC_B_02_CSMS B02 Pending, TC_B_30_CSMS the
 SecurityError of B02/B03, ...): B provisioning (B01-B04; B05 onwards are CSMS-initiated),
 C authorization (C01 RFID, C02 start button), E transactions (E01-E13 and E15: start and stop
-points, suspension, offline, retries, seqNo, end of charging; E14 is CSMS-initiated), G availability (G01 status, G02 heartbeat) and J meter
-values (J01, J02). Each asserts what the specification says the CSMS must answer and what
+points, suspension, offline, retries, seqNo, end of charging; E14 is CSMS-initiated),
+G availability (G01 status, G02 heartbeat) and J meter values (J01, J02). Each asserts what the specification says the CSMS must answer and what
 the operator then sees through the API (one view of transactions for both versions).
 
 The station's times are its own: fixed instants in the past where the test is about them
