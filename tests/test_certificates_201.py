@@ -1,20 +1,23 @@
-"""OCPP 2.0.1 certificates through the real CSMS (Part 2 A02/A03, M03-M05), named after the OCTT 2.0.1 A cases they cover: a v201 ChargePoint makes a key and CSR, gets the chain with CertificateSigned, and reconnects with it over TLS (the balancer verifying it against the CSMS CA)."""
+"""OCPP 2.0.1 certificates through the real CSMS (Part 2 A02/A03, M03-M05), named after the OCTT 2.0.1 A and M cases they cover: a v201 ChargePoint makes a key and CSR, gets the chain with CertificateSigned, and reconnects with it over TLS (the balancer verifying it against the CSMS CA)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import ssl
 
 import pytest
 import websockets
 from ocpp.v201 import call
 
-from tests.commanded_201 import CommandedStation201, boot_201, station_view
+from actors import certificate_authority as ca_
+from tests.commanded_201 import CommandedStation201, boot_201, online_201, station_view
 from tests.conftest import register_station
 from tests.csr import csr_pem, station_key, write_key_and_chain
 from tests.polling import wait_until
 from tests.stations import _run, basic_auth
+from tests.test_compliance_16 import answered
 from tests.test_tls import handshake
 
 pytestmark = pytest.mark.ray
@@ -87,3 +90,32 @@ async def test_profile_3_by_set_variables_waits_for_a_client_certificate_a05(csm
         assert refused.status_code == 409 and "client certificate first" in refused.text
         assert station.got("SetVariables") == []
     assert (await station_view(csms, station_id))["security_profile"] == 2
+
+
+async def test_TC_M_03_05_04_install_list_and_delete_a_root_certificate(csms, station_id):
+    """M05 InstallCertificate, M03 GetInstalledCertificateIds (what the station lists replaces what
+    was kept for that type), M04 DeleteCertificate with the hash data it listed (M04.FR.07)."""
+    await register_station(csms, station_id)
+    root = ca_.new_authority(common_name="Acme CSMS root", organization="Acme", validity_days=30,
+                             now=datetime.datetime.now(datetime.timezone.utc))
+    hashes = ca_.hash_data(root.certificate_pem)
+    listed = {"hash_algorithm": "SHA256", "issuer_name_hash": hashes["issuer_name_hash"],
+              "issuer_key_hash": hashes["issuer_key_hash"], "serial_number": hashes["serial_number"]}
+    async with online_201(csms, station_id) as station:
+        assert await answered(csms, station_id, "InstallCertificate", {
+            "certificateType": "CSMSRootCertificate", "certificate": root.certificate_pem}) == {"status": "Accepted"}
+        station.answers["GetInstalledCertificateIds"] = {"status": "Accepted", "certificate_hash_data_chain": [
+            {"certificate_type": "CSMSRootCertificate", "certificate_hash_data": listed}]}
+        answer = await answered(csms, station_id, "GetInstalledCertificateIds",
+                                   {"certificateType": ["CSMSRootCertificate"]})
+        assert answer["status"] == "Accepted"
+        installed = (await station_view(csms, station_id))["certificates"]["installed"]
+        assert [(i["certificate_type"], i["serial_number"]) for i in installed] == [
+            ("CSMSRootCertificate", hashes["serial_number"])]
+        wire = {"hashAlgorithm": "SHA256", "issuerNameHash": hashes["issuer_name_hash"],
+                "issuerKeyHash": hashes["issuer_key_hash"], "serialNumber": hashes["serial_number"]}
+        assert await answered(csms, station_id, "DeleteCertificate", {"certificateHashData": wire}) == {
+            "status": "Accepted"}
+        assert (await station_view(csms, station_id))["certificates"]["installed"] == []
+        [(_, install)] = [r for r in station.received if r[0] == "InstallCertificate"]
+        assert install == {"certificate_type": "CSMSRootCertificate", "certificate": root.certificate_pem}
