@@ -440,6 +440,10 @@ class StationHost:
         self.refusals.succeeded(request.station_id)
         previous = session.state.connection_id if session.state.connected else None
         events.append(session.connect(request.connection_id, request.connected_at_us, now_us(), request.ocpp_version))
+        # A raise the station accepted is enforced once a handshake proves it (security_profiles.py).
+        if (profile_event := session.profile_handshake(request.security_profile, request.connection_id,
+                                                       now_us())) is not None:
+            events.append(profile_event)
         if previous is not None and previous != request.connection_id:
             # The newest connection of a station replaces an older one, wherever it is held.
             self._send_outbound(OutboundFrame(request.station_id, previous, "", close_code=CLOSE_REPLACED))
@@ -692,6 +696,11 @@ class StationHost:
         created = current is None
         current_profile = current.security_profile if current is not None else 0
         registration.security_profile = current_profile if security_profile is None else security_profile
+        # An operator's profile is enforced at once; a station's raise under way stays pending
+        # only while it is still above that.
+        pending = current.security_profile_pending if current is not None else None
+        registration.security_profile_pending = pending if pending is not None \
+            and pending > registration.security_profile else None
         if client_certificate_installed is None:
             client_certificate_installed = current.client_certificate_installed if current is not None else False
         registration.client_certificate_installed = client_certificate_installed
