@@ -240,6 +240,9 @@ class StationHost:
                 durable = durable or durable_frame
             elif isinstance(request, Connect):
                 reply = await self._on_connect(request, events)
+                # A profile the handshake confirmed is on disk before the station is told it got
+                # in: a restarted host must not let the lower profile back in (TC_083 step 12).
+                durable = durable or any(e.action == ev.SECURITY_PROFILE_CONFIRMED for e in events)
             elif isinstance(request, Reattach):
                 reply = self._on_reattach(request, events)
             else:

@@ -266,3 +266,41 @@ async def test_a_restarted_host_keeps_the_profile_and_the_fleet_minimum_binds_ev
         assert reply.connect_status == "profile_too_low"
     finally:
         close(strict)
+
+
+async def test_a_restarted_host_keeps_a_pending_raise_and_a_confirmed_profile(tmp_path):
+    """A real StationHost without Ray: the pending profile is logged with the station's answer,
+    the confirmation with the handshake that proved it, so a restart keeps each."""
+    from actors.host_protocol import Connect
+    from tests.local_host import batch, close, local_host
+    from tests.test_station_certificates import PASSWORD, booted, commanded, view
+
+    def connect(n: int, presented: int) -> Connect:
+        return Connect("CP-CERT", f"test-{n}", 1_800_000_000_000_000 + n, PASSWORD, security_profile=presented)
+
+    host = local_host(tmp_path)
+    try:
+        station = await booted(host)
+        assert await commanded(host, station, "ChangeConfiguration", {"key": "SecurityProfile", "value": "2"},
+                               {"status": "Accepted"}) == {"status": "Accepted"}
+        await host.log.commit()
+    finally:
+        close(host)
+    again = local_host(tmp_path)
+    try:
+        assert (view(again).security_profile, view(again).security_profile_pending) == (0, 2)
+        [fallback] = await batch(again, [connect(1, 1)])
+        assert fallback.connect_status == "accepted"
+        [confirmed] = await batch(again, [connect(2, 2)])
+        assert confirmed.connect_status == "accepted"
+        # Durable before the station was told it got in, not only at the next group commit.
+        assert again.log.durable_seq == again.log.last_seq
+    finally:
+        close(again)
+    last = local_host(tmp_path)
+    try:
+        assert (view(last).security_profile, view(last).security_profile_pending) == (2, None)
+        [refused] = await batch(last, [connect(3, 1)])
+        assert refused.connect_status == "profile_too_low"
+    finally:
+        close(last)
