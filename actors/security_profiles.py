@@ -44,7 +44,13 @@ def pending_after_accept(enforced: int, pending: int | None, changed_to: int | N
     no fallback below it; only an operator lowers it, PUT /api/stations/{id})."""
     if changed_to is None:
         return pending
-    return changed_to if changed_to > enforced else None
+    return still_pending(changed_to, enforced)
+
+
+def still_pending(pending: int | None, enforced: int) -> int | None:
+    """A raise under way once `enforced` is the station's profile: gone when it no longer is
+    one (an operator's PUT, or a handshake that proved it, reached it)."""
+    return pending if pending is not None and pending > enforced else None
 
 
 class ProfileHandshake(msgspec.Struct, frozen=True, kw_only=True):

@@ -53,7 +53,7 @@ from actors.mailbox import CommandOutcome
 from actors.metrics import CallTally, host_metrics
 from actors.passwords import verify_password
 from actors.protocol import Policy
-from actors.security_profiles import ProfileRefused, below_required, certificate_first_refusal
+from actors.security_profiles import ProfileRefused, below_required, certificate_first_refusal, still_pending
 from actors.settlement import CloseRefusal
 from actors.station_session import CLOSE_REPLACED, CLOSE_UNREGISTERED, CommandAnswer, StationSession
 from actors.station_state import IdTagRecord, Registration, StationState
@@ -701,9 +701,8 @@ class StationHost:
         registration.security_profile = current_profile if security_profile is None else security_profile
         # An operator's profile is enforced at once; a station's raise under way stays pending
         # only while it is still above that.
-        pending = current.security_profile_pending if current is not None else None
-        registration.security_profile_pending = pending if pending is not None \
-            and pending > registration.security_profile else None
+        registration.security_profile_pending = still_pending(
+            current.security_profile_pending if current is not None else None, registration.security_profile)
         if client_certificate_installed is None:
             client_certificate_installed = current.client_certificate_installed if current is not None else False
         registration.client_certificate_installed = client_certificate_installed

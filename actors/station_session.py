@@ -32,6 +32,7 @@ from actors.security_profiles import (
     certificate_first_refusal,
     confirms_pending,
     pending_after_accept,
+    still_pending,
 )
 from actors.settlement import CloseRefusal, apply_settlement, close_transaction
 from actors.station_certificates import CertificateFailure, IssuedCertificate
@@ -568,10 +569,9 @@ class StationSession:
         elif event.action == ev.SECURITY_PROFILE_CONFIRMED and st.registration is not None:
             confirmed = msgspec.json.decode(event.payload, type=ProfileHandshake)
             enforced = max(st.registration.security_profile, confirmed.pending_profile)
-            pending = st.registration.security_profile_pending
             st.registration = msgspec.structs.replace(
                 st.registration, security_profile=enforced,
-                security_profile_pending=pending if pending is not None and pending > enforced else None)
+                security_profile_pending=still_pending(st.registration.security_profile_pending, enforced))
         elif event.action == ev.STATION_DELETED:
             st.registration = None
             st.boot_status = None
