@@ -66,4 +66,5 @@ def registration_for(row: StationRow, current: Registration | None, now_us: int)
     return Registration(password_hash=hash_password(row.password), site=row.site, metadata=dict(row.metadata),
                         boot_status=row.boot_status, registered_at_us=now_us,
                         security_profile=current.security_profile if current is not None else 0,
+                        security_profile_pending=current.security_profile_pending if current is not None else None,
                         client_certificate_installed=current.client_certificate_installed if current is not None else False)

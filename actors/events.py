@@ -46,6 +46,13 @@ CERTIFICATE_REQUEST_REFUSED = "CertificateRequestRefused"
 CERTIFICATE_ISSUED = "CertificateIssued"
 CERTIFICATE_ISSUE_FAILED = "CertificateIssueFailed"
 CERTIFICATE_EVENTS = (CERTIFICATE_REQUEST_REFUSED, CERTIFICATE_ISSUED, CERTIFICATE_ISSUE_FAILED)
+# A station's accepted raise of its security profile is pending until a handshake proves it
+# (actors/security_profiles.py): the first that does makes it enforced (SecurityProfileConfirmed);
+# one accepted below it, on the profile still enforced, is recorded as the fallback the specs
+# allow (SecurityProfileFallback). Payload: actors.security_profiles.ProfileHandshake.
+SECURITY_PROFILE_CONFIRMED = "SecurityProfileConfirmed"
+SECURITY_PROFILE_FALLBACK = "SecurityProfileFallback"
+SECURITY_PROFILE_EVENTS = (SECURITY_PROFILE_CONFIRMED, SECURITY_PROFILE_FALLBACK)
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, array_like=True):

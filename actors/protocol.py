@@ -142,7 +142,8 @@ class Protocol:
     # asked before the request is answered, on the state before it.
     stale_transactions: Callable[[StationState, str, Any, int], list[Settlement]] = no_stale_transactions
     # new_security_profile(action, request_json, response_json) -> the security profile a
-    # command the station accepted moved it to, else None (the host keeps it with the answer).
+    # command the station accepted moves it to, else None (the host keeps it with the answer as
+    # the station's pending profile, enforced once a handshake proves it: security_profiles.py).
     new_security_profile: Callable[[str, str, str], int | None] = no_security_profile
     # check_command_on(state, action, request): ValueError for a valid command that what the
     # station holds forbids now (409, nothing sent): e.g. 2.0.1 K01.FR.09, a TxProfile for a

@@ -31,13 +31,44 @@ def below_required(presented: int, station_profile: int, fleet_minimum: int) -> 
     return presented < required_profile(station_profile, fleet_minimum)
 
 
-def accepted_profile(current: int, changed_to: int | None) -> int:
-    """The station's profile after it accepted a change to `changed_to`: a station only moves
-    up (section 2: a Central System shall not let a station fall back to a lower profile);
-    only an operator lowers it (PUT /api/stations/{id})."""
+def pending_after_accept(enforced: int, pending: int | None, changed_to: int | None) -> int | None:
+    """The station's pending profile after it accepted a change to `changed_to`.
+
+    An accepted raise is not enforced at once: the station switches only when it reconnects
+    (1.6 whitepaper A05: it accepts, then reconnects with the new profile; 2.0.1 A05.FR.04:
+    a SetNetworkProfile counts once NetworkConfigurationPriority puts its slot first and it
+    reconnects, OCTT TC_A_19), and it may fall back to the profile it had when the new one
+    does not connect (2.0.1 B10: the next profile of NetworkConfigurationPriority). Its
+    newest accepted profile above the enforced one is what it will try next; one at or below
+    the enforced one clears a raise under way and never lowers the enforced one (section 2:
+    no fallback below it; only an operator lowers it, PUT /api/stations/{id})."""
     if changed_to is None:
-        return current
-    return max(current, changed_to)
+        return pending
+    return still_pending(changed_to, enforced)
+
+
+def still_pending(pending: int | None, enforced: int) -> int | None:
+    """A raise under way once `enforced` is the station's profile: gone when it no longer is
+    one (an operator's PUT, or a handshake that proved it, reached it)."""
+    return pending if pending is not None and pending > enforced else None
+
+
+class ProfileHandshake(msgspec.Struct, frozen=True, kw_only=True):
+    """An accepted handshake of a station with a raise under way (the payload of
+    SecurityProfileConfirmed / SecurityProfileFallback, actors/events.py)."""
+
+    presented_profile: int
+    pending_profile: int
+    # The profile enforced before this handshake.
+    enforced_profile: int
+
+
+def confirms_pending(presented: int, pending: int) -> bool:
+    """Whether an accepted handshake proving `presented` shows the station switched to its
+    pending profile: from then on that one is enforced and lower handshakes are refused
+    (TC_083 step 12). Below it (but at or above the enforced one) it came back on its old
+    profile: accepted, the raise still pending."""
+    return presented >= pending
 
 
 def requested_security_profile_16(action: str, request_json: str) -> int | None:

@@ -53,7 +53,7 @@ from actors.mailbox import CommandOutcome
 from actors.metrics import CallTally, host_metrics
 from actors.passwords import verify_password
 from actors.protocol import Policy
-from actors.security_profiles import ProfileRefused, below_required, certificate_first_refusal
+from actors.security_profiles import ProfileRefused, below_required, certificate_first_refusal, still_pending
 from actors.settlement import CloseRefusal
 from actors.station_session import CLOSE_REPLACED, CLOSE_UNREGISTERED, CommandAnswer, StationSession
 from actors.station_state import IdTagRecord, Registration, StationState
@@ -240,6 +240,9 @@ class StationHost:
                 durable = durable or durable_frame
             elif isinstance(request, Connect):
                 reply = await self._on_connect(request, events)
+                # A profile the handshake confirmed is on disk before the station is told it got
+                # in: a restarted host must not let the lower profile back in (TC_083 step 12).
+                durable = durable or any(e.action == ev.SECURITY_PROFILE_CONFIRMED for e in events)
             elif isinstance(request, Reattach):
                 reply = self._on_reattach(request, events)
             else:
@@ -440,6 +443,10 @@ class StationHost:
         self.refusals.succeeded(request.station_id)
         previous = session.state.connection_id if session.state.connected else None
         events.append(session.connect(request.connection_id, request.connected_at_us, now_us(), request.ocpp_version))
+        # A raise the station accepted is enforced once a handshake proves it (security_profiles.py).
+        if (profile_event := session.profile_handshake(request.security_profile, request.connection_id,
+                                                       now_us())) is not None:
+            events.append(profile_event)
         if previous is not None and previous != request.connection_id:
             # The newest connection of a station replaces an older one, wherever it is held.
             self._send_outbound(OutboundFrame(request.station_id, previous, "", close_code=CLOSE_REPLACED))
@@ -692,6 +699,10 @@ class StationHost:
         created = current is None
         current_profile = current.security_profile if current is not None else 0
         registration.security_profile = current_profile if security_profile is None else security_profile
+        # An operator's profile is enforced at once; a station's raise under way stays pending
+        # only while it is still above that.
+        registration.security_profile_pending = still_pending(
+            current.security_profile_pending if current is not None else None, registration.security_profile)
         if client_certificate_installed is None:
             client_certificate_installed = current.client_certificate_installed if current is not None else False
         registration.client_certificate_installed = client_certificate_installed

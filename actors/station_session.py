@@ -27,7 +27,13 @@ from actors.mailbox import CommandOutcome, Mailbox, PendingCommand
 from actors.passwords import hash_password
 from actors.protocol import Context, Policy, Protocol
 from actors.protocols import DEFAULT_VERSION, PROTOCOLS, other_version_command
-from actors.security_profiles import accepted_profile, certificate_first_refusal
+from actors.security_profiles import (
+    ProfileHandshake,
+    certificate_first_refusal,
+    confirms_pending,
+    pending_after_accept,
+    still_pending,
+)
 from actors.settlement import CloseRefusal, apply_settlement, close_transaction
 from actors.station_certificates import CertificateFailure, IssuedCertificate
 from actors.station_state import (
@@ -452,8 +458,9 @@ class StationSession:
 
     def _registration_change(self, action: str, answer: CommandAnswer, now_us: int) -> Event | None:
         """A command the station accepted that changes how it authenticates: its Basic-auth
-        password (1.6: ChangeConfiguration AuthorizationKey) or its security profile (1.6:
-        ChangeConfiguration SecurityProfile, only ever upwards). The new registration is
+        password (1.6: ChangeConfiguration AuthorizationKey) or its pending security profile (1.6:
+        ChangeConfiguration SecurityProfile, only ever upwards; enforced once the station
+        connects with it, `profile_handshake`). The new registration is
         stored in the same batch as the answer, so both are durable together. A new password
         is in the payload as sent, which only the caller keeps (the log keeps it masked)."""
         caller = self.mailbox.caller(answer.message_id)
@@ -463,11 +470,26 @@ class StationSession:
         password = self.protocol.new_password(action, caller.payload_json, answer.payload)
         if password is not None:
             return self.register(msgspec.structs.replace(registration, password_hash=hash_password(password)), now_us)
-        profile = accepted_profile(registration.security_profile,
-                                   self.protocol.new_security_profile(action, caller.payload_json, answer.payload))
-        if profile == registration.security_profile:
+        # The raise is pending until the station connects with it (security_profiles.py).
+        pending = pending_after_accept(registration.security_profile, registration.security_profile_pending,
+                                       self.protocol.new_security_profile(action, caller.payload_json, answer.payload))
+        if pending == registration.security_profile_pending:
             return None  # no change, or a station asking to go lower (kept: never downgraded)
-        return self.register(msgspec.structs.replace(registration, security_profile=profile), now_us)
+        return self.register(msgspec.structs.replace(registration, security_profile_pending=pending), now_us)
+
+    def profile_handshake(self, presented: int, connection_id: str, now_us: int) -> Event | None:
+        """What an accepted handshake proving `presented` says of a raise under way: the
+        station switched to it (SecurityProfileConfirmed: enforced from now on), or it came
+        back on the profile still enforced (SecurityProfileFallback, recorded); None when no
+        raise is pending. Logged, so a replay enforces the same profile."""
+        registration = self.state.registration
+        if registration is None or registration.security_profile_pending is None:
+            return None
+        pending = registration.security_profile_pending
+        change = ProfileHandshake(presented_profile=presented, pending_profile=pending,
+                                  enforced_profile=registration.security_profile)
+        action = ev.SECURITY_PROFILE_CONFIRMED if confirms_pending(presented, pending) else ev.SECURITY_PROFILE_FALLBACK
+        return self._system_event(action, connection_id, change, now_us)
 
     # --- the fold ----------------------------------------------------------------------
 
@@ -544,6 +566,12 @@ class StationSession:
             registration = msgspec.json.decode(event.payload, type=Registration)
             registration.password_hash = event.private
             st.registration = registration
+        elif event.action == ev.SECURITY_PROFILE_CONFIRMED and st.registration is not None:
+            confirmed = msgspec.json.decode(event.payload, type=ProfileHandshake)
+            enforced = max(st.registration.security_profile, confirmed.pending_profile)
+            st.registration = msgspec.structs.replace(
+                st.registration, security_profile=enforced,
+                security_profile_pending=still_pending(st.registration.security_profile_pending, enforced))
         elif event.action == ev.STATION_DELETED:
             st.registration = None
             st.boot_status = None

@@ -37,9 +37,14 @@ class Registration(msgspec.Struct, kw_only=True, gc=False):
     boot_status: BootStatus = "Accepted"
     registered_at_us: int = 0
     # The lowest security profile a handshake of this station may prove (0-3,
-    # actors/security_profiles.py): set at registration, raised by a SecurityProfile change
-    # the station accepted, lowered only by an operator.
+    # actors/security_profiles.py): set at registration (an operator's PUT: at once), raised
+    # when the station first connects with a profile it accepted (`security_profile_pending`),
+    # lowered only by an operator.
     security_profile: int = 0
+    # A higher profile the station accepted (SecurityProfile, SetNetworkProfile) but has not
+    # connected with yet: it switches only when it reconnects and may fall back to the
+    # enforced one meanwhile (actors/security_profiles.py). None: no raise under way.
+    security_profile_pending: int | None = None
     # The operator's word that the station holds a client certificate the CSMS did not issue
     # (installed at manufacturing or by hand): it may then be raised to profile 3 without one
     # of ours (whitepaper A05: the certificate first, then the profile).

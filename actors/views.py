@@ -391,6 +391,9 @@ class StationView(msgspec.Struct, kw_only=True):
     registration_boot_status: str | None
     # The lowest security profile its handshakes must prove (0-3, docs/security.md).
     security_profile: int | None
+    # A higher profile the station accepted but has not connected with yet (enforced once it
+    # does; docs/security.md); None: no raise under way.
+    security_profile_pending: int | None = None
     boot_status: str | None
     boot: BootView | None
     connected: bool
@@ -703,6 +706,7 @@ def station_view(st: StationState, now_us: int | None = None) -> StationView:
         metadata=dict(reg.metadata) if reg else {},
         registration_boot_status=reg.boot_status if reg else None,
         security_profile=reg.security_profile if reg else None,
+        security_profile_pending=reg.security_profile_pending if reg else None,
         boot_status=st.boot_status,
         boot=boot_view(st.boot) if st.boot else None,
         connected=st.connected,

@@ -327,14 +327,23 @@ async def test_a_password_a_2_0_1_station_could_not_use_is_422_and_not_sent_a00_
 
 
 async def test_an_accepted_security_profile_is_enforced_and_never_lowered_by_the_station(csms, station_id):
+    from tests.stations import basic_auth
+    from tests.test_tls import handshake as tls_handshake
+
     await register_station(csms, station_id)
     def profile(value: str) -> dict:
         return {"setVariableData": [{"component": {"name": "SecurityCtrlr"}, "variable": {"name": "SecurityProfile"},
                                      "attributeValue": value}]}
     async with online_201(csms, station_id):
         await answered(csms, station_id, "SetVariables", profile("2"))
+    view = await station_view(csms, station_id)
+    assert (view["security_profile"], view["security_profile_pending"]) == (0, 2)
+    # Pending until it connects with it: back on plain ws it is still let in (docs/security.md).
+    assert await handshake(csms, station_id, subprotocols=["ocpp2.0.1"]) == "ocpp2.0.1"
+    assert await tls_handshake(csms.wss_url, station_id, csms.pki.client_context(), headers=basic_auth(station_id),
+                               subprotocols=["ocpp2.0.1"]) == "ocpp2.0.1"
     assert (await station_view(csms, station_id))["security_profile"] == 2
-    # plain ws with Basic auth is profile 1: below what the station accepted (docs/security.md)
+    # plain ws with Basic auth is profile 1: below what the station connected with
     assert await handshake(csms, station_id, subprotocols=["ocpp2.0.1"]) == 403
 
 

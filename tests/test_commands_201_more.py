@@ -174,7 +174,7 @@ async def test_variable_monitor_and_monitoring_level_show_in_the_view(csms, stat
 # --- network profile (B09), customer information (N09/N10), costs (I02) ------------------------------------------
 
 
-async def test_network_profile_is_kept_without_its_secrets_and_raises_the_security_profile(csms, station_id):
+async def test_network_profile_is_kept_without_its_secrets_and_its_security_profile_is_pending(csms, station_id):
     secrets = ("apn-Secr3t", "vpn-Secr3t", "vpn-shared-K3y")
     await register_station(csms, station_id)
     async with online_201(csms, station_id) as station:
@@ -186,7 +186,9 @@ async def test_network_profile_is_kept_without_its_secrets_and_raises_the_securi
         assert station.got("SetNetworkProfile")[0]["connection_data"]["vpn"]["key"] == secrets[2]
         view = await station_view(csms, station_id)
         [profile] = view["v201"]["commands"]["network_profiles"]
-        assert (profile["slot"], profile["security_profile"], view["security_profile"]) == (2, 2, 2)
+        # A05.FR.04: enforced once the station connects with it (tests/test_security_profiles.py).
+        assert (profile["slot"], profile["security_profile"], view["security_profile_pending"]) == (2, 2, 2)
+        assert view["security_profile"] == 0
         assert not any(s in json.dumps(view) for s in secrets)
         events = await events_text(csms, station_id)
         assert not any(s in events for s in secrets)

@@ -101,11 +101,15 @@ async def test_TC_074_update_charge_point_certificate_by_request_of_central_syst
         leaf.verify_directly_issued_by(ca_.chain_certificates(ca_root)[0])
         assert await answered(csms, station_id, "ChangeConfiguration",
                               {"key": "SecurityProfile", "value": "3"}) == {"status": "Accepted"}
-    assert (await view(csms, station_id))["security_profile"] == 3
+    # Pending until it reconnects with its certificate (whitepaper A05); profile 2 still gets in.
+    shown = await view(csms, station_id)
+    assert (shown["security_profile"], shown["security_profile_pending"]) == (2, 3)
     cert_file, key_file = write_key_and_chain(tmp_path, station_id, key, chain)
     context = csms.pki.client_context((cert_file, key_file))
     async with over_tls(csms, station_id, context, basic=False) as station:
         assert station.got("CertificateSigned") == []  # a new connection, booted on its certificate
+    shown = await view(csms, station_id)
+    assert (shown["security_profile"], shown["security_profile_pending"]) == (3, None)
     # A05.FR.09: no lower profile any more; plain ws with Basic auth, and TLS with Basic auth.
     assert await handshake(csms.ws_url, station_id, None, headers=basic_auth(station_id)) == 403
     assert await handshake(csms.wss_url, station_id, csms.pki.client_context(), headers=basic_auth(station_id)) == 403

@@ -238,6 +238,16 @@ def test_what_cannot_be_interpreted_is_quarantined_with_the_reason(tmp_path):
     assert read(t.STATUS_CHANGES, tmp_path, D1).height == 0
 
 
+def test_security_profile_events_are_known_session_events_not_quarantined(tmp_path):
+    b = Bronze()
+    change = {"presented_profile": 1, "pending_profile": 2, "enforced_profile": 1}
+    b.session("CP1", "SecurityProfileFallback", change, "2026-11-02T10:00:00Z")
+    b.session("CP1", "SecurityProfileConfirmed", {**change, "presented_profile": 2}, "2026-11-02T10:01:00Z")
+    b.write(tmp_path)
+    run(tmp_path, D1)
+    assert read(t.QUARANTINE, tmp_path, D1).height == 0
+
+
 def test_quarantine_rows_keep_the_bronze_payload(tmp_path):
     b = Bronze()
     b.call("CP1", "Malformed", "garbage", "2026-11-02T10:00:00Z", error=("ProtocolError", "bad"))

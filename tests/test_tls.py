@@ -27,10 +27,10 @@ pytestmark = pytest.mark.ray
 
 
 async def handshake(url: str, station_id: str, context: ssl.SSLContext | None, *,
-                    headers: dict[str, str] | None = None) -> str | int:
+                    headers: dict[str, str] | None = None, subprotocols: list[str] | None = None) -> str | int:
     """The subprotocol if the CSMS accepts the station, else the HTTP status it refused with."""
     try:
-        async with websockets.connect(f"{url}/{station_id}", subprotocols=["ocpp1.6"], ssl=context,
+        async with websockets.connect(f"{url}/{station_id}", subprotocols=subprotocols or ["ocpp1.6"], ssl=context,
                                       additional_headers=headers or {}, open_timeout=30) as ws:
             return ws.subprotocol
     except websockets.InvalidStatus as refused:

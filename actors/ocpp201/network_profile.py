@@ -96,10 +96,11 @@ COMMAND_RESULTS: dict[str, Callable[[StationState, Any, Any, int], None]] = {
 
 def new_security_profile(action: str, request_json: str, response_json: str) -> int | None:
     """The security profile of a network profile the station accepted (the face's
-    `new_security_profile`: the host raises the station's, never lowers it).
+    `new_security_profile`: it becomes the station's pending profile, never a lower one).
 
-    Note A05.FR.04: the station switches to it only once NetworkConfigurationPriority puts its
-    slot first (SetVariables) and it reconnects; this takes the acceptance as the upgrade."""
+    A05.FR.04: the station switches to it only once NetworkConfigurationPriority puts its
+    slot first (SetVariables) and it reconnects, so it is enforced only from the first
+    handshake that proves it (actors/security_profiles.py, `confirms_pending`)."""
     if action != "SetNetworkProfile":
         return None
     try:

@@ -53,7 +53,7 @@ def connectivity(
                 quarantine.add(row, f"StationRegistered event payload unreadable: {short(exc)}")
         # decisions: analytics.silver.decisions; settlements: analytics.silver.settlements
         elif action not in (ev.STATION_DELETED, ev.AUTHORIZATION_DECIDED, ev.TRANSACTION_SETTLED,
-                            ev.CSMS_SECURITY_EVENT, *ev.CERTIFICATE_EVENTS):
+                            ev.CSMS_SECURITY_EVENT, *ev.CERTIFICATE_EVENTS, *ev.SECURITY_PROFILE_EVENTS):
             quarantine.add(row, f"unknown SESSION event {action!r}")
     for boot in boots:
         if us_day(boot.row["received_at"]) == d:
