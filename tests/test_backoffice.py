@@ -384,6 +384,7 @@ async def test_a_2_0_1_station_page_offers_the_2_0_1_forms_and_sends_their_paylo
         (request,) = station.got("RequestStartTransaction")
         assert request["id_token"] == {"id_token": "TAG201", "type": "ISO14443"} and request["evse_id"] == 1
         assert isinstance(request["remote_start_id"], int)
+        await shot(page, "station-commands-201")
     await page.context.close()
 
 

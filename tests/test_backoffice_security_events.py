@@ -12,7 +12,7 @@ from tests.conftest import VIEWER_TOKEN, register_station
 from tests.csr import csr_pem, station_key
 from tests.polling import wait_until
 from tests.stations import connected_station
-from tests.test_backoffice import HOSTILE_VENDOR, booted, browser, signed_in  # noqa: F401  (browser: fixture)
+from tests.test_backoffice import HOSTILE_VENDOR, booted, browser, shot, signed_in  # noqa: F401  (browser: fixture)
 from tests.test_compliance_16 import ts, utcnow
 from tests.test_compliance_16_security import SecurityStation
 
@@ -67,4 +67,5 @@ async def test_the_station_page_shows_the_certificate_we_issued_and_why_a_reques
         await wait_until(lambda: station.got("CertificateSigned"), 30, "CertificateSigned from the CSMS")
         await expect(page.locator("#client-certificate")).to_contain_text(station_id, timeout=10_000)
         await expect(page.locator("#certificates-issued")).to_contain_text("Accepted", timeout=10_000)
+        await shot(page, "station-certificates")
     await page.context.close()
