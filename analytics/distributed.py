@@ -65,7 +65,9 @@ def map_shards(job: str, fn: Callable[..., T], shards: int, args: Sequence[Any] 
             results.append(fn(*args, shard, shards))
             progress(job, shard + 1, shards, started)
         return results
-    remote = ray.remote(num_cpus=1, max_retries=2)(fn)  # shards are pure reads: safe to retry
+    # Shards are pure reads: safe to retry. max_calls=1: the worker exits after its shard instead
+    # of idling with DuckDB and Polars loaded (~110 MiB PSS each; BENCHMARKS.md section 17).
+    remote = ray.remote(num_cpus=1, max_retries=2, max_calls=1)(fn)
     refs = [remote.remote(*args, shard, shards) for shard in range(shards)]
     order = {ref: k for k, ref in enumerate(refs)}
     results: list[Any] = [None] * shards

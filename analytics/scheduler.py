@@ -333,6 +333,45 @@ class Scheduler:
 
 # --- the Ray actor -----------------------------------------------------------------------------
 
+# A job that has not finished after this long is cancelled and counts as failed (retried on a
+# later tick): a month's curation of 10,000 stations takes minutes (BENCHMARKS.md section 4).
+JOB_TIMEOUT_S = 6 * 3600.0
+
+
+def _run_job_here(config, job: str, data_root: str, period: str, email: bool) -> None:
+    from actors import logs
+
+    logs.configure()  # the job's lines are JSON like the scheduler's
+    default_runners(config)[job](Path(data_root), period, email)
+
+
+def in_own_workers(config) -> dict[str, Runner]:
+    """The default runners, each run as a Ray task whose worker exits when the job ends
+    (max_calls=1): DuckDB, Polars and their arenas (~70 MiB PSS after one curation) leave with
+    it instead of staying in the scheduler for the rest of the day (BENCHMARKS.md section 17)."""
+    import ray
+    from ray.exceptions import GetTimeoutError, RayTaskError
+
+    # num_cpus=0 like the scheduler itself: the jobs' shards ask Ray for CPUs themselves.
+    remote = ray.remote(num_cpus=0, max_calls=1, max_retries=0)(_run_job_here)
+
+    def runner(job: str) -> Runner:
+        def run(data_root: Path, period: str, email: bool) -> None:
+            ref = remote.options(name=f"analytics-{job}").remote(config, job, str(data_root), period, email)
+            try:
+                ray.get(ref, timeout=JOB_TIMEOUT_S)
+            except RayTaskError as exc:
+                # The job's own exception (ReportMailError's may_have_been_sent included), so
+                # Scheduler._run tells a mail that may have gone from a failure as before.
+                raise (exc.cause if isinstance(exc.cause, Exception) else exc) from None
+            except GetTimeoutError:
+                ray.cancel(ref, force=True)
+                raise TimeoutError(f"{job} {period} did not finish in {JOB_TIMEOUT_S:.0f} s") from None
+        return run
+
+    return {job: runner(job) for job in default_runners(config)}
+
+
 
 class AnalyticsScheduler:
     """Named, detached Ray actor: a thread ticks the Scheduler; methods serve on-demand runs."""
@@ -341,7 +380,7 @@ class AnalyticsScheduler:
         from actors import logs
 
         logs.configure()  # JSON lines to the worker's stderr, like every other CSMS actor
-        self.scheduler = Scheduler(config.data_path, config)
+        self.scheduler = Scheduler(config.data_path, config, runners=in_own_workers(config))
         self.poll_s = config.scheduler_poll_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="analytics-scheduler", daemon=True)

@@ -16,16 +16,18 @@ pytestmark = pytest.mark.ray
 
 
 async def test_the_analytics_scheduler_and_its_jobs_log_json_lines_to_the_workers_stderr(csms):
-    # The session's scheduler catches up yesterday when it starts: a curation job.
+    # The session's scheduler catches up yesterday when it starts: a curation job, run in a
+    # task of its own (analytics/scheduler.py in_own_workers).
     def curation_logged():
-        lines = json_lines("AnalyticsScheduler")
-        loggers = {line["logger"] for line in lines}
-        return {"csms.analytics.scheduler", "csms.analytics.curate"} <= loggers and lines
+        scheduler = json_lines("AnalyticsScheduler")
+        job = json_lines(task_name="analytics-curation")
+        done = any(line["msg"] == "analytics job done" for line in scheduler)
+        return done and {line["logger"] for line in job} >= {"csms.analytics.curate"} and (scheduler, job)
 
-    lines = await wait_until(curation_logged, 60, "the scheduler's and the curation's JSON lines")
-    assert any(line["msg"] == "analytics job done" for line in lines)
+    await wait_until(curation_logged, 60, "the scheduler's and the curation's JSON lines")
     # Nothing of ours in another format beside them (only the shards' progress lines are plain).
-    assert [raw for raw in other_lines("AnalyticsScheduler") if " csms." in raw or " analytics." in raw] == []
+    for plain in (other_lines("AnalyticsScheduler"), other_lines(None, task_name="analytics-curation")):
+        assert [raw for raw in plain if " csms." in raw or " analytics." in raw] == []
 
 
 async def test_an_operator_command_is_logged_once_by_the_stations_host_with_its_outcome(csms, station_id):

@@ -7,22 +7,24 @@ import json
 from pathlib import Path
 
 
-def _worker_files(actor_name: str | None) -> list[Path]:
+def _worker_files(actor_name: str | None, task_name: str | None = None) -> list[Path]:
     import ray
 
     logs_dir = Path(ray._private.worker._global_node.get_logs_dir_path())
     files = sorted(logs_dir.glob("worker-*.err"))
-    if actor_name is None:
+    if actor_name is None and task_name is None:
         return files
-    # Ray starts each worker's file with ":actor_name:<class or Serve replica name>".
-    marker = f":actor_name:{actor_name}\n"
+    # Ray starts each worker's file with ":actor_name:<class or Serve replica name>", and a
+    # task's lines with ":task_name:<name>".
+    marker = f":actor_name:{actor_name}\n" if actor_name is not None else f":task_name:{task_name}\n"
     return [path for path in files if marker in path.read_text(errors="replace")[:4096]]
 
 
-def json_lines(actor_name: str | None = None) -> list[dict]:
-    """The JSON log lines (actors/logs.py) of every worker, or of those that hosted `actor_name`."""
+def json_lines(actor_name: str | None = None, task_name: str | None = None) -> list[dict]:
+    """The JSON log lines (actors/logs.py) of every worker, or of those that hosted `actor_name`
+    (or ran the task `task_name`)."""
     lines = []
-    for path in _worker_files(actor_name):
+    for path in _worker_files(actor_name, task_name):
         for raw in path.read_text(errors="replace").splitlines():
             if raw.startswith("{"):
                 with contextlib.suppress(ValueError):
@@ -30,8 +32,9 @@ def json_lines(actor_name: str | None = None) -> list[dict]:
     return lines
 
 
-def other_lines(actor_name: str) -> list[str]:
-    """The lines of `actor_name`'s workers that are neither JSON nor Ray's own file header."""
-    return [raw for path in _worker_files(actor_name)
+def other_lines(actor_name: str | None, task_name: str | None = None) -> list[str]:
+    """The lines of `actor_name`'s (or task `task_name`'s) workers that are neither JSON nor
+    Ray's own file header."""
+    return [raw for path in _worker_files(actor_name, task_name)
             for raw in path.read_text(errors="replace").splitlines()
             if raw and not raw.startswith(("{", ":job_id:", ":actor_name:", ":task_name:"))]
