@@ -81,9 +81,12 @@ OUTBOUND_COALESCE_S = 0.005
 # Stations per slice of a back-office fleet scan (about 3 us each): frames wait at most ~10 ms.
 FLEET_SCAN_CHUNK = 4_000
 
-# States encoded per slice of a snapshot (2 to 4 us each): frames wait a few milliseconds at
-# most, against 35-40 ms at 20,000 stations for the whole fleet in one encode (BENCHMARKS.md 11).
-SNAPSHOT_CHUNK = 1_000
+# States encoded per slice of a snapshot (2 to 4 us each of CPU, several times that in wall
+# time on a busy node). A frame's way through the host takes several loop turns (Ray's hand-off,
+# the fold, the fsync's completion, the reply), each waiting out one slice: at 1,000 a slice the
+# snapshot at each segment rotation showed as 150-460 ms maxima at 20,000 stations; at 100 the
+# max fell to ~150 ms and the p99 from 113 to 37 ms (BENCHMARKS.md section 17).
+SNAPSHOT_CHUNK = 100
 
 
 # The action names a metric may carry as a tag (the rest count as "unknown").
