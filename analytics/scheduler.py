@@ -372,7 +372,6 @@ def in_own_workers(config) -> dict[str, Runner]:
     return {job: runner(job) for job in default_runners(config)}
 
 
-
 class AnalyticsScheduler:
     """Named, detached Ray actor: a thread ticks the Scheduler; methods serve on-demand runs."""
 
