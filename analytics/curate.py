@@ -346,9 +346,9 @@ def _curate_days_here(data_root, state, days, settings, echo) -> dict[dt.date, d
 def _curate_days_ray(data_root, state, days, settings, echo) -> dict[dt.date, dict[str, int]]:
     import ray
 
-    # max_calls=1: the worker exits after its day instead of idling with DuckDB and Polars
-    # loaded (~110 MiB PSS kept until Ray's soft limit reaps it; BENCHMARKS.md section 17).
-    @ray.remote(num_cpus=1, max_calls=1)
+    from analytics.distributed import task_max_calls
+
+    @ray.remote(num_cpus=1, max_calls=task_max_calls())
     def curate_remote(day: dt.date) -> tuple[dt.date, dict[str, int], float]:
         began = time.perf_counter()
         return day, curate_day(data_root, state, day, settings), time.perf_counter() - began

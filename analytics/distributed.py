@@ -51,6 +51,16 @@ def progress(job: str, done: int, total: int, started: float) -> None:
     print(f"[{job}] {done}/{total} shards done ({time.monotonic() - started:.1f} s)", file=sys.stderr, flush=True)
 
 
+def task_max_calls() -> int:
+    """`max_calls` for the analytics' Ray tasks. From a driver (the CLI, tests): 0, workers are
+    reused, and they end with the driver's Ray job. From inside a worker (the CSMS scheduler's
+    job task, in the CSMS's detached job, which never ends): 1, so each worker exits after its
+    task instead of idling with DuckDB and Polars loaded (~110 MiB PSS; BENCHMARKS.md 17)."""
+    import ray
+
+    return 1 if ray.get_runtime_context().worker.mode == ray.WORKER_MODE else 0
+
+
 def map_shards(job: str, fn: Callable[..., T], shards: int, args: Sequence[Any] = (), use_ray: bool | None = None,
                timeout_s: float = TASK_TIMEOUT_S) -> list[T]:
     """[fn(*args, shard, shards) for shard in range(shards)], printing progress as shards finish."""
@@ -65,9 +75,7 @@ def map_shards(job: str, fn: Callable[..., T], shards: int, args: Sequence[Any] 
             results.append(fn(*args, shard, shards))
             progress(job, shard + 1, shards, started)
         return results
-    # Shards are pure reads: safe to retry. max_calls=1: the worker exits after its shard instead
-    # of idling with DuckDB and Polars loaded (~110 MiB PSS each; BENCHMARKS.md section 17).
-    remote = ray.remote(num_cpus=1, max_retries=2, max_calls=1)(fn)
+    remote = ray.remote(num_cpus=1, max_retries=2, max_calls=task_max_calls())(fn)  # pure reads: safe to retry
     refs = [remote.remote(*args, shard, shards) for shard in range(shards)]
     order = {ref: k for k, ref in enumerate(refs)}
     results: list[Any] = [None] * shards
